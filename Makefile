@@ -1,0 +1,184 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# memtel-bpf build. `make` builds ./memtel-bpf; `make ASAN=1` builds an
+# ASan+UBSan variant into its own output directory; `make test`, `make demo`,
+# `make bench` are described in README.md.
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PROTOC_C ?= protoc-c
+PKG_CONFIG ?= pkg-config
+prefix ?= /usr/local
+DESTDIR ?=
+
+ARCH_RAW := $(shell uname -m)
+ifeq ($(ARCH_RAW),x86_64)
+ARCH := x86
+else
+$(error unsupported architecture '$(ARCH_RAW)': memtel-bpf supports x86_64 only)
+endif
+
+VERSION := 0.1.0
+
+ifeq ($(ASAN),1)
+OUTPUT := .output-asan
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+BIN := $(OUTPUT)/memtel-bpf
+else
+OUTPUT := .output
+SAN_FLAGS :=
+BIN := memtel-bpf
+endif
+
+VMLINUX := vmlinux/$(ARCH)/vmlinux.h
+LIBS_PKG := libbpf libelf libdw libprotobuf-c zlib capstone
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PKG) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PKG) 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
+	-D_GNU_SOURCE -DMEMTEL_VERSION='"$(VERSION)"' \
+	-Iinclude -I$(OUTPUT) -I$(OUTPUT)/proto $(PKG_CFLAGS) $(SAN_FLAGS) -MMD -MP
+ALL_LDFLAGS := $(LDFLAGS) $(SAN_FLAGS)
+LDLIBS := $(PKG_LIBS) -lm
+
+# clang's own system include dirs, so BPF code sees e.g. <stddef.h> only from
+# clang and never the host's asm/ headers.
+CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
+	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-Iinclude -Ivmlinux/$(ARCH) $(CLANG_BPF_SYS_INCLUDES) -MMD -MP
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+
+PROTOS := $(wildcard proto/*.proto)
+PROTO_SRCS := $(patsubst proto/%.proto,$(OUTPUT)/proto/%.pb-c.c,$(PROTOS))
+PROTO_HDRS := $(PROTO_SRCS:.c=.h)
+PROTO_OBJS := $(PROTO_SRCS:.c=.o)
+
+SRCS := $(wildcard src/*.c)
+OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(SRCS))
+LIB_OBJS := $(filter-out $(OUTPUT)/src/main.o,$(OBJS)) $(PROTO_OBJS)
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+
+# Workloads are built like distribution code: -O2, no frame pointers.
+WL_CFLAGS := -O2 -g -fomit-frame-pointer -Wall -Wextra -Werror -D_GNU_SOURCE
+WL_DIR := $(OUTPUT)/workloads
+WL_LIB_SRCS := $(wildcard tools/workloads/lib*.c)
+WL_LIBS := $(patsubst tools/workloads/%.c,$(WL_DIR)/%.so,$(WL_LIB_SRCS))
+WL_SRCS := $(filter-out $(WL_LIB_SRCS),$(wildcard tools/workloads/*.c))
+WL_BINS := $(patsubst tools/workloads/%.c,$(WL_DIR)/%,$(WL_SRCS))
+
+.PHONY: all
+all: $(BIN) workloads unit-tests
+
+$(OUTPUT) $(OUTPUT)/src $(OUTPUT)/proto $(OUTPUT)/tests $(WL_DIR):
+	$(Q)mkdir -p $@
+
+# --- BPF ------------------------------------------------------------------
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(VMLINUX) | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o | $(OUTPUT)
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+# vmlinux.h is committed; regenerate it from the running kernel's BTF with
+# `make vmlinux` (only needed for new kernel features).
+.PHONY: vmlinux
+vmlinux:
+	$(call msg,GEN,$(VMLINUX))
+	$(Q)mkdir -p vmlinux/$(ARCH)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $(VMLINUX).tmp
+	$(Q)mv $(VMLINUX).tmp $(VMLINUX)
+
+# --- protobuf ---------------------------------------------------------------
+$(OUTPUT)/proto/%.pb-c.c $(OUTPUT)/proto/%.pb-c.h: proto/%.proto | $(OUTPUT)/proto
+	$(call msg,PROTOC,$<)
+	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(OUTPUT)/proto $<
+
+$(OUTPUT)/proto/%.pb-c.o: $(OUTPUT)/proto/%.pb-c.c $(PROTO_HDRS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(filter-out -Werror,$(ALL_CFLAGS)) -c $< -o $@
+
+# --- userspace ---------------------------------------------------------------
+$(OUTPUT)/src/%.o: src/%.c $(SKELS) $(PROTO_HDRS) | $(OUTPUT)/src
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BIN): $(OBJS) $(PROTO_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
+# --- unit tests --------------------------------------------------------------
+.PHONY: unit-tests
+unit-tests: $(UNIT_BINS)
+
+$(OUTPUT)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OUTPUT)/tests
+	$(call msg,CC-TEST,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< $(LIB_OBJS) $(LDLIBS) -lcmocka -o $@
+
+# --- workloads ---------------------------------------------------------------
+.PHONY: workloads
+workloads: $(WL_LIBS) $(WL_BINS)
+
+$(WL_DIR)/%.so: tools/workloads/%.c | $(WL_DIR)
+	$(call msg,CC-SO,$@)
+	$(Q)$(CC) $(WL_CFLAGS) -fPIC -shared $< -o $@
+
+$(WL_DIR)/%: tools/workloads/%.c $(WL_LIBS) | $(WL_DIR)
+	$(call msg,CC-WL,$@)
+	$(Q)$(CC) $(WL_CFLAGS) -Itools/workloads $< -o $@ -L$(WL_DIR) -Wl,--as-needed \
+		$(patsubst $(WL_DIR)/lib%.so,-l%,$(WL_LIBS)) -Wl,-rpath,'$$ORIGIN' -lpthread -lm
+
+# --- top-level jobs ------------------------------------------------------------
+.PHONY: deps
+deps:
+	$(Q)tools/deps.sh
+
+.PHONY: test
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory ASAN=1 all
+	$(Q)tests/run.sh
+
+.PHONY: test-fast
+test-fast: all
+	$(Q)MEMTEL_SKIP_ASAN=1 tests/run.sh
+
+.PHONY: demo
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/demo.sh
+
+.PHONY: bench
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/bench/run.sh
+
+.PHONY: install
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(prefix)/bin/memtel-bpf
+
+.PHONY: clean
+clean:
+	$(call msg,CLEAN,)
+	$(Q)rm -rf .output .output-asan memtel-bpf
+
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/src/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/proto/*.d)

@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * memtel.bpf.c - heap profiling probes on the target's allocator.
+ *
+ * alloc_enter runs at (an emulated instruction near) the entry of every
+ * malloc-family function, alloc_ret at its return, free_enter inside free
+ * after the NULL test. Allocations are sampled by bytes (Poisson, mean set
+ * by userspace); an unsampled call costs one per-CPU array lookup and a
+ * subtraction, plus one hash lookup at its return. A sampled call sends its
+ * registers and a copy of the user stack (for unwinding in userspace) at
+ * entry, and its address at return; sampled blocks are remembered in `live`
+ * so their frees, and only theirs, are reported.
+ *
+ * Ring-buffer records are submitted with BPF_RB_NO_WAKEUP: on our kernels
+ * wakeups from uprobe context lose events (shared/PLATFORM.md); userspace
+ * drains on a timer. Every record or map insert that fails is counted.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "memtel.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by userspace before load. */
+const volatile __u32 target_tgid = 0;		/* 0: any process */
+const volatile __u32 stack_bytes = 8192;	/* <= MT_MAX_STACK_BYTES */
+const volatile bool sample_all = false;		/* --sample-bytes 1 */
+const volatile __u64 sample_table[MT_SAMPLE_TABLE_SIZE];
+
+/* A nested allocator call (reallocarray tail-calling realloc through the
+ * PLT) is recognised by its thread already being inside a tracked call that
+ * started at or above its stack pointer within this many ns; the outer call
+ * alone is recorded. */
+#define NEST_WINDOW_NS (50ULL * 1000 * 1000)
+
+struct sampler {
+	__s64 remaining;	/* bytes until the next sample point */
+	__u64 calls;
+	__u64 sampled;
+};
+
+struct tstate {
+	__u64 sp;
+	__u64 ts;
+	__u64 size;
+	__u64 old;		/* realloc's pointer argument */
+	__u64 memptr;		/* posix_memalign's out parameter */
+	__u32 op;
+	__u32 depth;
+	__u32 sampled;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 32 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sampler);
+} samplers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MT_CNT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct tstate);
+} tstates SEC(".maps");
+
+/* Sampled blocks still live: address -> size. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 20);
+	__type(key, __u64);
+	__type(value, __u64);
+} live SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mt_alloc_enter);
+} scratch SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+
+	if (c)
+		*c += 1;
+}
+
+static __always_inline __u64 mul_or_zero(__u64 a, __u64 b)
+{
+	/* calloc/reallocarray fail with ENOMEM on overflow: nothing is
+	 * allocated, so such a call is accounted as size 0 (and it returns
+	 * NULL, which drops it). No 128-bit multiply in BPF: divide instead. */
+	__u64 lim;
+
+	if (!a)
+		return 0;
+	lim = ~0ULL / a;
+	/* keep clang from folding this back into a 128-bit multiply */
+	asm volatile("" : "+r"(lim));
+	if (b > lim)
+		return 0;
+	return a * b;
+}
+
+static __always_inline void fill_hdr(struct mt_event_hdr *h, __u32 type,
+				     __u32 op, __u64 pid_tgid)
+{
+	h->type = type;
+	h->op = op;
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->ktime_ns = bpf_ktime_get_ns();
+}
+
+/* Registers + stack window of a sampled call, sent ahead of its return. */
+static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
+				      __u64 pid_tgid, __u64 size)
+{
+	__u32 zero = 0, len;
+	struct mt_alloc_enter *e;
+	int i, err = -1;
+
+	e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return -1;
+	fill_hdr(&e->hdr, MT_EV_ALLOC_ENTER, op, pid_tgid);
+	e->size = size;
+	e->regs[MT_REG_RAX] = ctx->ax;
+	e->regs[MT_REG_RDX] = ctx->dx;
+	e->regs[MT_REG_RCX] = ctx->cx;
+	e->regs[MT_REG_RBX] = ctx->bx;
+	e->regs[MT_REG_RSI] = ctx->si;
+	e->regs[MT_REG_RDI] = ctx->di;
+	e->regs[MT_REG_RBP] = ctx->bp;
+	e->regs[MT_REG_RSP] = ctx->sp;
+	e->regs[MT_REG_R8] = ctx->r8;
+	e->regs[MT_REG_R9] = ctx->r9;
+	e->regs[MT_REG_R10] = ctx->r10;
+	e->regs[MT_REG_R11] = ctx->r11;
+	e->regs[MT_REG_R12] = ctx->r12;
+	e->regs[MT_REG_R13] = ctx->r13;
+	e->regs[MT_REG_R14] = ctx->r14;
+	e->regs[MT_REG_R15] = ctx->r15;
+	e->regs[MT_REG_RIP] = ctx->ip;
+	e->nr_fp = 0;
+
+	/* The window may run past the top of the stack mapping (shallow
+	 * frames of the main thread): halve until the read succeeds. */
+	len = stack_bytes;
+	for (i = 0; i < 6; i++) {
+		if (len > MT_MAX_STACK_BYTES)
+			len = MT_MAX_STACK_BYTES;
+		if (len < 8)
+			break;
+		err = bpf_probe_read_user(e->stack, len, (void *)ctx->sp);
+		if (!err)
+			break;
+		len >>= 1;
+	}
+	if (err) {
+		count(MT_CNT_STACK_FAIL);
+		len = 0;
+	}
+	e->stack_len = len;
+
+	if (len > MT_MAX_STACK_BYTES)
+		len = MT_MAX_STACK_BYTES;
+	if (bpf_ringbuf_output(&events, e,
+			       offsetof(struct mt_alloc_enter, stack) + len,
+			       BPF_RB_NO_WAKEUP)) {
+		count(MT_CNT_RB_DROPS);
+		return -1;
+	}
+	return 0;
+}
+
+/* Decide whether an allocation of size bytes contains a sample point. */
+static __always_inline bool sample(__u64 size)
+{
+	__u32 zero = 0;
+	struct sampler *s;
+
+	s = bpf_map_lookup_elem(&samplers, &zero);
+	if (!s)
+		return false;
+	s->calls++;
+	if (sample_all)
+		goto hit;
+	if (s->remaining > (__s64)size) {
+		s->remaining -= size;
+		return false;
+	}
+	s->remaining = sample_table[bpf_get_prandom_u32() &
+				    (MT_SAMPLE_TABLE_SIZE - 1)];
+hit:
+	s->sampled++;
+	return true;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(alloc_enter)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 op = (__u32)bpf_get_attach_cookie(ctx);
+	__u64 a0 = PT_REGS_PARM1(ctx), a1 = PT_REGS_PARM2(ctx);
+	__u64 size = 0, old = 0, memptr = 0, sp = ctx->sp;
+	__u32 tid = (__u32)pid_tgid;
+	struct tstate *st, nst = {};
+	bool sampled;
+
+	if (target_tgid && (pid_tgid >> 32) != target_tgid)
+		return 0;
+
+	switch (op) {
+	case MT_OP_MALLOC:
+	case MT_OP_VALLOC:
+	case MT_OP_PVALLOC:
+		size = a0;
+		break;
+	case MT_OP_CALLOC:
+		size = mul_or_zero(a0, a1);
+		break;
+	case MT_OP_REALLOC:
+		old = a0;
+		size = a1;
+		break;
+	case MT_OP_REALLOCARRAY:
+		old = a0;
+		size = mul_or_zero(a1, PT_REGS_PARM3(ctx));
+		break;
+	case MT_OP_POSIX_MEMALIGN:
+		memptr = a0;
+		size = PT_REGS_PARM3(ctx);
+		break;
+	case MT_OP_ALIGNED_ALLOC:
+	case MT_OP_MEMALIGN:
+		size = a1;
+		break;
+	default:
+		return 0;
+	}
+
+	st = bpf_map_lookup_elem(&tstates, &tid);
+	if (st) {
+		__u64 now = bpf_ktime_get_ns();
+
+		if (sp <= st->sp && now - st->ts < NEST_WINDOW_NS) {
+			st->depth++;
+			return 0;
+		}
+		/* stale: its return was never seen */
+	}
+
+	sampled = sample(size);
+	if (!sampled && !old) {
+		if (st)
+			bpf_map_delete_elem(&tstates, &tid);
+		return 0;
+	}
+
+	if (sampled && emit_enter(ctx, op, pid_tgid, size))
+		sampled = false;
+
+	nst.sp = sp;
+	nst.ts = bpf_ktime_get_ns();
+	nst.size = size;
+	nst.old = old;
+	nst.memptr = memptr;
+	nst.op = op;
+	nst.depth = 1;
+	nst.sampled = sampled;
+	if (bpf_map_update_elem(&tstates, &tid, &nst, BPF_ANY))
+		count(MT_CNT_TID_FULL);
+	return 0;
+}
+
+static __always_inline void emit_free(__u64 addr, __u32 op, __u64 pid_tgid)
+{
+	struct mt_free *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(MT_CNT_RB_DROPS);
+		return;
+	}
+	fill_hdr(&e->hdr, MT_EV_FREE, op, pid_tgid);
+	e->addr = addr;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 ret = PT_REGS_RC(ctx), addr = ret;
+	__u32 tid = (__u32)pid_tgid;
+	struct mt_alloc_ret *e;
+	struct tstate *st;
+	__u32 op;
+
+	st = bpf_map_lookup_elem(&tstates, &tid);
+	if (!st)
+		return 0;
+	if (st->depth > 1) {
+		st->depth--;
+		return 0;
+	}
+	op = st->op;
+
+	if (op == MT_OP_POSIX_MEMALIGN) {
+		addr = 0;
+		/* returns 0 on success, an error number otherwise */
+		if ((int)ret == 0 &&
+		    bpf_probe_read_user(&addr, sizeof(addr), (void *)st->memptr))
+			addr = 0;
+	}
+
+	/* realloc(p, n): on success p is freed (even when the block stays in
+	 * place); realloc(p, 0) frees p and returns NULL; any other NULL
+	 * return is a failure that leaves p allocated. */
+	if (st->old && (addr || st->size == 0)) {
+		__u64 old = st->old;
+
+		if (!bpf_map_delete_elem(&live, &old))
+			emit_free(old, op, pid_tgid);
+	}
+
+	if (st->sampled) {
+		__u64 size = st->size;
+
+		if (addr && bpf_map_update_elem(&live, &addr, &size, BPF_ANY))
+			count(MT_CNT_LIVE_FULL);
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (e) {
+			fill_hdr(&e->hdr, MT_EV_ALLOC_RET, op, pid_tgid);
+			e->addr = addr;
+			e->size = size;
+			bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+		} else {
+			count(MT_CNT_RB_DROPS);
+		}
+	}
+	bpf_map_delete_elem(&tstates, &tid);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_enter, void *ptr)
+{
+	__u64 addr = (__u64)ptr;
+
+	if (!addr)
+		return 0;
+	/* Only sampled blocks are in `live`; everything else costs one
+	 * failed delete. */
+	if (bpf_map_delete_elem(&live, &addr))
+		return 0;
+	emit_free(addr, MT_OP_FREE, bpf_get_current_pid_tgid());
+	return 0;
+}

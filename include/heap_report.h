@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * heap_report.h - heap sinks: the pprof file and the terminal summary.
+ */
+#ifndef MEMTEL_HEAP_REPORT_H
+#define MEMTEL_HEAP_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "heapstate.h"
+#include "stacks.h"
+#include "target.h"
+
+struct heap_report {
+	struct heapstate *heap;
+	struct stacks *stacks;
+	struct target *target;
+	uint64_t sample_bytes;
+	int64_t time_nanos;	/* session start, wall clock */
+	int64_t duration_nanos;
+};
+
+/* Write the gzipped pprof heap profile to path. 0 or -errno. */
+int heap_report__write_pprof(const struct heap_report *r, const char *path);
+/* Print the top `top` sites by in-use bytes (then allocated bytes). */
+void heap_report__print_top(const struct heap_report *r, FILE *out, int top);
+
+#endif /* MEMTEL_HEAP_REPORT_H */

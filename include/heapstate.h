@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * heapstate.h - the heap aggregator: sampled allocations by stack, and the
+ * blocks still live. Values are unbiased estimates: each sampled block
+ * stands for sampling__scale(size, mean) blocks of its size.
+ */
+#ifndef MEMTEL_HEAPSTATE_H
+#define MEMTEL_HEAPSTATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memtel.h"
+
+struct heapstate;
+
+struct heap_site {
+	uint32_t stack_id;
+	double alloc_objects, alloc_bytes;
+	double inuse_objects, inuse_bytes;
+};
+
+struct heap_totals {
+	double alloc_objects, alloc_bytes;
+	double inuse_objects, inuse_bytes;
+	uint64_t sampled_allocs;	/* raw sampled allocations */
+	uint64_t sampled_frees;
+	uint64_t op_count[MT_OP__COUNT];	/* raw sampled calls by op */
+};
+
+/* mean: the sampling mean in bytes (<= 1: every allocation). */
+struct heapstate *heapstate__new(uint64_t mean);
+void heapstate__free(struct heapstate *h);
+/* A sampled block at addr of size bytes from stack_id. 0 or -ENOMEM. A
+ * block already live at addr (its free was lost) is replaced. */
+int heapstate__alloc(struct heapstate *h, uint64_t addr, uint32_t stack_id,
+		     uint64_t size, uint32_t op);
+/* A sampled block was freed; false if it was not known. */
+bool heapstate__free_block(struct heapstate *h, uint64_t addr);
+/* Snapshot of every site with allocations, sorted by stack id; the caller
+ * frees *sites. 0 or -ENOMEM. */
+int heapstate__sites(struct heapstate *h, struct heap_site **sites,
+		     size_t *n);
+void heapstate__totals(struct heapstate *h, struct heap_totals *out);
+
+#endif /* MEMTEL_HEAPSTATE_H */

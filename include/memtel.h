@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * memtel.h - records and constants shared by bpf/memtel.bpf.c and the
+ * userspace loader. Everything here is plain __u32/__u64 so the same layout
+ * holds on both sides of the ring buffer.
+ */
+#ifndef MEMTEL_H
+#define MEMTEL_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Allocator entry points we probe; also the bpf_cookie of each attachment. */
+enum mt_op {
+	MT_OP_MALLOC = 0,
+	MT_OP_CALLOC,
+	MT_OP_REALLOC,
+	MT_OP_REALLOCARRAY,
+	MT_OP_POSIX_MEMALIGN,
+	MT_OP_ALIGNED_ALLOC,
+	MT_OP_MEMALIGN,
+	MT_OP_VALLOC,
+	MT_OP_PVALLOC,
+	MT_OP_FREE,
+	MT_OP__COUNT,
+};
+
+enum mt_event_type {
+	/* sampled allocation entered: registers + stack copy, no address yet */
+	MT_EV_ALLOC_ENTER = 1,
+	/* allocation returned: address (0 on failure); pairs with the last
+	 * ENTER of the same tid */
+	MT_EV_ALLOC_RET = 2,
+	/* a sampled block was freed (free, or the free half of realloc) */
+	MT_EV_FREE = 3,
+};
+
+/* x86-64 DWARF register numbering, as libdwfl expects it. */
+enum mt_dwarf_reg {
+	MT_REG_RAX = 0, MT_REG_RDX, MT_REG_RCX, MT_REG_RBX, MT_REG_RSI,
+	MT_REG_RDI, MT_REG_RBP, MT_REG_RSP, MT_REG_R8, MT_REG_R9, MT_REG_R10,
+	MT_REG_R11, MT_REG_R12, MT_REG_R13, MT_REG_R14, MT_REG_R15, MT_REG_RIP,
+	MT_NREGS,
+};
+
+#ifndef MT_MAX_STACK_BYTES
+/* Upper bound of the user stack window copied per sampled event. */
+#define MT_MAX_STACK_BYTES 16384
+#endif
+#ifndef MT_MAX_FP_FRAMES
+#define MT_MAX_FP_FRAMES 64
+#endif
+#ifndef MT_SAMPLE_TABLE_SIZE
+/* Entries of the table of exponential sampling intervals (power of 2). */
+#define MT_SAMPLE_TABLE_SIZE 4096
+#endif
+
+/* Common header of every ring-buffer record. */
+struct mt_event_hdr {
+	__u32 type;	/* enum mt_event_type */
+	__u32 op;	/* enum mt_op */
+	__u32 pid;	/* tgid */
+	__u32 tid;
+	__u64 ktime_ns;
+};
+
+struct mt_alloc_enter {
+	struct mt_event_hdr hdr;
+	__u64 size;		/* requested bytes (nmemb*size for calloc) */
+	__u64 regs[MT_NREGS];	/* user registers at the probe, DWARF order */
+	__u32 stack_len;	/* bytes of stack[] that are valid */
+	__u32 nr_fp;		/* frame-pointer walk (bpf_get_stack), may be 0 */
+	__u64 fp[MT_MAX_FP_FRAMES];
+	__u8 stack[MT_MAX_STACK_BYTES]; /* copy of [sp, sp + stack_len) */
+};
+
+struct mt_alloc_ret {
+	struct mt_event_hdr hdr;
+	__u64 addr;		/* returned block, 0 if the call failed */
+	__u64 size;
+};
+
+struct mt_free {
+	struct mt_event_hdr hdr;
+	__u64 addr;
+};
+
+/* Counters the BPF side keeps (per-CPU array indices); reported at exit. */
+enum mt_counter {
+	MT_CNT_CALLS = 0,	/* allocation calls seen */
+	MT_CNT_SAMPLED,		/* allocation calls sampled */
+	MT_CNT_FREES_SEEN,	/* frees seen (incl. unsampled blocks) */
+	MT_CNT_RB_DROPS,	/* failed ring-buffer reservations */
+	MT_CNT_LIVE_FULL,	/* live-block map full */
+	MT_CNT_TID_FULL,	/* per-thread state map full */
+	MT_CNT_STACK_FAIL,	/* user stack copy failed */
+	MT_CNT__COUNT,
+};
+
+#endif /* MEMTEL_H */

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * stacks.h - interned call stacks (process + program counters, leaf first),
+ * the currency between unwinding and the aggregators/sinks.
+ */
+#ifndef MEMTEL_STACKS_H
+#define MEMTEL_STACKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct stacks;
+
+struct stack_view {
+	uint32_t pid;
+	uint32_t n;
+	bool leaf_exact;	/* pcs[0] is an exact pc (a CPU sample), not a
+				 * return address (every other frame is) */
+	const uint64_t *pcs;
+};
+
+struct stacks *stacks__new(void);
+void stacks__free(struct stacks *s);
+/* Id (>= 1) of this stack, adding it if new; 0 with errno on failure. */
+uint32_t stacks__intern(struct stacks *s, uint32_t pid, const uint64_t *pcs,
+			uint32_t n, bool leaf_exact);
+/* The stack with this id; false if there is none. */
+bool stacks__get(const struct stacks *s, uint32_t id, struct stack_view *out);
+size_t stacks__count(const struct stacks *s);
+
+#endif /* MEMTEL_STACKS_H */

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * target.h - one profiled process as elfutils sees it: its memory map and a
+ * libdwfl session with one module per mapped ELF file, opened the way the
+ * target sees it (/proc/PID/map_files, /proc/PID/root). Shared by the
+ * unwinder and the symbolizer; files stay open, so symbolization still works
+ * after the process has exited.
+ */
+#ifndef MEMTEL_TARGET_H
+#define MEMTEL_TARGET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <elfutils/libdwfl.h>
+
+struct target;
+
+/* Open pid and report its modules. NULL with errno set on failure. */
+struct target *target__open(pid_t pid);
+void target__close(struct target *t);
+/* Re-read the memory map (new dlopen'ed libraries); keeps known modules.
+ * At most once per min_interval_ms unless force. 0 or -errno. */
+int target__refresh(struct target *t, bool force);
+pid_t target__pid(const struct target *t);
+Dwfl *target__dwfl(struct target *t);
+/* True if pc lies in a reported module. */
+bool target__covers(struct target *t, uint64_t pc);
+/* Executable's path as the target sees it ("" if unknown). */
+const char *target__exe(const struct target *t);
+
+/* Opaque per-call context the unwinder hangs on the target. */
+void target__set_unwind_ctx(struct target *t, void *ctx);
+void *target__unwind_ctx(const struct target *t);
+bool target__unwind_attached(const struct target *t);
+void target__set_unwind_attached(struct target *t);
+
+#endif /* MEMTEL_TARGET_H */

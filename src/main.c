@@ -1,0 +1,671 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * main.c - memtel-bpf command line and session.
+ *
+ * A session: check the request (usage errors exit 2 before anything is
+ * attached), find the target's allocator, load and attach the probes, then
+ * drain events until --duration, SIGINT/SIGTERM or the target's exit, and
+ * write DIR/heap.pb.gz plus a summary. Runtime failures exit 1; whatever was
+ * collected before a failure is still written.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+
+#include "allocator.h"
+#include "collector.h"
+#include "heap_report.h"
+#include "heapstate.h"
+#include "launch.h"
+#include "log.h"
+#include "probes.h"
+#include "stacks.h"
+#include "target.h"
+
+#define EXIT_USAGE 2
+#define EXIT_RUNTIME 1
+
+struct options {
+	pid_t pid;
+	double duration;	/* seconds, 0 = until exit/signal */
+	const char *outdir;
+	uint64_t sample_bytes;
+	uint32_t stack_bytes;
+	char **command;		/* argv after "--", or NULL */
+};
+
+static volatile sig_atomic_t exiting;
+
+static const char usage_text[] =
+"Usage: memtel-bpf --pid PID [options]\n"
+"       memtel-bpf [options] -- COMMAND [ARG...]\n"
+"\n"
+"Heap profiler for live processes: eBPF uprobes on the target's allocator\n"
+"(malloc, calloc, realloc, reallocarray, posix_memalign, aligned_alloc,\n"
+"memalign, valloc, pvalloc, free). No restart, no recompilation, no\n"
+"LD_PRELOAD. Writes DIR/heap.pb.gz (pprof) and prints a summary.\n"
+"\n"
+"Options:\n"
+"  -p, --pid PID           profile the running process PID\n"
+"  -d, --duration SECONDS  stop after SECONDS (default: until the target\n"
+"                          exits or SIGINT/SIGTERM)\n"
+"  -o, --output DIR        output directory (default: a new\n"
+"                          ./memtel-PID-YYYYmmdd-HHMMSS/)\n"
+"      --sample-bytes N    sample one allocation per N bytes on average\n"
+"                          (geometric, default 524288); 1 records every\n"
+"                          allocation\n"
+"      --stack-bytes N     user stack copied per sample for unwinding\n"
+"                          (default 8192, max 16384)\n"
+"  -v, --verbose           show libbpf's messages and probe placement\n"
+"  -h, --help              show this help\n"
+"  -V, --version           show the version\n"
+"\n"
+"Examples:\n"
+"  sudo memtel-bpf --pid 1234 --duration 30\n"
+"  sudo memtel-bpf --sample-bytes 1 -o /tmp/prof -- ./server --port 8080\n"
+"  go tool pprof -top -sample_index=inuse_space /tmp/prof/heap.pb.gz\n"
+"\n"
+"Needs root, or CAP_BPF and CAP_PERFMON (plus CAP_SYS_ADMIN to read\n"
+"another process's files through /proc/PID/map_files).\n"
+"Exit status: 0 success, 1 runtime failure, 2 usage error.\n";
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	exiting = 1;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	if (!mt_verbose && level != LIBBPF_WARN)
+		return 0;
+	if (!mt_verbose)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("memtel-bpf: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see --help)\n", stderr);
+	return EXIT_USAGE;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	enum { OPT_SAMPLE_BYTES = 256, OPT_STACK_BYTES };
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },
+		{ "stack-bytes", required_argument, NULL, OPT_STACK_BYTES },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{},
+	};
+	uint64_t v;
+	char *end;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+p:d:o:vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_u64(optarg, &v) || v == 0 || v > INT_MAX)
+				return usage_error("invalid pid '%s'", optarg);
+			o->pid = (pid_t)v;
+			break;
+		case 'd':
+			errno = 0;
+			o->duration = strtod(optarg, &end);
+			if (errno || *end || end == optarg ||
+			    !(o->duration > 0) || !isfinite(o->duration))
+				return usage_error("invalid duration '%s': want seconds > 0",
+						   optarg);
+			break;
+		case 'o':
+			o->outdir = optarg;
+			break;
+		case OPT_SAMPLE_BYTES:
+			if (parse_u64(optarg, &v) || v == 0)
+				return usage_error("invalid --sample-bytes '%s': want an integer >= 1",
+						   optarg);
+			o->sample_bytes = v;
+			break;
+		case OPT_STACK_BYTES:
+			if (parse_u64(optarg, &v) || v < 64 ||
+			    v > MT_MAX_STACK_BYTES)
+				return usage_error("invalid --stack-bytes '%s': want 64..%d",
+						   optarg, MT_MAX_STACK_BYTES);
+			o->stack_bytes = (uint32_t)v;
+			break;
+		case 'v':
+			mt_verbose = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		case 'V':
+			printf("memtel-bpf %s\n", MEMTEL_VERSION);
+			exit(0);
+		case ':':
+			return usage_error("option '%s' needs a value",
+					   argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'",
+					   argv[optind - 1]);
+		}
+	}
+	if (optind < argc) {
+		if (strcmp(argv[optind - 1], "--") != 0)
+			return usage_error("unexpected argument '%s' (put the command after --)",
+					   argv[optind]);
+		o->command = &argv[optind];
+	} else if (optind > 0 && !strcmp(argv[optind - 1], "--")) {
+		return usage_error("no command after --");
+	}
+	if (o->pid && o->command)
+		return usage_error("give either --pid or a command after --, not both");
+	if (!o->pid && !o->command)
+		return usage_error("nothing to profile: give --pid PID or -- COMMAND");
+	return 0;
+}
+
+/* 0 alive, -ESRCH gone, -ECHILD a zombie (exited, not yet reaped). */
+static int pid_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ESRCH;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return 0;
+	return p[2] == 'Z' || p[2] == 'X' ? -ECHILD : 0;
+}
+
+/* Create dir (and parents) and prove we can write into it. */
+static int prepare_outdir(const char *dir)
+{
+	char path[PATH_MAX], *s;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	for (s = path + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(path, 0755) && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(path, 0755) && errno != EEXIST)
+		return -errno;
+	if (snprintf(path, sizeof(path), "%s/.memtel-write-test", dir) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	unlink(path);
+	return 0;
+}
+
+static bool has_cap(unsigned int cap)
+{
+	char line[256];
+	bool ok = false;
+	FILE *f;
+
+	f = fopen("/proc/self/status", "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long eff;
+
+		if (sscanf(line, "CapEff: %llx", &eff) == 1) {
+			ok = (eff >> cap) & 1;
+			break;
+		}
+	}
+	fclose(f);
+	return ok;
+}
+
+#define CAP_SYS_ADMIN_ 21
+#define CAP_PERFMON_ 38
+#define CAP_BPF_ 39
+
+static bool privileged(void)
+{
+	return has_cap(CAP_SYS_ADMIN_) ||
+	       (has_cap(CAP_BPF_) && has_cap(CAP_PERFMON_));
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int64_t wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void default_outdir(char *buf, size_t len, pid_t pid)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	snprintf(buf, len, "memtel-%d-%s", pid, stamp);
+}
+
+static const char *exe_name(pid_t pid, char *buf, size_t len)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+	n = readlink(link, buf, len - 1);
+	if (n <= 0)
+		return "?";
+	buf[n] = '\0';
+	return buf;
+}
+
+static void human(double b, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+
+	while (b >= 1024 && u < 4) {
+		b /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+}
+
+struct session {
+	struct options *o;
+	pid_t pid;
+	bool launched;		/* we started the target (-- COMMAND) */
+	bool child_alive;
+	char outdir[PATH_MAX];
+	struct probes *probes;
+	struct target *target;
+	struct stacks *stacks;
+	struct heapstate *heap;
+	struct collector coll;
+	bool coll_ready;
+	int64_t start_wall;
+	uint64_t start_mono;
+	const char *end_reason;
+};
+
+static void session_free(struct session *s)
+{
+	probes__destroy(s->probes);
+	if (s->coll_ready)
+		collector__fini(&s->coll);
+	heapstate__free(s->heap);
+	stacks__free(s->stacks);
+	target__close(s->target);
+}
+
+static int run_loop(struct session *s)
+{
+	uint64_t deadline = s->o->duration > 0 ?
+		s->start_mono + (uint64_t)(s->o->duration * 1e9) : 0;
+	struct timespec nap = { 0, 5 * 1000 * 1000 };
+	int status;
+
+	for (;;) {
+		int n = probes__drain(s->probes);
+
+		if (n < 0 && n != -EINTR) {
+			mt_err("reading events failed: %s", strerror(-n));
+			s->end_reason = "event read error";
+			return EXIT_RUNTIME;
+		}
+		if (exiting) {
+			s->end_reason = "interrupted";
+			break;
+		}
+		if (s->launched) {
+			enum launch_state st = launch__poll(s->pid, &status);
+
+			if (st == LAUNCH_EXITING) {
+				/* memory still mapped: take the last events
+				 * and any library mapped late */
+				probes__drain(s->probes);
+				target__refresh(s->target, true);
+				probes__drain(s->probes);
+				launch__resume(s->pid);
+				continue;
+			}
+			if (st == LAUNCH_EXITED) {
+				s->child_alive = false;
+				s->end_reason = "target exited";
+				break;
+			}
+		} else if (pid_state(s->pid)) {
+			s->end_reason = "target exited";
+			break;
+		}
+		if (deadline && mono_ns() >= deadline) {
+			s->end_reason = "duration reached";
+			break;
+		}
+		if (n < 64)
+			nanosleep(&nap, NULL);
+	}
+	probes__drain(s->probes);
+	return 0;
+}
+
+static int finish(struct session *s, int rc)
+{
+	uint64_t cnt[MT_CNT__COUNT] = {}, calls = 0, sampled = 0, dropped;
+	struct heap_report rep = {
+		.heap = s->heap, .stacks = s->stacks, .target = s->target,
+		.sample_bytes = s->o->sample_bytes,
+		.time_nanos = s->start_wall,
+		.duration_nanos = (int64_t)(mono_ns() - s->start_mono),
+	};
+	char path[PATH_MAX + 16], exe[PATH_MAX], a[32], b[32];
+	struct heap_totals tot;
+	int err;
+
+	if (s->probes) {
+		probes__drain(s->probes);
+		probes__counters(s->probes, cnt, &calls, &sampled);
+		/* detach now: the target runs unprobed while we symbolize */
+		probes__destroy(s->probes);
+		s->probes = NULL;
+	}
+	if (s->launched && s->child_alive) {
+		mt_info("stopping %d (%s)", s->pid, s->end_reason);
+		launch__terminate(s->pid, 2000);
+		s->child_alive = false;
+	}
+	dropped = cnt[MT_CNT_RB_DROPS] + cnt[MT_CNT_LIVE_FULL] +
+		  cnt[MT_CNT_TID_FULL] + s->coll.orphans + s->coll.errors;
+
+	heapstate__totals(s->heap, &tot);
+	snprintf(path, sizeof(path), "%s/heap.pb.gz", s->outdir);
+	err = heap_report__write_pprof(&rep, path);
+	if (err) {
+		mt_err("cannot write %s: %s", path, strerror(-err));
+		rc = EXIT_RUNTIME;
+	}
+
+	printf("memtel-bpf: heap profile of pid %d (%s), %.2f s, %s\n",
+	       s->pid, target__exe(s->target)[0] ? target__exe(s->target)
+						 : exe_name(s->pid, exe, sizeof(exe)),
+	       rep.duration_nanos / 1e9, s->end_reason ? s->end_reason : "");
+	if (s->o->sample_bytes <= 1)
+		printf("sampling: every allocation\n");
+	else
+		printf("sampling: one per %llu bytes on average (values are scaled estimates)\n",
+		       (unsigned long long)s->o->sample_bytes);
+	human(tot.alloc_bytes, a, sizeof(a));
+	human(tot.inuse_bytes, b, sizeof(b));
+	printf("allocation calls seen: %llu, sampled: %llu\n",
+	       (unsigned long long)calls, (unsigned long long)sampled);
+	printf("allocated: %.0f objects, %s; in use at end: %.0f objects, %s\n",
+	       tot.alloc_objects, a, tot.inuse_objects, b);
+	heap_report__print_top(&rep, stdout, 10);
+	printf("events dropped: %llu", (unsigned long long)dropped);
+	if (dropped)
+		printf(" (ring buffer full %llu, live map full %llu, thread map full %llu, unmatched %llu, errors %llu)",
+		       (unsigned long long)cnt[MT_CNT_RB_DROPS],
+		       (unsigned long long)cnt[MT_CNT_LIVE_FULL],
+		       (unsigned long long)cnt[MT_CNT_TID_FULL],
+		       (unsigned long long)s->coll.orphans,
+		       (unsigned long long)s->coll.errors);
+	printf("\n");
+	if (cnt[MT_CNT_STACK_FAIL])
+		printf("stack copies failed: %llu\n",
+		       (unsigned long long)cnt[MT_CNT_STACK_FAIL]);
+	if (!err)
+		printf("profile: %s\n  view: go tool pprof -top %s\n", path, path);
+	fflush(stdout);
+	return rc;
+}
+
+static int start_target(struct session *s, struct allocator *a)
+{
+	struct options *o = s->o;
+	int err;
+
+	if (!s->launched) {
+		err = allocator__find(s->pid, a);
+	} else {
+		/* stopped right after exec: a static binary (or one with its
+		 * own malloc) has its allocator mapped already; otherwise let
+		 * the loader map the libraries first */
+		err = allocator__find(s->pid, a);
+		if (err == 0 && strcmp(a->kind, "executable") != 0)
+			err = -ENOENT;
+		if (err == -ENOENT) {
+			err = launch__run_to_libs(s->pid);
+			if (err) {
+				mt_err("%s exited during startup", o->command[0]);
+				return EXIT_RUNTIME;
+			}
+			err = allocator__find(s->pid, a);
+		}
+	}
+	if (err == -ESRCH) {
+		mt_err("process %d exited before probes were attached", s->pid);
+		return EXIT_RUNTIME;
+	}
+	if (err == -ENOENT) {
+		mt_err("no recognised allocator in process %d: no mapped file defines malloc and free (stripped static binary?)",
+		       s->pid);
+		return EXIT_RUNTIME;
+	}
+	if (err) {
+		mt_err("cannot inspect process %d: %s", s->pid, strerror(-err));
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { .sample_bytes = 524288, .stack_bytes = 8192 };
+	struct session s = { .o = &o };
+	struct probe_point pts[MT_OP__COUNT];
+	struct probes_opts po = {};
+	struct allocator a;
+	size_t n_pts = 0;
+	int rc, err;
+
+	rc = parse_args(argc, argv, &o);
+	if (rc)
+		return rc;
+	libbpf_set_print(libbpf_print);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	if (o.pid) {
+		err = pid_state(o.pid);
+		if (err == -ESRCH) {
+			mt_err("no such process: %d", o.pid);
+			return EXIT_USAGE;
+		}
+		if (err == -ECHILD) {
+			mt_err("process %d has exited", o.pid);
+			return EXIT_USAGE;
+		}
+		s.pid = o.pid;
+	}
+	/* usage checks done before anything is attached or started */
+	if (o.outdir) {
+		snprintf(s.outdir, sizeof(s.outdir), "%s", o.outdir);
+		err = prepare_outdir(s.outdir);
+		if (err) {
+			mt_err("cannot write to output directory %s: %s",
+			       s.outdir, strerror(-err));
+			return EXIT_USAGE;
+		}
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		mt_err("this kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE BPF needs CONFIG_DEBUG_INFO_BTF=y");
+		return EXIT_RUNTIME;
+	}
+	if (!privileged()) {
+		mt_err("permission denied: loading BPF needs CAP_BPF and CAP_PERFMON (or root)");
+		return EXIT_RUNTIME;
+	}
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (o.command) {
+		err = launch__start(o.command, &s.pid);
+		if (err) {
+			mt_err("cannot run '%s': %s", o.command[0],
+			       strerror(-err));
+			return EXIT_USAGE;
+		}
+		s.launched = true;
+		s.child_alive = true;
+	}
+	if (!o.outdir) {
+		default_outdir(s.outdir, sizeof(s.outdir), s.pid);
+		err = prepare_outdir(s.outdir);
+		if (err) {
+			mt_err("cannot create output directory %s: %s",
+			       s.outdir, strerror(-err));
+			rc = EXIT_USAGE;
+			goto kill_child;
+		}
+	}
+
+	rc = start_target(&s, &a);
+	if (rc)
+		goto kill_child;
+	err = allocator__plan(&a, pts, &n_pts);
+	if (err) {
+		mt_err("cannot plan probes in %s: %s", a.path, strerror(-err));
+		rc = EXIT_RUNTIME;
+		goto kill_child;
+	}
+
+	s.target = target__open(s.pid);
+	s.stacks = stacks__new();
+	s.heap = heapstate__new(o.sample_bytes);
+	if (!s.target || !s.stacks || !s.heap ||
+	    collector__init(&s.coll, s.target, s.stacks, s.heap)) {
+		mt_err("cannot set up process %d: %s", s.pid, strerror(errno));
+		rc = EXIT_RUNTIME;
+		goto kill_child;
+	}
+	s.coll_ready = true;
+
+	po.pid = s.pid;
+	po.sample_bytes = o.sample_bytes;
+	po.stack_bytes = o.stack_bytes;
+	po.on_event = collector__on_event;
+	po.ctx = &s.coll;
+	s.probes = probes__load(&po);
+	if (!s.probes) {
+		err = errno;
+		if (err == EPERM || err == EACCES)
+			mt_err("permission denied loading BPF: need CAP_BPF and CAP_PERFMON (or root)");
+		else
+			mt_err("cannot load BPF programs: %s%s", strerror(err),
+			       mt_verbose ? "" : " (-v shows libbpf's log)");
+		rc = EXIT_RUNTIME;
+		goto kill_child;
+	}
+	err = probes__attach(s.probes, &a, pts, n_pts);
+	if (err < 0) {
+		mt_err("cannot attach probes to %s in process %d: %s", a.path,
+		       s.pid, strerror(-err));
+		rc = EXIT_RUNTIME;
+		goto kill_child;
+	}
+	mt_info("attached %d probes to %s (%s) in pid %d; writing to %s/",
+		err, a.path, a.kind, s.pid, s.outdir);
+
+	s.start_wall = wall_ns();
+	s.start_mono = mono_ns();
+	if (s.launched && launch__resume(s.pid)) {
+		mt_err("cannot start %s: %s", o.command[0], strerror(errno));
+		rc = EXIT_RUNTIME;
+		goto kill_child;
+	}
+	rc = run_loop(&s);
+	rc = finish(&s, rc);
+	session_free(&s);
+	return rc;
+
+kill_child:
+	if (s.launched && s.child_alive) {
+		kill(s.pid, SIGKILL);
+		waitpid(s.pid, NULL, __WALL);
+	}
+	session_free(&s);
+	return rc;
+}

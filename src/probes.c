@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * probes.c - load memtel.bpf.c's skeleton, attach uprobes/uretprobes at the
+ * planned offsets with the op as bpf_cookie, and drain the ring buffer.
+ *
+ * The BPF side never wakes us (BPF_RB_NO_WAKEUP, see PLATFORM.md), so the
+ * session loop calls probes__drain() on a short timer.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "memtel.skel.h"
+#include "probes.h"
+#include "sampling.h"
+
+struct probes {
+	struct memtel_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link **links;
+	size_t n_links;
+	int nr_cpus;
+};
+
+/* Start every CPU's countdown at a random gap, not at 0, so the first
+ * allocation after attach is not always sampled. */
+static int seed_samplers(struct probes *p, const uint64_t *table)
+{
+	struct sampler_v {
+		int64_t remaining;
+		uint64_t calls, sampled;
+	} *v;
+	uint32_t zero = 0;
+	int i, err;
+
+	v = calloc(p->nr_cpus, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < p->nr_cpus; i++)
+		v[i].remaining = (int64_t)table[rand() % MT_SAMPLE_TABLE_SIZE];
+	err = bpf_map_update_elem(bpf_map__fd(p->skel->maps.samplers), &zero,
+				  v, BPF_ANY);
+	free(v);
+	return err ? -errno : 0;
+}
+
+struct probes *probes__load(const struct probes_opts *o)
+{
+	uint64_t *table;
+	struct probes *p;
+	int err;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->nr_cpus = libbpf_num_possible_cpus();
+	if (p->nr_cpus <= 0) {
+		err = p->nr_cpus ? p->nr_cpus : -EINVAL;
+		goto fail;
+	}
+	p->skel = memtel_bpf__open();
+	if (!p->skel) {
+		err = -errno;
+		goto fail;
+	}
+	p->skel->rodata->target_tgid = (uint32_t)o->pid;
+	p->skel->rodata->stack_bytes = o->stack_bytes > MT_MAX_STACK_BYTES ?
+				       MT_MAX_STACK_BYTES : o->stack_bytes;
+	p->skel->rodata->sample_all = o->sample_bytes <= 1;
+	table = (uint64_t *)p->skel->rodata->sample_table;
+	sampling__fill_table(o->sample_bytes, table, MT_SAMPLE_TABLE_SIZE);
+	if (o->ring_bytes)
+		bpf_map__set_max_entries(p->skel->maps.events, o->ring_bytes);
+
+	err = memtel_bpf__load(p->skel);
+	if (err)
+		goto fail;
+	if (o->sample_bytes > 1) {
+		err = seed_samplers(p, table);
+		if (err)
+			goto fail;
+	}
+	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events),
+				 o->on_event, o->ctx, NULL);
+	if (!p->rb) {
+		err = -errno;
+		goto fail;
+	}
+	return p;
+fail:
+	probes__destroy(p);
+	errno = err < 0 ? -err : EINVAL;
+	return NULL;
+}
+
+static int add_link(struct probes *p, struct bpf_link *l)
+{
+	struct bpf_link **nl;
+
+	nl = realloc(p->links, (p->n_links + 1) * sizeof(*nl));
+	if (!nl) {
+		bpf_link__destroy(l);
+		return -ENOMEM;
+	}
+	p->links = nl;
+	p->links[p->n_links++] = l;
+	return 0;
+}
+
+static int attach_one(struct probes *p, struct bpf_program *prog, pid_t pid,
+		      const char *path, uint64_t off, uint32_t op, bool ret)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret, .bpf_cookie = op);
+	struct bpf_link *l;
+
+	l = bpf_program__attach_uprobe_opts(prog, pid, path, off, &uo);
+	if (!l)
+		return -errno;
+	return add_link(p, l);
+}
+
+int probes__attach(struct probes *p, const struct allocator *a,
+		   const struct probe_point *pts, size_t n)
+{
+	pid_t pid = (pid_t)p->skel->rodata->target_tgid;
+	int attached = 0, err;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct probe_point *pt = &pts[i];
+		uint64_t off = pt->func_offset + pt->plan.offset;
+
+		if (pt->alias)
+			continue;
+		mt_debug("probe %s at %s+0x%llx (+%llu: %s%s; %s)", pt->func,
+			 a->path, (unsigned long long)pt->func_offset,
+			 (unsigned long long)pt->plan.offset, pt->plan.insn,
+			 pt->plan.emulated ? ", emulated" : ", single-stepped",
+			 pt->plan.why);
+		if (pt->op == MT_OP_FREE) {
+			err = attach_one(p, p->skel->progs.free_enter, pid,
+					 a->open_path, off, pt->op, false);
+		} else {
+			err = attach_one(p, p->skel->progs.alloc_enter, pid,
+					 a->open_path, off, pt->op, false);
+			if (!err && pt->has_ret)
+				err = attach_one(p, p->skel->progs.alloc_ret,
+						 pid, a->open_path, off, pt->op,
+						 true);
+		}
+		if (err)
+			return err;
+		attached++;
+	}
+	return attached;
+}
+
+int probes__drain(struct probes *p)
+{
+	return ring_buffer__consume(p->rb);
+}
+
+void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],
+		      uint64_t *calls, uint64_t *sampled)
+{
+	struct {
+		int64_t remaining;
+		uint64_t calls, sampled;
+	} *sv = calloc(p->nr_cpus, sizeof(*sv));
+	uint64_t *v = calloc(p->nr_cpus, sizeof(*v));
+	uint32_t k, zero = 0;
+	int i;
+
+	memset(cnt, 0, MT_CNT__COUNT * sizeof(*cnt));
+	*calls = *sampled = 0;
+	if (!sv || !v)
+		goto cleanup;
+	for (k = 0; k < MT_CNT__COUNT; k++) {
+		if (bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.counters),
+					&k, v))
+			continue;
+		for (i = 0; i < p->nr_cpus; i++)
+			cnt[k] += v[i];
+	}
+	if (!bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.samplers), &zero,
+				 sv)) {
+		for (i = 0; i < p->nr_cpus; i++) {
+			*calls += sv[i].calls;
+			*sampled += sv[i].sampled;
+		}
+	}
+cleanup:
+	free(sv);
+	free(v);
+}
+
+void probes__destroy(struct probes *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	ring_buffer__free(p->rb);
+	for (i = 0; i < p->n_links; i++)
+		bpf_link__destroy(p->links[i]);
+	free(p->links);
+	memtel_bpf__destroy(p->skel);
+	free(p);
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Install every Debian package memtel-bpf needs to build, test and benchmark.
+# Idempotent: does nothing (and needs no network) when all are present.
+set -euo pipefail
+pkgs=(
+	make gcc clang llvm pkg-config binutils
+	libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libcapstone-dev
+	protobuf-c-compiler libprotobuf-c-dev libcmocka-dev
+	golang-go            # go tool pprof reads our profiles back in tests
+	bpftrace             # benchmark peer
+	python3
+)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}"
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

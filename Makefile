@@ -181,4 +181,7 @@ clean:
 	$(call msg,CLEAN,)
 	$(Q)rm -rf .output .output-asan memtel-bpf
 
+# benchmark programs (tools/bench/bench.mk defines bench-bins)
+-include tools/bench/bench.mk
+
 -include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/src/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/proto/*.d)

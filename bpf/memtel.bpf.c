@@ -18,6 +18,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "memtel.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -27,6 +28,9 @@ const volatile __u32 target_tgid = 0;		/* 0: any process */
 const volatile __u32 stack_bytes = 8192;	/* <= MT_MAX_STACK_BYTES */
 const volatile bool sample_all = false;		/* --sample-bytes 1 */
 const volatile __u64 sample_table[MT_SAMPLE_TABLE_SIZE];
+const volatile bool cpu_all = false;		/* --all: every process */
+const volatile __u32 self_tgid = 0;		/* never sample ourselves */
+const volatile bool cpu_kernel = true;		/* kernel stacks too */
 
 /* A nested allocator call (reallocarray tail-calling realloc through the
  * PLT) is recognised by its thread already being inside a tracked call that
@@ -94,6 +98,15 @@ struct {
 	__type(value, struct mt_alloc_enter);
 } scratch SEC(".maps");
 
+/* The CPU sampler has its own scratch record: a timer interrupt can land
+ * in the middle of a uprobe program on the same CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mt_cpu_sample);
+} cpu_scratch SEC(".maps");
+
 static __always_inline void count(__u32 idx)
 {
 	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
@@ -129,55 +142,66 @@ static __always_inline void fill_hdr(struct mt_event_hdr *h, __u32 type,
 	h->ktime_ns = bpf_ktime_get_ns();
 }
 
-/* Registers + stack window of a sampled call, sent ahead of its return. */
-static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
-				      __u64 pid_tgid, __u64 size)
+/* Copy the user stack window at sp; halves the length until the read
+ * succeeds (the window may run past the top of the stack mapping). */
+static __always_inline __u32 copy_stack(__u8 *dst, __u64 sp)
 {
-	__u32 zero = 0, len;
-	struct mt_alloc_enter *e;
+	__u32 len = stack_bytes;
 	int i, err = -1;
 
-	e = bpf_map_lookup_elem(&scratch, &zero);
-	if (!e)
-		return -1;
-	fill_hdr(&e->hdr, MT_EV_ALLOC_ENTER, op, pid_tgid);
-	e->size = size;
-	e->regs[MT_REG_RAX] = ctx->ax;
-	e->regs[MT_REG_RDX] = ctx->dx;
-	e->regs[MT_REG_RCX] = ctx->cx;
-	e->regs[MT_REG_RBX] = ctx->bx;
-	e->regs[MT_REG_RSI] = ctx->si;
-	e->regs[MT_REG_RDI] = ctx->di;
-	e->regs[MT_REG_RBP] = ctx->bp;
-	e->regs[MT_REG_RSP] = ctx->sp;
-	e->regs[MT_REG_R8] = ctx->r8;
-	e->regs[MT_REG_R9] = ctx->r9;
-	e->regs[MT_REG_R10] = ctx->r10;
-	e->regs[MT_REG_R11] = ctx->r11;
-	e->regs[MT_REG_R12] = ctx->r12;
-	e->regs[MT_REG_R13] = ctx->r13;
-	e->regs[MT_REG_R14] = ctx->r14;
-	e->regs[MT_REG_R15] = ctx->r15;
-	e->regs[MT_REG_RIP] = ctx->ip;
-	e->nr_fp = 0;
-
-	/* The window may run past the top of the stack mapping (shallow
-	 * frames of the main thread): halve until the read succeeds. */
-	len = stack_bytes;
 	for (i = 0; i < 6; i++) {
 		if (len > MT_MAX_STACK_BYTES)
 			len = MT_MAX_STACK_BYTES;
 		if (len < 8)
 			break;
-		err = bpf_probe_read_user(e->stack, len, (void *)ctx->sp);
+		err = bpf_probe_read_user(dst, len, (void *)sp);
 		if (!err)
 			break;
 		len >>= 1;
 	}
 	if (err) {
 		count(MT_CNT_STACK_FAIL);
-		len = 0;
+		return 0;
 	}
+	return len;
+}
+
+static __always_inline void copy_regs(__u64 *r, struct pt_regs *regs)
+{
+	r[MT_REG_RAX] = BPF_CORE_READ(regs, ax);
+	r[MT_REG_RDX] = BPF_CORE_READ(regs, dx);
+	r[MT_REG_RCX] = BPF_CORE_READ(regs, cx);
+	r[MT_REG_RBX] = BPF_CORE_READ(regs, bx);
+	r[MT_REG_RSI] = BPF_CORE_READ(regs, si);
+	r[MT_REG_RDI] = BPF_CORE_READ(regs, di);
+	r[MT_REG_RBP] = BPF_CORE_READ(regs, bp);
+	r[MT_REG_RSP] = BPF_CORE_READ(regs, sp);
+	r[MT_REG_R8] = BPF_CORE_READ(regs, r8);
+	r[MT_REG_R9] = BPF_CORE_READ(regs, r9);
+	r[MT_REG_R10] = BPF_CORE_READ(regs, r10);
+	r[MT_REG_R11] = BPF_CORE_READ(regs, r11);
+	r[MT_REG_R12] = BPF_CORE_READ(regs, r12);
+	r[MT_REG_R13] = BPF_CORE_READ(regs, r13);
+	r[MT_REG_R14] = BPF_CORE_READ(regs, r14);
+	r[MT_REG_R15] = BPF_CORE_READ(regs, r15);
+	r[MT_REG_RIP] = BPF_CORE_READ(regs, ip);
+}
+
+/* Registers + stack window of a sampled call, sent ahead of its return. */
+static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
+				      __u64 pid_tgid, __u64 size)
+{
+	__u32 zero = 0, len;
+	struct mt_alloc_enter *e;
+
+	e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return -1;
+	fill_hdr(&e->hdr, MT_EV_ALLOC_ENTER, op, pid_tgid);
+	e->size = size;
+	copy_regs(e->regs, ctx);
+	e->nr_fp = 0;
+	len = copy_stack(e->stack, ctx->sp);
 	e->stack_len = len;
 
 	if (len > MT_MAX_STACK_BYTES)
@@ -373,5 +397,58 @@ int BPF_KPROBE(free_enter, void *ptr)
 	if (bpf_map_delete_elem(&live, &addr))
 		return 0;
 	emit_free(addr, MT_OP_FREE, bpf_get_current_pid_tgid());
+	return 0;
+}
+
+/* 99 Hz (by default) on every online CPU: kernel stack from the perf
+ * context, user registers from the task's saved user state (valid whether
+ * the interrupt hit user or kernel mode), and a user stack window for
+ * unwinding in userspace, the same path heap samples take. */
+SEC("perf_event")
+int cpu_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32, zero = 0, len = 0;
+	struct task_struct *task;
+	struct mt_cpu_sample *e;
+	struct pt_regs *uregs;
+	long n;
+
+	count(MT_CNT_CPU_SAMPLES);
+	if (!(__u32)pid_tgid)
+		return 0;	/* the idle task */
+	if (tgid == self_tgid)
+		return 0;
+	if (!cpu_all && tgid != target_tgid)
+		return 0;
+
+	e = bpf_map_lookup_elem(&cpu_scratch, &zero);
+	if (!e)
+		return 0;
+	fill_hdr(&e->hdr, MT_EV_CPU_SAMPLE, 0, pid_tgid);
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+
+	e->nr_kstack = 0;
+	if (cpu_kernel) {
+		n = bpf_get_stack(ctx, e->kstack, sizeof(e->kstack), 0);
+		if (n > 0)
+			e->nr_kstack = n / sizeof(__u64);
+	}
+
+	task = bpf_get_current_task_btf();
+	e->user = 0;
+	if (!(BPF_CORE_READ(task, flags) & 0x00200000 /* PF_KTHREAD */)) {
+		uregs = (struct pt_regs *)bpf_task_pt_regs(task);
+		copy_regs(e->regs, uregs);
+		e->user = 1;
+		len = copy_stack(e->stack, e->regs[MT_REG_RSP]);
+	}
+	e->stack_len = len;
+	if (len > MT_MAX_STACK_BYTES)
+		len = MT_MAX_STACK_BYTES;
+	if (bpf_ringbuf_output(&events, e,
+			       offsetof(struct mt_cpu_sample, stack) + len,
+			       BPF_RB_NO_WAKEUP))
+		count(MT_CNT_RB_DROPS);
 	return 0;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * collector.h - the collect stage: turns ring-buffer records into heap
- * events (stack unwound, interned) for the aggregator.
+ * collector.h - the collect stage: ring-buffer records -> unwound,
+ * interned stacks -> the heap and CPU aggregators.
  */
 #ifndef MEMTEL_COLLECTOR_H
 #define MEMTEL_COLLECTOR_H
@@ -9,25 +9,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpustate.h"
 #include "heapstate.h"
 #include "stacks.h"
-#include "target.h"
+#include "targets.h"
 
 #define COLLECTOR_MAX_FRAMES 128
 
 struct collector {
-	struct target *target;
+	struct targets *targets;
 	struct stacks *stacks;
-	struct heapstate *heap;
+	struct heapstate *heap;	/* may be NULL (--no-heap) */
+	struct cpustate *cpu;	/* may be NULL (--no-cpu) */
 	void *pending;		/* struct u64map: tid -> stack id */
 	uint64_t events;
 	uint64_t orphans;	/* returns whose entry record was lost */
-	uint64_t unwind_short;	/* stacks of just the caller frame */
-	uint64_t errors;	/* out of memory while aggregating */
+	uint64_t unwind_short;	/* heap stacks of just the caller frame */
+	uint64_t errors;	/* malformed records, out of memory */
 };
 
-int collector__init(struct collector *c, struct target *t, struct stacks *s,
-		    struct heapstate *h);
+int collector__init(struct collector *c, struct targets *tg,
+		    struct stacks *s, struct heapstate *h, struct cpustate *cpu);
 void collector__fini(struct collector *c);
 /* ring_buffer_sample_fn: ctx is a struct collector. Always 0 (a bad
  * record is counted, not fatal). */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * heap_report.h - heap sinks: the pprof file and the terminal summary.
+ * heap_report.h - heap sinks: the pprof file, the in-use flame graph and
+ * the terminal summary.
  */
 #ifndef MEMTEL_HEAP_REPORT_H
 #define MEMTEL_HEAP_REPORT_H
@@ -10,12 +11,12 @@
 
 #include "heapstate.h"
 #include "stacks.h"
-#include "target.h"
+#include "symcache.h"
 
 struct heap_report {
 	struct heapstate *heap;
 	struct stacks *stacks;
-	struct target *target;
+	struct symcache *syms;
 	uint64_t sample_bytes;
 	int64_t time_nanos;	/* session start, wall clock */
 	int64_t duration_nanos;
@@ -23,6 +24,9 @@ struct heap_report {
 
 /* Write the gzipped pprof heap profile to path. 0 or -errno. */
 int heap_report__write_pprof(const struct heap_report *r, const char *path);
+/* Flame graph of in-use bytes at the end of the session. 0 or -errno. */
+int heap_report__write_svg(const struct heap_report *r, const char *path,
+			   const char *title);
 /* Print the top `top` sites by in-use bytes (then allocated bytes). */
 void heap_report__print_top(const struct heap_report *r, FILE *out, int top);
 

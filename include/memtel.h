@@ -34,6 +34,8 @@ enum mt_event_type {
 	MT_EV_ALLOC_RET = 2,
 	/* a sampled block was freed (free, or the free half of realloc) */
 	MT_EV_FREE = 3,
+	/* a CPU sample from the perf-event program */
+	MT_EV_CPU_SAMPLE = 4,
 };
 
 /* x86-64 DWARF register numbering, as libdwfl expects it. */
@@ -86,6 +88,25 @@ struct mt_free {
 	__u64 addr;
 };
 
+#ifndef MT_MAX_KSTACK
+#define MT_MAX_KSTACK 64
+#endif
+#ifndef MT_COMM_LEN
+#define MT_COMM_LEN 16
+#endif
+
+struct mt_cpu_sample {
+	struct mt_event_hdr hdr;
+	__u64 regs[MT_NREGS];	/* user registers (all 0 for kernel threads) */
+	__u64 kstack[MT_MAX_KSTACK]; /* kernel frames, leaf first */
+	__u32 nr_kstack;
+	__u32 user;		/* 1 if the thread has a user context */
+	char comm[MT_COMM_LEN];	/* thread name */
+	__u32 stack_len;
+	__u32 pad;
+	__u8 stack[MT_MAX_STACK_BYTES];
+};
+
 /* Counters the BPF side keeps (per-CPU array indices); reported at exit. */
 enum mt_counter {
 	MT_CNT_CALLS = 0,	/* allocation calls seen */
@@ -95,6 +116,7 @@ enum mt_counter {
 	MT_CNT_LIVE_FULL,	/* live-block map full */
 	MT_CNT_TID_FULL,	/* per-thread state map full */
 	MT_CNT_STACK_FAIL,	/* user stack copy failed */
+	MT_CNT_CPU_SAMPLES,	/* perf-event samples taken (before filter) */
 	MT_CNT__COUNT,
 };
 

@@ -20,6 +20,9 @@ struct probes_opts {
 	uint64_t sample_bytes;	/* mean gap; <= 1: every allocation */
 	uint32_t stack_bytes;	/* user stack window per sample */
 	uint32_t ring_bytes;	/* ring buffer size (power of 2) */
+	bool cpu;		/* load the CPU sampler */
+	bool cpu_all;		/* sample every process, not just pid */
+	bool kernel_stacks;	/* kernel frames in CPU samples */
 	/* called for every ring-buffer record */
 	int (*on_event)(void *ctx, void *data, size_t size);
 	void *ctx;
@@ -31,6 +34,11 @@ struct probes *probes__load(const struct probes_opts *o);
  * probes attached, or -errno. */
 int probes__attach(struct probes *p, const struct allocator *a,
 		   const struct probe_point *pts, size_t n);
+/* Open a sampling perf event at freq Hz on every online CPU (hardware
+ * cycles, or the cpu-clock software event where there is no PMU) and
+ * attach the CPU sampler. Returns the number of CPUs, or -errno; *event
+ * names the event used. */
+int probes__attach_cpu(struct probes *p, uint32_t freq, const char **event);
 /* Drain what is in the ring buffer now. Events handled, or -errno. */
 int probes__drain(struct probes *p);
 /* Sum of the per-CPU counters (enum mt_counter) and sampler stats. */

@@ -17,13 +17,14 @@
 #include "u64map.h"
 #include "unwind.h"
 
-int collector__init(struct collector *c, struct target *t, struct stacks *s,
-		    struct heapstate *h)
+int collector__init(struct collector *c, struct targets *tg,
+		    struct stacks *s, struct heapstate *h, struct cpustate *cpu)
 {
 	memset(c, 0, sizeof(*c));
-	c->target = t;
+	c->targets = tg;
 	c->stacks = s;
 	c->heap = h;
+	c->cpu = cpu;
 	c->pending = calloc(1, sizeof(struct u64map));
 	return c->pending ? 0 : -ENOMEM;
 }
@@ -37,11 +38,77 @@ void collector__fini(struct collector *c)
 	c->pending = NULL;
 }
 
+/* Unwind a user stack of pid; re-reads the maps once when the pc to check
+ * lies outside every known module (a library dlopen'ed since). */
+static int user_stack(struct collector *c, uint32_t pid, uint32_t tid,
+		      const uint64_t *regs, const uint8_t *stack,
+		      size_t stack_len, int ret_at_sp, uint64_t *pcs,
+		      size_t max, struct target **tp)
+{
+	struct target *t = targets__get(c->targets, (pid_t)pid);
+	uint64_t check;
+	int n;
+
+	*tp = t;
+	if (!t) {
+		pcs[0] = regs[MT_REG_RIP];
+		if (ret_at_sp && stack_len >= 8 && max > 1) {
+			memcpy(&pcs[1], stack, sizeof(pcs[1]));
+			return 2;
+		}
+		return 1;
+	}
+	n = unwind__user(t, tid, regs, stack, stack_len, ret_at_sp, pcs, max);
+	check = ret_at_sp && n >= 2 ? pcs[1] : pcs[0];
+	if (n > 0 && !target__covers(t, check) &&
+	    target__refresh(t, false) == 0 && target__covers(t, check))
+		n = unwind__user(t, tid, regs, stack, stack_len, ret_at_sp,
+				 pcs, max);
+	return n;
+}
+
+static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
+		   size_t size)
+{
+	uint64_t pcs[COLLECTOR_MAX_FRAMES + MT_MAX_KSTACK];
+	size_t stack_len = e->stack_len, nk = e->nr_kstack, n = 0;
+	char comm[MT_COMM_LEN + 1];
+	struct target *t;
+	uint32_t id;
+	int nu;
+
+	if (!c->cpu)
+		return;
+	if (size < offsetof(struct mt_cpu_sample, stack) ||
+	    stack_len > size - offsetof(struct mt_cpu_sample, stack) ||
+	    nk > MT_MAX_KSTACK) {
+		c->errors++;
+		return;
+	}
+	memcpy(pcs, e->kstack, nk * sizeof(pcs[0]));
+	n = nk;
+	if (e->user) {
+		nu = user_stack(c, e->hdr.pid, e->hdr.tid,
+				(const uint64_t *)e->regs, e->stack, stack_len,
+				0, pcs + n, COLLECTOR_MAX_FRAMES, &t);
+		if (nu > 0)
+			n += (size_t)nu;
+	}
+	if (!n)
+		return;
+	id = stacks__intern(c->stacks, e->hdr.pid, pcs, (uint32_t)n, true);
+	memcpy(comm, e->comm, MT_COMM_LEN);
+	comm[MT_COMM_LEN] = '\0';
+	if (!id || cpustate__add(c->cpu, id, e->hdr.pid, e->hdr.tid, comm))
+		c->errors++;
+}
+
 static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		     size_t size)
 {
 	uint64_t pcs[COLLECTOR_MAX_FRAMES];
 	size_t stack_len = e->stack_len;
+	struct target *t;
 	uint32_t id;
 	int n;
 
@@ -50,12 +117,8 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		c->errors++;
 		return;
 	}
-	n = unwind__user(c->target, e->hdr.tid, (const uint64_t *)e->regs, e->stack, stack_len,
-			 1, pcs, COLLECTOR_MAX_FRAMES);
-	if (n >= 2 && !target__covers(c->target, pcs[1]) &&
-	    target__refresh(c->target, false) == 0)
-		n = unwind__user(c->target, e->hdr.tid, (const uint64_t *)e->regs, e->stack,
-				 stack_len, 1, pcs, COLLECTOR_MAX_FRAMES);
+	n = user_stack(c, e->hdr.pid, e->hdr.tid, (const uint64_t *)e->regs,
+		       e->stack, stack_len, 1, pcs, COLLECTOR_MAX_FRAMES, &t);
 	if (n <= 2)
 		c->unwind_short++;
 	/* drop the allocator's own frame */
@@ -97,14 +160,18 @@ int collector__on_event(void *ctx, void *data, size_t size)
 	}
 	switch (h->type) {
 	case MT_EV_ALLOC_ENTER:
-		on_enter(c, data, size);
+		if (c->heap)
+			on_enter(c, data, size);
 		break;
 	case MT_EV_ALLOC_RET:
-		if (size >= sizeof(struct mt_alloc_ret))
+		if (c->heap && size >= sizeof(struct mt_alloc_ret))
 			on_ret(c, data);
 		break;
+	case MT_EV_CPU_SAMPLE:
+		on_cpu(c, data, size);
+		break;
 	case MT_EV_FREE:
-		if (size >= sizeof(struct mt_free))
+		if (c->heap && size >= sizeof(struct mt_free))
 			heapstate__free_block(c->heap,
 					      ((const struct mt_free *)data)->addr);
 		break;

@@ -5,7 +5,7 @@
  * pprof: sample types alloc_objects/count, alloc_space/bytes,
  * inuse_objects/count, inuse_space/bytes (the order Go's heap profiles
  * use), period_type space/bytes with the sampling mean as period, one
- * sample per stack. Each distinct pc is symbolized once.
+ * sample per stack. heap.svg: a flame graph of in-use bytes.
  */
 #include <errno.h>
 #include <math.h>
@@ -13,69 +13,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flamegraph.h"
 #include "heap_report.h"
 #include "pprof.h"
-#include "symbolize.h"
-#include "u64map.h"
 
 #define HEAP_REPORT_MAX_FRAMES 256
 
-static uint64_t intern_pc(struct pprof_builder *b, struct target *t,
-			  struct u64map *locs, struct u64map *maps,
-			  uint64_t pc, bool is_return)
-{
-	struct pprof_line lines[SYM_MAX_FRAMES];
-	struct sym_result r;
-	uint64_t *hit, mapping = 0, loc;
-	int i;
-
-	hit = u64map__get(locs, pc);
-	if (hit)
-		return *hit;
-	if (symbolize__pc(t, pc, is_return, &r))
-		return 0;
-	if (r.module) {
-		hit = u64map__get(maps, r.mod_start);
-		if (hit) {
-			mapping = *hit;
-		} else {
-			mapping = pprof_builder__add_mapping(
-				b, r.mod_start, r.mod_end, 0, r.module,
-				r.build_id[0] ? r.build_id : NULL,
-				r.n_frames > 0, r.n_frames > 0 &&
-				r.frames[0].file != NULL,
-				r.n_frames > 0 && r.frames[0].line > 0);
-			if (mapping)
-				u64map__set(maps, r.mod_start, mapping);
-		}
-	}
-	for (i = 0; i < r.n_frames; i++) {
-		lines[i] = (struct pprof_line){
-			.function = r.frames[i].function,
-			.filename = r.frames[i].file,
-			.line = r.frames[i].line,
-		};
-	}
-	loc = pprof_builder__add_location(b, mapping, pc, lines,
-					  (size_t)r.n_frames);
-	sym_result__clear(&r);
-	if (loc)
-		u64map__set(locs, pc, loc);
-	return loc;
-}
-
 int heap_report__write_pprof(const struct heap_report *r, const char *path)
 {
-	struct u64map locs = {}, maps = {};
-	struct pprof_builder *b;
+	uint64_t ids[HEAP_REPORT_MAX_FRAMES];
+	struct pprof_locs *pl = NULL;
 	struct heap_site *sites = NULL;
-	uint64_t *ids = NULL;
+	struct pprof_builder *b;
 	size_t n_sites = 0, i;
 	int err;
 
 	b = pprof_builder__new();
 	if (!b)
 		return -ENOMEM;
+	pl = pprof_locs__new(b, r->syms);
+	if (!pl) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
 	err = heapstate__sites(r->heap, &sites, &n_sites);
 	if (err)
 		goto cleanup;
@@ -93,27 +53,15 @@ int heap_report__write_pprof(const struct heap_report *r, const char *path)
 	pprof_builder__set_default_sample_type(b, "inuse_space");
 	pprof_builder__add_comment(b, "memtel-bpf heap profile");
 
-	ids = calloc(HEAP_REPORT_MAX_FRAMES, sizeof(*ids));
-	if (!ids) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
 	for (i = 0; i < n_sites; i++) {
 		const struct heap_site *s = &sites[i];
 		struct stack_view v;
 		int64_t vals[4];
-		uint32_t k, n = 0;
+		size_t n;
 
 		if (!stacks__get(r->stacks, s->stack_id, &v))
 			continue;
-		for (k = 0; k < v.n && n < HEAP_REPORT_MAX_FRAMES; k++) {
-			uint64_t loc = intern_pc(b, r->target, &locs, &maps,
-						 v.pcs[k],
-						 !(k == 0 && v.leaf_exact));
-
-			if (loc)
-				ids[n++] = loc;
-		}
+		n = pprof_locs__stack(pl, &v, ids, HEAP_REPORT_MAX_FRAMES);
 		vals[0] = llround(s->alloc_objects);
 		vals[1] = llround(s->alloc_bytes);
 		vals[2] = llround(s->inuse_objects);
@@ -124,11 +72,46 @@ int heap_report__write_pprof(const struct heap_report *r, const char *path)
 	}
 	err = pprof_builder__write_gz(b, path);
 cleanup:
-	free(ids);
 	free(sites);
-	u64map__free(&locs);
-	u64map__free(&maps);
+	pprof_locs__free(pl);
 	pprof_builder__free(b);
+	return err;
+}
+
+int heap_report__write_svg(const struct heap_report *r, const char *path,
+			   const char *title)
+{
+	struct flamegraph_opts fo = {
+		.title = title, .unit = "bytes", .palette = "mem",
+		.subtitle = "in-use bytes at the end of the session",
+	};
+	const char *names[HEAP_REPORT_MAX_FRAMES];
+	struct heap_site *sites = NULL;
+	struct flamegraph *fg;
+	size_t n_sites = 0, i;
+	char buf[8192];
+	int err;
+
+	fg = flamegraph__new();
+	if (!fg)
+		return -ENOMEM;
+	err = heapstate__sites(r->heap, &sites, &n_sites);
+	for (i = 0; !err && i < n_sites; i++) {
+		struct stack_view v;
+		size_t n;
+
+		if (sites[i].inuse_bytes < 0.5 ||
+		    !stacks__get(r->stacks, sites[i].stack_id, &v))
+			continue;
+		n = symcache__names(r->syms, &v, names, HEAP_REPORT_MAX_FRAMES,
+				    buf, sizeof(buf));
+		err = flamegraph__add(fg, names, n,
+				      (uint64_t)llround(sites[i].inuse_bytes));
+	}
+	if (!err)
+		err = flamegraph__write_svg(fg, path, &fo);
+	free(sites);
+	flamegraph__free(fg);
 	return err;
 }
 
@@ -155,23 +138,21 @@ static void human(double b, char *buf, size_t len)
 	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
 }
 
-static void print_frame(FILE *out, struct target *t, uint64_t pc, bool ret)
+static void print_frame(FILE *out, const struct sym_result *r, uint64_t pc)
 {
-	struct sym_result r;
+	const char *file, *base;
 
-	if (symbolize__pc(t, pc, ret, &r) || !r.n_frames ||
-	    !r.frames[0].function) {
+	if (!r->n_frames || !r->frames[0].function) {
 		fprintf(out, "0x%llx", (unsigned long long)pc);
-	} else {
-		const char *file = r.frames[0].file;
-		const char *base = file ? strrchr(file, '/') : NULL;
-
-		fprintf(out, "%s", r.frames[0].function);
-		if (file)
-			fprintf(out, " (%s:%d)", base ? base + 1 : file,
-				r.frames[0].line);
+		return;
 	}
-	sym_result__clear(&r);
+	/* innermost frame: an inlined callee is named, not its host */
+	file = r->frames[0].file;
+	base = file ? strrchr(file, '/') : NULL;
+	fprintf(out, "%s", r->frames[0].function);
+	if (file)
+		fprintf(out, " (%s:%d)", base ? base + 1 : file,
+			r->frames[0].line);
 }
 
 void heap_report__print_top(const struct heap_report *r, FILE *out, int top)
@@ -198,10 +179,12 @@ void heap_report__print_top(const struct heap_report *r, FILE *out, int top)
 		fprintf(out, "  %10s in use (%.0f objs), %10s allocated (%.0f objs)\n      ",
 			inuse, s->inuse_objects, alloc, s->alloc_objects);
 		for (k = 0; k < v.n && k < 4; k++) {
+			bool ret = !(k == 0 && v.leaf_exact);
+
 			if (k)
 				fprintf(out, "\n        <- ");
-			print_frame(out, r->target, v.pcs[k],
-				    !(k == 0 && v.leaf_exact));
+			print_frame(out, symcache__get(r->syms, v.pid, v.pcs[k],
+						       ret), v.pcs[k]);
 		}
 		if (v.n > 4)
 			fprintf(out, "\n        <- ... (%u more)", v.n - 4);

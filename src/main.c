@@ -26,13 +26,17 @@
 
 #include "allocator.h"
 #include "collector.h"
+#include "cpu_report.h"
+#include "cpustate.h"
 #include "heap_report.h"
+#include "ksyms.h"
 #include "heapstate.h"
 #include "launch.h"
 #include "log.h"
 #include "probes.h"
 #include "stacks.h"
 #include "target.h"
+#include "targets.h"
 
 #define EXIT_USAGE 2
 #define EXIT_RUNTIME 1
@@ -43,6 +47,11 @@ struct options {
 	const char *outdir;
 	uint64_t sample_bytes;
 	uint32_t stack_bytes;
+	uint32_t freq;		/* CPU sampling frequency, Hz */
+	bool all;		/* CPU: every process on the host */
+	bool no_kernel;
+	bool no_cpu;
+	bool no_heap;
 	char **command;		/* argv after "--", or NULL */
 };
 
@@ -52,10 +61,14 @@ static const char usage_text[] =
 "Usage: memtel-bpf --pid PID [options]\n"
 "       memtel-bpf [options] -- COMMAND [ARG...]\n"
 "\n"
-"Heap profiler for live processes: eBPF uprobes on the target's allocator\n"
-"(malloc, calloc, realloc, reallocarray, posix_memalign, aligned_alloc,\n"
-"memalign, valloc, pvalloc, free). No restart, no recompilation, no\n"
-"LD_PRELOAD. Writes DIR/heap.pb.gz (pprof) and prints a summary.\n"
+"       memtel-bpf --all [options]\n"
+"\n"
+"Heap and CPU profiler for live processes. eBPF uprobes on the target's\n"
+"allocator (malloc, calloc, realloc, reallocarray, posix_memalign,\n"
+"aligned_alloc, memalign, valloc, pvalloc, free) and a perf-event CPU\n"
+"sampler; no restart, no recompilation, no LD_PRELOAD. Writes to DIR:\n"
+"heap.pb.gz and cpu.pb.gz (pprof), heap.svg and cpu.svg (flame graphs),\n"
+"cpu.folded, and prints a summary.\n"
 "\n"
 "Options:\n"
 "  -p, --pid PID           profile the running process PID\n"
@@ -68,6 +81,12 @@ static const char usage_text[] =
 "                          allocation\n"
 "      --stack-bytes N     user stack copied per sample for unwinding\n"
 "                          (default 8192, max 16384)\n"
+"  -F, --freq HZ           CPU samples per second per CPU (default 99)\n"
+"      --all               CPU-profile every process on the host (heap\n"
+"                          profiling still needs --pid or a command)\n"
+"      --no-kernel         leave kernel frames out of CPU stacks\n"
+"      --no-cpu            heap profiling only\n"
+"      --no-heap           CPU profiling only\n"
 "  -v, --verbose           show libbpf's messages and probe placement\n"
 "  -h, --help              show this help\n"
 "  -V, --version           show the version\n"
@@ -75,6 +94,7 @@ static const char usage_text[] =
 "Examples:\n"
 "  sudo memtel-bpf --pid 1234 --duration 30\n"
 "  sudo memtel-bpf --sample-bytes 1 -o /tmp/prof -- ./server --port 8080\n"
+"  sudo memtel-bpf --all --duration 10 -F 49 -o /tmp/node\n"
 "  go tool pprof -top -sample_index=inuse_space /tmp/prof/heap.pb.gz\n"
 "\n"
 "Needs root, or CAP_BPF and CAP_PERFMON (plus CAP_SYS_ADMIN to read\n"
@@ -129,13 +149,19 @@ static int parse_u64(const char *s, uint64_t *out)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_SAMPLE_BYTES = 256, OPT_STACK_BYTES };
+	enum { OPT_SAMPLE_BYTES = 256, OPT_STACK_BYTES, OPT_ALL, OPT_NO_KERNEL,
+	       OPT_NO_CPU, OPT_NO_HEAP };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },
 		{ "stack-bytes", required_argument, NULL, OPT_STACK_BYTES },
+		{ "freq", required_argument, NULL, 'F' },
+		{ "all", no_argument, NULL, OPT_ALL },
+		{ "no-kernel", no_argument, NULL, OPT_NO_KERNEL },
+		{ "no-cpu", no_argument, NULL, OPT_NO_CPU },
+		{ "no-heap", no_argument, NULL, OPT_NO_HEAP },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -146,7 +172,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:d:o:vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:d:o:F:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_u64(optarg, &v) || v == 0 || v > INT_MAX)
@@ -177,6 +203,24 @@ static int parse_args(int argc, char **argv, struct options *o)
 						   optarg, MT_MAX_STACK_BYTES);
 			o->stack_bytes = (uint32_t)v;
 			break;
+		case 'F':
+			if (parse_u64(optarg, &v) || v == 0 || v > 10000)
+				return usage_error("invalid --freq '%s': want 1..10000 Hz",
+						   optarg);
+			o->freq = (uint32_t)v;
+			break;
+		case OPT_ALL:
+			o->all = true;
+			break;
+		case OPT_NO_KERNEL:
+			o->no_kernel = true;
+			break;
+		case OPT_NO_CPU:
+			o->no_cpu = true;
+			break;
+		case OPT_NO_HEAP:
+			o->no_heap = true;
+			break;
 		case 'v':
 			mt_verbose = true;
 			break;
@@ -204,8 +248,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	if (o->pid && o->command)
 		return usage_error("give either --pid or a command after --, not both");
-	if (!o->pid && !o->command)
-		return usage_error("nothing to profile: give --pid PID or -- COMMAND");
+	if (!o->pid && !o->command && !o->all)
+		return usage_error("nothing to profile: give --pid PID, -- COMMAND or --all");
+	if (o->no_cpu && o->no_heap)
+		return usage_error("--no-cpu and --no-heap leave nothing to profile");
+	if (o->all && o->no_cpu && !o->pid && !o->command)
+		return usage_error("--all profiles CPU: it cannot go with --no-cpu");
 	return 0;
 }
 
@@ -318,17 +366,12 @@ static void default_outdir(char *buf, size_t len, pid_t pid)
 	snprintf(buf, len, "memtel-%d-%s", pid, stamp);
 }
 
-static const char *exe_name(pid_t pid, char *buf, size_t len)
+/* The target's executable path for titles, or "?". */
+static const char *target__exe_or(struct targets *tg, pid_t pid)
 {
-	char link[64];
-	ssize_t n;
+	struct target *t = targets__find(tg, pid);
 
-	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
-	n = readlink(link, buf, len - 1);
-	if (n <= 0)
-		return "?";
-	buf[n] = '\0';
-	return buf;
+	return t && target__exe(t)[0] ? target__exe(t) : "?";
 }
 
 static void human(double b, char *buf, size_t len)
@@ -345,16 +388,21 @@ static void human(double b, char *buf, size_t len)
 
 struct session {
 	struct options *o;
-	pid_t pid;
+	pid_t pid;		/* 0 with --all and no target */
+	bool heap, cpu;
 	bool launched;		/* we started the target (-- COMMAND) */
 	bool child_alive;
 	char outdir[PATH_MAX];
 	struct probes *probes;
-	struct target *target;
+	struct targets *targets;
 	struct stacks *stacks;
-	struct heapstate *heap;
+	struct heapstate *heapst;
+	struct cpustate *cpust;
+	struct ksyms *ksyms;
 	struct collector coll;
 	bool coll_ready;
+	const char *cpu_event;
+	int n_cpus;
 	int64_t start_wall;
 	uint64_t start_mono;
 	const char *end_reason;
@@ -365,9 +413,11 @@ static void session_free(struct session *s)
 	probes__destroy(s->probes);
 	if (s->coll_ready)
 		collector__fini(&s->coll);
-	heapstate__free(s->heap);
+	heapstate__free(s->heapst);
+	cpustate__free(s->cpust);
 	stacks__free(s->stacks);
-	target__close(s->target);
+	targets__free(s->targets);
+	ksyms__free(s->ksyms);
 }
 
 static int run_loop(struct session *s)
@@ -395,8 +445,12 @@ static int run_loop(struct session *s)
 			if (st == LAUNCH_EXITING) {
 				/* memory still mapped: take the last events
 				 * and any library mapped late */
+				struct target *t = targets__find(s->targets,
+								 s->pid);
+
 				probes__drain(s->probes);
-				target__refresh(s->target, true);
+				if (t)
+					target__refresh(t, true);
 				probes__drain(s->probes);
 				launch__resume(s->pid);
 				continue;
@@ -406,7 +460,7 @@ static int run_loop(struct session *s)
 				s->end_reason = "target exited";
 				break;
 			}
-		} else if (pid_state(s->pid)) {
+		} else if (s->pid && pid_state(s->pid)) {
 			s->end_reason = "target exited";
 			break;
 		}
@@ -421,18 +475,136 @@ static int run_loop(struct session *s)
 	return 0;
 }
 
+static int write_outputs(struct session *s, int64_t duration)
+{
+	struct symcache *sc = symcache__new(s->targets, s->ksyms);
+	char path[PATH_MAX + 32], path2[PATH_MAX + 32], title[PATH_MAX + 64];
+	const char *what = s->pid ? target__exe_or(s->targets, s->pid) : "all processes";
+	int err, rc = 0;
+
+	if (!sc) {
+		mt_err("out of memory");
+		return EXIT_RUNTIME;
+	}
+	if (s->heap) {
+		struct heap_report hr = {
+			.heap = s->heapst, .stacks = s->stacks, .syms = sc,
+			.sample_bytes = s->o->sample_bytes,
+			.time_nanos = s->start_wall, .duration_nanos = duration,
+		};
+
+		snprintf(path, sizeof(path), "%s/heap.pb.gz", s->outdir);
+		err = heap_report__write_pprof(&hr, path);
+		if (err) {
+			mt_err("cannot write %s: %s", path, strerror(-err));
+			rc = EXIT_RUNTIME;
+		}
+		snprintf(path, sizeof(path), "%s/heap.svg", s->outdir);
+		snprintf(title, sizeof(title), "In-use heap: %s (pid %d)",
+			 what, s->pid);
+		err = heap_report__write_svg(&hr, path, title);
+		if (err) {
+			mt_err("cannot write %s: %s", path, strerror(-err));
+			rc = EXIT_RUNTIME;
+		}
+	}
+	if (s->cpu) {
+		struct cpu_report cr = {
+			.cpu = s->cpust, .stacks = s->stacks, .syms = sc,
+			.freq = s->o->freq, .time_nanos = s->start_wall,
+			.duration_nanos = duration,
+		};
+
+		snprintf(path, sizeof(path), "%s/cpu.pb.gz", s->outdir);
+		err = cpu_report__write_pprof(&cr, path);
+		if (err) {
+			mt_err("cannot write %s: %s", path, strerror(-err));
+			rc = EXIT_RUNTIME;
+		}
+		snprintf(path, sizeof(path), "%s/cpu.folded", s->outdir);
+		snprintf(path2, sizeof(path2), "%s/cpu.svg", s->outdir);
+		if (s->pid)
+			snprintf(title, sizeof(title), "CPU: %s (pid %d)", what,
+				 s->pid);
+		else
+			snprintf(title, sizeof(title), "CPU: all processes");
+		err = cpu_report__write_flame(&cr, path, path2, title);
+		if (err) {
+			mt_err("cannot write %s: %s", path2, strerror(-err));
+			rc = EXIT_RUNTIME;
+		}
+	}
+	symcache__free(sc);
+	return rc;
+}
+
+static void print_summary(struct session *s, int64_t duration,
+			  const uint64_t *cnt, uint64_t calls, uint64_t sampled,
+			  uint64_t dropped)
+{
+	struct symcache *sc = symcache__new(s->targets, s->ksyms);
+	char a[32], b[32];
+
+	if (!sc)
+		return;
+	if (s->pid)
+		printf("memtel-bpf: pid %d (%s), %.2f s, %s\n", s->pid,
+		       target__exe_or(s->targets, s->pid), duration / 1e9,
+		       s->end_reason ? s->end_reason : "");
+	else
+		printf("memtel-bpf: all processes, %.2f s, %s\n",
+		       duration / 1e9, s->end_reason ? s->end_reason : "");
+	if (s->heap) {
+		struct heap_report hr = {
+			.heap = s->heapst, .stacks = s->stacks, .syms = sc,
+		};
+		struct heap_totals tot;
+
+		heapstate__totals(s->heapst, &tot);
+		if (s->o->sample_bytes <= 1)
+			printf("heap sampling: every allocation\n");
+		else
+			printf("heap sampling: one per %llu bytes on average (values are scaled estimates)\n",
+			       (unsigned long long)s->o->sample_bytes);
+		human(tot.alloc_bytes, a, sizeof(a));
+		human(tot.inuse_bytes, b, sizeof(b));
+		printf("allocation calls seen: %llu, sampled: %llu\n",
+		       (unsigned long long)calls, (unsigned long long)sampled);
+		printf("allocated: %.0f objects, %s; in use at end: %.0f objects, %s\n",
+		       tot.alloc_objects, a, tot.inuse_objects, b);
+		heap_report__print_top(&hr, stdout, 10);
+	}
+	if (s->cpu) {
+		struct cpu_report cr = {
+			.cpu = s->cpust, .stacks = s->stacks, .syms = sc,
+			.freq = s->o->freq,
+		};
+
+		printf("CPU sampler: %s at %u Hz on %d CPUs\n",
+		       s->cpu_event ? s->cpu_event : "?", s->o->freq,
+		       s->n_cpus);
+		cpu_report__print_top(&cr, stdout, 10);
+	}
+	printf("events dropped: %llu", (unsigned long long)dropped);
+	if (dropped)
+		printf(" (ring buffer full %llu, live map full %llu, thread map full %llu, unmatched %llu, errors %llu)",
+		       (unsigned long long)cnt[MT_CNT_RB_DROPS],
+		       (unsigned long long)cnt[MT_CNT_LIVE_FULL],
+		       (unsigned long long)cnt[MT_CNT_TID_FULL],
+		       (unsigned long long)s->coll.orphans,
+		       (unsigned long long)s->coll.errors);
+	printf("\n");
+	if (cnt[MT_CNT_STACK_FAIL])
+		printf("stack copies failed: %llu\n",
+		       (unsigned long long)cnt[MT_CNT_STACK_FAIL]);
+	symcache__free(sc);
+}
+
 static int finish(struct session *s, int rc)
 {
 	uint64_t cnt[MT_CNT__COUNT] = {}, calls = 0, sampled = 0, dropped;
-	struct heap_report rep = {
-		.heap = s->heap, .stacks = s->stacks, .target = s->target,
-		.sample_bytes = s->o->sample_bytes,
-		.time_nanos = s->start_wall,
-		.duration_nanos = (int64_t)(mono_ns() - s->start_mono),
-	};
-	char path[PATH_MAX + 16], exe[PATH_MAX], a[32], b[32];
-	struct heap_totals tot;
-	int err;
+	int64_t duration = (int64_t)(mono_ns() - s->start_mono);
+	int wrc;
 
 	if (s->probes) {
 		probes__drain(s->probes);
@@ -449,44 +621,17 @@ static int finish(struct session *s, int rc)
 	dropped = cnt[MT_CNT_RB_DROPS] + cnt[MT_CNT_LIVE_FULL] +
 		  cnt[MT_CNT_TID_FULL] + s->coll.orphans + s->coll.errors;
 
-	heapstate__totals(s->heap, &tot);
-	snprintf(path, sizeof(path), "%s/heap.pb.gz", s->outdir);
-	err = heap_report__write_pprof(&rep, path);
-	if (err) {
-		mt_err("cannot write %s: %s", path, strerror(-err));
-		rc = EXIT_RUNTIME;
-	}
-
-	printf("memtel-bpf: heap profile of pid %d (%s), %.2f s, %s\n",
-	       s->pid, target__exe(s->target)[0] ? target__exe(s->target)
-						 : exe_name(s->pid, exe, sizeof(exe)),
-	       rep.duration_nanos / 1e9, s->end_reason ? s->end_reason : "");
-	if (s->o->sample_bytes <= 1)
-		printf("sampling: every allocation\n");
-	else
-		printf("sampling: one per %llu bytes on average (values are scaled estimates)\n",
-		       (unsigned long long)s->o->sample_bytes);
-	human(tot.alloc_bytes, a, sizeof(a));
-	human(tot.inuse_bytes, b, sizeof(b));
-	printf("allocation calls seen: %llu, sampled: %llu\n",
-	       (unsigned long long)calls, (unsigned long long)sampled);
-	printf("allocated: %.0f objects, %s; in use at end: %.0f objects, %s\n",
-	       tot.alloc_objects, a, tot.inuse_objects, b);
-	heap_report__print_top(&rep, stdout, 10);
-	printf("events dropped: %llu", (unsigned long long)dropped);
-	if (dropped)
-		printf(" (ring buffer full %llu, live map full %llu, thread map full %llu, unmatched %llu, errors %llu)",
-		       (unsigned long long)cnt[MT_CNT_RB_DROPS],
-		       (unsigned long long)cnt[MT_CNT_LIVE_FULL],
-		       (unsigned long long)cnt[MT_CNT_TID_FULL],
-		       (unsigned long long)s->coll.orphans,
-		       (unsigned long long)s->coll.errors);
-	printf("\n");
-	if (cnt[MT_CNT_STACK_FAIL])
-		printf("stack copies failed: %llu\n",
-		       (unsigned long long)cnt[MT_CNT_STACK_FAIL]);
-	if (!err)
-		printf("profile: %s\n  view: go tool pprof -top %s\n", path, path);
+	wrc = write_outputs(s, duration);
+	if (wrc)
+		rc = wrc;
+	print_summary(s, duration, cnt, calls, sampled, dropped);
+	printf("output: %s/ (", s->outdir);
+	if (s->heap)
+		printf("heap.pb.gz heap.svg%s", s->cpu ? " " : "");
+	if (s->cpu)
+		printf("cpu.pb.gz cpu.folded cpu.svg");
+	printf(")\n  view: go tool pprof -top %s/%s\n", s->outdir,
+	       s->heap ? "heap.pb.gz" : "cpu.pb.gz");
 	fflush(stdout);
 	return rc;
 }
@@ -532,7 +677,9 @@ static int start_target(struct session *s, struct allocator *a)
 
 int main(int argc, char **argv)
 {
-	struct options o = { .sample_bytes = 524288, .stack_bytes = 8192 };
+	struct options o = {
+		.sample_bytes = 524288, .stack_bytes = 8192, .freq = 99,
+	};
 	struct session s = { .o = &o };
 	struct probe_point pts[MT_OP__COUNT];
 	struct probes_opts po = {};
@@ -545,6 +692,8 @@ int main(int argc, char **argv)
 		return rc;
 	libbpf_set_print(libbpf_print);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	s.cpu = !o.no_cpu;
+	s.heap = !o.no_heap && (o.pid || o.command);
 
 	if (o.pid) {
 		err = pid_state(o.pid);
@@ -602,30 +751,54 @@ int main(int argc, char **argv)
 		}
 	}
 
-	rc = start_target(&s, &a);
-	if (rc)
-		goto kill_child;
-	err = allocator__plan(&a, pts, &n_pts);
-	if (err) {
-		mt_err("cannot plan probes in %s: %s", a.path, strerror(-err));
-		rc = EXIT_RUNTIME;
-		goto kill_child;
+	if (s.heap) {
+		rc = start_target(&s, &a);
+		if (rc)
+			goto kill_child;
+		err = allocator__plan(&a, pts, &n_pts);
+		if (err) {
+			mt_err("cannot plan probes in %s: %s", a.path,
+			       strerror(-err));
+			rc = EXIT_RUNTIME;
+			goto kill_child;
+		}
+	} else if (s.launched) {
+		/* CPU only: let the loader finish so maps are complete */
+		launch__run_to_libs(s.pid);
 	}
 
-	s.target = target__open(s.pid);
+	s.targets = targets__new(s.pid ? 64 : 4096);
 	s.stacks = stacks__new();
-	s.heap = heapstate__new(o.sample_bytes);
-	if (!s.target || !s.stacks || !s.heap ||
-	    collector__init(&s.coll, s.target, s.stacks, s.heap)) {
-		mt_err("cannot set up process %d: %s", s.pid, strerror(errno));
+	s.heapst = s.heap ? heapstate__new(o.sample_bytes) : NULL;
+	s.cpust = s.cpu ? cpustate__new() : NULL;
+	if (!s.targets || !s.stacks || (s.heap && !s.heapst) ||
+	    (s.cpu && !s.cpust) ||
+	    collector__init(&s.coll, s.targets, s.stacks, s.heapst,
+			    s.cpust)) {
+		mt_err("out of memory");
 		rc = EXIT_RUNTIME;
 		goto kill_child;
 	}
 	s.coll_ready = true;
+	if (s.pid && !targets__get(s.targets, s.pid) && s.heap) {
+		mt_err("cannot read the memory map of process %d: %s", s.pid,
+		       strerror(errno));
+		rc = EXIT_RUNTIME;
+		goto kill_child;
+	}
+	if (s.cpu && !o.no_kernel) {
+		s.ksyms = ksyms__load(NULL);
+		if (!s.ksyms)
+			mt_debug("no kernel symbols (/proc/kallsyms): %s",
+				 strerror(errno));
+	}
 
 	po.pid = s.pid;
 	po.sample_bytes = o.sample_bytes;
 	po.stack_bytes = o.stack_bytes;
+	po.cpu = s.cpu;
+	po.cpu_all = o.all;
+	po.kernel_stacks = !o.no_kernel;
 	po.on_event = collector__on_event;
 	po.ctx = &s.coll;
 	s.probes = probes__load(&po);
@@ -639,15 +812,30 @@ int main(int argc, char **argv)
 		rc = EXIT_RUNTIME;
 		goto kill_child;
 	}
-	err = probes__attach(s.probes, &a, pts, n_pts);
-	if (err < 0) {
-		mt_err("cannot attach probes to %s in process %d: %s", a.path,
-		       s.pid, strerror(-err));
-		rc = EXIT_RUNTIME;
-		goto kill_child;
+	if (s.heap) {
+		err = probes__attach(s.probes, &a, pts, n_pts);
+		if (err < 0) {
+			mt_err("cannot attach probes to %s in process %d: %s",
+			       a.path, s.pid, strerror(-err));
+			rc = EXIT_RUNTIME;
+			goto kill_child;
+		}
+		mt_info("attached %d heap probes to %s (%s) in pid %d", err,
+			a.path, a.kind, s.pid);
 	}
-	mt_info("attached %d probes to %s (%s) in pid %d; writing to %s/",
-		err, a.path, a.kind, s.pid, s.outdir);
+	if (s.cpu) {
+		s.n_cpus = probes__attach_cpu(s.probes, o.freq, &s.cpu_event);
+		if (s.n_cpus < 0) {
+			mt_err("cannot open the CPU sampler: %s",
+			       strerror(-s.n_cpus));
+			rc = EXIT_RUNTIME;
+			goto kill_child;
+		}
+		mt_info("attached CPU sampler (%s, %u Hz, %d CPUs) for %s",
+			s.cpu_event, o.freq, s.n_cpus,
+			o.all ? "all processes" : "the target");
+	}
+	mt_info("attached; writing to %s/", s.outdir);
 
 	s.start_wall = wall_ns();
 	s.start_mono = mono_ns();

@@ -7,9 +7,12 @@
  * session loop calls probes__drain() on a short timer.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -71,6 +74,10 @@ struct probes *probes__load(const struct probes_opts *o)
 	p->skel->rodata->stack_bytes = o->stack_bytes > MT_MAX_STACK_BYTES ?
 				       MT_MAX_STACK_BYTES : o->stack_bytes;
 	p->skel->rodata->sample_all = o->sample_bytes <= 1;
+	p->skel->rodata->cpu_all = o->cpu_all;
+	p->skel->rodata->self_tgid = (uint32_t)getpid();
+	p->skel->rodata->cpu_kernel = o->kernel_stacks;
+	bpf_program__set_autoload(p->skel->progs.cpu_sample, o->cpu);
 	table = (uint64_t *)p->skel->rodata->sample_table;
 	sampling__fill_table(o->sample_bytes, table, MT_SAMPLE_TABLE_SIZE);
 	if (o->ring_bytes)
@@ -157,6 +164,100 @@ int probes__attach(struct probes *p, const struct allocator *a,
 		attached++;
 	}
 	return attached;
+}
+
+/* Parse a CPU list such as "0-3,5" into a bitmap; returns the count. */
+static int online_cpus(bool *online, int max)
+{
+	char buf[1024], *s, *end;
+	int n = 0, a, b, i;
+	FILE *f;
+
+	f = fopen("/sys/devices/system/cpu/online", "re");
+	if (!f)
+		return -errno;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	for (s = buf; *s && *s != '\n';) {
+		a = (int)strtol(s, &end, 10);
+		if (end == s)
+			return -EINVAL;
+		b = a;
+		s = end;
+		if (*s == '-') {
+			b = (int)strtol(s + 1, &end, 10);
+			s = end;
+		}
+		for (i = a; i <= b && i < max; i++, n++)
+			online[i] = true;
+		if (*s == ',')
+			s++;
+	}
+	return n;
+}
+
+static int perf_open(uint32_t type, uint64_t config, uint32_t freq, int cpu)
+{
+	struct perf_event_attr attr = {
+		.type = type,
+		.size = sizeof(attr),
+		.config = config,
+		.freq = 1,
+		.sample_freq = freq,
+	};
+
+	return (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1,
+			    PERF_FLAG_FD_CLOEXEC);
+}
+
+int probes__attach_cpu(struct probes *p, uint32_t freq, const char **event)
+{
+	bool *online, hw = true;
+	int cpu, n = 0, fd, err;
+	struct bpf_link *l;
+
+	online = calloc(p->nr_cpus, sizeof(*online));
+	if (!online)
+		return -ENOMEM;
+	err = online_cpus(online, p->nr_cpus);
+	if (err < 0)
+		goto cleanup;
+	*event = "cycles";
+	for (cpu = 0; cpu < p->nr_cpus; cpu++) {
+		if (!online[cpu])
+			continue;	/* offline CPUs cannot take events */
+		fd = hw ? perf_open(PERF_TYPE_HARDWARE,
+				    PERF_COUNT_HW_CPU_CYCLES, freq, cpu) : -1;
+		if (fd < 0) {
+			/* no PMU (most VMs): the hrtimer-driven clock */
+			hw = false;
+			*event = "cpu-clock";
+			fd = perf_open(PERF_TYPE_SOFTWARE,
+				       PERF_COUNT_SW_CPU_CLOCK, freq, cpu);
+		}
+		if (fd < 0) {
+			err = -errno;
+			goto cleanup;
+		}
+		l = bpf_program__attach_perf_event(p->skel->progs.cpu_sample,
+						   fd);
+		if (!l) {
+			err = -errno;
+			close(fd);
+			goto cleanup;
+		}
+		err = add_link(p, l);
+		if (err)
+			goto cleanup;
+		n++;
+	}
+	err = n;
+cleanup:
+	free(online);
+	return err;
 }
 
 int probes__drain(struct probes *p)

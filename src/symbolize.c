@@ -61,6 +61,13 @@ int symbolize__pc(struct target *t, uint64_t pc, bool is_return,
 	f = &out->frames[0];
 	name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
 	f->function = xstrdup(name);
+	if (f->function) {
+		/* "__libc_start_main@@GLIBC_2.34": the version is noise */
+		char *at = strchr(f->function, '@');
+
+		if (at && at != f->function)
+			*at = '\0';
+	}
 	line = dwfl_module_getsrc(mod, addr);
 	if (line) {
 		const char *file;

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * targets.c - pid -> struct target registry. Bounded: past `max` open
+ * processes new ones are not opened (their samples keep raw addresses),
+ * so a node-wide session cannot grow without limit.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "targets.h"
+#include "u64map.h"
+
+#define TARGET_FAILED ((uintptr_t)1)
+
+struct targets {
+	struct u64map by_pid;	/* pid -> struct target * or TARGET_FAILED */
+	size_t open, max;
+};
+
+struct targets *targets__new(size_t max)
+{
+	struct targets *tg = calloc(1, sizeof(*tg));
+
+	if (tg)
+		tg->max = max;
+	return tg;
+}
+
+void targets__free(struct targets *tg)
+{
+	uint64_t key, val;
+	size_t it = 0;
+
+	if (!tg)
+		return;
+	while (u64map__next(&tg->by_pid, &it, &key, &val))
+		if (val != TARGET_FAILED)
+			target__close((struct target *)(uintptr_t)val);
+	u64map__free(&tg->by_pid);
+	free(tg);
+}
+
+struct target *targets__find(struct targets *tg, pid_t pid)
+{
+	uint64_t *v = u64map__get(&tg->by_pid, (uint64_t)pid);
+
+	if (!v || *v == TARGET_FAILED)
+		return NULL;
+	return (struct target *)(uintptr_t)*v;
+}
+
+struct target *targets__get(struct targets *tg, pid_t pid)
+{
+	uint64_t *v = u64map__get(&tg->by_pid, (uint64_t)pid);
+	struct target *t;
+
+	if (v)
+		return *v == TARGET_FAILED ? NULL : (struct target *)(uintptr_t)*v;
+	t = tg->open < tg->max ? target__open(pid) : NULL;
+	if (!t) {
+		mt_debug("cannot open process %d for symbols", pid);
+		u64map__set(&tg->by_pid, (uint64_t)pid, TARGET_FAILED);
+		return NULL;
+	}
+	if (u64map__set(&tg->by_pid, (uint64_t)pid, (uintptr_t)t)) {
+		target__close(t);
+		return NULL;
+	}
+	tg->open++;
+	return t;
+}
+
+int targets__add(struct targets *tg, struct target *t)
+{
+	if (u64map__set(&tg->by_pid, (uint64_t)target__pid(t), (uintptr_t)t))
+		return -ENOMEM;
+	tg->open++;
+	return 0;
+}

@@ -34,5 +34,7 @@ struct sym_result {
 int symbolize__pc(struct target *t, uint64_t pc, bool is_return,
 		  struct sym_result *out);
 void sym_result__clear(struct sym_result *r);
+/* Demangled, version-stripped copy of a symbol name (malloc'ed). */
+char *symbolize__demangle(const char *name);
 
 #endif /* MEMTEL_SYMBOLIZE_H */

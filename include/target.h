@@ -29,6 +29,12 @@ bool target__covers(struct target *t, uint64_t pc);
 /* Executable's path as the target sees it ("" if unknown). */
 const char *target__exe(const struct target *t);
 
+struct sym_result;
+/* Name addr from the target's /tmp/perf-PID.map (JIT code), if any; out
+ * is left empty when nothing covers it. 0 or -ENOMEM. */
+int target__jit_symbol(struct target *t, uint64_t addr,
+		       struct sym_result *out);
+
 /* Opaque per-call context the unwinder hangs on the target. */
 void target__set_unwind_ctx(struct target *t, void *ctx);
 void *target__unwind_ctx(const struct target *t);

@@ -17,29 +17,94 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <gelf.h>
 
 #include "log.h"
 #include "procmaps.h"
+#include "symbolize.h"
 #include "target.h"
+
+struct jit_sym {
+	uint64_t start, end;
+	char *name;
+};
 
 struct target {
 	pid_t pid;
 	Dwfl *dwfl;
+	Dwfl_Callbacks cbs;
+	char *debuginfo_path;
+	/* /tmp/perf-PID.map, loaded on the first pc outside every module */
+	struct jit_sym *jit;
+	size_t n_jit;
+	time_t jit_mtime;
+	bool jit_tried;
 	char exe[PATH_MAX];
 	uint64_t last_refresh_ns;
 	void *unwind_ctx;
 	bool unwind_attached;
 };
 
-static char *debuginfo_path;
+/* A copy of our own vDSO in a memfd, reported into every target. */
+static int vdso_fd = -2;
+static char vdso_path[64];
 
-static const Dwfl_Callbacks target_callbacks = {
-	.find_elf = dwfl_build_id_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
-	.section_address = dwfl_offline_section_address,
-	.debuginfo_path = &debuginfo_path,
-};
+static void vdso_init(void)
+{
+	uint64_t base = getauxval(AT_SYSINFO_EHDR), size = 0;
+	char line[256];
+	FILE *f;
+
+	if (vdso_fd != -2)
+		return;
+	vdso_fd = -1;
+	if (!base)
+		return;
+	f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long a, b;
+
+		if (strstr(line, "[vdso]") &&
+		    sscanf(line, "%llx-%llx", &a, &b) == 2 && a == base) {
+			size = b - a;
+			break;
+		}
+	}
+	fclose(f);
+	if (!size)
+		return;
+	vdso_fd = memfd_create("memtel-vdso", MFD_CLOEXEC);
+	if (vdso_fd < 0)
+		return;
+	if (write(vdso_fd, (const void *)(uintptr_t)base, size) !=
+	    (ssize_t)size) {
+		close(vdso_fd);
+		vdso_fd = -1;
+		return;
+	}
+	snprintf(vdso_path, sizeof(vdso_path), "/proc/self/fd/%d", vdso_fd);
+}
+
+/* The path to open a mapped file by: /proc/PID/root/PATH while it is the
+ * inode the target mapped (keeps debuglink lookups next to it working),
+ * else /proc/PID/map_files/START-END. */
+static int module_path(pid_t pid, const struct mt_mapping *m, char *buf,
+		       size_t len)
+{
+	struct stat st;
+	int n;
+
+	n = snprintf(buf, len, "/proc/%d/root%s", pid, m->path);
+	if (n > 0 && (size_t)n < len && !m->deleted && stat(buf, &st) == 0 &&
+	    st.st_ino == m->inode)
+		return 0;
+	return procmaps__target_path(pid, m, buf, len);
+}
 
 static uint64_t now_ns(void)
 {
@@ -133,7 +198,7 @@ static int report_modules(struct target *t, bool keep)
 			if (j < maps.n && has_module_at(t->dwfl, maps.v[j].start))
 				continue;
 		}
-		if (procmaps__target_path(t->pid, lo, path, sizeof(path)))
+		if (module_path(t->pid, lo, path, sizeof(path)))
 			continue;
 		if (load_bias(path, lo->start, lo->pgoff, &bias, &is_elf) ||
 		    !is_elf)
@@ -142,10 +207,139 @@ static int report_modules(struct target *t, bool keep)
 			mt_debug("cannot report %s: %s", m->path,
 				 dwfl_errmsg(-1));
 	}
+	for (i = 0; vdso_fd >= 0 && i < maps.n; i++) {
+		if (strcmp(maps.v[i].path, "[vdso]"))
+			continue;
+		if (!keep || !has_module_at(t->dwfl, maps.v[i].start))
+			dwfl_report_elf(t->dwfl, "[vdso]", vdso_path, -1,
+					maps.v[i].start, true);
+		break;
+	}
 	procmaps__free(&maps);
 	if (dwfl_report_end(t->dwfl, NULL, NULL))
 		return -EINVAL;
 	t->last_refresh_ns = now_ns();
+	return 0;
+}
+
+static void jit_free(struct target *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n_jit; i++)
+		free(t->jit[i].name);
+	free(t->jit);
+	t->jit = NULL;
+	t->n_jit = 0;
+}
+
+static int cmp_jit(const void *a, const void *b)
+{
+	const struct jit_sym *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* The pid the target knows itself by (innermost NSpid), for its map
+ * file's name. */
+static pid_t ns_pid(pid_t pid)
+{
+	char path[64], line[256];
+	pid_t last = pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return pid;
+	while (fgets(line, sizeof(line), f)) {
+		char *p, *end;
+
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		for (p = line + 6;; p = end) {
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			last = (pid_t)v;
+		}
+		break;
+	}
+	fclose(f);
+	return last;
+}
+
+/* (Re)load /tmp/perf-PID.map ("START SIZE name" in hex) when it changed. */
+static void jit_load(struct target *t)
+{
+	char path[128], line[4096];
+	struct stat st;
+	size_t cap = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/root/tmp/perf-%d.map", t->pid,
+		 ns_pid(t->pid));
+	if (stat(path, &st) || (t->jit_tried && st.st_mtime == t->jit_mtime))
+		return;
+	t->jit_tried = true;
+	t->jit_mtime = st.st_mtime;
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	jit_free(t);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long start, size;
+		int off = 0;
+
+		if (sscanf(line, "%llx %llx %n", &start, &size, &off) < 2 ||
+		    !off)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		if (t->n_jit == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			struct jit_sym *n = realloc(t->jit, ncap * sizeof(*n));
+
+			if (!n)
+				break;
+			t->jit = n;
+			cap = ncap;
+		}
+		t->jit[t->n_jit].start = start;
+		t->jit[t->n_jit].end = start + size;
+		t->jit[t->n_jit].name = strdup(line + off);
+		if (t->jit[t->n_jit].name)
+			t->n_jit++;
+	}
+	fclose(f);
+	qsort(t->jit, t->n_jit, sizeof(*t->jit), cmp_jit);
+}
+
+int target__jit_symbol(struct target *t, uint64_t addr,
+		       struct sym_result *out)
+{
+	size_t lo = 0, hi;
+
+	jit_load(t);
+	hi = t->n_jit;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->jit[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < t->n_jit && t->jit[lo].start <= addr &&
+	    addr < t->jit[lo].end) {
+		out->module = "[jit]";
+		out->mod_start = t->jit[lo].start;
+		out->mod_end = t->jit[lo].end;
+		out->frames[0].function = strdup(t->jit[lo].name);
+		if (!out->frames[0].function)
+			return -ENOMEM;
+		out->n_frames = 1;
+	}
 	return 0;
 }
 
@@ -157,15 +351,27 @@ struct target *target__open(pid_t pid)
 	int err;
 
 	elf_version(EV_CURRENT);
+	vdso_init();
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
 	t->pid = pid;
+	if (asprintf(&t->debuginfo_path,
+		     ":.debug:/proc/%d/root/usr/lib/debug:/usr/lib/debug",
+		     pid) < 0) {
+		t->debuginfo_path = NULL;
+		err = -ENOMEM;
+		goto fail;
+	}
+	t->cbs.find_elf = dwfl_build_id_find_elf;
+	t->cbs.find_debuginfo = dwfl_standard_find_debuginfo;
+	t->cbs.section_address = dwfl_offline_section_address;
+	t->cbs.debuginfo_path = &t->debuginfo_path;
 	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
 	n = readlink(link, t->exe, sizeof(t->exe) - 1);
 	if (n > 0)
 		t->exe[n] = '\0';
-	t->dwfl = dwfl_begin(&target_callbacks);
+	t->dwfl = dwfl_begin(&t->cbs);
 	if (!t->dwfl) {
 		err = -ENOMEM;
 		goto fail;
@@ -186,6 +392,8 @@ void target__close(struct target *t)
 		return;
 	if (t->dwfl)
 		dwfl_end(t->dwfl);
+	jit_free(t);
+	free(t->debuginfo_path);
 	free(t);
 }
 

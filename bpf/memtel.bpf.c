@@ -4,7 +4,11 @@
  *
  * alloc_enter runs at (an emulated instruction near) the entry of every
  * malloc-family function, alloc_ret at its return, free_enter inside free
- * after the NULL test. Allocations are sampled by bytes (Poisson, mean set
+ * after the NULL test. Where the kernel has uprobe sessions (6.12+),
+ * alloc_session does both halves through one uprobe_multi link, and its
+ * entry half returns 1 for calls that need no return (the unsampled ones),
+ * so the kernel skips hijacking their return address: that hijack is most
+ * of what a uretprobe costs. Allocations are sampled by bytes (Poisson, mean set
  * by userspace); an unsampled call costs one per-CPU array lookup and a
  * subtraction, plus one hash lookup at its return. A sampled call sends its
  * registers and a copy of the user stack (for unwinding in userspace) at
@@ -31,6 +35,11 @@ const volatile __u64 sample_table[MT_SAMPLE_TABLE_SIZE];
 const volatile bool cpu_all = false;		/* --all: every process */
 const volatile __u32 self_tgid = 0;		/* never sample ourselves */
 const volatile bool cpu_kernel = true;		/* kernel stacks too */
+const volatile bool session_mode = false;	/* alloc_session in use */
+
+/* uprobe session kfuncs (kernel 6.12+); weak so older kernels still load
+ * the classic programs. */
+extern bool bpf_session_is_return(void) __ksym __weak;
 
 /* A nested allocator call (reallocarray tail-calling realloc through the
  * PLT) is recognised by its thread already being inside a tracked call that
@@ -143,11 +152,21 @@ static __always_inline void fill_hdr(struct mt_event_hdr *h, __u32 type,
 }
 
 /* Copy the user stack window at sp; halves the length until the read
- * succeeds (the window may run past the top of the stack mapping). */
+ * succeeds (the window may run past the top of the stack mapping). When
+ * the ring buffer is more than half full (userspace falling behind a burst
+ * of sampled calls) only a short window goes: counts stay exact and the
+ * calling frame ([rsp]) stays right, only deep frames are lost. */
 static __always_inline __u32 copy_stack(__u8 *dst, __u64 sp)
 {
 	__u32 len = stack_bytes;
 	int i, err = -1;
+
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >
+	    bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2) {
+		count(MT_CNT_STACK_SHORT);
+		if (len > 256)
+			len = 256;
+	}
 
 	for (i = 0; i < 6; i++) {
 		if (len > MT_MAX_STACK_BYTES)
@@ -238,8 +257,8 @@ hit:
 	return true;
 }
 
-SEC("uprobe")
-int BPF_KPROBE(alloc_enter)
+/* Entry half. Returns 0 if the return half must run, 1 if it need not. */
+static __always_inline int on_entry(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 op = (__u32)bpf_get_attach_cookie(ctx);
@@ -250,7 +269,7 @@ int BPF_KPROBE(alloc_enter)
 	bool sampled;
 
 	if (target_tgid && (pid_tgid >> 32) != target_tgid)
-		return 0;
+		return 1;
 
 	switch (op) {
 	case MT_OP_MALLOC:
@@ -278,7 +297,7 @@ int BPF_KPROBE(alloc_enter)
 		size = a1;
 		break;
 	default:
-		return 0;
+		return 1;
 	}
 
 	st = bpf_map_lookup_elem(&tstates, &tid);
@@ -286,6 +305,9 @@ int BPF_KPROBE(alloc_enter)
 		__u64 now = bpf_ktime_get_ns();
 
 		if (sp <= st->sp && now - st->ts < NEST_WINDOW_NS) {
+			/* a session's nested call simply skips its return */
+			if (session_mode)
+				return 1;
 			st->depth++;
 			return 0;
 		}
@@ -296,7 +318,7 @@ int BPF_KPROBE(alloc_enter)
 	if (!sampled && !old) {
 		if (st)
 			bpf_map_delete_elem(&tstates, &tid);
-		return 0;
+		return 1;
 	}
 
 	if (sampled && emit_enter(ctx, op, pid_tgid, size))
@@ -310,8 +332,17 @@ int BPF_KPROBE(alloc_enter)
 	nst.op = op;
 	nst.depth = 1;
 	nst.sampled = sampled;
-	if (bpf_map_update_elem(&tstates, &tid, &nst, BPF_ANY))
+	if (bpf_map_update_elem(&tstates, &tid, &nst, BPF_ANY)) {
 		count(MT_CNT_TID_FULL);
+		return 1;
+	}
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(alloc_enter)
+{
+	on_entry(ctx);
 	return 0;
 }
 
@@ -329,8 +360,7 @@ static __always_inline void emit_free(__u64 addr, __u32 op, __u64 pid_tgid)
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(alloc_ret)
+static __always_inline int on_return(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 ret = PT_REGS_RC(ctx), addr = ret;
@@ -383,6 +413,23 @@ int BPF_KRETPROBE(alloc_ret)
 	}
 	bpf_map_delete_elem(&tstates, &tid);
 	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_ret)
+{
+	return on_return(ctx);
+}
+
+/* Loaded with expected_attach_type BPF_TRACE_UPROBE_SESSION by userspace
+ * (libbpf 1.1 has no "uprobe.session" section name) and attached with a
+ * uprobe_multi link. */
+SEC("uprobe")
+int BPF_KPROBE(alloc_session)
+{
+	if (bpf_session_is_return())
+		return on_return(ctx);
+	return on_entry(ctx);
 }
 
 SEC("uprobe")

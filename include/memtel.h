@@ -117,6 +117,7 @@ enum mt_counter {
 	MT_CNT_TID_FULL,	/* per-thread state map full */
 	MT_CNT_STACK_FAIL,	/* user stack copy failed */
 	MT_CNT_CPU_SAMPLES,	/* perf-event samples taken (before filter) */
+	MT_CNT_STACK_SHORT,	/* stack window cut short: ring buffer busy */
 	MT_CNT__COUNT,
 };
 

@@ -6,6 +6,7 @@
 #ifndef MEMTEL_PROBES_H
 #define MEMTEL_PROBES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -39,6 +40,9 @@ int probes__attach(struct probes *p, const struct allocator *a,
  * attach the CPU sampler. Returns the number of CPUs, or -errno; *event
  * names the event used. */
 int probes__attach_cpu(struct probes *p, uint32_t freq, const char **event);
+/* True if allocation probes run as one uprobe session (returns of
+ * unsampled calls are not probed at all). */
+bool probes__session(const struct probes *p);
 /* Drain what is in the ring buffer now. Events handled, or -errno. */
 int probes__drain(struct probes *p);
 /* Sum of the per-CPU counters (enum mt_counter) and sampler stats. */

@@ -597,6 +597,9 @@ static void print_summary(struct session *s, int64_t duration,
 	if (cnt[MT_CNT_STACK_FAIL])
 		printf("stack copies failed: %llu\n",
 		       (unsigned long long)cnt[MT_CNT_STACK_FAIL]);
+	if (cnt[MT_CNT_STACK_SHORT])
+		printf("stacks cut short while the ring buffer was busy: %llu\n",
+		       (unsigned long long)cnt[MT_CNT_STACK_SHORT]);
 	symcache__free(sc);
 }
 
@@ -820,8 +823,10 @@ int main(int argc, char **argv)
 			rc = EXIT_RUNTIME;
 			goto kill_child;
 		}
-		mt_info("attached %d heap probes to %s (%s) in pid %d", err,
-			a.path, a.kind, s.pid);
+		mt_info("attached %d heap probes to %s (%s) in pid %d (%s)",
+			err, a.path, a.kind, s.pid,
+			probes__session(s.probes) ? "uprobe session"
+						  : "uprobes + uretprobes");
 	}
 	if (s.cpu) {
 		s.n_cpus = probes__attach_cpu(s.probes, o.freq, &s.cpu_event);

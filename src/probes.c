@@ -5,6 +5,15 @@
  *
  * The BPF side never wakes us (BPF_RB_NO_WAKEUP, see PLATFORM.md), so the
  * session loop calls probes__drain() on a short timer.
+ *
+ * Allocation functions are attached as one uprobe session (kernel 6.12+,
+ * BPF_TRACE_UPROBE_SESSION) when the kernel takes it: the entry half
+ * tells the kernel to skip the return of unsampled calls. libbpf 1.1 knows
+ * neither the attach type nor uprobe_multi links, so the program's expected
+ * attach type is set by number and the link is created with the bpf(2)
+ * syscall directly; the attr layout below is the kernel's (uapi
+ * linux/bpf.h, link_create.uprobe_multi). Older kernels get classic
+ * uprobe + uretprobe pairs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,8 +30,30 @@
 #include "probes.h"
 #include "sampling.h"
 
+/* uapi values from kernels newer than our headers */
+#define MT_BPF_TRACE_UPROBE_SESSION 57
+#define MT_BPF_LINK_CREATE 28
+
+struct mt_link_create_uprobe_multi {
+	uint32_t prog_fd;
+	uint32_t target_fd;
+	uint32_t attach_type;
+	uint32_t flags;
+	uint64_t path;
+	uint64_t offsets;
+	uint64_t ref_ctr_offsets;
+	uint64_t cookies;
+	uint32_t cnt;
+	uint32_t multi_flags;
+	uint32_t pid;
+	uint32_t pad;
+	uint8_t tail[64];	/* rest of union bpf_attr: zero */
+};
+
 struct probes {
 	struct memtel_bpf *skel;
+	bool session;		/* alloc_session is loaded */
+	int session_fd;		/* its uprobe_multi link, or -1 */
 	struct ring_buffer *rb;
 	struct bpf_link **links;
 	size_t n_links;
@@ -51,25 +82,15 @@ static int seed_samplers(struct probes *p, const uint64_t *table)
 	return err ? -errno : 0;
 }
 
-struct probes *probes__load(const struct probes_opts *o)
+static int open_load(struct probes *p, const struct probes_opts *o,
+		     bool session)
 {
 	uint64_t *table;
-	struct probes *p;
 	int err;
 
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		return NULL;
-	p->nr_cpus = libbpf_num_possible_cpus();
-	if (p->nr_cpus <= 0) {
-		err = p->nr_cpus ? p->nr_cpus : -EINVAL;
-		goto fail;
-	}
 	p->skel = memtel_bpf__open();
-	if (!p->skel) {
-		err = -errno;
-		goto fail;
-	}
+	if (!p->skel)
+		return -errno;
 	p->skel->rodata->target_tgid = (uint32_t)o->pid;
 	p->skel->rodata->stack_bytes = o->stack_bytes > MT_MAX_STACK_BYTES ?
 				       MT_MAX_STACK_BYTES : o->stack_bytes;
@@ -78,6 +99,14 @@ struct probes *probes__load(const struct probes_opts *o)
 	p->skel->rodata->self_tgid = (uint32_t)getpid();
 	p->skel->rodata->cpu_kernel = o->kernel_stacks;
 	bpf_program__set_autoload(p->skel->progs.cpu_sample, o->cpu);
+	p->skel->rodata->session_mode = session;
+	bpf_program__set_autoload(p->skel->progs.alloc_session, session);
+	bpf_program__set_autoload(p->skel->progs.alloc_enter, !session);
+	bpf_program__set_autoload(p->skel->progs.alloc_ret, !session);
+	if (session)
+		bpf_program__set_expected_attach_type(
+			p->skel->progs.alloc_session,
+			(enum bpf_attach_type)MT_BPF_TRACE_UPROBE_SESSION);
 	table = (uint64_t *)p->skel->rodata->sample_table;
 	sampling__fill_table(o->sample_bytes, table, MT_SAMPLE_TABLE_SIZE);
 	if (o->ring_bytes)
@@ -85,12 +114,41 @@ struct probes *probes__load(const struct probes_opts *o)
 
 	err = memtel_bpf__load(p->skel);
 	if (err)
-		goto fail;
+		return err;
+	p->session = session;
 	if (o->sample_bytes > 1) {
 		err = seed_samplers(p, table);
 		if (err)
-			goto fail;
+			return err;
 	}
+	return 0;
+}
+
+struct probes *probes__load(const struct probes_opts *o)
+{
+	struct probes *p;
+	int err;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->session_fd = -1;
+	p->nr_cpus = libbpf_num_possible_cpus();
+	if (p->nr_cpus <= 0) {
+		err = p->nr_cpus ? p->nr_cpus : -EINVAL;
+		goto fail;
+	}
+	err = open_load(p, o, !getenv("MEMTEL_NO_SESSION"));
+	if (err && err != -EPERM && err != -EACCES) {
+		/* kernels before 6.12: classic uprobe + uretprobe */
+		mt_debug("uprobe sessions unavailable (%s): using uretprobes",
+			 strerror(-err));
+		memtel_bpf__destroy(p->skel);
+		p->skel = NULL;
+		err = open_load(p, o, false);
+	}
+	if (err)
+		goto fail;
 	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events),
 				 o->on_event, o->ctx, NULL);
 	if (!p->rb) {
@@ -130,6 +188,44 @@ static int attach_one(struct probes *p, struct bpf_program *prog, pid_t pid,
 	return add_link(p, l);
 }
 
+static int attach_session(struct probes *p, pid_t pid, const char *path,
+			  const struct probe_point *pts, size_t n)
+{
+	struct mt_link_create_uprobe_multi attr;
+	uint64_t offs[MT_OP__COUNT], cookies[MT_OP__COUNT];
+	uint32_t cnt = 0;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < n && cnt < MT_OP__COUNT; i++) {
+		if (pts[i].alias || pts[i].op == MT_OP_FREE)
+			continue;
+		offs[cnt] = pts[i].func_offset + pts[i].plan.offset;
+		cookies[cnt] = pts[i].op;
+		cnt++;
+	}
+	if (!cnt)
+		return 0;
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_fd = (uint32_t)bpf_program__fd(p->skel->progs.alloc_session);
+	attr.attach_type = MT_BPF_TRACE_UPROBE_SESSION;
+	attr.path = (uint64_t)(uintptr_t)path;
+	attr.offsets = (uint64_t)(uintptr_t)offs;
+	attr.cookies = (uint64_t)(uintptr_t)cookies;
+	attr.cnt = cnt;
+	attr.pid = (uint32_t)pid;
+	fd = (int)syscall(__NR_bpf, MT_BPF_LINK_CREATE, &attr, sizeof(attr));
+	if (fd < 0)
+		return -errno;
+	p->session_fd = fd;
+	return (int)cnt;
+}
+
+bool probes__session(const struct probes *p)
+{
+	return p->session;
+}
+
 int probes__attach(struct probes *p, const struct allocator *a,
 		   const struct probe_point *pts, size_t n)
 {
@@ -137,6 +233,12 @@ int probes__attach(struct probes *p, const struct allocator *a,
 	int attached = 0, err;
 	size_t i;
 
+	if (p->session) {
+		err = attach_session(p, pid, a->open_path, pts, n);
+		if (err < 0)
+			return err;
+		attached = err;
+	}
 	for (i = 0; i < n; i++) {
 		const struct probe_point *pt = &pts[i];
 		uint64_t off = pt->func_offset + pt->plan.offset;
@@ -151,6 +253,8 @@ int probes__attach(struct probes *p, const struct allocator *a,
 		if (pt->op == MT_OP_FREE) {
 			err = attach_one(p, p->skel->progs.free_enter, pid,
 					 a->open_path, off, pt->op, false);
+		} else if (p->session) {
+			continue;
 		} else {
 			err = attach_one(p, p->skel->progs.alloc_enter, pid,
 					 a->open_path, off, pt->op, false);
@@ -306,6 +410,8 @@ void probes__destroy(struct probes *p)
 	if (!p)
 		return;
 	ring_buffer__free(p->rb);
+	if (p->session_fd >= 0)
+		close(p->session_fd);
 	for (i = 0; i < p->n_links; i++)
 		bpf_link__destroy(p->links[i]);
 	free(p->links);

@@ -12,6 +12,7 @@
 #include "cpustate.h"
 #include "heapstate.h"
 #include "stacks.h"
+#include "symcache.h"
 #include "targets.h"
 
 #define COLLECTOR_MAX_FRAMES 128
@@ -21,6 +22,7 @@ struct collector {
 	struct stacks *stacks;
 	struct heapstate *heap;	/* may be NULL (--no-heap) */
 	struct cpustate *cpu;	/* may be NULL (--no-cpu) */
+	struct symcache *syms;	/* new stacks are symbolized at once */
 	void *pending;		/* struct u64map: tid -> stack id */
 	uint64_t events;
 	uint64_t orphans;	/* returns whose entry record was lost */
@@ -29,7 +31,8 @@ struct collector {
 };
 
 int collector__init(struct collector *c, struct targets *tg,
-		    struct stacks *s, struct heapstate *h, struct cpustate *cpu);
+		    struct stacks *s, struct heapstate *h, struct cpustate *cpu,
+		    struct symcache *syms);
 void collector__fini(struct collector *c);
 /* ring_buffer_sample_fn: ctx is a struct collector. Always 0 (a bad
  * record is counted, not fatal). */

@@ -1,16 +1,14 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * symbolize.h - program counter -> module (path, range, build ID) and
- * source frames (function, file, line) with libdwfl. A return address is
- * looked up at pc - 1 so the call instruction's line is reported.
+ * symbolize.h - one address of one ELF module -> source frames (function,
+ * file, line; inlined calls as separate frames) with libdw.
  */
 #ifndef MEMTEL_SYMBOLIZE_H
 #define MEMTEL_SYMBOLIZE_H
 
 #include <stdbool.h>
 #include <stdint.h>
-
-#include "target.h"
+#include <elfutils/libdwfl.h>
 
 #define SYM_MAX_FRAMES 16
 
@@ -21,18 +19,20 @@ struct sym_frame {
 };
 
 struct sym_result {
-	/* module; module == NULL if pc lies in no known module */
+	/* module; NULL if the pc lies in no known module */
 	const char *module;	/* path as the target sees it */
 	uint64_t mod_start, mod_end;
-	char build_id[129];	/* hex, "" if none */
+	const char *build_id;	/* hex, "" if none; never NULL when module */
 	/* innermost (inlined) frame first */
 	struct sym_frame frames[SYM_MAX_FRAMES];
 	int n_frames;
 };
 
-/* Symbolize pc in t. Fills out (n_frames may be 0). 0 or -errno. */
-int symbolize__pc(struct target *t, uint64_t pc, bool is_return,
-		  struct sym_result *out);
+/* Frames of addr (in mod's address space; pass pc - 1 for a return
+ * address) into out->frames / n_frames. 0 or -ENOMEM. */
+int symbolize__module_addr(Dwfl_Module *mod, uint64_t addr,
+			   struct sym_result *out);
+/* Free the frames' strings and zero r. */
 void sym_result__clear(struct sym_result *r);
 /* Demangled, version-stripped copy of a symbol name (malloc'ed). */
 char *symbolize__demangle(const char *name);

@@ -22,8 +22,12 @@ struct symcache;
 /* ks may be NULL (kernel frames then stay addresses). */
 struct symcache *symcache__new(struct targets *tg, struct ksyms *ks);
 void symcache__free(struct symcache *sc);
+/* Translate and symbolize every pc of a new stack now, while its process
+ * is alive; later lookups are served from the cache. */
+void symcache__prime(struct symcache *sc, const struct stack_view *v);
 /* Frames of pc in process pid (kernel pcs ignore pid). Never NULL: an
- * unknown pc gives a result with no module and no frames. */
+ * unknown pc gives a result with no module and no frames. The result may
+ * be overwritten by the next call. */
 const struct sym_result *symcache__get(struct symcache *sc, uint32_t pid,
 				       uint64_t pc, bool is_return);
 /* Display names of a stack, ROOT FIRST as flame graphs want them, inlined

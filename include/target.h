@@ -30,6 +30,18 @@ bool target__covers(struct target *t, uint64_t pc);
 const char *target__exe(const struct target *t);
 
 struct sym_result;
+struct symdb;
+
+struct target_loc {
+	uint32_t file;		/* symdb file id */
+	uint64_t vaddr;		/* pc as an ELF virtual address of file */
+	uint64_t mod_start, mod_end;	/* the module in this process */
+};
+
+/* Where pc of this process lies: its file (registered in db on first
+ * sight) and ELF address. 0, or -ENOENT if no module covers pc. */
+int target__locate(struct target *t, struct symdb *db, uint64_t pc,
+		   struct target_loc *out);
 /* Name addr from the target's /tmp/perf-PID.map (JIT code), if any; out
  * is left empty when nothing covers it. 0 or -ENOMEM. */
 int target__jit_symbol(struct target *t, uint64_t addr,

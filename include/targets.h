@@ -22,6 +22,10 @@ void targets__free(struct targets *tg);
 struct target *targets__get(struct targets *tg, pid_t pid);
 /* Only look: NULL if pid was never opened. */
 struct target *targets__find(struct targets *tg, pid_t pid);
+/* Close the targets of processes that have exited (except keep_pid, the
+ * session's own target, whose files the summary still reads); a later
+ * sample from a reused pid opens it afresh. Returns how many closed. */
+size_t targets__reap(struct targets *tg, pid_t keep_pid);
 /* Hand an already opened target to the registry (which then owns it). */
 int targets__add(struct targets *tg, struct target *t);
 

@@ -18,13 +18,15 @@
 #include "unwind.h"
 
 int collector__init(struct collector *c, struct targets *tg,
-		    struct stacks *s, struct heapstate *h, struct cpustate *cpu)
+		    struct stacks *s, struct heapstate *h, struct cpustate *cpu,
+		    struct symcache *syms)
 {
 	memset(c, 0, sizeof(*c));
 	c->targets = tg;
 	c->stacks = s;
 	c->heap = h;
 	c->cpu = cpu;
+	c->syms = syms;
 	c->pending = calloc(1, sizeof(struct u64map));
 	return c->pending ? 0 : -ENOMEM;
 }
@@ -36,6 +38,22 @@ void collector__fini(struct collector *c)
 	u64map__free(c->pending);
 	free(c->pending);
 	c->pending = NULL;
+}
+
+/* Intern a stack; a stack seen for the first time is symbolized now,
+ * while its process still has the same modules mapped. */
+static uint32_t intern(struct collector *c, uint32_t pid, const uint64_t *pcs,
+		       uint32_t n, bool leaf_exact)
+{
+	size_t before = stacks__count(c->stacks);
+	struct stack_view v;
+	uint32_t id;
+
+	id = stacks__intern(c->stacks, pid, pcs, n, leaf_exact);
+	if (id && stacks__count(c->stacks) != before && c->syms &&
+	    stacks__get(c->stacks, id, &v))
+		symcache__prime(c->syms, &v);
+	return id;
 }
 
 /* Unwind a user stack of pid; re-reads the maps once when the pc to check
@@ -96,7 +114,7 @@ static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 	}
 	if (!n)
 		return;
-	id = stacks__intern(c->stacks, e->hdr.pid, pcs, (uint32_t)n, true);
+	id = intern(c, e->hdr.pid, pcs, (uint32_t)n, true);
 	memcpy(comm, e->comm, MT_COMM_LEN);
 	comm[MT_COMM_LEN] = '\0';
 	if (!id || cpustate__add(c->cpu, id, e->hdr.pid, e->hdr.tid, comm))
@@ -122,9 +140,8 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 	if (n <= 2)
 		c->unwind_short++;
 	/* drop the allocator's own frame */
-	id = n > 1 ? stacks__intern(c->stacks, e->hdr.pid, pcs + 1, n - 1,
-				    false)
-		   : stacks__intern(c->stacks, e->hdr.pid, pcs, n, true);
+	id = n > 1 ? intern(c, e->hdr.pid, pcs + 1, n - 1, false)
+		   : intern(c, e->hdr.pid, pcs, n, true);
 	if (!id) {
 		c->errors++;
 		return;

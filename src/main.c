@@ -399,6 +399,7 @@ struct session {
 	struct heapstate *heapst;
 	struct cpustate *cpust;
 	struct ksyms *ksyms;
+	struct symcache *syms;
 	struct collector coll;
 	bool coll_ready;
 	const char *cpu_event;
@@ -416,6 +417,7 @@ static void session_free(struct session *s)
 	heapstate__free(s->heapst);
 	cpustate__free(s->cpust);
 	stacks__free(s->stacks);
+	symcache__free(s->syms);
 	targets__free(s->targets);
 	ksyms__free(s->ksyms);
 }
@@ -425,10 +427,18 @@ static int run_loop(struct session *s)
 	uint64_t deadline = s->o->duration > 0 ?
 		s->start_mono + (uint64_t)(s->o->duration * 1e9) : 0;
 	struct timespec nap = { 0, 5 * 1000 * 1000 };
+	uint64_t next_reap = mono_ns() + 1000000000ULL;
 	int status;
 
 	for (;;) {
 		int n = probes__drain(s->probes);
+
+		/* release processes that exited: their stacks were symbolized
+		 * when first seen, so only their memory goes */
+		if (mono_ns() >= next_reap) {
+			targets__reap(s->targets, s->pid);
+			next_reap = mono_ns() + 1000000000ULL;
+		}
 
 		if (n < 0 && n != -EINTR) {
 			mt_err("reading events failed: %s", strerror(-n));
@@ -477,15 +487,11 @@ static int run_loop(struct session *s)
 
 static int write_outputs(struct session *s, int64_t duration)
 {
-	struct symcache *sc = symcache__new(s->targets, s->ksyms);
+	struct symcache *sc = s->syms;
 	char path[PATH_MAX + 32], path2[PATH_MAX + 32], title[PATH_MAX + 64];
 	const char *what = s->pid ? target__exe_or(s->targets, s->pid) : "all processes";
 	int err, rc = 0;
 
-	if (!sc) {
-		mt_err("out of memory");
-		return EXIT_RUNTIME;
-	}
 	if (s->heap) {
 		struct heap_report hr = {
 			.heap = s->heapst, .stacks = s->stacks, .syms = sc,
@@ -534,7 +540,6 @@ static int write_outputs(struct session *s, int64_t duration)
 			rc = EXIT_RUNTIME;
 		}
 	}
-	symcache__free(sc);
 	return rc;
 }
 
@@ -542,11 +547,9 @@ static void print_summary(struct session *s, int64_t duration,
 			  const uint64_t *cnt, uint64_t calls, uint64_t sampled,
 			  uint64_t dropped)
 {
-	struct symcache *sc = symcache__new(s->targets, s->ksyms);
+	struct symcache *sc = s->syms;
 	char a[32], b[32];
 
-	if (!sc)
-		return;
 	if (s->pid)
 		printf("memtel-bpf: pid %d (%s), %.2f s, %s\n", s->pid,
 		       target__exe_or(s->targets, s->pid), duration / 1e9,
@@ -600,7 +603,6 @@ static void print_summary(struct session *s, int64_t duration,
 	if (cnt[MT_CNT_STACK_SHORT])
 		printf("stacks cut short while the ring buffer was busy: %llu\n",
 		       (unsigned long long)cnt[MT_CNT_STACK_SHORT]);
-	symcache__free(sc);
 }
 
 static int finish(struct session *s, int rc)
@@ -770,14 +772,21 @@ int main(int argc, char **argv)
 		launch__run_to_libs(s.pid);
 	}
 
+	if (s.cpu && !o.no_kernel) {
+		s.ksyms = ksyms__load(NULL);
+		if (!s.ksyms)
+			mt_debug("no kernel symbols (/proc/kallsyms): %s",
+				 strerror(errno));
+	}
 	s.targets = targets__new(s.pid ? 64 : 4096);
+	s.syms = s.targets ? symcache__new(s.targets, s.ksyms) : NULL;
 	s.stacks = stacks__new();
 	s.heapst = s.heap ? heapstate__new(o.sample_bytes) : NULL;
 	s.cpust = s.cpu ? cpustate__new() : NULL;
-	if (!s.targets || !s.stacks || (s.heap && !s.heapst) ||
+	if (!s.targets || !s.syms || !s.stacks || (s.heap && !s.heapst) ||
 	    (s.cpu && !s.cpust) ||
 	    collector__init(&s.coll, s.targets, s.stacks, s.heapst,
-			    s.cpust)) {
+			    s.cpust, s.syms)) {
 		mt_err("out of memory");
 		rc = EXIT_RUNTIME;
 		goto kill_child;
@@ -789,13 +798,6 @@ int main(int argc, char **argv)
 		rc = EXIT_RUNTIME;
 		goto kill_child;
 	}
-	if (s.cpu && !o.no_kernel) {
-		s.ksyms = ksyms__load(NULL);
-		if (!s.ksyms)
-			mt_debug("no kernel symbols (/proc/kallsyms): %s",
-				 strerror(errno));
-	}
-
 	po.pid = s.pid;
 	po.sample_bytes = o.sample_bytes;
 	po.stack_bytes = o.stack_bytes;

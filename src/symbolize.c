@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * symbolize.c - pc to module, function and source line with libdwfl.
+ * symbolize.c - an address of an ELF module to function and source line.
  *
  * Inlined calls come out as separate frames, innermost first (the order
  * pprof wants for a Location's lines): the DWARF scopes containing the
@@ -147,31 +147,14 @@ static int inline_chain(Dwfl_Module *mod, uint64_t addr, struct sym_result *out,
 	return nf;
 }
 
-int symbolize__pc(struct target *t, uint64_t pc, bool is_return,
-		  struct sym_result *out)
+int symbolize__module_addr(Dwfl_Module *mod, uint64_t addr,
+			   struct sym_result *out)
 {
-	Dwfl *dwfl = target__dwfl(t);
-	uint64_t addr = is_return && pc ? pc - 1 : pc;
-	const unsigned char *bits;
 	const char *file = NULL, *name;
-	GElf_Addr bid_vaddr, off;
-	Dwarf_Addr start, end;
-	Dwfl_Module *mod;
 	Dwfl_Line *line;
-	int n, i, lineno = 0;
+	GElf_Addr off;
 	GElf_Sym sym;
-
-	memset(out, 0, sizeof(*out));
-	mod = dwfl_addrmodule(dwfl, addr);
-	if (!mod)
-		return target__jit_symbol(t, addr, out);
-	out->module = dwfl_module_info(mod, NULL, &start, &end, NULL, NULL,
-				       NULL, NULL);
-	out->mod_start = start;
-	out->mod_end = end;
-	n = dwfl_module_build_id(mod, &bits, &bid_vaddr);
-	for (i = 0; i < n && 2 * i + 2 < (int)sizeof(out->build_id); i++)
-		snprintf(out->build_id + 2 * i, 3, "%02x", bits[i]);
+	int lineno = 0;
 
 	line = dwfl_module_getsrc(mod, addr);
 	if (line)
@@ -179,7 +162,7 @@ int symbolize__pc(struct target *t, uint64_t pc, bool is_return,
 	name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
 
 	if (inline_chain(mod, addr, out, file, lineno) > 0) {
-		/* the outermost frame is the real function: prefer its ELF
+		/* the outermost frame is the real function: use its ELF
 		 * symbol name when DWARF had none */
 		struct sym_frame *f = &out->frames[out->n_frames - 1];
 
@@ -192,7 +175,9 @@ int symbolize__pc(struct target *t, uint64_t pc, bool is_return,
 	out->frames[0].line = lineno;
 	if ((name && !out->frames[0].function) ||
 	    (file && !out->frames[0].file)) {
-		sym_result__clear(out);
+		free(out->frames[0].function);
+		free(out->frames[0].file);
+		memset(&out->frames[0], 0, sizeof(out->frames[0]));
 		return -ENOMEM;
 	}
 	out->n_frames = name || file ? 1 : 0;

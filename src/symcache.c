@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * symcache.c - per-session symbol cache and the stack -> pprof / folded
- * name translations every sink shares. A pc is looked up as pc - 1 when it
+ * name translations every sink shares. Each (pid, pc) is translated once
+ * to (file, ELF address) with the process's own module map, ideally while
+ * the process is alive (symcache__prime at the first sight of a stack);
+ * symbolization itself happens once per (file, address) in symdb. A pc is looked up as pc - 1 when it
  * is a return address (every frame but an exact leaf), so the line of the
  * call is reported.
  */
@@ -11,14 +14,25 @@
 #include <string.h>
 
 #include "symcache.h"
+#include "symdb.h"
 #include "u64map.h"
+
+/* What we know of one pc of one process. */
+struct pc_ent {
+	uint32_t file;			/* symdb file, 0 if none */
+	uint64_t vaddr;
+	uint64_t mod_start, mod_end;
+	struct sym_result *owned;	/* JIT-named or kernel result */
+};
 
 struct symcache {
 	struct targets *tg;
 	struct ksyms *ks;
-	struct u64map by_pid;	/* pid -> struct u64map * (key -> result *) */
-	struct u64map kernel;	/* key -> struct sym_result * */
-	struct sym_result unknown;
+	struct symdb *db;
+	struct u64map by_pid;	/* pid -> struct u64map * (key -> pc_ent *) */
+	struct u64map kernel;	/* key -> struct pc_ent * */
+	struct sym_result view;	/* what symcache__get returns */
+	struct pc_ent none;
 };
 
 static inline uint64_t key_of(uint64_t pc, bool is_return)
@@ -32,19 +46,29 @@ struct symcache *symcache__new(struct targets *tg, struct ksyms *ks)
 
 	if (!sc)
 		return NULL;
+	sc->db = symdb__new();
+	if (!sc->db) {
+		free(sc);
+		return NULL;
+	}
 	sc->tg = tg;
 	sc->ks = ks;
 	return sc;
 }
 
-static void free_results(struct u64map *m)
+static void free_ents(struct u64map *m)
 {
 	uint64_t k, v;
 	size_t it = 0;
 
 	while (u64map__next(m, &it, &k, &v)) {
-		sym_result__clear((struct sym_result *)(uintptr_t)v);
-		free((void *)(uintptr_t)v);
+		struct pc_ent *e = (struct pc_ent *)(uintptr_t)v;
+
+		if (e->owned) {
+			sym_result__clear(e->owned);
+			free(e->owned);
+		}
+		free(e);
 	}
 	u64map__free(m);
 }
@@ -57,41 +81,45 @@ void symcache__free(struct symcache *sc)
 	if (!sc)
 		return;
 	while (u64map__next(&sc->by_pid, &it, &k, &v)) {
-		free_results((struct u64map *)(uintptr_t)v);
+		free_ents((struct u64map *)(uintptr_t)v);
 		free((void *)(uintptr_t)v);
 	}
 	u64map__free(&sc->by_pid);
-	free_results(&sc->kernel);
+	free_ents(&sc->kernel);
+	symdb__free(sc->db);
 	free(sc);
 }
 
-static int kernel_lookup(struct symcache *sc, uint64_t pc, bool is_return,
-			 struct sym_result *r)
+static struct sym_result *kernel_result(struct symcache *sc, uint64_t pc,
+					bool is_return)
 {
+	struct sym_result *r = calloc(1, sizeof(*r));
 	const char *name;
 
-	memset(r, 0, sizeof(*r));
+	if (!r)
+		return NULL;
 	r->module = "[kernel.kallsyms]";
+	r->build_id = "";
 	r->mod_start = 0xffff800000000000ULL;
 	r->mod_end = ~0ULL;
 	name = ksyms__lookup(sc->ks, is_return ? pc - 1 : pc, NULL);
 	if (name) {
 		r->frames[0].function = strdup(name);
-		if (!r->frames[0].function)
-			return -ENOMEM;
-		r->n_frames = 1;
+		if (r->frames[0].function)
+			r->n_frames = 1;
 	}
-	return 0;
+	return r;
 }
 
-const struct sym_result *symcache__get(struct symcache *sc, uint32_t pid,
-				       uint64_t pc, bool is_return)
+/* Find or make the entry of (pid, pc). */
+static struct pc_ent *entry(struct symcache *sc, uint32_t pid, uint64_t pc,
+			    bool is_return)
 {
 	uint64_t key = key_of(pc, is_return), *hit;
-	struct sym_result *r;
+	struct target_loc loc;
+	struct pc_ent *e;
 	struct u64map *m;
 	struct target *t;
-	int err;
 
 	if (ksyms__is_kernel(pc)) {
 		m = &sc->kernel;
@@ -102,32 +130,82 @@ const struct sym_result *symcache__get(struct symcache *sc, uint32_t pid,
 		} else {
 			m = calloc(1, sizeof(*m));
 			if (!m)
-				return &sc->unknown;
+				return &sc->none;
 			if (u64map__set(&sc->by_pid, pid, (uintptr_t)m)) {
 				free(m);
-				return &sc->unknown;
+				return &sc->none;
 			}
 		}
 	}
 	hit = u64map__get(m, key);
 	if (hit)
-		return (struct sym_result *)(uintptr_t)*hit;
+		return (struct pc_ent *)(uintptr_t)*hit;
 
-	r = calloc(1, sizeof(*r));
-	if (!r)
-		return &sc->unknown;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return &sc->none;
 	if (ksyms__is_kernel(pc)) {
-		err = kernel_lookup(sc, pc, is_return, r);
+		e->owned = kernel_result(sc, pc, is_return);
 	} else {
 		t = targets__find(sc->tg, (pid_t)pid);
-		err = t ? symbolize__pc(t, pc, is_return, r) : 0;
+		if (t && target__locate(t, sc->db, pc, &loc) == 0) {
+			e->file = loc.file;
+			e->vaddr = loc.vaddr;
+			e->mod_start = loc.mod_start;
+			e->mod_end = loc.mod_end;
+		} else if (t) {
+			/* outside every module: JIT code, if named */
+			e->owned = calloc(1, sizeof(*e->owned));
+			if (e->owned &&
+			    target__jit_symbol(t, is_return ? pc - 1 : pc,
+					       e->owned) == 0 &&
+			    e->owned->module)
+				e->owned->build_id = "";
+		}
 	}
-	if (err || u64map__set(m, key, (uintptr_t)r)) {
-		sym_result__clear(r);
-		free(r);
-		return &sc->unknown;
+	if (u64map__set(m, key, (uintptr_t)e)) {
+		if (e->owned) {
+			sym_result__clear(e->owned);
+			free(e->owned);
+		}
+		free(e);
+		return &sc->none;
 	}
-	return r;
+	return e;
+}
+
+void symcache__prime(struct symcache *sc, const struct stack_view *v)
+{
+	uint32_t k;
+
+	for (k = 0; k < v->n; k++) {
+		bool ret = !(k == 0 && v->leaf_exact);
+		struct pc_ent *e = entry(sc, v->pid, v->pcs[k], ret);
+
+		if (e->file)
+			symdb__lookup(sc->db, e->file, e->vaddr, ret);
+	}
+}
+
+const struct sym_result *symcache__get(struct symcache *sc, uint32_t pid,
+				       uint64_t pc, bool is_return)
+{
+	struct pc_ent *e = entry(sc, pid, pc, is_return);
+	const struct sym_result *r;
+
+	if (e->owned)
+		return e->owned;
+	memset(&sc->view, 0, sizeof(sc->view));
+	sc->view.build_id = "";
+	if (!e->file)
+		return &sc->view;
+	r = symdb__lookup(sc->db, e->file, e->vaddr, is_return);
+	sc->view = *r;		/* shallow: the strings stay symdb's */
+	sc->view.module = symdb__path(sc->db, e->file);
+	sc->view.build_id = symdb__build_id(sc->db, e->file);
+	sc->view.mod_start = e->mod_start;
+	sc->view.mod_end = e->mod_end;
+	return &sc->view;
 }
 
 size_t symcache__names(struct symcache *sc, const struct stack_view *v,

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "procmaps.h"
 #include "symbolize.h"
+#include "symdb.h"
 #include "target.h"
 
 struct jit_sym {
@@ -340,6 +341,48 @@ int target__jit_symbol(struct target *t, uint64_t addr,
 			return -ENOMEM;
 		out->n_frames = 1;
 	}
+	return 0;
+}
+
+int target__locate(struct target *t, struct symdb *db, uint64_t pc,
+		   struct target_loc *out)
+{
+	const char *name, *mainfile = NULL;
+	const unsigned char *bits;
+	Dwarf_Addr start, end, bias;
+	GElf_Addr bvaddr;
+	char key[PATH_MAX + 64];
+	Dwfl_Module *mod;
+	void **ud;
+	int n, i;
+
+	mod = dwfl_addrmodule(t->dwfl, pc);
+	if (!mod)
+		return -ENOENT;
+	if (!dwfl_module_getelf(mod, &bias))
+		return -ENOENT;
+	name = dwfl_module_info(mod, &ud, &start, &end, NULL, NULL, &mainfile,
+				NULL);
+	out->vaddr = pc - bias;
+	out->mod_start = start;
+	out->mod_end = end;
+	if (*ud) {
+		out->file = (uint32_t)(uintptr_t)*ud;
+		return 0;
+	}
+	n = dwfl_module_build_id(mod, &bits, &bvaddr);
+	if (n > 0) {
+		for (i = 0; i < n && 2 * i + 2 < (int)sizeof(key); i++)
+			snprintf(key + 2 * i, 3, "%02x", bits[i]);
+	} else {
+		/* no build ID: this process's copy only */
+		snprintf(key, sizeof(key), "pid:%d:%s", t->pid, name);
+	}
+	out->file = symdb__file(db, key, mainfile ? mainfile : name, name,
+				t->debuginfo_path);
+	if (!out->file)
+		return -ENOENT;
+	*ud = (void *)(uintptr_t)out->file;
 	return 0;
 }
 

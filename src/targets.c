@@ -5,8 +5,12 @@
  * so a node-wide session cannot grow without limit.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "targets.h"
@@ -70,6 +74,43 @@ struct target *targets__get(struct targets *tg, pid_t pid)
 	}
 	tg->open++;
 	return t;
+}
+
+static bool gone(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && (p[2] == 'Z' || p[2] == 'X');
+}
+
+size_t targets__reap(struct targets *tg, pid_t keep_pid)
+{
+	uint64_t key, val;
+	size_t it = 0, closed = 0;
+
+	while (u64map__next(&tg->by_pid, &it, &key, &val)) {
+		if ((pid_t)key == keep_pid || !gone((pid_t)key))
+			continue;
+		if (val != TARGET_FAILED) {
+			target__close((struct target *)(uintptr_t)val);
+			tg->open--;
+			closed++;
+		}
+		u64map__del(&tg->by_pid, key, NULL);
+	}
+	return closed;
 }
 
 int targets__add(struct targets *tg, struct target *t)

@@ -29,13 +29,27 @@ struct heap_totals {
 	uint64_t op_count[MT_OP__COUNT];	/* raw sampled calls by op */
 };
 
+/* One live sampled block, for window statistics (leak analysis). */
+struct heap_block {
+	uint32_t stack_id;
+	uint32_t op;
+	uint64_t size;
+	double weight;		/* blocks it stands for */
+	uint64_t t_ns;		/* allocated at (CLOCK_MONOTONIC ns) */
+};
+
 /* mean: the sampling mean in bytes (<= 1: every allocation). */
 struct heapstate *heapstate__new(uint64_t mean);
 void heapstate__free(struct heapstate *h);
 /* A sampled block at addr of size bytes from stack_id. 0 or -ENOMEM. A
  * block already live at addr (its free was lost) is replaced. */
 int heapstate__alloc(struct heapstate *h, uint64_t addr, uint32_t stack_id,
-		     uint64_t size, uint32_t op);
+		     uint64_t size, uint32_t op, uint64_t t_ns);
+/* Call fn for every live block (order unspecified); stops early and
+ * returns fn's value if it is not 0. */
+int heapstate__foreach_live(struct heapstate *h,
+			    int (*fn)(const struct heap_block *b, void *ctx),
+			    void *ctx);
 /* A sampled block was freed; false if it was not known. */
 bool heapstate__free_block(struct heapstate *h, uint64_t addr);
 /* Snapshot of every site with allocations, sorted by stack id; the caller

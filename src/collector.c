@@ -161,7 +161,7 @@ static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 	if (!e->addr)
 		return;		/* the call failed: nothing allocated */
 	if (heapstate__alloc(c->heap, e->addr, (uint32_t)id, e->size,
-			     e->hdr.op))
+			     e->hdr.op, e->hdr.ktime_ns))
 		c->errors++;
 }
 

@@ -16,6 +16,7 @@
 struct live_block {
 	uint64_t size;
 	double weight;
+	uint64_t t_ns;
 	uint32_t stack_id;
 	uint32_t op;
 };
@@ -75,7 +76,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 }
 
 int heapstate__alloc(struct heapstate *h, uint64_t addr, uint32_t stack_id,
-		     uint64_t size, uint32_t op)
+		     uint64_t size, uint32_t op, uint64_t t_ns)
 {
 	double w = sampling__scale(size, h->mean);
 	struct live_block *b;
@@ -95,7 +96,9 @@ int heapstate__alloc(struct heapstate *h, uint64_t addr, uint32_t stack_id,
 		idx = h->n_blocks++;
 	}
 	if (u64map__set(&h->live, addr, idx)) {
-		h->free_idx[h->n_free++] = (uint32_t)idx;
+		if (grow((void **)&h->free_idx, &h->cap_free, h->n_free + 1,
+			 sizeof(*h->free_idx)) == 0)
+			h->free_idx[h->n_free++] = (uint32_t)idx;
 		return -ENOMEM;
 	}
 	b = &h->blocks[idx];
@@ -103,6 +106,7 @@ int heapstate__alloc(struct heapstate *h, uint64_t addr, uint32_t stack_id,
 	b->weight = w;
 	b->stack_id = stack_id;
 	b->op = op;
+	b->t_ns = t_ns;
 
 	h->sites[stack_id].alloc_objects += w;
 	h->sites[stack_id].alloc_bytes += w * (double)size;
@@ -168,4 +172,26 @@ void heapstate__totals(struct heapstate *h, struct heap_totals *out)
 		out->inuse_bytes += h->blocks[idx].weight *
 				    (double)h->blocks[idx].size;
 	}
+}
+
+int heapstate__foreach_live(struct heapstate *h,
+			    int (*fn)(const struct heap_block *b, void *ctx),
+			    void *ctx)
+{
+	uint64_t addr, idx;
+	size_t it = 0;
+	int err;
+
+	while (u64map__next(&h->live, &it, &addr, &idx)) {
+		const struct live_block *lb = &h->blocks[idx];
+		struct heap_block b = {
+			.stack_id = lb->stack_id, .op = lb->op, .size = lb->size,
+			.weight = lb->weight, .t_ns = lb->t_ns,
+		};
+
+		err = fn(&b, ctx);
+		if (err)
+			return err;
+	}
+	return 0;
 }

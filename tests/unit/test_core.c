@@ -115,17 +115,17 @@ static void test_heapstate_exact(void **state)
 	(void)state;
 	assert_non_null(h);
 	/* stack 1: 3 blocks, one freed; stack 2: realloc-like move */
-	assert_int_equal(heapstate__alloc(h, 0x1000, 1, 100, MT_OP_MALLOC), 0);
-	assert_int_equal(heapstate__alloc(h, 0x2000, 1, 100, MT_OP_MALLOC), 0);
-	assert_int_equal(heapstate__alloc(h, 0x3000, 1, 100, MT_OP_MALLOC), 0);
+	assert_int_equal(heapstate__alloc(h, 0x1000, 1, 100, MT_OP_MALLOC, 0), 0);
+	assert_int_equal(heapstate__alloc(h, 0x2000, 1, 100, MT_OP_MALLOC, 0), 0);
+	assert_int_equal(heapstate__alloc(h, 0x3000, 1, 100, MT_OP_MALLOC, 0), 0);
 	assert_true(heapstate__free_block(h, 0x2000));
 	assert_false(heapstate__free_block(h, 0x2000));	/* double free */
 	assert_false(heapstate__free_block(h, 0x9999));	/* not sampled */
-	assert_int_equal(heapstate__alloc(h, 0x4000, 2, 50, MT_OP_MALLOC), 0);
+	assert_int_equal(heapstate__alloc(h, 0x4000, 2, 50, MT_OP_MALLOC, 0), 0);
 	assert_true(heapstate__free_block(h, 0x4000));
-	assert_int_equal(heapstate__alloc(h, 0x5000, 2, 80, MT_OP_REALLOC), 0);
+	assert_int_equal(heapstate__alloc(h, 0x5000, 2, 80, MT_OP_REALLOC, 0), 0);
 	/* a block whose free was lost: replaced, counted as allocated */
-	assert_int_equal(heapstate__alloc(h, 0x1000, 2, 10, MT_OP_MALLOC), 0);
+	assert_int_equal(heapstate__alloc(h, 0x1000, 2, 10, MT_OP_MALLOC, 0), 0);
 
 	assert_int_equal(heapstate__sites(h, &v, &n), 0);
 	assert_int_equal(n, 2);
@@ -154,8 +154,8 @@ static void test_heapstate_scaled(void **state)
 	(void)state;
 	/* a sampled 1000-byte block stands for ~524 blocks */
 	assert_true(w > 524 && w < 526);
-	assert_int_equal(heapstate__alloc(h, 0x10, 1, 1000, MT_OP_MALLOC), 0);
-	assert_int_equal(heapstate__alloc(h, 0x20, 1, 1 << 26, MT_OP_MALLOC), 0);
+	assert_int_equal(heapstate__alloc(h, 0x10, 1, 1000, MT_OP_MALLOC, 0), 0);
+	assert_int_equal(heapstate__alloc(h, 0x20, 1, 1 << 26, MT_OP_MALLOC, 0), 0);
 	assert_int_equal(heapstate__sites(h, &v, &n), 0);
 	assert_int_equal(n, 1);
 	assert_true(fabs(v[0].alloc_objects - (w + 1.0)) < 1e-6);

@@ -42,7 +42,7 @@ BIN := memtel-bpf
 endif
 
 VMLINUX := vmlinux/$(ARCH)/vmlinux.h
-LIBS_PKG := libbpf libelf libdw libprotobuf-c zlib capstone
+LIBS_PKG := libbpf libelf libdw libprotobuf-c zlib capstone libcurl
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PKG) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PKG) 2>/dev/null)
 
@@ -51,7 +51,7 @@ ALL_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-init
 	-D_GNU_SOURCE -DMEMTEL_VERSION='"$(VERSION)"' \
 	-Iinclude -I$(OUTPUT) -I$(OUTPUT)/proto $(PKG_CFLAGS) $(SAN_FLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) $(SAN_FLAGS)
-LDLIBS := $(PKG_LIBS) -lstdc++ -lm
+LDLIBS := $(PKG_LIBS) -lstdc++ -lpthread -lm
 
 # clang's own system include dirs, so BPF code sees e.g. <stddef.h> only from
 # clang and never the host's asm/ headers.

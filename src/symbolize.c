@@ -112,6 +112,22 @@ static int inline_chain(Dwfl_Module *mod, uint64_t addr, struct sym_result *out,
 	n = dwarf_getscopes(cudie, addr - bias, &scopes);
 	if (n <= 0)
 		return 0;
+	/* dwarf_getscopes() continues past an inlined scope with the parents
+	 * of the inlined function's own definition; the chain of functions it
+	 * was inlined into comes from dwarf_getscopes_die() on the innermost
+	 * scope (what eu-addr2line -i does). */
+	{
+		Dwarf_Die *real = NULL;
+		int m = dwarf_getscopes_die(&scopes[0], &real);
+
+		if (m > 0) {
+			free(scopes);
+			scopes = real;
+			n = m;
+		} else {
+			free(real);
+		}
+	}
 	for (i = 0; i < n && nf < SYM_MAX_FRAMES; i++) {
 		int tag = dwarf_tag(&scopes[i]);
 		Dwarf_Attribute attr;

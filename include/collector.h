@@ -11,6 +11,7 @@
 
 #include "cpustate.h"
 #include "heapstate.h"
+#include "memmetrics.h"
 #include "stacks.h"
 #include "symcache.h"
 #include "targets.h"
@@ -23,6 +24,9 @@ struct collector {
 	struct heapstate *heap;	/* may be NULL (--no-heap) */
 	struct cpustate *cpu;	/* may be NULL (--no-cpu) */
 	struct symcache *syms;	/* new stacks are symbolized at once */
+	struct memmetrics *mm;	/* allocation statistics, may be NULL */
+	uint64_t sample_mean;	/* heap sampling mean (weights for mm) */
+	void *components;	/* struct u64map: stack id -> char * */
 	void *pending;		/* struct u64map: tid -> stack id */
 	uint64_t events;
 	uint64_t orphans;	/* returns whose entry record was lost */

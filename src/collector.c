@@ -13,7 +13,9 @@
 #include <string.h>
 
 #include "collector.h"
+#include "allocator.h"
 #include "log.h"
+#include "sampling.h"
 #include "u64map.h"
 #include "unwind.h"
 
@@ -33,8 +35,18 @@ int collector__init(struct collector *c, struct targets *tg,
 
 void collector__fini(struct collector *c)
 {
+	uint64_t k, v;
+	size_t it = 0;
+
 	if (!c)
 		return;
+	if (c->components) {
+		while (u64map__next(c->components, &it, &k, &v))
+			free((void *)(uintptr_t)v);
+		u64map__free(c->components);
+		free(c->components);
+		c->components = NULL;
+	}
 	u64map__free(c->pending);
 	free(c->pending);
 	c->pending = NULL;
@@ -150,6 +162,36 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		c->errors++;
 }
 
+/* The allocating function of a heap stack (its leaf frame), cached. */
+static const char *component(struct collector *c, uint32_t id)
+{
+	const struct sym_result *r;
+	struct stack_view v;
+	uint64_t *hit;
+	char *name;
+
+	if (!c->components) {
+		c->components = calloc(1, sizeof(struct u64map));
+		if (!c->components)
+			return "unknown";
+	}
+	hit = u64map__get(c->components, id);
+	if (hit)
+		return (const char *)(uintptr_t)*hit;
+	if (!stacks__get(c->stacks, id, &v) || !v.n || !c->syms)
+		return "unknown";
+	r = symcache__get(c->syms, v.pid, v.pcs[0], !v.leaf_exact);
+	if (r->n_frames && r->frames[0].function)
+		name = strdup(r->frames[0].function);
+	else if (asprintf(&name, "0x%llx", (unsigned long long)v.pcs[0]) < 0)
+		name = NULL;
+	if (!name || u64map__set(c->components, id, (uintptr_t)name)) {
+		free(name);
+		return "unknown";
+	}
+	return name;
+}
+
 static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 {
 	uint64_t id;
@@ -162,6 +204,11 @@ static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 		return;		/* the call failed: nothing allocated */
 	if (heapstate__alloc(c->heap, e->addr, (uint32_t)id, e->size,
 			     e->hdr.op, e->hdr.ktime_ns))
+		c->errors++;
+	if (c->mm &&
+	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id),
+				 allocator__op_name(e->hdr.op), e->size,
+				 sampling__scale(e->size, c->sample_mean)))
 		c->errors++;
 }
 

@@ -33,10 +33,13 @@
 #include "heapstate.h"
 #include "launch.h"
 #include "log.h"
+#include "memmetrics.h"
+#include "otel_config.h"
 #include "probes.h"
 #include "stacks.h"
 #include "target.h"
 #include "targets.h"
+#include "telemetry.h"
 
 #define EXIT_USAGE 2
 #define EXIT_RUNTIME 1
@@ -52,6 +55,15 @@ struct options {
 	bool no_kernel;
 	bool no_cpu;
 	bool no_heap;
+	double export_interval;	/* seconds; 0 = config/env default */
+	double leak_age;	/* seconds */
+	const char *otlp_endpoint;
+	const char *otlp_headers[32];
+	int n_otlp_headers;
+	int otlp_timeout_ms;
+	const char *otlp_compression;
+	const char *otlp_protocol;
+	const char *service_name;
 	char **command;		/* argv after "--", or NULL */
 };
 
@@ -87,6 +99,20 @@ static const char usage_text[] =
 "      --no-kernel         leave kernel frames out of CPU stacks\n"
 "      --no-cpu            heap profiling only\n"
 "      --no-heap           CPU profiling only\n"
+"      --export-interval S memory metrics every S seconds (default 10, or\n"
+"                          OTEL_METRIC_EXPORT_INTERVAL)\n"
+"      --leak-age S        blocks older than S seconds can be leaks\n"
+"                          (default 30)\n"
+"      --otlp-endpoint URL export metrics over OTLP/HTTP to URL (base, as\n"
+"                          OTEL_EXPORTER_OTLP_ENDPOINT; /v1/metrics is added)\n"
+"      --otlp-header K=V   extra request header (repeatable; e.g. API keys)\n"
+"      --otlp-timeout MS   per-request timeout (default 10000)\n"
+"      --otlp-compression gzip|none\n"
+"      --otlp-protocol http/protobuf|grpc\n"
+"      --service-name NAME service.name resource attribute\n"
+"                          (default unknown_service:<executable>)\n"
+"                          Without an endpoint the metrics go to\n"
+"                          DIR/metrics.jsonl; OTEL_* variables are honoured.\n"
 "  -v, --verbose           show libbpf's messages and probe placement\n"
 "  -h, --help              show this help\n"
 "  -V, --version           show the version\n"
@@ -150,7 +176,9 @@ static int parse_u64(const char *s, uint64_t *out)
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum { OPT_SAMPLE_BYTES = 256, OPT_STACK_BYTES, OPT_ALL, OPT_NO_KERNEL,
-	       OPT_NO_CPU, OPT_NO_HEAP };
+	       OPT_NO_CPU, OPT_NO_HEAP, OPT_EXPORT_INTERVAL, OPT_LEAK_AGE,
+	       OPT_OTLP_ENDPOINT, OPT_OTLP_HEADER, OPT_OTLP_TIMEOUT,
+	       OPT_OTLP_COMPRESSION, OPT_OTLP_PROTOCOL, OPT_SERVICE_NAME };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -162,6 +190,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "no-kernel", no_argument, NULL, OPT_NO_KERNEL },
 		{ "no-cpu", no_argument, NULL, OPT_NO_CPU },
 		{ "no-heap", no_argument, NULL, OPT_NO_HEAP },
+		{ "export-interval", required_argument, NULL, OPT_EXPORT_INTERVAL },
+		{ "leak-age", required_argument, NULL, OPT_LEAK_AGE },
+		{ "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT },
+		{ "otlp-header", required_argument, NULL, OPT_OTLP_HEADER },
+		{ "otlp-timeout", required_argument, NULL, OPT_OTLP_TIMEOUT },
+		{ "otlp-compression", required_argument, NULL, OPT_OTLP_COMPRESSION },
+		{ "otlp-protocol", required_argument, NULL, OPT_OTLP_PROTOCOL },
+		{ "service-name", required_argument, NULL, OPT_SERVICE_NAME },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -221,6 +257,47 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_NO_HEAP:
 			o->no_heap = true;
 			break;
+		case OPT_EXPORT_INTERVAL:
+		case OPT_LEAK_AGE: {
+			double d;
+
+			errno = 0;
+			d = strtod(optarg, &end);
+			if (errno || *end || end == optarg || !(d > 0) ||
+			    !isfinite(d) || d > 86400)
+				return usage_error("invalid --%s '%s': want seconds > 0",
+						   c == OPT_LEAK_AGE ? "leak-age"
+								     : "export-interval",
+						   optarg);
+			if (c == OPT_LEAK_AGE)
+				o->leak_age = d;
+			else
+				o->export_interval = d;
+			break;
+		}
+		case OPT_OTLP_ENDPOINT:
+			o->otlp_endpoint = optarg;
+			break;
+		case OPT_OTLP_HEADER:
+			if (o->n_otlp_headers == 32)
+				return usage_error("too many --otlp-header options");
+			o->otlp_headers[o->n_otlp_headers++] = optarg;
+			break;
+		case OPT_OTLP_TIMEOUT:
+			if (parse_u64(optarg, &v) || v == 0 || v > 600000)
+				return usage_error("invalid --otlp-timeout '%s': want milliseconds 1..600000",
+						   optarg);
+			o->otlp_timeout_ms = (int)v;
+			break;
+		case OPT_OTLP_COMPRESSION:
+			o->otlp_compression = optarg;
+			break;
+		case OPT_OTLP_PROTOCOL:
+			o->otlp_protocol = optarg;
+			break;
+		case OPT_SERVICE_NAME:
+			o->service_name = optarg;
+			break;
 		case 'v':
 			mt_verbose = true;
 			break;
@@ -254,6 +331,44 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return usage_error("--no-cpu and --no-heap leave nothing to profile");
 	if (o->all && o->no_cpu && !o->pid && !o->command)
 		return usage_error("--all profiles CPU: it cannot go with --no-cpu");
+	return 0;
+}
+
+/* OTEL_* environment, then the command line over it. 0, or EXIT_USAGE
+ * after printing the one-line reason. */
+static int load_otel(const struct options *o, struct otel_config *c)
+{
+	char err[512] = "";
+	int i, rc;
+
+	rc = otel_config__load(c, err, sizeof(err));
+	if (!rc && o->otlp_endpoint)
+		rc = otel_config__set_endpoint(c, o->otlp_endpoint, err,
+					       sizeof(err));
+	for (i = 0; !rc && i < o->n_otlp_headers; i++)
+		rc = otel_config__add_header(c, o->otlp_headers[i], err,
+					     sizeof(err));
+	if (!rc && o->otlp_compression)
+		rc = otel_config__set_compression(c, o->otlp_compression, err,
+						  sizeof(err));
+	if (!rc && o->otlp_protocol)
+		rc = otel_config__set_protocol(c, o->otlp_protocol, err,
+					       sizeof(err));
+	if (!rc && o->otlp_timeout_ms)
+		rc = otel_config__set_timeout_ms(c, o->otlp_timeout_ms);
+	if (!rc && o->export_interval > 0)
+		rc = otel_config__set_interval_ms(c,
+			(int)(o->export_interval * 1000 + 0.5) ?: 1);
+	if (!rc && o->service_name)
+		rc = otel_config__set_service_name(c, o->service_name);
+	if (rc == -ENOMEM) {
+		mt_err("out of memory");
+		return EXIT_RUNTIME;
+	}
+	if (rc) {
+		mt_err("%s", err[0] ? err : "invalid OpenTelemetry configuration");
+		return EXIT_USAGE;
+	}
 	return 0;
 }
 
@@ -400,6 +515,10 @@ struct session {
 	struct cpustate *cpust;
 	struct ksyms *ksyms;
 	struct symcache *syms;
+	struct otel_config otel;
+	struct memmetrics *mm;
+	struct telemetry *tel;
+	char session_id[37];
 	struct collector coll;
 	bool coll_ready;
 	const char *cpu_event;
@@ -412,6 +531,9 @@ struct session {
 static void session_free(struct session *s)
 {
 	probes__destroy(s->probes);
+	telemetry__free(s->tel);
+	memmetrics__free(s->mm);
+	otel_config__free(&s->otel);
 	if (s->coll_ready)
 		collector__fini(&s->coll);
 	heapstate__free(s->heapst);
@@ -428,6 +550,8 @@ static int run_loop(struct session *s)
 		s->start_mono + (uint64_t)(s->o->duration * 1e9) : 0;
 	struct timespec nap = { 0, 5 * 1000 * 1000 };
 	uint64_t next_reap = mono_ns() + 1000000000ULL;
+	uint64_t interval = (uint64_t)s->otel.interval_ms * 1000000ULL;
+	uint64_t next_window = mono_ns() + interval;
 	int status;
 
 	for (;;) {
@@ -438,6 +562,14 @@ static int run_loop(struct session *s)
 		if (mono_ns() >= next_reap) {
 			targets__reap(s->targets, s->pid);
 			next_reap = mono_ns() + 1000000000ULL;
+		}
+		if (s->tel && mono_ns() >= next_window) {
+			int err = telemetry__window(s->tel, wall_ns() / 1e9);
+
+			if (err)
+				mt_err("metrics window failed: %s",
+				       strerror(-err));
+			next_window = mono_ns() + interval;
 		}
 
 		if (n < 0 && n != -EINTR) {
@@ -462,6 +594,10 @@ static int run_loop(struct session *s)
 				if (t)
 					target__refresh(t, true);
 				probes__drain(s->probes);
+				/* last look at its memory while it is mapped */
+				if (s->tel)
+					telemetry__window(s->tel,
+							  wall_ns() / 1e9);
 				launch__resume(s->pid);
 				continue;
 			}
@@ -626,13 +762,28 @@ static int finish(struct session *s, int rc)
 	dropped = cnt[MT_CNT_RB_DROPS] + cnt[MT_CNT_LIVE_FULL] +
 		  cnt[MT_CNT_TID_FULL] + s->coll.orphans + s->coll.errors;
 
+	if (s->tel) {
+		int deadline = s->otel.signal[OTLP_METRICS].timeout_ms;
+		int err = telemetry__finish(s->tel, wall_ns() / 1e9,
+					    deadline < 10000 ? deadline : 10000);
+
+		if (err && err != -ETIMEDOUT) {
+			mt_err("metrics: %s", strerror(-err));
+			rc = EXIT_RUNTIME;
+		}
+	}
 	wrc = write_outputs(s, duration);
 	if (wrc)
 		rc = wrc;
 	print_summary(s, duration, cnt, calls, sampled, dropped);
+	if (s->tel)
+		telemetry__print(s->tel, stdout);
 	printf("output: %s/ (", s->outdir);
 	if (s->heap)
-		printf("heap.pb.gz heap.svg%s", s->cpu ? " " : "");
+		printf("heap.pb.gz heap.svg leaks.txt%s%s",
+		       otel_config__enabled(&s->otel, OTLP_METRICS) ? "" :
+								     " metrics.jsonl",
+		       s->cpu ? " " : "");
 	if (s->cpu)
 		printf("cpu.pb.gz cpu.folded cpu.svg");
 	printf(")\n  view: go tool pprof -top %s/%s\n", s->outdir,
@@ -697,6 +848,11 @@ int main(int argc, char **argv)
 		return rc;
 	libbpf_set_print(libbpf_print);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	rc = load_otel(&o, &s.otel);
+	if (rc) {
+		otel_config__free(&s.otel);
+		return rc;
+	}
 	s.cpu = !o.no_cpu;
 	s.heap = !o.no_heap && (o.pid || o.command);
 
@@ -792,6 +948,49 @@ int main(int argc, char **argv)
 		goto kill_child;
 	}
 	s.coll_ready = true;
+	if (s.heap) {
+		struct telemetry_opts to = {
+			.otel = &s.otel, .outdir = s.outdir, .pid = s.pid,
+			.leak_age_s = o.leak_age, .heap = s.heapst,
+			.stacks = s.stacks, .syms = s.syms,
+			.session_id = s.session_id,
+		};
+		char exe[PATH_MAX] = "", link[64];
+		const char *base;
+		ssize_t n;
+
+		snprintf(link, sizeof(link), "/proc/%d/exe", s.pid);
+		n = readlink(link, exe, sizeof(exe) - 1);
+		if (n > 0)
+			exe[n] = '\0';
+		base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+		to.exe_path = exe;
+		if (memmetrics__uuid4(s.session_id))
+			snprintf(s.session_id, sizeof(s.session_id), "%d-%lld",
+				 getpid(), (long long)time(NULL));
+		s.mm = memmetrics__new(s.session_id, base[0] ? base : "unknown",
+				       o.leak_age, wall_ns() / 1e9);
+		to.mm = s.mm;
+		s.tel = s.mm ? telemetry__new(&to) : NULL;
+		if (!s.tel) {
+			mt_err("cannot start the metrics exporter: %s",
+			       strerror(errno));
+			rc = EXIT_RUNTIME;
+			goto kill_child;
+		}
+		s.coll.mm = s.mm;
+		s.coll.sample_mean = o.sample_bytes;
+		if (otel_config__enabled(&s.otel, OTLP_METRICS)) {
+			char url[512], hdrs[512];
+
+			otel_redact_url(s.otel.signal[OTLP_METRICS].url, url,
+					sizeof(url));
+			otel_config__redacted_headers(&s.otel, OTLP_METRICS,
+						      hdrs, sizeof(hdrs));
+			mt_info("exporting metrics to %s every %d ms (headers: %s)",
+				url, s.otel.interval_ms, hdrs);
+		}
+	}
 	if (s.pid && !targets__get(s.targets, s.pid) && s.heap) {
 		mt_err("cannot read the memory map of process %d: %s", s.pid,
 		       strerror(errno));

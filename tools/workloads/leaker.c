@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * leaker.c - a service that leaks steadily: every tick leak_steady() keeps
+ * a block it never frees, while churn_ok() allocates and frees as much.
+ * For leak detection and metrics tests.
+ *
+ *   leaker [--seconds S] [--tick-ms MS] [--leak-bytes N] [--wait-signal]
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void *volatile sink;
+static void **kept;
+static size_t n_kept, cap_kept;
+
+__attribute__((noinline)) void *leak_steady(size_t n)
+{
+	void *p = malloc(n);
+
+	memset(p, 1, n);	/* touch it: RSS grows too */
+	asm volatile("" ::: "memory");
+	return p;
+}
+
+__attribute__((noinline)) void churn_ok(size_t n)
+{
+	void *p = malloc(n);
+
+	memset(p, 2, n);
+	sink = p;
+	asm volatile("" ::: "memory");
+	free(p);
+}
+
+int main(int argc, char **argv)
+{
+	double seconds = 10;
+	long tick_ms = 50, leak = 64 * 1024;
+	struct timespec t0, now;
+	int i, wait_sig = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+			seconds = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--tick-ms") && i + 1 < argc)
+			tick_ms = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--leak-bytes") && i + 1 < argc)
+			leak = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--wait-signal"))
+			wait_sig = 1;
+		else {
+			fprintf(stderr, "usage: leaker [--seconds S] [--tick-ms MS] [--leak-bytes N] [--wait-signal]\n");
+			return 2;
+		}
+	}
+	if (wait_sig) {
+		sigset_t set;
+		int sig;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		printf("ready %d\n", getpid());
+		fflush(stdout);
+		sigwait(&set, &sig);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct timespec tick = { tick_ms / 1000,
+					 (tick_ms % 1000) * 1000000L };
+
+		if (n_kept == cap_kept) {
+			cap_kept = cap_kept ? cap_kept * 2 : 1024;
+			kept = realloc(kept, cap_kept * sizeof(*kept));
+		}
+		kept[n_kept++] = leak_steady((size_t)leak);
+		churn_ok((size_t)leak);
+		nanosleep(&tick, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 >=
+		    seconds)
+			break;
+	}
+	printf("leaked %zu blocks of %ld bytes\n", n_kept, leak);
+	return 0;
+}

@@ -23,6 +23,7 @@ struct sym_result {
 	const char *module;	/* path as the target sees it */
 	uint64_t mod_start, mod_end;
 	const char *build_id;	/* hex, "" if none; never NULL when module */
+	const char *htlhash;	/* OpenTelemetry file hash, or "" / NULL */
 	/* innermost (inlined) frame first */
 	struct sym_frame frames[SYM_MAX_FRAMES];
 	int n_frames;

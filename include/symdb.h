@@ -26,6 +26,8 @@ uint32_t symdb__file(struct symdb *db, const char *key, const char *open_path,
 /* Display path and build ID ("" if none) of a file id. */
 const char *symdb__path(const struct symdb *db, uint32_t file);
 const char *symdb__build_id(const struct symdb *db, uint32_t file);
+/* OpenTelemetry htlhash file id (32 hex digits, "" if unreadable). */
+const char *symdb__htlhash(const struct symdb *db, uint32_t file);
 /* Frames at ELF virtual address vaddr of file (vaddr - 1 is looked up for
  * a return address); cached. Never NULL; module fields are not set. */
 const struct sym_result *symdb__lookup(struct symdb *db, uint32_t file,

@@ -17,6 +17,7 @@
 #include "heapstate.h"
 #include "memmetrics.h"
 #include "otel_config.h"
+#include "otlp_export.h"
 #include "stacks.h"
 #include "symcache.h"
 
@@ -24,6 +25,7 @@ struct telemetry;
 
 struct telemetry_opts {
 	const struct otel_config *otel;	/* export over OTLP when enabled */
+	struct otlp_exporter *exp;	/* the session's exporter, or NULL */
 	const char *outdir;
 	pid_t pid;
 	const char *exe_path;		/* as the target sees it */
@@ -40,9 +42,9 @@ struct telemetry *telemetry__new(const struct telemetry_opts *o);
 /* Close a window now (t: Unix seconds): compute, encode, ship. 0 or
  * -errno; never blocks on the network. */
 int telemetry__window(struct telemetry *t, double t_unix);
-/* Final window, flush the exporter within deadline_ms, write leaks.txt.
- * 0 or -errno. */
-int telemetry__finish(struct telemetry *t, double t_unix, int deadline_ms);
+/* Final window and leaks.txt (the caller flushes the exporter). 0 or
+ * -errno. */
+int telemetry__finish(struct telemetry *t, double t_unix);
 /* Print the leak suspects (and export figures) to out. */
 void telemetry__print(struct telemetry *t, FILE *out);
 void telemetry__free(struct telemetry *t);

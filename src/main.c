@@ -39,6 +39,7 @@
 #include "stacks.h"
 #include "target.h"
 #include "targets.h"
+#include "profile_export.h"
 #include "telemetry.h"
 
 #define EXIT_USAGE 2
@@ -518,6 +519,8 @@ struct session {
 	struct otel_config otel;
 	struct memmetrics *mm;
 	struct telemetry *tel;
+	struct otlp_exporter *exp;
+	struct profile_export *pexp;
 	char session_id[37];
 	struct collector coll;
 	bool coll_ready;
@@ -532,6 +535,8 @@ static void session_free(struct session *s)
 {
 	probes__destroy(s->probes);
 	telemetry__free(s->tel);
+	profile_export__free(s->pexp);
+	otlp_exporter__free(s->exp);
 	memmetrics__free(s->mm);
 	otel_config__free(&s->otel);
 	if (s->coll_ready)
@@ -563,11 +568,19 @@ static int run_loop(struct session *s)
 			targets__reap(s->targets, s->pid);
 			next_reap = mono_ns() + 1000000000ULL;
 		}
-		if (s->tel && mono_ns() >= next_window) {
-			int err = telemetry__window(s->tel, wall_ns() / 1e9);
+		if ((s->tel || s->pexp) && mono_ns() >= next_window) {
+			int err = s->tel ? telemetry__window(s->tel,
+							     wall_ns() / 1e9)
+					 : 0;
 
 			if (err)
 				mt_err("metrics window failed: %s",
+				       strerror(-err));
+			err = s->pexp ? profile_export__window(
+						s->pexp, (uint64_t)wall_ns())
+				      : 0;
+			if (err)
+				mt_err("profiles window failed: %s",
 				       strerror(-err));
 			next_window = mono_ns() + interval;
 		}
@@ -763,14 +776,29 @@ static int finish(struct session *s, int rc)
 		  cnt[MT_CNT_TID_FULL] + s->coll.orphans + s->coll.errors;
 
 	if (s->tel) {
-		int deadline = s->otel.signal[OTLP_METRICS].timeout_ms;
-		int err = telemetry__finish(s->tel, wall_ns() / 1e9,
-					    deadline < 10000 ? deadline : 10000);
+		int err = telemetry__finish(s->tel, wall_ns() / 1e9);
 
-		if (err && err != -ETIMEDOUT) {
+		if (err) {
 			mt_err("metrics: %s", strerror(-err));
 			rc = EXIT_RUNTIME;
 		}
+	}
+	if (s->pexp) {
+		int err = profile_export__window(s->pexp, (uint64_t)wall_ns());
+
+		if (err)
+			mt_err("profiles: %s", strerror(-err));
+	}
+	if (s->exp) {
+		/* a final flush with a deadline: a dead collector must not
+		 * hold the files hostage */
+		int deadline = s->otel.signal[OTLP_METRICS].timeout_ms;
+
+		if (s->otel.signal[OTLP_PROFILES].timeout_ms > deadline)
+			deadline = s->otel.signal[OTLP_PROFILES].timeout_ms;
+		if (otlp_exporter__flush(s->exp, deadline < 10000 ? deadline
+								 : 10000))
+			mt_err("OTLP: some exports could not be delivered before the deadline");
 	}
 	wrc = write_outputs(s, duration);
 	if (wrc)
@@ -948,9 +976,41 @@ int main(int argc, char **argv)
 		goto kill_child;
 	}
 	s.coll_ready = true;
+	if (otel_config__enabled(&s.otel, OTLP_METRICS) ||
+	    otel_config__enabled(&s.otel, OTLP_PROFILES)) {
+		s.exp = otlp_exporter__new(&s.otel, 64);
+		if (!s.exp) {
+			mt_err("cannot start the OTLP exporter: %s",
+			       strerror(errno));
+			rc = EXIT_RUNTIME;
+			goto kill_child;
+		}
+	}
+	if (s.exp && otel_config__enabled(&s.otel, OTLP_PROFILES)) {
+		struct profile_export_opts pe = {
+			.exp = s.exp, .otel = &s.otel, .stacks = s.stacks,
+			.syms = s.syms, .targets = s.targets,
+			.heap = s.heapst, .cpu = s.cpust, .pid = s.pid,
+			.freq = o.freq, .sample_bytes = o.sample_bytes,
+			.start_unix_ns = (uint64_t)wall_ns(),
+		};
+		char url[512];
+
+		s.pexp = profile_export__new(&pe);
+		if (!s.pexp) {
+			mt_err("out of memory");
+			rc = EXIT_RUNTIME;
+			goto kill_child;
+		}
+		otel_redact_url(s.otel.signal[OTLP_PROFILES].url, url,
+				sizeof(url));
+		mt_info("exporting profiles to %s every %d ms", url,
+			s.otel.interval_ms);
+	}
 	if (s.heap) {
 		struct telemetry_opts to = {
-			.otel = &s.otel, .outdir = s.outdir, .pid = s.pid,
+			.otel = &s.otel, .exp = s.exp, .outdir = s.outdir,
+			.pid = s.pid,
 			.leak_age_s = o.leak_age, .heap = s.heapst,
 			.stacks = s.stacks, .syms = s.syms,
 			.session_id = s.session_id,

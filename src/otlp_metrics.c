@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "otlp_metrics.h"
 #include "otlp_metrics_service.pb-c.h"
 
@@ -22,41 +23,6 @@ typedef Opentelemetry__Proto__Metrics__V1__Metric Metric;
 typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint NumberDataPoint;
 typedef Opentelemetry__Proto__Metrics__V1__HistogramDataPoint HistogramDataPoint;
 
-/* A bump allocator: the message tree is freed in one go. */
-struct arena {
-	char **blocks;
-	size_t n;
-	bool failed;
-};
-
-static void *arena_alloc(struct arena *a, size_t size)
-{
-	char **nb;
-	void *p;
-
-	if (a->failed)
-		return NULL;
-	p = calloc(1, size ? size : 1);
-	nb = p ? realloc(a->blocks, (a->n + 1) * sizeof(*nb)) : NULL;
-	if (!nb) {
-		free(p);
-		a->failed = true;
-		return NULL;
-	}
-	a->blocks = nb;
-	a->blocks[a->n++] = p;
-	return p;
-}
-
-static void arena_free(struct arena *a)
-{
-	size_t i;
-
-	for (i = 0; i < a->n; i++)
-		free(a->blocks[i]);
-	free(a->blocks);
-}
-
 static uint64_t nanos(double s)
 {
 	return s > 0 ? (uint64_t)llround(s * 1e9) : 0;
@@ -64,8 +30,8 @@ static uint64_t nanos(double s)
 
 static KeyValue *kv_str(struct arena *a, const char *key, const char *val)
 {
-	KeyValue *kv = arena_alloc(a, sizeof(*kv));
-	AnyValue *v = arena_alloc(a, sizeof(*v));
+	KeyValue *kv = arena__alloc(a, sizeof(*kv));
+	AnyValue *v = arena__alloc(a, sizeof(*v));
 
 	if (!kv || !v)
 		return NULL;
@@ -91,7 +57,7 @@ static KeyValue *kv_int(struct arena *a, const char *key, int64_t val)
 
 static KeyValue **labels(struct arena *a, const struct mm_point *p)
 {
-	KeyValue **v = arena_alloc(a, (p->n_labels + 1) * sizeof(*v));
+	KeyValue **v = arena__alloc(a, (p->n_labels + 1) * sizeof(*v));
 	size_t i;
 
 	if (!v)
@@ -103,7 +69,7 @@ static KeyValue **labels(struct arena *a, const struct mm_point *p)
 
 static NumberDataPoint *number_point(struct arena *a, const struct mm_point *p)
 {
-	NumberDataPoint *dp = arena_alloc(a, sizeof(*dp));
+	NumberDataPoint *dp = arena__alloc(a, sizeof(*dp));
 
 	if (!dp)
 		return NULL;
@@ -121,7 +87,7 @@ static NumberDataPoint *number_point(struct arena *a, const struct mm_point *p)
 static HistogramDataPoint *hist_point(struct arena *a, const struct mm_point *p,
 				      const struct mm_snapshot *s)
 {
-	HistogramDataPoint *dp = arena_alloc(a, sizeof(*dp));
+	HistogramDataPoint *dp = arena__alloc(a, sizeof(*dp));
 
 	if (!dp)
 		return NULL;
@@ -151,7 +117,7 @@ static Metric *metric(struct arena *a, const struct mm_snapshot *s, size_t i,
 		      size_t j)
 {
 	const struct mm_point *p = &s->points[i];
-	Metric *m = arena_alloc(a, sizeof(*m));
+	Metric *m = arena__alloc(a, sizeof(*m));
 	size_t k, n = j - i;
 
 	if (!m)
@@ -162,8 +128,8 @@ static Metric *metric(struct arena *a, const struct mm_snapshot *s, size_t i,
 	m->unit = (char *)(p->unit ? p->unit : "");
 	if (p->kind == MM_KIND_HISTOGRAM) {
 		Opentelemetry__Proto__Metrics__V1__Histogram *h =
-			arena_alloc(a, sizeof(*h));
-		HistogramDataPoint **dps = arena_alloc(a, n * sizeof(*dps));
+			arena__alloc(a, sizeof(*h));
+		HistogramDataPoint **dps = arena__alloc(a, n * sizeof(*dps));
 
 		if (!h || !dps)
 			return NULL;
@@ -176,7 +142,7 @@ static Metric *metric(struct arena *a, const struct mm_snapshot *s, size_t i,
 		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
 		m->histogram = h;
 	} else {
-		NumberDataPoint **dps = arena_alloc(a, n * sizeof(*dps));
+		NumberDataPoint **dps = arena__alloc(a, n * sizeof(*dps));
 
 		if (!dps)
 			return NULL;
@@ -184,7 +150,7 @@ static Metric *metric(struct arena *a, const struct mm_snapshot *s, size_t i,
 			dps[k] = number_point(a, &s->points[i + k]);
 		if (p->kind == MM_KIND_GAUGE) {
 			Opentelemetry__Proto__Metrics__V1__Gauge *g =
-				arena_alloc(a, sizeof(*g));
+				arena__alloc(a, sizeof(*g));
 
 			if (!g)
 				return NULL;
@@ -195,7 +161,7 @@ static Metric *metric(struct arena *a, const struct mm_snapshot *s, size_t i,
 			m->gauge = g;
 		} else {
 			Opentelemetry__Proto__Metrics__V1__Sum *sum =
-				arena_alloc(a, sizeof(*sum));
+				arena__alloc(a, sizeof(*sum));
 
 			if (!sum)
 				return NULL;
@@ -230,8 +196,8 @@ int otlp_metrics__encode(const struct mm_snapshot *s,
 	size_t i, j, n = 0;
 	int err = 0;
 
-	res.attributes = arena_alloc(&a, (r->n + 1) * sizeof(KeyValue *));
-	metrics = arena_alloc(&a, (s->n_points + 1) * sizeof(*metrics));
+	res.attributes = arena__alloc(&a, (r->n + 1) * sizeof(KeyValue *));
+	metrics = arena__alloc(&a, (s->n_points + 1) * sizeof(*metrics));
 	if (!res.attributes || !metrics)
 		goto nomem;
 	for (i = 0; i < r->n; i++)
@@ -267,7 +233,7 @@ int otlp_metrics__encode(const struct mm_snapshot *s,
 nomem:
 	err = -ENOMEM;
 out:
-	arena_free(&a);
+	arena__free(&a);
 	return err;
 }
 

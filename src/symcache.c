@@ -203,6 +203,7 @@ const struct sym_result *symcache__get(struct symcache *sc, uint32_t pid,
 	sc->view = *r;		/* shallow: the strings stay symdb's */
 	sc->view.module = symdb__path(sc->db, e->file);
 	sc->view.build_id = symdb__build_id(sc->db, e->file);
+	sc->view.htlhash = symdb__htlhash(sc->db, e->file);
 	sc->view.mod_start = e->mod_start;
 	sc->view.mod_end = e->mod_end;
 	return &sc->view;

@@ -6,8 +6,12 @@
  * with their own module map (target.c) and meet here.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <openssl/evp.h>
 
 #include "log.h"
 #include "symdb.h"
@@ -18,6 +22,7 @@ struct symdb_file {
 	char *display;
 	char *debuginfo_path;
 	char build_id[129];
+	char htlhash[33];
 	Dwfl_Callbacks cbs;
 	Dwfl *dwfl;
 	Dwfl_Module *mod;
@@ -86,6 +91,52 @@ void symdb__free(struct symdb *db)
 	free(db);
 }
 
+/* OpenTelemetry's process.executable.build_id.htlhash: the first 16 bytes
+ * of SHA-256(first 4096 bytes || last 4096 bytes || big-endian u64 length),
+ * in hex (profiles "Mappings" spec). A file identity that survives
+ * stripped build IDs. */
+static void htlhash(const char *path, char out[33])
+{
+	unsigned char head[4096], tail[4096], len_be[8], md[EVP_MAX_MD_SIZE];
+	ssize_t nh, nt = 0;
+	unsigned int mdlen = 0;
+	struct stat st;
+	off_t toff;
+	int fd, i;
+
+	out[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) || st.st_size < 0)
+		goto cleanup;
+	nh = pread(fd, head, sizeof(head), 0);
+	toff = st.st_size > (off_t)sizeof(tail) ? st.st_size - (off_t)sizeof(tail)
+						: 0;
+	nt = pread(fd, tail, sizeof(tail), toff);
+	if (nh < 0 || nt < 0)
+		goto cleanup;
+	for (i = 0; i < 8; i++)
+		len_be[i] = (unsigned char)((uint64_t)st.st_size >> (56 - 8 * i));
+	{
+		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+		if (!ctx)
+			goto cleanup;
+		if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+		    EVP_DigestUpdate(ctx, head, (size_t)nh) == 1 &&
+		    EVP_DigestUpdate(ctx, tail, (size_t)nt) == 1 &&
+		    EVP_DigestUpdate(ctx, len_be, sizeof(len_be)) == 1 &&
+		    EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen >= 16) {
+			for (i = 0; i < 16; i++)
+				snprintf(out + 2 * i, 3, "%02x", md[i]);
+		}
+		EVP_MD_CTX_free(ctx);
+	}
+cleanup:
+	close(fd);
+}
+
 static uint32_t find(const struct symdb *db, const char *key)
 {
 	uint64_t *hit = u64map__get(&db->by_hash, hash_str(key));
@@ -152,6 +203,7 @@ uint32_t symdb__file(struct symdb *db, const char *key, const char *open_path,
 		f->build_id[2 * i] = hex[bits[i] >> 4];
 		f->build_id[2 * i + 1] = hex[bits[i] & 15];
 	}
+	htlhash(open_path, f->htlhash);
 	if (!u64map__get(&db->by_hash, hash_str(key)) &&
 	    u64map__set(&db->by_hash, hash_str(key), db->n))
 		goto fail;
@@ -170,6 +222,11 @@ const char *symdb__path(const struct symdb *db, uint32_t file)
 const char *symdb__build_id(const struct symdb *db, uint32_t file)
 {
 	return file && file < db->n ? db->files[file]->build_id : "";
+}
+
+const char *symdb__htlhash(const struct symdb *db, uint32_t file)
+{
+	return file && file < db->n ? db->files[file]->htlhash : "";
 }
 
 uint32_t symdb__files(const struct symdb *db)

@@ -60,12 +60,8 @@ struct telemetry *telemetry__new(const struct telemetry_opts *o)
 	err = otlp_resource__build(&t->res, o->otel, o->pid, o->exe_path);
 	if (err)
 		goto fail;
-	if (o->otel && otel_config__enabled(o->otel, OTLP_METRICS)) {
-		t->exp = otlp_exporter__new(o->otel, 64);
-		if (!t->exp) {
-			err = -errno;
-			goto fail;
-		}
+	if (o->exp && o->otel && otel_config__enabled(o->otel, OTLP_METRICS)) {
+		t->exp = o->exp;
 	} else {
 		snprintf(path, sizeof(path), "%s/metrics.jsonl", o->outdir);
 		t->jsonl = fopen(path, "we");
@@ -87,7 +83,6 @@ void telemetry__free(struct telemetry *t)
 
 	if (!t)
 		return;
-	otlp_exporter__free(t->exp);
 	if (t->jsonl)
 		fclose(t->jsonl);
 	if (t->have_last)
@@ -281,15 +276,13 @@ static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 	}
 }
 
-int telemetry__finish(struct telemetry *t, double t_unix, int deadline_ms)
+int telemetry__finish(struct telemetry *t, double t_unix)
 {
 	char path[4200];
 	FILE *f;
-	int err, ferr = 0;
+	int err;
 
 	err = telemetry__window(t, t_unix);
-	if (t->exp)
-		ferr = otlp_exporter__flush(t->exp, deadline_ms);
 	snprintf(path, sizeof(path), "%s/leaks.txt", t->o.outdir);
 	f = fopen(path, "we");
 	if (f) {
@@ -299,7 +292,7 @@ int telemetry__finish(struct telemetry *t, double t_unix, int deadline_ms)
 	} else if (!err) {
 		err = -errno;
 	}
-	return err ? err : ferr;
+	return err;
 }
 
 void telemetry__print(struct telemetry *t, FILE *out)
@@ -309,7 +302,7 @@ void telemetry__print(struct telemetry *t, FILE *out)
 		struct otlp_export_stats s;
 
 		otlp_exporter__stats(t->exp, &s);
-		fprintf(out, "OTLP metrics export: %llu sent, %llu failed, %llu retried, %llu dropped\n",
+		fprintf(out, "OTLP export: %llu sent, %llu failed, %llu retried, %llu dropped\n",
 			(unsigned long long)s.sent, (unsigned long long)s.failed,
 			(unsigned long long)s.retried,
 			(unsigned long long)(s.dropped_queue_full +

@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
 	make gcc clang llvm pkg-config binutils
 	libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libcapstone-dev
-	protobuf-c-compiler libprotobuf-c-dev libcmocka-dev libcurl4-openssl-dev
+	protobuf-c-compiler libprotobuf-c-dev libcmocka-dev libcurl4-openssl-dev libssl-dev
 	golang-go            # go tool pprof reads our profiles back in tests
 	bpftrace             # benchmark peer
 	python3

@@ -20,7 +20,10 @@
 struct symcache;
 
 /* ks may be NULL (kernel frames then stay addresses). */
-struct symcache *symcache__new(struct targets *tg, struct ksyms *ks);
+struct symdb;
+/* db: the session's symbol database (not owned). */
+struct symcache *symcache__new(struct targets *tg, struct ksyms *ks,
+			       struct symdb *db);
 void symcache__free(struct symcache *sc);
 /* Translate and symbolize every pc of a new stack now, while its process
  * is alive; later lookups are served from the cache. */

@@ -16,8 +16,13 @@
 
 struct target;
 
-/* Open pid and report its modules. NULL with errno set on failure. */
-struct target *target__open(pid_t pid);
+struct symdb;
+
+/* Open pid and report its modules, registering each file in db (which
+ * opens it and loads its debug info now, while the process is alive: a
+ * short-lived process may be gone by the time its samples are read).
+ * NULL with errno set on failure. */
+struct target *target__open(pid_t pid, struct symdb *db);
 void target__close(struct target *t);
 /* Re-read the memory map (new dlopen'ed libraries); keeps known modules.
  * At most once per min_interval_ms unless force. 0 or -errno. */
@@ -38,10 +43,9 @@ struct target_loc {
 	uint64_t mod_start, mod_end;	/* the module in this process */
 };
 
-/* Where pc of this process lies: its file (registered in db on first
- * sight) and ELF address. 0, or -ENOENT if no module covers pc. */
-int target__locate(struct target *t, struct symdb *db, uint64_t pc,
-		   struct target_loc *out);
+/* Where pc of this process lies: its file (registered in the symdb on
+ * first sight) and ELF address. 0, or -ENOENT if no module covers pc. */
+int target__locate(struct target *t, uint64_t pc, struct target_loc *out);
 /* Name addr from the target's /tmp/perf-PID.map (JIT code), if any; out
  * is left empty when nothing covers it. 0 or -ENOMEM. */
 int target__jit_symbol(struct target *t, uint64_t addr,

@@ -78,18 +78,40 @@ int launch__start(char *const argv[], pid_t *pidp)
 	return 0;
 }
 
+/* waitpid() with a deadline: a program that never makes a syscall (a
+ * spinning static binary) must not hang the profiler. */
+static int wait_stop(pid_t pid, int *status, int timeout_ms)
+{
+	struct timespec ts = { 0, 200 * 1000 };
+	long waited_us = 0;
+	pid_t r;
+
+	for (;;) {
+		r = waitpid(pid, status, WNOHANG | __WALL);
+		if (r == pid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (waited_us / 1000 >= timeout_ms)
+			return -ETIMEDOUT;
+		nanosleep(&ts, NULL);
+		waited_us += 200;
+	}
+}
+
 int launch__run_to_libs(pid_t pid)
 {
 	struct user_regs_struct regs;
-	int status, sig = 0, i;
+	int status, sig = 0, i, err;
 
 	/* bounded: a loader maps its libraries in a few hundred syscalls */
 	for (i = 0; i < 20000; i++) {
 		if (ptrace(PTRACE_SYSCALL, pid, NULL, (void *)(long)sig))
 			return -errno;
 		sig = 0;
-		if (waitpid(pid, &status, 0) < 0)
-			return -errno;
+		err = wait_stop(pid, &status, 10000);
+		if (err)
+			return err;
 		if (WIFEXITED(status) || WIFSIGNALED(status))
 			return -ESRCH;
 		if (!WIFSTOPPED(status))
@@ -106,8 +128,9 @@ int launch__run_to_libs(pid_t pid)
 				 * stopped at a clean point */
 				if (ptrace(PTRACE_SYSCALL, pid, NULL, NULL))
 					return -errno;
-				if (waitpid(pid, &status, 0) < 0)
-					return -errno;
+				err = wait_stop(pid, &status, 10000);
+				if (err)
+					return err;
 				if (WIFEXITED(status) || WIFSIGNALED(status))
 					return -ESRCH;
 				return 0;

@@ -26,6 +26,7 @@
 
 #include "allocator.h"
 #include "collector.h"
+#include "elfinfo.h"
 #include "cpu_report.h"
 #include "cpustate.h"
 #include "heap_report.h"
@@ -38,6 +39,7 @@
 #include "probes.h"
 #include "stacks.h"
 #include "target.h"
+#include "symdb.h"
 #include "targets.h"
 #include "profile_export.h"
 #include "telemetry.h"
@@ -209,7 +211,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:d:o:F:vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:p:d:o:F:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_u64(optarg, &v) || v == 0 || v > INT_MAX)
@@ -516,6 +518,7 @@ struct session {
 	struct cpustate *cpust;
 	struct ksyms *ksyms;
 	struct symcache *syms;
+	struct symdb *symdb;
 	struct otel_config otel;
 	struct memmetrics *mm;
 	struct telemetry *tel;
@@ -546,6 +549,7 @@ static void session_free(struct session *s)
 	stacks__free(s->stacks);
 	symcache__free(s->syms);
 	targets__free(s->targets);
+	symdb__free(s->symdb);
 	ksyms__free(s->ksyms);
 }
 
@@ -831,13 +835,22 @@ static int start_target(struct session *s, struct allocator *a)
 		/* stopped right after exec: a static binary (or one with its
 		 * own malloc) has its allocator mapped already; otherwise let
 		 * the loader map the libraries first */
+		char exe[64];
+
+		snprintf(exe, sizeof(exe), "/proc/%d/exe", s->pid);
 		err = allocator__find(s->pid, a);
 		if (err == 0 && strcmp(a->kind, "executable") != 0)
 			err = -ENOENT;
-		if (err == -ENOENT) {
+		/* a static executable maps no libraries: nothing to wait for */
+		if (err == -ENOENT && !elfinfo__is_static(exe)) {
 			err = launch__run_to_libs(s->pid);
-			if (err) {
+			if (err == -ESRCH) {
 				mt_err("%s exited during startup", o->command[0]);
+				return EXIT_RUNTIME;
+			}
+			if (err) {
+				mt_err("%s did not finish loading its libraries: %s",
+				       o->command[0], strerror(-err));
 				return EXIT_RUNTIME;
 			}
 			err = allocator__find(s->pid, a);
@@ -962,8 +975,9 @@ int main(int argc, char **argv)
 			mt_debug("no kernel symbols (/proc/kallsyms): %s",
 				 strerror(errno));
 	}
-	s.targets = targets__new(s.pid ? 64 : 4096);
-	s.syms = s.targets ? symcache__new(s.targets, s.ksyms) : NULL;
+	s.symdb = symdb__new();
+	s.targets = s.symdb ? targets__new(s.pid ? 64 : 4096, s.symdb) : NULL;
+	s.syms = s.targets ? symcache__new(s.targets, s.ksyms, s.symdb) : NULL;
 	s.stacks = stacks__new();
 	s.heapst = s.heap ? heapstate__new(o.sample_bytes) : NULL;
 	s.cpust = s.cpu ? cpustate__new() : NULL;

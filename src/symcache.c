@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "symcache.h"
 #include "symdb.h"
 #include "u64map.h"
@@ -40,17 +41,14 @@ static inline uint64_t key_of(uint64_t pc, bool is_return)
 	return (pc << 1) | is_return;
 }
 
-struct symcache *symcache__new(struct targets *tg, struct ksyms *ks)
+struct symcache *symcache__new(struct targets *tg, struct ksyms *ks,
+			       struct symdb *db)
 {
 	struct symcache *sc = calloc(1, sizeof(*sc));
 
 	if (!sc)
 		return NULL;
-	sc->db = symdb__new();
-	if (!sc->db) {
-		free(sc);
-		return NULL;
-	}
+	sc->db = db;
 	sc->tg = tg;
 	sc->ks = ks;
 	return sc;
@@ -86,7 +84,6 @@ void symcache__free(struct symcache *sc)
 	}
 	u64map__free(&sc->by_pid);
 	free_ents(&sc->kernel);
-	symdb__free(sc->db);
 	free(sc);
 }
 
@@ -148,12 +145,14 @@ static struct pc_ent *entry(struct symcache *sc, uint32_t pid, uint64_t pc,
 		e->owned = kernel_result(sc, pc, is_return);
 	} else {
 		t = targets__find(sc->tg, (pid_t)pid);
-		if (t && target__locate(t, sc->db, pc, &loc) == 0) {
+		if (t && target__locate(t, pc, &loc) == 0) {
 			e->file = loc.file;
 			e->vaddr = loc.vaddr;
 			e->mod_start = loc.mod_start;
 			e->mod_end = loc.mod_end;
 		} else if (t) {
+			mt_debug("symbols: pid %u pc 0x%llx is in no module",
+				 pid, (unsigned long long)pc);
 			/* outside every module: JIT code, if named */
 			e->owned = calloc(1, sizeof(*e->owned));
 			if (e->owned &&

@@ -196,6 +196,15 @@ uint32_t symdb__file(struct symdb *db, const char *key, const char *open_path,
 		mt_debug("symbols: cannot open %s: %s", display, dwfl_errmsg(-1));
 		goto fail;
 	}
+	/* find and load the debug info now: the paths that lead to it
+	 * (/proc/PID/root, a debuglink next to the binary) may be gone by the
+	 * time the first address is symbolized */
+	{
+		Dwarf_Addr bias;
+
+		(void)dwfl_module_getdwarf(f->mod, &bias);
+		(void)dwfl_module_getsymtab(f->mod);
+	}
 	n = dwfl_module_build_id(f->mod, &bits, &vaddr);
 	for (i = 0; i < n && 2 * i + 2 < (int)sizeof(f->build_id); i++) {
 		static const char hex[] = "0123456789abcdef";

@@ -35,6 +35,7 @@ struct jit_sym {
 
 struct target {
 	pid_t pid;
+	struct symdb *db;
 	Dwfl *dwfl;
 	Dwfl_Callbacks cbs;
 	char *debuginfo_path;
@@ -150,6 +151,9 @@ cleanup:
 	return err;
 }
 
+static int register_module(Dwfl_Module *mod, void **ud, const char *name,
+			   Dwarf_Addr start, void *arg);
+
 static bool has_module_at(Dwfl *dwfl, uint64_t addr)
 {
 	return dwfl_addrmodule(dwfl, addr) != NULL;
@@ -220,6 +224,8 @@ static int report_modules(struct target *t, bool keep)
 	if (dwfl_report_end(t->dwfl, NULL, NULL))
 		return -EINVAL;
 	t->last_refresh_ns = now_ns();
+	if (t->db)
+		dwfl_getmodules(t->dwfl, register_module, t, 0);
 	return 0;
 }
 
@@ -344,32 +350,25 @@ int target__jit_symbol(struct target *t, uint64_t addr,
 	return 0;
 }
 
-int target__locate(struct target *t, struct symdb *db, uint64_t pc,
-		   struct target_loc *out)
+/* The symdb file of a module, registered on first sight (and cached in
+ * the module's user data). 0 if it cannot be registered. */
+static uint32_t module_file(struct target *t, Dwfl_Module *mod)
 {
 	const char *name, *mainfile = NULL;
 	const unsigned char *bits;
-	Dwarf_Addr start, end, bias;
-	GElf_Addr bvaddr;
 	char key[PATH_MAX + 64];
-	Dwfl_Module *mod;
+	Dwarf_Addr bias;
+	GElf_Addr bvaddr;
+	uint32_t file;
 	void **ud;
 	int n, i;
 
-	mod = dwfl_addrmodule(t->dwfl, pc);
-	if (!mod)
-		return -ENOENT;
-	if (!dwfl_module_getelf(mod, &bias))
-		return -ENOENT;
-	name = dwfl_module_info(mod, &ud, &start, &end, NULL, NULL, &mainfile,
-				NULL);
-	out->vaddr = pc - bias;
-	out->mod_start = start;
-	out->mod_end = end;
-	if (*ud) {
-		out->file = (uint32_t)(uintptr_t)*ud;
+	if (!t->db || !dwfl_module_getelf(mod, &bias))
 		return 0;
-	}
+	name = dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, &mainfile,
+				NULL);
+	if (*ud)
+		return (uint32_t)(uintptr_t)*ud;
 	n = dwfl_module_build_id(mod, &bits, &bvaddr);
 	if (n > 0) {
 		for (i = 0; i < n && 2 * i + 2 < (int)sizeof(key); i++)
@@ -378,15 +377,40 @@ int target__locate(struct target *t, struct symdb *db, uint64_t pc,
 		/* no build ID: this process's copy only */
 		snprintf(key, sizeof(key), "pid:%d:%s", t->pid, name);
 	}
-	out->file = symdb__file(db, key, mainfile ? mainfile : name, name,
-				t->debuginfo_path);
-	if (!out->file)
-		return -ENOENT;
-	*ud = (void *)(uintptr_t)out->file;
-	return 0;
+	file = symdb__file(t->db, key, mainfile ? mainfile : name, name,
+			   t->debuginfo_path);
+	if (file)
+		*ud = (void *)(uintptr_t)file;
+	return file;
 }
 
-struct target *target__open(pid_t pid)
+static int register_module(Dwfl_Module *mod, void **ud, const char *name,
+			   Dwarf_Addr start, void *arg)
+{
+	(void)ud;
+	(void)name;
+	(void)start;
+	module_file(arg, mod);
+	return DWARF_CB_OK;
+}
+
+int target__locate(struct target *t, uint64_t pc, struct target_loc *out)
+{
+	Dwarf_Addr start, end, bias;
+	Dwfl_Module *mod;
+
+	mod = dwfl_addrmodule(t->dwfl, pc);
+	if (!mod || !dwfl_module_getelf(mod, &bias))
+		return -ENOENT;
+	dwfl_module_info(mod, NULL, &start, &end, NULL, NULL, NULL, NULL);
+	out->vaddr = pc - bias;
+	out->mod_start = start;
+	out->mod_end = end;
+	out->file = module_file(t, mod);
+	return out->file ? 0 : -ENOENT;
+}
+
+struct target *target__open(pid_t pid, struct symdb *db)
 {
 	struct target *t;
 	char link[64];
@@ -399,6 +423,7 @@ struct target *target__open(pid_t pid)
 	if (!t)
 		return NULL;
 	t->pid = pid;
+	t->db = db;
 	if (asprintf(&t->debuginfo_path,
 		     ":.debug:/proc/%d/root/usr/lib/debug:/usr/lib/debug",
 		     pid) < 0) {

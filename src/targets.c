@@ -19,16 +19,20 @@
 #define TARGET_FAILED ((uintptr_t)1)
 
 struct targets {
+	struct symdb *db;
 	struct u64map by_pid;	/* pid -> struct target * or TARGET_FAILED */
+	struct u64map gone_once;	/* pids found gone at the last reap */
 	size_t open, max;
 };
 
-struct targets *targets__new(size_t max)
+struct targets *targets__new(size_t max, struct symdb *db)
 {
 	struct targets *tg = calloc(1, sizeof(*tg));
 
-	if (tg)
+	if (tg) {
 		tg->max = max;
+		tg->db = db;
+	}
 	return tg;
 }
 
@@ -43,6 +47,7 @@ void targets__free(struct targets *tg)
 		if (val != TARGET_FAILED)
 			target__close((struct target *)(uintptr_t)val);
 	u64map__free(&tg->by_pid);
+	u64map__free(&tg->gone_once);
 	free(tg);
 }
 
@@ -62,7 +67,7 @@ struct target *targets__get(struct targets *tg, pid_t pid)
 
 	if (v)
 		return *v == TARGET_FAILED ? NULL : (struct target *)(uintptr_t)*v;
-	t = tg->open < tg->max ? target__open(pid) : NULL;
+	t = tg->open < tg->max ? target__open(pid, tg->db) : NULL;
 	if (!t) {
 		mt_debug("cannot open process %d for symbols", pid);
 		u64map__set(&tg->by_pid, (uint64_t)pid, TARGET_FAILED);
@@ -103,6 +108,13 @@ size_t targets__reap(struct targets *tg, pid_t keep_pid)
 	while (u64map__next(&tg->by_pid, &it, &key, &val)) {
 		if ((pid_t)key == keep_pid || !gone((pid_t)key))
 			continue;
+		/* its last events may still be in the ring buffer: close it
+		 * only when it is found gone a second time */
+		if (!u64map__get(&tg->gone_once, key)) {
+			u64map__set(&tg->gone_once, key, 1);
+			continue;
+		}
+		u64map__del(&tg->gone_once, key, NULL);
 		if (val != TARGET_FAILED) {
 			target__close((struct target *)(uintptr_t)val);
 			tg->open--;

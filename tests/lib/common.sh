@@ -1,0 +1,245 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# shellcheck shell=bash
+# common.sh - helpers for tests/integration/*.sh, sourced after `set -u`.
+#
+# A test exits 0 on pass, 77 on skip, anything else on failure. tests/run.sh
+# sets MEMTEL_BIN (binary under test), MEMTEL_WL_DIR (built workloads),
+# MEMTEL_ROOT and a fresh TMPDIR; the defaults below let a script also run
+# by hand from a built tree: `tests/integration/heap_exact_pid.sh`.
+#
+# Every background process is started with spawn() and killed on exit;
+# fail() prints the logs registered with watch_log() so CI shows why.
+
+MEMTEL_ROOT=${MEMTEL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+MEMTEL_BIN=${MEMTEL_BIN:-$MEMTEL_ROOT/memtel-bpf}
+MEMTEL_WL_DIR=${MEMTEL_WL_DIR:-$MEMTEL_ROOT/.output/workloads}
+PPROF_RAW=$MEMTEL_ROOT/tests/lib/pprof_raw.py
+HEAPSITES=$MEMTEL_WL_DIR/heapsites
+
+# Per-test scratch directory; kept by run.sh when the test fails.
+W=$(mktemp -d "${TMPDIR:-/tmp}/memtel-test.XXXXXX") || exit 1
+
+BG_PIDS=()
+LOGS=()
+EXIT_CODE=
+SPAWN_PID=
+
+log() { printf '# %s\n' "$*"; }
+
+_cleanup() {
+	local pid i
+	for pid in "${BG_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${BG_PIDS[@]}"; do
+		for ((i = 0; i < 20; i++)); do
+			alive "$pid" || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	[ -n "${CLEANUP_HOOK:-}" ] && $CLEANUP_HOOK
+	return 0
+}
+trap _cleanup EXIT
+trap 'echo "FAIL: interrupted" >&2; exit 1' INT TERM
+
+# Register a file whose content fail() shows.
+watch_log() { LOGS+=("$@"); }
+
+fail() {
+	local f
+	echo "FAIL: $*"
+	for f in "${LOGS[@]}"; do
+		[ -e "$f" ] || continue
+		echo "---- $f"
+		tail -n 40 "$f"
+	done
+	exit 1
+}
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+# Skip unless BPF can work here; under MEMTEL_REQUIRE_BPF=1 that is a failure.
+require_bpf() {
+	local why=
+	if [ "$(id -u)" -ne 0 ]; then
+		why="needs root"
+	elif [ ! -r /sys/kernel/btf/vmlinux ]; then
+		why="kernel has no BTF (/sys/kernel/btf/vmlinux)"
+	fi
+	[ -z "$why" ] && return 0
+	[ "${MEMTEL_REQUIRE_BPF:-0}" = 1 ] && fail "$why (MEMTEL_REQUIRE_BPF=1)"
+	skip "$why"
+}
+
+require_memtel() {
+	[ -x "$MEMTEL_BIN" ] || fail "profiler not built: $MEMTEL_BIN"
+}
+
+require_workloads() {
+	[ -x "$HEAPSITES" ] || fail "workloads not built: $HEAPSITES (make workloads)"
+}
+
+require_go() {
+	python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import pprof_raw; sys.exit(0 if pprof_raw.go_binary() else 1)' \
+		"$MEMTEL_ROOT/tests/lib" || skip "go not installed (go tool pprof)"
+}
+
+# spawn OUT ERR CMD...: start CMD in the background with SIGINT/SIGQUIT at
+# their defaults (bash ignores them in background jobs without job
+# control); sets SPAWN_PID.
+spawn() {
+	local out=$1 err=$2
+	shift 2
+	(trap - INT QUIT; exec "$@") >"$out" 2>"$err" </dev/null &
+	SPAWN_PID=$!
+	BG_PIDS+=("$SPAWN_PID")
+}
+
+# Is PID (a child of this shell) still running (not exited, not a zombie)?
+alive() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# wait_for_line FILE ERE TIMEOUT [PID]: wait until a line of FILE matches;
+# gives up early when PID has exited. Returns 1 on timeout.
+wait_for_line() {
+	local file=$1 re=$2 t=$3 pid=${4:-} i
+	for ((i = 0; i < t * 10; i++)); do
+		grep -Eq -- "$re" "$file" 2>/dev/null && return 0
+		if [ -n "$pid" ] && ! alive "$pid"; then
+			grep -Eq -- "$re" "$file" 2>/dev/null && return 0
+			echo "# process $pid exited while waiting for /$re/ in $file"
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "# timed out after ${t}s waiting for /$re/ in $file"
+	return 1
+}
+
+# wait_exit PID TIMEOUT: wait for a spawned PID; sets EXIT_CODE. Returns 1
+# (and kills it) on timeout.
+wait_exit() {
+	local pid=$1 t=$2 i
+	for ((i = 0; i < t * 10; i++)); do
+		alive "$pid" || break
+		sleep 0.1
+	done
+	if alive "$pid"; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		EXIT_CODE=timeout
+		return 1
+	fi
+	wait "$pid" 2>/dev/null
+	EXIT_CODE=$?
+	return 0
+}
+
+# run_memtel PREFIX TIMEOUT ARG...: run the profiler in the foreground,
+# stdout to PREFIX.out, stderr to PREFIX.err; sets EXIT_CODE.
+run_memtel() {
+	local prefix=$1 t=$2
+	shift 2
+	watch_log "$prefix.out" "$prefix.err"
+	log "memtel-bpf $*"
+	spawn "$prefix.out" "$prefix.err" "$MEMTEL_BIN" "$@"
+	wait_exit "$SPAWN_PID" "$t" || fail "memtel-bpf $* did not exit within ${t}s"
+}
+
+# start_memtel PREFIX ARG...: start the profiler in the background and wait
+# for its 'attached' line; sets MEMTEL_PID.
+start_memtel() {
+	local prefix=$1
+	shift
+	watch_log "$prefix.out" "$prefix.err"
+	log "memtel-bpf $* &"
+	spawn "$prefix.out" "$prefix.err" "$MEMTEL_BIN" "$@"
+	MEMTEL_PID=$SPAWN_PID
+	wait_for_line "$prefix.err" '^memtel-bpf: attached' 90 "$MEMTEL_PID" ||
+		fail "memtel-bpf never printed 'memtel-bpf: attached'"
+}
+
+# start_heapsites PREFIX ARG...: start heapsites --wait-signal ARG... and
+# wait for its "ready" line; sets TARGET_PID.
+start_heapsites() {
+	local prefix=$1
+	shift
+	watch_log "$prefix.out" "$prefix.err"
+	spawn "$prefix.out" "$prefix.err" "$HEAPSITES" --wait-signal "$@"
+	TARGET_PID=$SPAWN_PID
+	wait_for_line "$prefix.out" '^ready [0-9]+$' 10 "$TARGET_PID" ||
+		fail "heapsites did not start"
+}
+
+# --- assertions ----------------------------------------------------------------
+
+assert_eq() { # WHAT EXPECTED ACTUAL
+	[ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
+}
+
+assert_exit() { # EXPECTED [WHAT]
+	[ "$EXIT_CODE" = "$1" ] ||
+		fail "${2:-memtel-bpf} exit code: expected $1, got $EXIT_CODE"
+}
+
+assert_file() { # PATH
+	[ -s "$1" ] || fail "missing or empty: $1"
+}
+
+assert_no_file() { # PATH WHY
+	[ ! -e "$1" ] || fail "$1 exists ($2)"
+}
+
+# assert_error_line ERRFILE ERE: stderr is exactly one line, starting with
+# 'memtel-bpf: ' and matching ERE (case-insensitive), as the contract says.
+assert_error_line() {
+	local file=$1 re=$2 n first
+	n=$(grep -c '' "$file")
+	first=$(head -n 1 "$file")
+	[ "$n" -eq 1 ] || fail "stderr should be one error line, got $n lines"
+	case $first in
+	"memtel-bpf: "*) ;;
+	*) fail "error line lacks the 'memtel-bpf: ' prefix: '$first'" ;;
+	esac
+	grep -Eiq -- "$re" "$file" || fail "error line '$first' does not match /$re/"
+}
+
+# No sanitizer report in a log (the ASan pass also aborts, this names it).
+assert_no_sanitizer() { # FILE
+	if grep -Eq 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' "$1"; then
+		fail "sanitizer report in $1"
+	fi
+}
+
+# Prints N of the profiler's 'events dropped: N' summary line.
+events_dropped() { # OUTFILE
+	sed -n 's/.*events dropped: *\([0-9][0-9]*\).*/\1/p' "$1" | head -n 1
+}
+
+assert_no_drops() { # OUTFILE
+	local n
+	n=$(events_dropped "$1")
+	[ -n "$n" ] || fail "no 'events dropped: N' line on stdout"
+	[ "$n" = 0 ] || fail "events dropped: $n (expected 0)"
+}
+
+# check_profile MODE PROFILE EXPECT: MODE is exact or approx.
+check_profile() {
+	local out=$W/check.$RANDOM
+	python3 "$PPROF_RAW" "check-$1" "$2" "$3" >"$out" 2>&1 ||
+		fail "profile check ($1) failed: $(cat "$out")"
+	cat "$out"
+}
+
+pprof() { # ARG...: go tool pprof with a throwaway HOME
+	python3 "$PPROF_RAW" pprof "$@"
+}

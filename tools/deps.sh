@@ -8,7 +8,7 @@ pkgs=(
 	libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libcapstone-dev
 	protobuf-c-compiler libprotobuf-c-dev libcmocka-dev libcurl4-openssl-dev libssl-dev
 	golang-go            # go tool pprof reads our profiles back in tests
-	bpftrace             # benchmark peer
+	bpftrace linux-perf  # benchmark peers
 	python3
 )
 missing=()

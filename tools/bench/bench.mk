@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # Benchmark programs for `make bench` (included by the top-level Makefile,
 # which runs tools/bench/run.sh): the malloc/free workload and the "floor"
-# loader that attaches an empty BPF program where memtel-bpf probes.
+# loader that attaches an empty BPF program where memtel-bpf probes; the
+# CPU-bound workload and the CPU-time recorder of the CPU benchmarks.
 
 BENCH_DIR := $(OUTPUT)/bench
-BENCH_BINS := $(BENCH_DIR)/mallocbench $(BENCH_DIR)/floor
+BENCH_BINS := $(BENCH_DIR)/mallocbench $(BENCH_DIR)/floor $(BENCH_DIR)/cpubench \
+	$(BENCH_DIR)/cputime
 # Built like distribution code, as the workloads are.
 BENCH_WL_CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP
 
@@ -29,6 +31,15 @@ $(BENCH_DIR)/floor: tools/bench/floor.c $(BENCH_DIR)/floor.skel.h
 	$(Q)$(CC) $(ALL_CFLAGS) -I$(BENCH_DIR) $(ALL_LDFLAGS) $< $(LDLIBS) -o $@
 
 $(BENCH_DIR)/mallocbench: tools/bench/mallocbench.c | $(BENCH_DIR)
+	$(call msg,CC-BENCH,$@)
+	$(Q)$(CC) $(BENCH_WL_CFLAGS) $< -o $@
+
+# No frame pointers, as the workloads of the tests (perf -g walks them).
+$(BENCH_DIR)/cpubench: tools/bench/cpubench.c | $(BENCH_DIR)
+	$(call msg,CC-BENCH,$@)
+	$(Q)$(CC) $(BENCH_WL_CFLAGS) -fomit-frame-pointer $< -o $@
+
+$(BENCH_DIR)/cputime: tools/bench/cputime.c | $(BENCH_DIR)
 	$(call msg,CC-BENCH,$@)
 	$(Q)$(CC) $(BENCH_WL_CFLAGS) $< -o $@
 

@@ -12,16 +12,19 @@
 # medians, as a table here and as JSON in .output/bench/results.json.
 # Needs root. Every background process is stopped on exit, whatever the
 # reason.
+#
+# Then, in the same run: cpu.sh (slowdown of a CPU-bound workload under the
+# 99 Hz CPU profiler, against perf record and bpftrace) and unwind.sh (BPF
+# cost per sample and userspace unwinding/symbolization throughput). Each
+# appends its table to the report and its key to results.json.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-OUT=.output/bench
-MEMTEL=./memtel-bpf
+. tools/bench/lib.sh
+
 WORKLOAD=$OUT/mallocbench
 FLOOR=$OUT/floor
-RESULTS_JSON=$OUT/results.json
-ROUNDS=${BENCH_ROUNDS:-7}
 SIZE=64
 
 # config:workload:pairs. Pairs are chosen so each timed loop runs a few
@@ -39,92 +42,10 @@ JOBS=(
 	memtel-default:mixed:500000
 )
 
-die() {
-	echo "bench: $*" >&2
-	exit 1
-}
-
-[ "$(id -u)" -eq 0 ] ||
-	die "must run as root (uprobes need CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN): sudo make bench"
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
 for f in "$MEMTEL" "$WORKLOAD" "$FLOOR"; do
 	[ -x "$f" ] || die "$f is missing: run 'make bench'"
 done
 command -v bpftrace >/dev/null || die "bpftrace not found (tools/deps.sh installs it)"
-command -v python3 >/dev/null || die "python3 not found (tools/deps.sh installs it)"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/memtel-bench.XXXXXX")
-PIDS=()
-
-# Stop what we started (by pid, only while it is still our unreaped child).
-# SIGTERM, not SIGINT: background children of a non-interactive shell start
-# with SIGINT ignored, and the workload installs no handler.
-cleanup() {
-	local p i
-	trap - EXIT INT TERM
-	for p in "${PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${PIDS[@]}"; do
-		for ((i = 0; i < 30; i++)); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-forget() {
-	local p keep=()
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
-# wait_for FILE REGEX TIMEOUT PID: until FILE has a line matching REGEX.
-# Fails if PID dies first or TIMEOUT seconds pass.
-wait_for() {
-	local file=$1 re=$2 timeout=$3 pid=$4 i
-	for ((i = 0; i < timeout * 20; i++)); do
-		grep -Eq "$re" "$file" 2>/dev/null && return 0
-		kill -0 "$pid" 2>/dev/null || {
-			grep -Eq "$re" "$file" 2>/dev/null && return 0
-			echo "bench: process $pid exited before printing /$re/:" >&2
-			sed 's/^/  | /' "$file" >&2
-			return 1
-		}
-		sleep 0.05
-	done
-	echo "bench: no /$re/ from process $pid within ${timeout}s:" >&2
-	sed 's/^/  | /' "$file" >&2
-	return 1
-}
-
-# reap PID TIMEOUT: wait for PID to exit by itself, SIGINT it after TIMEOUT
-# seconds, give up 10 s later. Sets REAP_RC to its exit status.
-reap() {
-	local pid=$1 timeout=$2 i
-	for ((i = 0; i < timeout * 20; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -INT "$pid"
-		for ((i = 0; i < 200; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -0 "$pid" 2>/dev/null && die "process $pid did not stop on SIGINT"
-	fi
-	REAP_RC=0
-	wait "$pid" || REAP_RC=$?
-	forget "$pid"
-}
 
 # run_one CONFIG WORKLOAD PAIRS ROUND: one timed loop; appends a line to
 # $TMP/results.tsv.
@@ -328,3 +249,6 @@ for k in order:
         print(f"warning: {e['config']}/{e['workload']} dropped events: {e['events_dropped']}")
 print(f"\nresults: {out}")
 PY
+
+tools/bench/cpu.sh
+tools/bench/unwind.sh

@@ -23,7 +23,7 @@ enum otlp_signal {
 
 enum otel_protocol {
 	OTEL_PROTOCOL_HTTP_PROTOBUF,	/* the spec's default */
-	OTEL_PROTOCOL_GRPC,		/* accepted; transport not built yet */
+	OTEL_PROTOCOL_GRPC,		/* OTLP/gRPC over HTTP/2 */
 };
 
 enum otel_compression {
@@ -43,6 +43,13 @@ struct otel_kv {
 	char *value;
 };
 
+/*
+ * Export is on only when an endpoint is configured: the spec's defaults
+ * (http://localhost:4318 for http/protobuf, http://localhost:4317 for grpc)
+ * are not applied, so OTEL_EXPORTER_OTLP_PROTOCOL=grpc alone leaves it off.
+ * For grpc, OTEL_EXPORTER_OTLP_ENDPOINT gets no signal path appended; the
+ * exporter calls the service's Export method on the endpoint's host.
+ */
 struct otel_signal_config {
 	char *url;		/* resolved endpoint URL; NULL = not exported */
 	char *endpoint;		/* OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT, as-is */
@@ -92,7 +99,8 @@ int otel_config__add_header(struct otel_config *c, const char *kv,
 /* "gzip" or "none". */
 int otel_config__set_compression(struct otel_config *c, const char *name,
 				 char *err, size_t errlen);
-/* "http/protobuf" or "grpc"; "http/json" is rejected. */
+/* "http/protobuf" or "grpc"; "http/json" is rejected. Sets no endpoint:
+ * the URLs are re-resolved from those already configured. */
 int otel_config__set_protocol(struct otel_config *c, const char *name,
 			      char *err, size_t errlen);
 int otel_config__set_service_name(struct otel_config *c, const char *name);

@@ -3,13 +3,16 @@
  * otlp_export.h - deliver serialized OTLP export requests (metrics now,
  * profiles later) to a collector from a background thread. Producers hand
  * over finished request bodies to a bounded queue and never wait for the
- * network; the thread POSTs them with the OTLP/HTTP retry rules (429, 502,
- * 503, 504 and connection failures are retried with backoff or after
- * Retry-After; other errors are final) and keeps counters of what happened.
+ * network; the thread sends them over OTLP/HTTP or OTLP/gRPC (per signal,
+ * as configured) with the specification's retry rules (HTTP 429, 502, 503,
+ * 504, the retryable gRPC codes and connection failures are retried with
+ * backoff or after Retry-After / RetryInfo; other errors are final) and
+ * keeps counters of what happened.
  */
 #ifndef MEMTEL_OTLP_EXPORT_H
 #define MEMTEL_OTLP_EXPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,7 +21,7 @@
 struct otlp_exporter;
 
 struct otlp_export_stats {
-	uint64_t sent;			/* requests the server accepted (2xx) */
+	uint64_t sent;			/* requests accepted (2xx, gRPC OK) */
 	uint64_t failed;		/* final errors: 4xx, TLS, bad URL... */
 	uint64_t retried;		/* attempts after the first, all requests */
 	uint64_t dropped_queue_full;	/* oldest request pushed out by a newer */
@@ -45,10 +48,11 @@ struct otlp_retry_policy {
 #define OTLP_MAX_ATTEMPTS	5
 
 /* Start an exporter for every enabled signal of c (c is copied; it may be
- * freed afterwards), holding at most queue_max requests. NULL with errno
- * set: EINVAL if no signal is enabled or queue_max is 0, EPROTONOSUPPORT
- * for protocol grpc (not built yet; logged), ENOMEM, or pthread_create()'s
- * error. */
+ * freed afterwards), holding at most queue_max requests. Protocol grpc
+ * sends to the endpoint's scheme and authority (any path is ignored) over
+ * HTTP/2: cleartext with prior knowledge for http://, ALPN for https://.
+ * NULL with errno set: EINVAL if no signal is enabled or queue_max is 0,
+ * ENOMEM, or pthread_create()'s error. */
 struct otlp_exporter *otlp_exporter__new(const struct otel_config *c,
 					 size_t queue_max);
 /* Stop the thread at once (a request in flight is aborted, a backoff wait
@@ -74,5 +78,54 @@ int otlp_exporter__flush(struct otlp_exporter *e, int deadline_ms);
 /* A consistent snapshot of the counters. */
 void otlp_exporter__stats(const struct otlp_exporter *e,
 			  struct otlp_export_stats *s);
+
+/* --- gRPC wire helpers (exposed for tests) ------------------------------------ */
+
+/* google.rpc.Code, the gRPC status codes. */
+enum otlp_grpc_code {
+	OTLP_GRPC_OK = 0,
+	OTLP_GRPC_CANCELLED = 1,
+	OTLP_GRPC_UNKNOWN = 2,
+	OTLP_GRPC_INVALID_ARGUMENT = 3,
+	OTLP_GRPC_DEADLINE_EXCEEDED = 4,
+	OTLP_GRPC_NOT_FOUND = 5,
+	OTLP_GRPC_ALREADY_EXISTS = 6,
+	OTLP_GRPC_PERMISSION_DENIED = 7,
+	OTLP_GRPC_RESOURCE_EXHAUSTED = 8,
+	OTLP_GRPC_FAILED_PRECONDITION = 9,
+	OTLP_GRPC_ABORTED = 10,
+	OTLP_GRPC_OUT_OF_RANGE = 11,
+	OTLP_GRPC_UNIMPLEMENTED = 12,
+	OTLP_GRPC_INTERNAL = 13,
+	OTLP_GRPC_UNAVAILABLE = 14,
+	OTLP_GRPC_DATA_LOSS = 15,
+	OTLP_GRPC_UNAUTHENTICATED = 16,
+};
+
+/* Bytes before each gRPC message: compressed flag, 32-bit BE length. */
+#define OTLP_GRPC_FRAME_HDR 5
+
+/* "UNAVAILABLE" for 14; "UNKNOWN" for a code out of range. */
+const char *otlp_grpc_code_name(int code);
+/* Whether the OTLP spec has code retried; RESOURCE_EXHAUSTED only if the
+ * status carried a google.rpc.RetryInfo (retry_info). */
+bool otlp_grpc_retryable(int code, bool retry_info);
+/* The grpc-timeout value for ms ("250m", "100000S"): at most 8 digits,
+ * rounded up. snprintf()'s result, or -EINVAL if ms <= 0. */
+int otlp_grpc_timeout(int ms, char *buf, size_t len);
+/* Fill hdr for a message of len bytes. */
+void otlp_grpc_frame_header(uint8_t hdr[OTLP_GRPC_FRAME_HDR], bool compressed,
+			    uint32_t len);
+/* *out (malloc'ed, *out_len bytes) = header + msg. -E2BIG past 4 GiB. */
+int otlp_grpc_frame(const uint8_t *msg, size_t len, bool compressed,
+		    uint8_t **out, size_t *out_len);
+/* The one message of a unary answer's body buf (msg points into buf).
+ * -ENODATA if len is 0, -EBADMSG if buf is not exactly one message. */
+int otlp_grpc_unframe(const uint8_t *buf, size_t len, const uint8_t **msg,
+		      size_t *msg_len, bool *compressed);
+/* RetryInfo.retry_delay in ms (capped at a day) from a
+ * grpc-status-details-bin value (a base64 google.rpc.Status); 0 if the
+ * RetryInfo has no delay, -1 if there is none or the value is malformed. */
+int otlp_grpc_retry_delay_ms(const char *details_bin);
 
 #endif /* MEMTEL_OTLP_EXPORT_H */

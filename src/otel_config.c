@@ -429,7 +429,9 @@ static int kv_copy(struct otel_kv **dst, size_t *n, const struct otel_kv *src,
 
 /* Recompute every signal's URL from the base and signal endpoints. Spec:
  * a signal-specific endpoint is used as-is; the base one gets the signal's
- * path appended for OTLP/HTTP, and is used as-is for gRPC. */
+ * path appended for OTLP/HTTP, and is used as-is for gRPC (whose method
+ * path the exporter adds). No endpoint, no URL: the spec's defaults
+ * (localhost:4318, or 4317 for gRPC) would export from every run. */
 static int resolve_urls(struct otel_config *c)
 {
 	struct otel_signal_config *s;

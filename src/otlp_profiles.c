@@ -402,7 +402,9 @@ static void end_profile(struct otlp_profiles *b)
 	if (!v) {
 		b->failed = true;
 	} else {
-		memcpy(v, b->cur_samples.v, b->cur_samples.n * sizeof(*v));
+		if (b->cur_samples.n)
+			memcpy(v, b->cur_samples.v,
+			       b->cur_samples.n * sizeof(*v));
 		b->cur->sample = v;
 		b->cur->n_sample = b->cur_samples.n;
 	}

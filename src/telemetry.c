@@ -305,8 +305,11 @@ void telemetry__print(struct telemetry *t, FILE *out)
 		fprintf(out, "OTLP export: %llu sent, %llu failed, %llu retried, %llu dropped\n",
 			(unsigned long long)s.sent, (unsigned long long)s.failed,
 			(unsigned long long)s.retried,
+			/* what is still queued after the final flush is
+			 * dropped when the exporter stops */
 			(unsigned long long)(s.dropped_queue_full +
-					     s.dropped_after_retries));
+					     s.dropped_after_retries +
+					     s.queued));
 	} else {
 		fprintf(out, "metrics: %s/metrics.jsonl (%llu windows)\n",
 			t->o.outdir, (unsigned long long)t->windows);

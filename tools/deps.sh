@@ -9,7 +9,9 @@ pkgs=(
 	protobuf-c-compiler libprotobuf-c-dev libcmocka-dev libcurl4-openssl-dev libssl-dev
 	golang-go            # go tool pprof reads our profiles back in tests
 	bpftrace linux-perf  # benchmark peers
-	python3
+	python3 python3-grpcio   # gRPC test receiver
+	protobuf-compiler    # protoc, for decoding by hand
+	openssl
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -145,6 +145,8 @@ struct memmetrics {
 
 	bool have_window, have_proc;
 	double t_s;
+	double prev_t_s;	/* the window before: memory.leak.size_bytes
+				 * restarts there (it can shrink) */
 	struct mm_proc proc;
 	double heap_live;
 };
@@ -1239,6 +1241,7 @@ int memmetrics__end_window(struct memmetrics *m, double t_s,
 	n_sus = 0;
 
 	m->have_window = true;
+	m->prev_t_s = m->t_s;
 	m->t_s = t_s;
 	m->heap_live = heap_live_bytes;
 	m->have_proc = proc != NULL;
@@ -1274,6 +1277,7 @@ struct memmetrics *memmetrics__new(const char *session_id,
 	m->leak_age_s = leak_age_s > 0 ? leak_age_s : MM_DEFAULT_LEAK_AGE_S;
 	m->start_s = start_s;
 	m->t_s = start_s;
+	m->prev_t_s = start_s;
 	return m;
 
 err_nomem:
@@ -1513,7 +1517,10 @@ static int snap_leak_metrics(struct snap_build *b, struct memmetrics *m)
 
 			if (!lk->live)
 				continue;
-			p = snap_point(b, M_LEAK_SIZE, m->start_s, "component",
+			/* the current suspects' blocks: a cumulative series
+			 * that restarts each window (a new start time), so
+			 * backends never read a decrease as a counter reset */
+			p = snap_point(b, M_LEAK_SIZE, m->prev_t_s, "component",
 				       i < MM_MAX_COMPONENTS ?
 				       m->leak_labels[i] : MM_OTHER,
 				       "severity", memmetrics__severity_name(k));

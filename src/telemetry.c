@@ -263,12 +263,12 @@ static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 				t->o.syms, v.pid, v.pcs[k],
 				!(k == 0 && v.leaf_exact));
 
-			if (r->n_frames && r->frames[0].function)
-				fprintf(out, "      %s%s%s:%d\n",
-					r->frames[0].function,
-					r->frames[0].file ? " " : "",
-					r->frames[0].file ? r->frames[0].file : "",
+			if (r->n_frames && r->frames[0].function && r->frames[0].file)
+				fprintf(out, "      %s %s:%d\n",
+					r->frames[0].function, r->frames[0].file,
 					r->frames[0].line);
+			else if (r->n_frames && r->frames[0].function)
+				fprintf(out, "      %s\n", r->frames[0].function);
 			else
 				fprintf(out, "      0x%llx\n",
 					(unsigned long long)v.pcs[k]);

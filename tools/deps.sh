@@ -12,6 +12,7 @@ pkgs=(
 	python3 python3-grpcio   # gRPC test receiver
 	protobuf-compiler    # protoc, for decoding by hand
 	openssl
+	prometheus python3-yaml  # promtool and YAML checks of deploy/
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -139,6 +139,10 @@ def stack_funcs(dic, sidx, errors, where):
         if not any(k == "profile.frame.type" and v in ("native", "kernel")
                    for k, v in types):
             errors.append(f"{where}: location {li} has no profile.frame.type")
+        if not loc.get(3):
+            # not symbolized (JIT without a map, a vanished file): pprof
+            # shows the address too
+            names.append("0x%x" % one(loc, 2))
         for _, ln in loc.get(3, []):
             fi = one(fmap(ln), 1)
             if fi <= 0 or fi >= len(dic["function"]):

@@ -447,6 +447,11 @@ int BPF_KPROBE(free_enter, void *ptr)
 	return 0;
 }
 
+static __always_inline struct pt_regs *uregs_of(struct task_struct *task)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(task);
+}
+
 /* 99 Hz (by default) on every online CPU: kernel stack from the perf
  * context, user registers from the task's saved user state (valid whether
  * the interrupt hit user or kernel mode), and a user stack window for
@@ -484,9 +489,53 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 
 	task = bpf_get_current_task_btf();
 	e->user = 0;
+	e->nr_uret = 0;
+	e->xol_ip = 0;
+	e->tramp_ip = e->tramp_sp = 0;
+	{
+		/* a uretprobe (ours: a sampled allocation in progress) has
+		 * replaced return addresses with its trampoline; report the
+		 * originals so the unwinder can walk past them, as perf does
+		 * in the kernel */
+		struct return_instance *ri = NULL;
+		struct uprobe_task *ut = BPF_CORE_READ(task, utask);
+		int i;
+
+		if (ut) {
+			__u64 xol = BPF_CORE_READ(ut, xol_vaddr);
+			__u64 ip = BPF_CORE_READ(uregs_of(task), ip);
+
+			ri = BPF_CORE_READ(ut, return_instances);
+			/* interrupted while single-stepping a probed
+			 * instruction out of line: name the probed one */
+			if (xol && ip - xol < 32)
+				e->xol_ip = BPF_CORE_READ(ut, vaddr);
+			/* interrupted in the uretprobe trampoline (at the
+			 * start of the [uprobes] page), on its way back to
+			 * the caller: resume from the caller as if the
+			 * function had returned there */
+			else if (ri && ip - BPF_CORE_READ(task, mm, uprobes_state.xol_area,
+							  vaddr) < 64) {
+				e->tramp_ip = BPF_CORE_READ(ri, orig_ret_vaddr);
+				e->tramp_sp = BPF_CORE_READ(ri, stack) + 8;
+			}
+		}
+		for (i = 0; i < MT_MAX_URET && ri; i++) {
+			e->uret_slot[i] = BPF_CORE_READ(ri, stack);
+			e->uret_orig[i] = BPF_CORE_READ(ri, orig_ret_vaddr);
+			ri = BPF_CORE_READ(ri, next);
+			e->nr_uret = i + 1;
+		}
+	}
 	if (!(BPF_CORE_READ(task, flags) & 0x00200000 /* PF_KTHREAD */)) {
 		uregs = (struct pt_regs *)bpf_task_pt_regs(task);
 		copy_regs(e->regs, uregs);
+		if (e->xol_ip)
+			e->regs[MT_REG_RIP] = e->xol_ip;
+		if (e->tramp_ip) {
+			e->regs[MT_REG_RIP] = e->tramp_ip;
+			e->regs[MT_REG_RSP] = e->tramp_sp;
+		}
 		e->user = 1;
 		len = copy_stack(e->stack, e->regs[MT_REG_RSP]);
 	}

@@ -95,12 +95,26 @@ struct mt_free {
 #define MT_COMM_LEN 16
 #endif
 
+#ifndef MT_MAX_URET
+/* uretprobe-hijacked return addresses reported per CPU sample */
+#define MT_MAX_URET 8
+#endif
+
 struct mt_cpu_sample {
 	struct mt_event_hdr hdr;
 	__u64 regs[MT_NREGS];	/* user registers (all 0 for kernel threads) */
 	__u64 kstack[MT_MAX_KSTACK]; /* kernel frames, leaf first */
 	__u32 nr_kstack;
 	__u32 user;		/* 1 if the thread has a user context */
+	/* return addresses replaced by the uretprobe trampoline (a sampled
+	 * allocator call in progress): stack slot and original value */
+	__u32 nr_uret;
+	__u32 pad2;
+	__u64 xol_ip;		/* probed insn being single-stepped, or 0 */
+	__u64 tramp_ip, tramp_sp; /* caller to resume in, when interrupted
+				   * in the uretprobe trampoline */
+	__u64 uret_slot[MT_MAX_URET];
+	__u64 uret_orig[MT_MAX_URET];
 	char comm[MT_COMM_LEN];	/* thread name */
 	__u32 stack_len;
 	__u32 pad;

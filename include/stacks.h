@@ -20,6 +20,22 @@ struct stack_view {
 	const uint64_t *pcs;
 };
 
+/* Whether frame k is a return address, to be looked up at pc - 1. Exact
+ * pcs are a CPU sample's leaf and, under kernel frames, the interrupted
+ * user pc (where a page fault or a uprobe trap happened, or just after a
+ * syscall instruction, still inside the calling function). */
+static inline bool stack_view__is_return(const struct stack_view *v,
+					 uint32_t k)
+{
+	const uint64_t kernel = 0xffff800000000000ULL;
+
+	if (!v->leaf_exact)
+		return true;
+	if (k == 0)
+		return false;
+	return !(v->pcs[k - 1] >= kernel && v->pcs[k] < kernel);
+}
+
 struct stacks *stacks__new(void);
 void stacks__free(struct stacks *s);
 /* Id (>= 1) of this stack, adding it if new; 0 with errno on failure. */

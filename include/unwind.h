@@ -25,4 +25,17 @@ int unwind__user(struct target *t, pid_t tid, const uint64_t *regs,
 		 const uint8_t *stack, size_t stack_len, int ret_at_sp,
 		 uint64_t *pcs, size_t max);
 
+/* Stack slots whose copied value is a uretprobe trampoline address, with
+ * the original return address to read there instead. */
+struct unwind_fixups {
+	const uint64_t *slot, *orig;
+	size_t n;
+};
+
+/* unwind__user with fixups applied to stack reads. */
+int unwind__user_fixed(struct target *t, pid_t tid, const uint64_t *regs,
+		       const uint8_t *stack, size_t stack_len, int ret_at_sp,
+		       const struct unwind_fixups *fix, uint64_t *pcs,
+		       size_t max);
+
 #endif /* MEMTEL_UNWIND_H */

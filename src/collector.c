@@ -72,7 +72,8 @@ static uint32_t intern(struct collector *c, uint32_t pid, const uint64_t *pcs,
  * lies outside every known module (a library dlopen'ed since). */
 static int user_stack(struct collector *c, uint32_t pid, uint32_t tid,
 		      const uint64_t *regs, const uint8_t *stack,
-		      size_t stack_len, int ret_at_sp, uint64_t *pcs,
+		      size_t stack_len, int ret_at_sp,
+		      const struct unwind_fixups *fix, uint64_t *pcs,
 		      size_t max, struct target **tp)
 {
 	struct target *t = targets__get(c->targets, (pid_t)pid);
@@ -88,12 +89,13 @@ static int user_stack(struct collector *c, uint32_t pid, uint32_t tid,
 		}
 		return 1;
 	}
-	n = unwind__user(t, tid, regs, stack, stack_len, ret_at_sp, pcs, max);
+	n = unwind__user_fixed(t, tid, regs, stack, stack_len, ret_at_sp, fix,
+			       pcs, max);
 	check = ret_at_sp && n >= 2 ? pcs[1] : pcs[0];
 	if (n > 0 && !target__covers(t, check) &&
 	    target__refresh(t, false) == 0 && target__covers(t, check))
-		n = unwind__user(t, tid, regs, stack, stack_len, ret_at_sp,
-				 pcs, max);
+		n = unwind__user_fixed(t, tid, regs, stack, stack_len,
+				       ret_at_sp, fix, pcs, max);
 	return n;
 }
 
@@ -118,9 +120,15 @@ static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 	memcpy(pcs, e->kstack, nk * sizeof(pcs[0]));
 	n = nk;
 	if (e->user) {
+		struct unwind_fixups fix = {
+			.slot = (const uint64_t *)e->uret_slot,
+			.orig = (const uint64_t *)e->uret_orig,
+			.n = e->nr_uret < MT_MAX_URET ? e->nr_uret : MT_MAX_URET,
+		};
+
 		nu = user_stack(c, e->hdr.pid, e->hdr.tid,
 				(const uint64_t *)e->regs, e->stack, stack_len,
-				0, pcs + n, COLLECTOR_MAX_FRAMES, &t);
+				0, &fix, pcs + n, COLLECTOR_MAX_FRAMES, &t);
 		if (nu > 0)
 			n += (size_t)nu;
 	}
@@ -148,7 +156,8 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		return;
 	}
 	n = user_stack(c, e->hdr.pid, e->hdr.tid, (const uint64_t *)e->regs,
-		       e->stack, stack_len, 1, pcs, COLLECTOR_MAX_FRAMES, &t);
+		       e->stack, stack_len, 1, NULL, pcs, COLLECTOR_MAX_FRAMES,
+		       &t);
 	if (n <= 2)
 		c->unwind_short++;
 	/* drop the allocator's own frame */

@@ -179,7 +179,7 @@ void heap_report__print_top(const struct heap_report *r, FILE *out, int top)
 		fprintf(out, "  %10s in use (%.0f objs), %10s allocated (%.0f objs)\n      ",
 			inuse, s->inuse_objects, alloc, s->alloc_objects);
 		for (k = 0; k < v.n && k < 4; k++) {
-			bool ret = !(k == 0 && v.leaf_exact);
+			bool ret = stack_view__is_return(&v, k);
 
 			if (k)
 				fprintf(out, "\n        <- ");

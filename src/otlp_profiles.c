@@ -307,7 +307,7 @@ static int32_t stack(struct otlp_profiles *b, uint32_t stack_id)
 		goto fail;
 	for (k = 0; k < v.n; k++)
 		s->location_indices[k] = location(b, v.pid, v.pcs[k],
-						  !(k == 0 && v.leaf_exact));
+						  stack_view__is_return(&v, k));
 	s->n_location_indices = v.n;
 	if (vec_push(&b->stacks_t, s))
 		goto fail;

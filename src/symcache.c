@@ -178,7 +178,7 @@ void symcache__prime(struct symcache *sc, const struct stack_view *v)
 	uint32_t k;
 
 	for (k = 0; k < v->n; k++) {
-		bool ret = !(k == 0 && v->leaf_exact);
+		bool ret = stack_view__is_return(v, k);
 		struct pc_ent *e = entry(sc, v->pid, v->pcs[k], ret);
 
 		if (e->file)
@@ -223,7 +223,7 @@ size_t symcache__names(struct symcache *sc, const struct stack_view *v,
 		int f;
 
 		r = symcache__get(sc, v->pid, v->pcs[k],
-				  !(k == 0 && v->leaf_exact));
+				  stack_view__is_return(v, k));
 		for (f = 0; f < r->n_frames && n < sizeof(tmp) / sizeof(tmp[0]);
 		     f++) {
 			const char *fn = r->frames[f].function;
@@ -372,7 +372,7 @@ size_t pprof_locs__stack(struct pprof_locs *pl, const struct stack_view *v,
 
 	for (k = 0; k < v->n && n < max; k++) {
 		uint64_t id = location(pl, v->pid, v->pcs[k],
-				       !(k == 0 && v->leaf_exact));
+				       stack_view__is_return(v, k));
 
 		if (id)
 			ids[n++] = id;

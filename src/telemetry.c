@@ -261,7 +261,7 @@ static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 		for (k = 0; k < v.n && (int)k < max_frames; k++) {
 			const struct sym_result *r = symcache__get(
 				t->o.syms, v.pid, v.pcs[k],
-				!(k == 0 && v.leaf_exact));
+				stack_view__is_return(&v, k));
 
 			if (r->n_frames && r->frames[0].function && r->frames[0].file)
 				fprintf(out, "      %s %s:%d\n",

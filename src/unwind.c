@@ -15,6 +15,7 @@
 #include "unwind.h"
 
 struct unwind_ctx {
+	const struct unwind_fixups *fix;
 	const uint64_t *regs;
 	const uint8_t *stack;
 	size_t stack_len;
@@ -53,6 +54,15 @@ static bool cb_memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result,
 	    addr + sizeof(*result) < addr)
 		return false;
 	memcpy(result, c->stack + (addr - sp), sizeof(*result));
+	if (c->fix) {
+		size_t i;
+
+		for (i = 0; i < c->fix->n; i++)
+			if (c->fix->slot[i] == addr) {
+				*result = c->fix->orig[i];
+				break;
+			}
+	}
 	return true;
 }
 
@@ -98,9 +108,18 @@ int unwind__user(struct target *t, pid_t tid, const uint64_t *regs,
 		 const uint8_t *stack, size_t stack_len, int ret_at_sp,
 		 uint64_t *pcs, size_t max)
 {
+	return unwind__user_fixed(t, tid, regs, stack, stack_len, ret_at_sp,
+				  NULL, pcs, max);
+}
+
+int unwind__user_fixed(struct target *t, pid_t tid, const uint64_t *regs,
+		       const uint8_t *stack, size_t stack_len, int ret_at_sp,
+		       const struct unwind_fixups *fix, uint64_t *pcs,
+		       size_t max)
+{
 	struct unwind_ctx c = {
-		.regs = regs, .stack = stack, .stack_len = stack_len,
-		.pcs = pcs, .max = max,
+		.fix = fix, .regs = regs, .stack = stack,
+		.stack_len = stack_len, .pcs = pcs, .max = max,
 	};
 	Dwfl *dwfl = target__dwfl(t);
 

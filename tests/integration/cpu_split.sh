@@ -33,65 +33,7 @@ SECONDS_RUN=5
 FREQ=99
 THREADS=1
 
-# cputime_poller: a background watcher that finds the profiler's launched
-# child and records each of its threads' CPU time (schedstat, else
-# utime+stime) every 50 ms until it is gone; writes "tid ns" lines.
-cat >"$W/cputime.py" <<'EOF'
-import os, sys, time
-parent, out = sys.argv[1], sys.argv[2]
-tck = os.sysconf("SC_CLK_TCK")
-
-def children(pid):
-    kids = []
-    try:
-        for t in os.listdir("/proc/%s/task" % pid):
-            with open("/proc/%s/task/%s/children" % (pid, t)) as f:
-                kids += f.read().split()
-    except OSError:
-        pass
-    return kids
-
-def cpu_ns(pid, tid):
-    base = "/proc/%s/task/%s/" % (pid, tid)
-    try:
-        with open(base + "schedstat") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        with open(base + "stat") as f:
-            st = f.read().rsplit(")", 1)[1].split()
-        return (int(st[11]) + int(st[12])) * 1000000000 // tck
-    except (OSError, ValueError, IndexError):
-        return None
-
-def save(last):
-    with open(out + ".tmp", "w") as f:
-        for tid, ns in sorted(last.items()):
-            f.write("%s %d\n" % (tid, ns))
-    os.rename(out + ".tmp", out)
-
-deadline = time.time() + 60
-kids = []
-while not kids and time.time() < deadline and os.path.exists("/proc/" + parent):
-    kids = children(parent)
-    time.sleep(0.01)
-if not kids:
-    sys.exit("no child of %s found" % parent)
-pid, last = kids[0], {}
-while os.path.exists("/proc/" + pid):
-    try:
-        tids = os.listdir("/proc/%s/task" % pid)
-    except OSError:
-        break
-    for tid in tids:
-        ns = cpu_ns(pid, tid)
-        if ns is not None and ns >= last.get(tid, 0):
-            last[tid] = ns
-    save(last)
-    time.sleep(0.05)
-print("pid", pid)
-EOF
+# tests/lib/cputime_poller.py records the workload's per-thread CPU time.
 
 watch_log "$W/poller.out" "$W/poller.err"
 spawn "$W/memtel.out" "$W/memtel.err" "$MEMTEL_BIN" --no-heap -o "$W/prof" \
@@ -99,7 +41,7 @@ spawn "$W/memtel.out" "$W/memtel.err" "$MEMTEL_BIN" --no-heap -o "$W/prof" \
 MEMTEL_PID=$SPAWN_PID
 watch_log "$W/memtel.out" "$W/memtel.err"
 log "memtel-bpf --no-heap -o prof -- cpusplit --seconds $SECONDS_RUN --threads $THREADS"
-spawn "$W/poller.out" "$W/poller.err" python3 "$W/cputime.py" "$MEMTEL_PID" "$W/cputime"
+spawn "$W/poller.out" "$W/poller.err" python3 "$MEMTEL_ROOT/tests/lib/cputime_poller.py" "$MEMTEL_PID" "$W/cputime"
 POLLER_PID=$SPAWN_PID
 wait_exit "$MEMTEL_PID" 90 || fail "memtel-bpf did not exit within 90s"
 assert_exit 0

@@ -28,6 +28,9 @@ int procmaps__parse(const char *text, struct mt_maps *out);
 /* Read and parse /proc/PID/maps. 0 or -errno (-ESRCH if the pid is gone). */
 int procmaps__read(pid_t pid, struct mt_maps *out);
 void procmaps__free(struct mt_maps *m);
+/* Read a whole /proc text file into a malloc'ed NUL-terminated *out.
+ * 0, -ESRCH if the file (its process) is gone, or -errno. */
+int procmaps__read_text(const char *path, char **out);
 /* Mapping containing addr, or NULL. Mappings are sorted by start. */
 const struct mt_mapping *procmaps__find(const struct mt_maps *m, uint64_t addr);
 /* Path through which the profiler opens a mapping's file as the target sees

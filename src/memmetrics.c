@@ -37,6 +37,7 @@
 #include <sys/random.h>
 
 #include "memmetrics.h"
+#include "procmaps.h"
 
 const double memmetrics_hist_bounds[MM_HIST_NBOUNDS] = {
 	16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
@@ -153,52 +154,6 @@ struct memmetrics {
 
 /* --- /proc parsing ------------------------------------------------------ */
 
-static int read_text(const char *path, char **out)
-{
-	size_t cap = 0, len = 0;
-	char *buf = NULL;
-	int fd, err = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		/* /proc/PID vanishing means the process is gone. */
-		return errno == ENOENT ? -ESRCH : -errno;
-	}
-	for (;;) {
-		ssize_t n;
-
-		if (cap - len < 4096 + 1) {
-			size_t ncap = cap ? cap * 2 : 16384;
-			char *nb = realloc(buf, ncap);
-
-			if (!nb) {
-				err = -ENOMEM;
-				goto cleanup;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			/* ESRCH from a task that exited while we read */
-			err = -errno;
-			goto cleanup;
-		}
-		if (n == 0)
-			break;
-		len += n;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	buf = NULL;
-
-cleanup:
-	close(fd);
-	free(buf);
-	return err;
-}
 
 /* "   1234 kB" after a "Key:" prefix -> bytes. */
 static int parse_kb(const char *p, uint64_t *bytes)
@@ -324,7 +279,7 @@ int memmetrics__read_proc(pid_t pid, struct mm_proc *out)
 	if (!out || pid <= 0)
 		return -EINVAL;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	err = read_text(path, &text);
+	err = procmaps__read_text(path, &text);
 	if (err)
 		goto cleanup;
 	err = memmetrics__parse_status(text, &r);
@@ -334,7 +289,7 @@ int memmetrics__read_proc(pid_t pid, struct mm_proc *out)
 	text = NULL;
 
 	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
-	err = read_text(path, &text);
+	err = procmaps__read_text(path, &text);
 	if (err)
 		goto cleanup;
 	err = memmetrics__parse_smaps(text, &r.allocator_bytes);

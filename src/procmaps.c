@@ -129,20 +129,17 @@ cleanup:
 	return err;
 }
 
-int procmaps__read(pid_t pid, struct mt_maps *out)
+int procmaps__read_text(const char *path, char **out)
 {
-	char fname[64], *buf = NULL;
 	size_t cap = 0, len = 0;
-	int fd = -1, err;
+	char *buf = NULL;
+	int fd, err = 0;
 
-	snprintf(fname, sizeof(fname), "/proc/%d/maps", (int)pid);
-	fd = open(fname, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		/* /proc/PID vanishing means the process is gone. */
-		err = errno == ENOENT ? -ESRCH : -errno;
-		goto cleanup;
+		return errno == ENOENT ? -ESRCH : -errno;
 	}
-
 	for (;;) {
 		ssize_t n;
 
@@ -161,6 +158,7 @@ int procmaps__read(pid_t pid, struct mt_maps *out)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			/* ESRCH from a task that exited while we read */
 			err = -errno;
 			goto cleanup;
 		}
@@ -169,11 +167,24 @@ int procmaps__read(pid_t pid, struct mt_maps *out)
 		len += n;
 	}
 	buf[len] = '\0';
-	err = procmaps__parse(buf, out);
+	*out = buf;
+	buf = NULL;
 
 cleanup:
-	if (fd >= 0)
-		close(fd);
+	close(fd);
+	free(buf);
+	return err;
+}
+
+int procmaps__read(pid_t pid, struct mt_maps *out)
+{
+	char fname[64], *buf = NULL;
+	int err;
+
+	snprintf(fname, sizeof(fname), "/proc/%d/maps", (int)pid);
+	err = procmaps__read_text(fname, &buf);
+	if (!err)
+		err = procmaps__parse(buf, out);
 	free(buf);
 	return err;
 }

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "otlp_export.h"
 #include "otlp_metrics_service.pb-c.h"
+#include "otlp_test_util.h"
 
 #define MAX_REQS 16
 /* The server gives up on its own after this long, whatever happens. */
@@ -71,21 +72,6 @@ struct server {
 	bool released;		/* under lock */
 	atomic_bool stop;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* --- the HTTP server ----------------------------------------------------------- */
 
@@ -227,23 +213,6 @@ static void *server_main(void *arg)
 	return NULL;
 }
 
-/* A listening socket on 127.0.0.1 with an ephemeral port. */
-static int listen_loopback(int *port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(a);
-	int fd;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(fd, 16), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
 static struct server *server_start(const struct step *steps, size_t n_steps)
 {
 	struct server *s = calloc(1, sizeof(*s));
@@ -355,30 +324,23 @@ static char *capture_end(struct captured *c)
 /* A config pointing both signals at the server, from a clean env. */
 static void config_for(struct otel_config *c, int port)
 {
-	char err[256], url[64];
-
-	unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
-	unsetenv("OTEL_EXPORTER_OTLP_HEADERS");
-	unsetenv("OTEL_SDK_DISABLED");
-	assert_int_equal(otel_config__load(c, err, sizeof(err)), 0);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
-	assert_int_equal(otel_config__set_endpoint(c, url, err, sizeof(err)), 0);
+	config_loopback(c, port, "");
 }
 
-static struct otlp_exporter *exporter_for(const struct otel_config *c,
-					  size_t queue_max, int initial_ms,
-					  int attempts)
+/* An exporter for the server at port with the default config; stderr
+ * captured into cap from just before it starts, unless cap is NULL. */
+static struct otlp_exporter *exporter_at(int port, struct captured *cap,
+					 size_t queue_max, int initial_ms,
+					 int attempts)
 {
-	struct otlp_retry_policy p = {
-		.initial_backoff_ms = initial_ms,
-		.max_backoff_ms = 200,
-		.max_attempts = attempts,
-		.budget_ms = 10000,
-	};
-	struct otlp_exporter *e = otlp_exporter__new(c, queue_max);
+	struct otel_config c;
+	struct otlp_exporter *e;
 
-	assert_non_null(e);
-	otlp_exporter__set_retry_policy(e, &p);
+	config_for(&c, port);
+	if (cap)
+		capture_begin(cap);
+	e = exporter_for(&c, queue_max, initial_ms, attempts);
+	otel_config__free(&c);
 	return e;
 }
 
@@ -389,50 +351,6 @@ static uint8_t *dup_bytes(const void *p, size_t len)
 	assert_non_null(b);
 	memcpy(b, p, len);
 	return b;
-}
-
-/* A real ExportMetricsServiceRequest: one gauge "memtel.test" = v. */
-static uint8_t *metrics_request(int64_t v, size_t *len)
-{
-	Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest req =
-		OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
-	Opentelemetry__Proto__Metrics__V1__ResourceMetrics rm =
-		OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT;
-	Opentelemetry__Proto__Metrics__V1__ScopeMetrics sm =
-		OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT;
-	Opentelemetry__Proto__Metrics__V1__Metric m =
-		OPENTELEMETRY__PROTO__METRICS__V1__METRIC__INIT;
-	Opentelemetry__Proto__Metrics__V1__Gauge g =
-		OPENTELEMETRY__PROTO__METRICS__V1__GAUGE__INIT;
-	Opentelemetry__Proto__Metrics__V1__NumberDataPoint dp =
-		OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__INIT;
-	Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rms[] = { &rm };
-	Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sms[] = { &sm };
-	Opentelemetry__Proto__Metrics__V1__Metric *ms[] = { &m };
-	Opentelemetry__Proto__Metrics__V1__NumberDataPoint *dps[] = { &dp };
-	uint8_t *buf;
-
-	dp.value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
-	dp.as_int = v;
-	dp.time_unix_nano = 1700000000000000000ull;
-	g.n_data_points = 1;
-	g.data_points = dps;
-	m.name = "memtel.test";
-	m.unit = "By";
-	m.data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
-	m.gauge = &g;
-	sm.n_metrics = 1;
-	sm.metrics = ms;
-	rm.n_scope_metrics = 1;
-	rm.scope_metrics = sms;
-	req.n_resource_metrics = 1;
-	req.resource_metrics = rms;
-
-	*len = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(&req);
-	buf = malloc(*len ? *len : 1);
-	assert_non_null(buf);
-	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(&req, buf);
-	return buf;
 }
 
 static int64_t metrics_value(const uint8_t *buf, size_t len)
@@ -448,6 +366,32 @@ static int64_t metrics_value(const uint8_t *buf, size_t len)
 	v = r->resource_metrics[0]->scope_metrics[0]->metrics[0]->gauge->data_points[0]->as_int;
 	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(r, NULL);
 	return v;
+}
+
+/* The gauge value of the server's request i. */
+static int64_t req_value(const struct server *s, size_t i)
+{
+	return metrics_value(s->reqs[i].body, s->reqs[i].len);
+}
+
+/* Both requests were read; the second came lo..hi ms after the first. */
+static void assert_retry_gap(struct server *s, uint64_t lo, uint64_t hi)
+{
+	uint64_t gap;
+
+	assert_int_equal(server_wait(s, 2, 0), 2);
+	gap = s->reqs[1].t_ms - s->reqs[0].t_ms;
+	assert_true(gap >= lo);
+	assert_true(gap < hi);
+}
+
+/* Enqueue v, flush (must succeed) and read the stats. */
+static void send_value(struct otlp_exporter *e, int64_t v,
+		       struct otlp_export_stats *st)
+{
+	enqueue_value(e, v);
+	assert_int_equal(otlp_exporter__flush(e, 5000), 0);
+	otlp_exporter__stats(e, st);
 }
 
 static uint8_t *gunzip(const uint8_t *in, size_t len, size_t *out_len)
@@ -466,14 +410,6 @@ static uint8_t *gunzip(const uint8_t *in, size_t len, size_t *out_len)
 	*out_len = zs.total_out;
 	inflateEnd(&zs);
 	return out;
-}
-
-static void enqueue_value(struct otlp_exporter *e, int64_t v)
-{
-	size_t len;
-	uint8_t *b = metrics_request(v, &len);
-
-	assert_int_equal(otlp_exporter__enqueue(e, OTLP_METRICS, b, len), 0);
 }
 
 /* --- tests ---------------------------------------------------------------------- */
@@ -508,9 +444,7 @@ static void test_headers_and_gzip(void **state)
 	assert_int_equal(otlp_exporter__enqueue(e, OTLP_METRICS, body, len), 0);
 	body = dup_bytes("profile-bytes", 13);
 	assert_int_equal(otlp_exporter__enqueue(e, OTLP_PROFILES, body, 13), 0);
-	assert_int_equal(otlp_exporter__flush(e, 5000), 0);
-	otlp_exporter__stats(e, &st);
-	otlp_exporter__free(e);
+	flush_stats_free(e, 5000, &st);
 	log = capture_end(&cap);
 	mt_verbose = false;
 
@@ -559,25 +493,16 @@ static void test_retry_after_seconds(void **state)
 	};
 	struct server *s = server_start(steps, 2);
 	struct otlp_export_stats st;
-	struct otel_config c;
 	struct otlp_exporter *e;
-	uint64_t gap;
 
 	(void)state;
-	config_for(&c, s->port);
 	/* A 10 ms backoff: only Retry-After can explain a 1 s wait. */
-	e = exporter_for(&c, 8, 10, 3);
-	otel_config__free(&c);
+	e = exporter_at(s->port, NULL, 8, 10, 3);
 	enqueue_value(e, 1);
-	assert_int_equal(otlp_exporter__flush(e, 5000), 0);
-	otlp_exporter__stats(e, &st);
-	otlp_exporter__free(e);
+	flush_stats_free(e, 5000, &st);
 
-	assert_int_equal(server_wait(s, 2, 0), 2);
-	gap = s->reqs[1].t_ms - s->reqs[0].t_ms;
-	assert_true(gap >= 950);
-	assert_true(gap < 2500);
-	assert_int_equal(metrics_value(s->reqs[1].body, s->reqs[1].len), 1);
+	assert_retry_gap(s, 950, 2500);
+	assert_int_equal(req_value(s, 1), 1);
 	assert_int_equal(st.sent, 1);
 	assert_int_equal(st.retried, 1);
 	assert_int_equal(st.failed, 0);
@@ -592,32 +517,23 @@ static void test_retry_after_date_429(void **state)
 		{ .status = 200 },
 	};
 	struct otlp_export_stats st;
-	struct otel_config c;
 	struct otlp_exporter *e;
 	struct server *s;
 	char hdr[96];
 	time_t t = time(NULL) + 2;
 	struct tm tm;
-	uint64_t gap;
 
 	(void)state;
 	gmtime_r(&t, &tm);
 	strftime(hdr, sizeof(hdr), "Retry-After: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
 	steps[0].headers = hdr;
 	s = server_start(steps, 2);
-	config_for(&c, s->port);
-	e = exporter_for(&c, 8, 10, 3);
-	otel_config__free(&c);
+	e = exporter_at(s->port, NULL, 8, 10, 3);
 	enqueue_value(e, 2);
-	assert_int_equal(otlp_exporter__flush(e, 6000), 0);
-	otlp_exporter__stats(e, &st);
-	otlp_exporter__free(e);
+	flush_stats_free(e, 6000, &st);
 
-	assert_int_equal(server_wait(s, 2, 0), 2);
 	/* The date is 2 s ahead at one-second resolution: 1-2 s. */
-	gap = s->reqs[1].t_ms - s->reqs[0].t_ms;
-	assert_true(gap >= 900);
-	assert_true(gap < 3500);
+	assert_retry_gap(s, 900, 3500);
 	assert_int_equal(st.sent, 1);
 	assert_int_equal(st.retried, 1);
 	server_stop(s);
@@ -635,7 +551,6 @@ static void test_4xx_not_retried(void **state)
 		{ .status = 401 },
 	};
 	struct otlp_export_stats st;
-	struct otel_config c;
 	struct otlp_exporter *e;
 	struct captured cap;
 	struct server *s;
@@ -646,18 +561,11 @@ static void test_4xx_not_retried(void **state)
 	status.message = "metric name is empty";
 	steps[1].body_len = google__rpc__status__pack(&status, pb);
 	s = server_start(steps, 3);
-	config_for(&c, s->port);
-	capture_begin(&cap);
-	e = exporter_for(&c, 8, 10, 5);
-	otel_config__free(&c);
+	e = exporter_at(s->port, &cap, 8, 10, 5);
 
-	enqueue_value(e, 1);
-	assert_int_equal(otlp_exporter__flush(e, 5000), 0);
-	otlp_exporter__stats(e, &st);
+	send_value(e, 1, &st);
 	assert_string_equal(st.last_error, "HTTP 400: bad request:  missing resource");
-	enqueue_value(e, 2);
-	assert_int_equal(otlp_exporter__flush(e, 5000), 0);
-	otlp_exporter__stats(e, &st);
+	send_value(e, 2, &st);
 	assert_string_equal(st.last_error, "HTTP 400: metric name is empty");
 	enqueue_value(e, 3);
 	assert_int_equal(otlp_exporter__flush(e, 5000), 0);
@@ -681,7 +589,6 @@ static void test_4xx_not_retried(void **state)
 static void test_connection_refused(void **state)
 {
 	struct otlp_export_stats st;
-	struct otel_config c;
 	struct otlp_exporter *e;
 	struct captured cap;
 	uint64_t t0;
@@ -692,16 +599,11 @@ static void test_connection_refused(void **state)
 	/* A port nobody listens on: bound, then closed. */
 	fd = listen_loopback(&port);
 	close(fd);
-	config_for(&c, port);
-	capture_begin(&cap);
-	e = exporter_for(&c, 8, 20, 3);
-	otel_config__free(&c);
+	e = exporter_at(port, &cap, 8, 20, 3);
 	t0 = now_ms();
 	enqueue_value(e, 1);
 	enqueue_value(e, 2);
-	assert_int_equal(otlp_exporter__flush(e, 5000), 0);
-	otlp_exporter__stats(e, &st);
-	otlp_exporter__free(e);
+	flush_stats_free(e, 5000, &st);
 	log = capture_end(&cap);
 
 	assert_true(now_ms() - t0 < 3000);
@@ -756,15 +658,12 @@ static void test_queue_overflow_drops_oldest(void **state)
 	};
 	struct server *s = server_start(steps, 2);
 	struct otlp_export_stats st;
-	struct otel_config c;
 	struct otlp_exporter *e;
 	uint64_t t0;
 	int v;
 
 	(void)state;
-	config_for(&c, s->port);
-	e = exporter_for(&c, 2, 10, 3);
-	otel_config__free(&c);
+	e = exporter_at(s->port, NULL, 2, 10, 3);
 
 	enqueue_value(e, 1);
 	assert_int_equal(server_wait(s, 1, 2000), 1); /* 1 is in flight */
@@ -776,14 +675,12 @@ static void test_queue_overflow_drops_oldest(void **state)
 	assert_int_equal(st.dropped_queue_full, 2);
 	assert_int_equal(st.queued, 3);
 	server_release(s);
-	assert_int_equal(otlp_exporter__flush(e, 5000), 0);
-	otlp_exporter__stats(e, &st);
-	otlp_exporter__free(e);
+	flush_stats_free(e, 5000, &st);
 
 	assert_int_equal(server_wait(s, 3, 0), 3);
-	assert_int_equal(metrics_value(s->reqs[0].body, s->reqs[0].len), 1);
-	assert_int_equal(metrics_value(s->reqs[1].body, s->reqs[1].len), 4);
-	assert_int_equal(metrics_value(s->reqs[2].body, s->reqs[2].len), 5);
+	assert_int_equal(req_value(s, 0), 1);
+	assert_int_equal(req_value(s, 1), 4);
+	assert_int_equal(req_value(s, 2), 5);
 	assert_int_equal(st.sent, 3);
 	assert_int_equal(st.dropped_queue_full, 2);
 	assert_int_equal(st.queued, 0);
@@ -802,7 +699,6 @@ static void test_partial_success(void **state)
 		{ .status = 200 },
 	};
 	struct otlp_export_stats st;
-	struct otel_config c;
 	struct otlp_exporter *e;
 	struct captured cap;
 	struct server *s;
@@ -815,20 +711,15 @@ static void test_partial_success(void **state)
 	steps[0].body_len =
 		opentelemetry__proto__collector__metrics__v1__export_metrics_service_response__pack(&resp, pb);
 	s = server_start(steps, 2);
-	config_for(&c, s->port);
-	capture_begin(&cap);
-	e = exporter_for(&c, 8, 10, 3);
-	otel_config__free(&c);
+	e = exporter_at(s->port, &cap, 8, 10, 3);
 	enqueue_value(e, 1);
 	enqueue_value(e, 2);
-	assert_int_equal(otlp_exporter__flush(e, 5000), 0);
-	otlp_exporter__stats(e, &st);
-	otlp_exporter__free(e);
+	flush_stats_free(e, 5000, &st);
 	log = capture_end(&cap);
 
 	/* Not retried: both requests went out once. */
 	assert_int_equal(server_wait(s, 2, 0), 2);
-	assert_int_equal(metrics_value(s->reqs[1].body, s->reqs[1].len), 2);
+	assert_int_equal(req_value(s, 1), 2);
 	assert_int_equal(st.sent, 2);
 	assert_int_equal(st.retried, 0);
 	assert_int_equal(st.partial_success_rejected, 3);
@@ -845,20 +736,16 @@ static void test_flush_deadline_and_prompt_free(void **state)
 	};
 	struct server *s = server_start(steps, 2);
 	struct otlp_export_stats st;
-	struct otel_config c;
 	struct otlp_exporter *e;
 	struct captured cap;
 	uint64_t t0;
 	char *log;
 
 	(void)state;
-	config_for(&c, s->port);
-	capture_begin(&cap);
-	e = exporter_for(&c, 8, 10, 5);
+	e = exporter_at(s->port, &cap, 8, 10, 5);
 	/* 30 s of Retry-After fits a 60 s budget: the thread sleeps. */
 	otlp_exporter__set_retry_policy(e, &(struct otlp_retry_policy){
 		.budget_ms = 60000 });
-	otel_config__free(&c);
 	enqueue_value(e, 1);
 	enqueue_value(e, 2);
 	assert_int_equal(server_wait(s, 1, 2000), 1);
@@ -878,10 +765,7 @@ static void test_flush_deadline_and_prompt_free(void **state)
 
 	/* And a request in flight is aborted too. */
 	s = server_start(steps + 1, 1);
-	config_for(&c, s->port);
-	capture_begin(&cap);
-	e = exporter_for(&c, 8, 10, 5);
-	otel_config__free(&c);
+	e = exporter_at(s->port, &cap, 8, 10, 5);
 	enqueue_value(e, 1);
 	assert_int_equal(server_wait(s, 1, 2000), 1);
 	assert_int_equal(otlp_exporter__flush(e, 50), -ETIMEDOUT);

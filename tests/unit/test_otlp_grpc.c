@@ -15,17 +15,14 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,24 +33,10 @@
 #include "otlp_export.h"
 #include "otlp_metrics_service.pb-c.h"
 #include "otlp_profiles_service.pb-c.h"
+#include "otlp_test_util.h"
 
 #define PYTHON "/usr/bin/python3"
 #define RECEIVER "tests/lib/grpc_receiver.py"
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* --- framing ---------------------------------------------------------------------- */
 
@@ -472,83 +455,43 @@ static const char *line_of(const char *text, int i)
 
 static void config_grpc(struct otel_config *c, int port)
 {
-	char err[256], url[64];
+	char err[256];
 
-	unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
-	unsetenv("OTEL_EXPORTER_OTLP_HEADERS");
-	unsetenv("OTEL_EXPORTER_OTLP_PROTOCOL");
-	unsetenv("OTEL_SDK_DISABLED");
-	assert_int_equal(otel_config__load(c, err, sizeof(err)), 0);
 	/* A path is ignored by gRPC: the method's path replaces it. */
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/ignored", port);
-	assert_int_equal(otel_config__set_endpoint(c, url, err, sizeof(err)), 0);
+	config_loopback(c, port, "ignored");
 	assert_int_equal(otel_config__set_protocol(c, "grpc", err, sizeof(err)), 0);
 }
 
-static struct otlp_exporter *exporter_for(const struct otel_config *c,
-					  int initial_ms, int attempts)
+/* The "time" (seconds) the receiver recorded for call i of calls. */
+static double call_time(const char *calls, int i)
 {
-	struct otlp_retry_policy p = {
-		.initial_backoff_ms = initial_ms,
-		.max_backoff_ms = 200,
-		.max_attempts = attempts,
-		.budget_ms = 10000,
-	};
-	struct otlp_exporter *e = otlp_exporter__new(c, 8);
+	const char *l = strstr(line_of(calls, i), "\"time\": ");
 
-	assert_non_null(e);
-	otlp_exporter__set_retry_policy(e, &p);
-	return e;
+	assert_non_null(l);
+	return strtod(l + 8, NULL);
 }
 
-/* A real ExportMetricsServiceRequest: one gauge "memtel.test" = v. */
-static uint8_t *metrics_request(int64_t v, size_t *len)
+/* One metrics request (value 1) to a receiver answering with statuses,
+ * from an exporter of 5 attempts; settle_ms after the flush before the
+ * stats are read. Returns the recorded calls and their number in *n. */
+static char *grpc_send_one(const char *statuses, int settle_ms,
+			   struct otlp_export_stats *st, int *n)
 {
-	Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest req =
-		OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
-	Opentelemetry__Proto__Metrics__V1__ResourceMetrics rm =
-		OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT;
-	Opentelemetry__Proto__Metrics__V1__ScopeMetrics sm =
-		OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT;
-	Opentelemetry__Proto__Metrics__V1__Metric m =
-		OPENTELEMETRY__PROTO__METRICS__V1__METRIC__INIT;
-	Opentelemetry__Proto__Metrics__V1__Gauge g =
-		OPENTELEMETRY__PROTO__METRICS__V1__GAUGE__INIT;
-	Opentelemetry__Proto__Metrics__V1__NumberDataPoint dp =
-		OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__INIT;
-	Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rms[] = { &rm };
-	Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sms[] = { &sm };
-	Opentelemetry__Proto__Metrics__V1__Metric *ms[] = { &m };
-	Opentelemetry__Proto__Metrics__V1__NumberDataPoint *dps[] = { &dp };
-	uint8_t *buf;
+	struct receiver r;
+	struct otel_config c;
+	struct otlp_exporter *e;
 
-	dp.value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
-	dp.as_int = v;
-	g.n_data_points = 1;
-	g.data_points = dps;
-	m.name = "memtel.test";
-	m.data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
-	m.gauge = &g;
-	sm.n_metrics = 1;
-	sm.metrics = ms;
-	rm.n_scope_metrics = 1;
-	rm.scope_metrics = sms;
-	req.n_resource_metrics = 1;
-	req.resource_metrics = rms;
-
-	*len = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(&req);
-	buf = malloc(*len);
-	assert_non_null(buf);
-	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(&req, buf);
-	return buf;
-}
-
-static void enqueue_metrics(struct otlp_exporter *e, int64_t v)
-{
-	size_t len;
-	uint8_t *b = metrics_request(v, &len);
-
-	assert_int_equal(otlp_exporter__enqueue(e, OTLP_METRICS, b, len), 0);
+	receiver_start(&r, "--statuses", statuses, NULL);
+	config_grpc(&c, r.port);
+	e = exporter_for(&c, 8, 10, 5);
+	otel_config__free(&c);
+	enqueue_value(e, 1);
+	assert_int_equal(otlp_exporter__flush(e, 8000), 0);
+	if (settle_ms)
+		sleep_ms(settle_ms);
+	otlp_exporter__stats(e, st);
+	otlp_exporter__free(e);
+	return receiver_stop(&r, n);
 }
 
 static void test_grpc_metrics_unavailable_retried(void **state)
@@ -572,12 +515,10 @@ static void test_grpc_metrics_unavailable_retried(void **state)
 	assert_int_equal(otel_config__add_header(&c, "grpc-timeout=1S", err,
 						 sizeof(err)), 0);
 	assert_int_equal(otel_config__set_timeout_ms(&c, 4000), 0);
-	e = exporter_for(&c, 10, 3);
+	e = exporter_for(&c, 8, 10, 3);
 	otel_config__free(&c);
-	enqueue_metrics(e, 42);
-	assert_int_equal(otlp_exporter__flush(e, 8000), 0);
-	otlp_exporter__stats(e, &st);
-	otlp_exporter__free(e);
+	enqueue_value(e, 42);
+	flush_stats_free(e, 8000, &st);
 	calls = receiver_stop(&r, &n);
 	assert_int_equal(n, 2);
 	for (n = 0; n < 2; n++) {
@@ -604,26 +545,13 @@ static void test_grpc_metrics_unavailable_retried(void **state)
 static void test_grpc_invalid_argument_final(void **state)
 {
 	struct otlp_export_stats st;
-	struct receiver r;
-	struct otel_config c;
-	struct otlp_exporter *e;
-	char *calls;
 	int n;
 
 	(void)state;
 	if (!grpc_available())
 		skip();
-	receiver_start(&r, "--statuses", "INVALID_ARGUMENT", NULL);
-	config_grpc(&c, r.port);
-	e = exporter_for(&c, 10, 5);
-	otel_config__free(&c);
-	enqueue_metrics(e, 1);
-	assert_int_equal(otlp_exporter__flush(e, 8000), 0);
-	sleep_ms(200); /* a retry would show up by now */
-	otlp_exporter__stats(e, &st);
-	otlp_exporter__free(e);
-	calls = receiver_stop(&r, &n);
-	free(calls);
+	/* 200 ms to settle: a retry would show up by then. */
+	free(grpc_send_one("INVALID_ARGUMENT", 200, &st, &n));
 	assert_int_equal(n, 1);
 	assert_int_equal(st.failed, 1);
 	assert_int_equal(st.retried, 0);
@@ -635,10 +563,6 @@ static void test_grpc_invalid_argument_final(void **state)
 static void test_grpc_resource_exhausted(void **state)
 {
 	struct otlp_export_stats st;
-	struct receiver r;
-	struct otel_config c;
-	struct otlp_exporter *e;
-	const char *l;
 	char *calls;
 	double t0, t1;
 	int n;
@@ -647,38 +571,17 @@ static void test_grpc_resource_exhausted(void **state)
 	if (!grpc_available())
 		skip();
 	/* Without RetryInfo: final. */
-	receiver_start(&r, "--statuses", "RESOURCE_EXHAUSTED", NULL);
-	config_grpc(&c, r.port);
-	e = exporter_for(&c, 10, 5);
-	otel_config__free(&c);
-	enqueue_metrics(e, 1);
-	assert_int_equal(otlp_exporter__flush(e, 8000), 0);
-	otlp_exporter__stats(e, &st);
-	otlp_exporter__free(e);
-	calls = receiver_stop(&r, &n);
-	free(calls);
+	free(grpc_send_one("RESOURCE_EXHAUSTED", 0, &st, &n));
 	assert_int_equal(n, 1);
 	assert_int_equal(st.failed, 1);
 	assert_int_equal(st.retried, 0);
 
 	/* With RetryInfo of 600 ms and a 10 ms backoff: only RetryInfo can
 	 * explain the wait. */
-	receiver_start(&r, "--statuses", "RESOURCE_EXHAUSTED@600,OK", NULL);
-	config_grpc(&c, r.port);
-	e = exporter_for(&c, 10, 5);
-	otel_config__free(&c);
-	enqueue_metrics(e, 1);
-	assert_int_equal(otlp_exporter__flush(e, 8000), 0);
-	otlp_exporter__stats(e, &st);
-	otlp_exporter__free(e);
-	calls = receiver_stop(&r, &n);
+	calls = grpc_send_one("RESOURCE_EXHAUSTED@600,OK", 0, &st, &n);
 	assert_int_equal(n, 2);
-	l = strstr(line_of(calls, 0), "\"time\": ");
-	assert_non_null(l);
-	t0 = strtod(l + 8, NULL);
-	l = strstr(line_of(calls, 1), "\"time\": ");
-	assert_non_null(l);
-	t1 = strtod(l + 8, NULL);
+	t0 = call_time(calls, 0);
+	t1 = call_time(calls, 1);
 	free(calls);
 	fprintf(stderr, "RetryInfo 600 ms: retried after %.0f ms\n",
 		(t1 - t0) * 1000);
@@ -712,9 +615,9 @@ static void test_grpc_gzip_profiles_partial(void **state)
 	config_grpc(&c, r.port);
 	assert_int_equal(otel_config__set_compression(&c, "gzip", err,
 						      sizeof(err)), 0);
-	e = exporter_for(&c, 10, 3);
+	e = exporter_for(&c, 8, 10, 3);
 	otel_config__free(&c);
-	enqueue_metrics(e, 7);
+	enqueue_value(e, 7);
 	req.n_resource_profiles = 1;
 	req.resource_profiles = rps;
 	len = opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__get_packed_size(&req);
@@ -722,9 +625,7 @@ static void test_grpc_gzip_profiles_partial(void **state)
 	assert_non_null(b);
 	opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__pack(&req, b);
 	assert_int_equal(otlp_exporter__enqueue(e, OTLP_PROFILES, b, len), 0);
-	assert_int_equal(otlp_exporter__flush(e, 8000), 0);
-	otlp_exporter__stats(e, &st);
-	otlp_exporter__free(e);
+	flush_stats_free(e, 8000, &st);
 	calls = receiver_stop(&r, &n);
 	assert_int_equal(n, 2);
 	/* The server inflated what we compressed: it decodes. */
@@ -744,28 +645,20 @@ static void test_grpc_gzip_profiles_partial(void **state)
 
 static void test_grpc_connection_refused(void **state)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(a);
 	struct otlp_export_stats st;
 	struct otel_config c;
 	struct otlp_exporter *e;
-	int fd;
+	int fd, port;
 
 	(void)state;
 	/* A port nobody listens on: bound, then closed. */
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	fd = listen_loopback(&port);
 	close(fd);
-	config_grpc(&c, ntohs(a.sin_port));
-	e = exporter_for(&c, 10, 3);
+	config_grpc(&c, port);
+	e = exporter_for(&c, 8, 10, 3);
 	otel_config__free(&c);
-	enqueue_metrics(e, 1);
-	assert_int_equal(otlp_exporter__flush(e, 5000), 0);
-	otlp_exporter__stats(e, &st);
-	otlp_exporter__free(e);
+	enqueue_value(e, 1);
+	flush_stats_free(e, 5000, &st);
 	/* Connection trouble is UNAVAILABLE in gRPC terms: retried. */
 	assert_int_equal(st.retried, 2);
 	assert_int_equal(st.dropped_after_retries, 1);

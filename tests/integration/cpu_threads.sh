@@ -27,21 +27,8 @@ SECONDS_RUN=5
 FREQ=99
 THREADS=2
 
-# tests/lib/cputime_poller.py records the workload's per-thread CPU time.
-
-watch_log "$W/poller.out" "$W/poller.err"
-spawn "$W/memtel.out" "$W/memtel.err" "$MEMTEL_BIN" --no-heap -o "$W/prof" \
-	-- "$CPUSPLIT" --seconds "$SECONDS_RUN" --threads "$THREADS"
-MEMTEL_PID=$SPAWN_PID
-watch_log "$W/memtel.out" "$W/memtel.err"
-log "memtel-bpf --no-heap -o prof -- cpusplit --seconds $SECONDS_RUN --threads $THREADS"
-spawn "$W/poller.out" "$W/poller.err" python3 "$MEMTEL_ROOT/tests/lib/cputime_poller.py" "$MEMTEL_PID" "$W/cputime"
-POLLER_PID=$SPAWN_PID
-wait_exit "$MEMTEL_PID" 90 || fail "memtel-bpf did not exit within 90s"
-assert_exit 0
-assert_no_sanitizer "$W/memtel.err"
-wait_exit "$POLLER_PID" 10 || fail "CPU time poller did not finish"
-[ -s "$W/cputime" ] || fail "no CPU time recorded for the workload"
+# Profiles cpusplit; $W/cputime gets each thread's CPU time (ns).
+run_cpusplit_with_cputime "$SECONDS_RUN" "$THREADS"
 target=$(sed -n 's/^pid \([0-9][0-9]*\)$/\1/p' "$W/poller.out")
 [ -n "$target" ] || fail "CPU time poller did not name the workload's pid"
 # the summary names the target too: "memtel-bpf: pid N (...)"

@@ -243,3 +243,25 @@ check_profile() {
 pprof() { # ARG...: go tool pprof with a throwaway HOME
 	python3 "$PPROF_RAW" pprof "$@"
 }
+
+# run_cpusplit_with_cputime SECONDS THREADS: memtel-bpf --no-heap -o $W/prof
+# -- cpusplit, while tests/lib/cputime_poller.py writes each workload
+# thread's CPU time ("tid ns" lines) to $W/cputime; its stdout ($W/poller.out)
+# names the workload's pid. Fails unless both finish cleanly.
+run_cpusplit_with_cputime() {
+	local secs=$1 threads=$2 poller
+	watch_log "$W/poller.out" "$W/poller.err"
+	spawn "$W/memtel.out" "$W/memtel.err" "$MEMTEL_BIN" --no-heap -o "$W/prof" \
+		-- "$MEMTEL_WL_DIR/cpusplit" --seconds "$secs" --threads "$threads"
+	MEMTEL_PID=$SPAWN_PID
+	watch_log "$W/memtel.out" "$W/memtel.err"
+	log "memtel-bpf --no-heap -o prof -- cpusplit --seconds $secs --threads $threads"
+	spawn "$W/poller.out" "$W/poller.err" python3 \
+		"$MEMTEL_ROOT/tests/lib/cputime_poller.py" "$MEMTEL_PID" "$W/cputime"
+	poller=$SPAWN_PID
+	wait_exit "$MEMTEL_PID" 90 || fail "memtel-bpf did not exit within 90s"
+	assert_exit 0
+	assert_no_sanitizer "$W/memtel.err"
+	wait_exit "$poller" 10 || fail "CPU time poller did not finish"
+	[ -s "$W/cputime" ] || fail "no CPU time recorded for the workload"
+}

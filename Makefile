@@ -5,6 +5,9 @@
 
 .DELETE_ON_ERROR:
 .SUFFIXES:
+# generated headers and objects stay after a build (they are not throwaway
+# intermediates: deleting them would rebuild everything next time)
+.SECONDARY:
 
 ifeq ($(V),1)
 Q =
@@ -49,7 +52,7 @@ PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PKG) 2>/dev/null)
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-D_GNU_SOURCE -DMEMTEL_VERSION='"$(VERSION)"' \
-	-Iinclude -I$(OUTPUT) -I$(OUTPUT)/proto $(PKG_CFLAGS) $(SAN_FLAGS) -MMD -MP
+	-Iinclude -Isrc -I$(OUTPUT) -I$(OUTPUT)/proto $(PKG_CFLAGS) $(SAN_FLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) $(SAN_FLAGS)
 LDLIBS := $(PKG_LIBS) -lstdc++ -lpthread -lm
 
@@ -69,7 +72,8 @@ PROTO_SRCS := $(patsubst proto/%.proto,$(OUTPUT)/proto/%.pb-c.c,$(PROTOS))
 PROTO_HDRS := $(PROTO_SRCS:.c=.h)
 PROTO_OBJS := $(PROTO_SRCS:.c=.o)
 
-SRCS := $(wildcard src/*.c)
+# src/<stage>/*.c (and src/sinks/<kind>/*.c): the folders name the data path.
+SRCS := $(shell find src -name '*.c' | LC_ALL=C sort)
 OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(SRCS))
 LIB_OBJS := $(filter-out $(OUTPUT)/src/main.o,$(OBJS)) $(PROTO_OBJS)
 
@@ -118,8 +122,9 @@ $(OUTPUT)/proto/%.pb-c.o: $(OUTPUT)/proto/%.pb-c.c $(PROTO_HDRS)
 	$(Q)$(CC) $(filter-out -Werror,$(ALL_CFLAGS)) -c $< -o $@
 
 # --- userspace ---------------------------------------------------------------
-$(OUTPUT)/src/%.o: src/%.c $(SKELS) $(PROTO_HDRS) | $(OUTPUT)/src
+$(OUTPUT)/src/%.o: src/%.c $(SKELS) $(PROTO_HDRS)
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BIN): $(OBJS) $(PROTO_OBJS)
@@ -184,4 +189,5 @@ clean:
 # benchmark programs (tools/bench/bench.mk defines bench-bins)
 -include tools/bench/bench.mk
 
--include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/src/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/proto/*.d)
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/proto/*.d) \
+	$(patsubst %.o,%.d,$(OBJS))

@@ -22,7 +22,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "otlp_export.h"
+#include "sinks/otlp/otlp_export.h"
 #include "otlp_metrics_service.pb-c.h"
 
 static inline uint64_t now_ms(void)

@@ -13,12 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cpustate.h"
-#include "heapstate.h"
-#include "ksyms.h"
-#include "sampling.h"
-#include "stacks.h"
-#include "u64map.h"
+#include "model/cpustate.h"
+#include "model/heapstate.h"
+#include "symbolize/ksyms.h"
+#include "model/sampling.h"
+#include "model/stacks.h"
+#include "util/u64map.h"
 
 static void test_u64map_basic(void **state)
 {

@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "elfinfo.h"
+#include "process/elfinfo.h"
 
 #define LIBC "/lib/x86_64-linux-gnu/libc.so.6"
 /* glibc 2.36 (Debian 12) seen when these tests were written */

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "flamegraph.h"
+#include "sinks/file/flamegraph.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

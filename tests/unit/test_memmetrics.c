@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "memmetrics.h"
+#include "model/memmetrics.h"
 
 #define T0 1700000000.0		/* session start, Unix seconds */
 #define SID "0b7e8f52-3c1d-4f6a-9e2b-5d4c3b2a1f00"

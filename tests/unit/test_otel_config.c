@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "otel_config.h"
+#include "sinks/otlp/otel_config.h"
 
 extern char **environ;
 

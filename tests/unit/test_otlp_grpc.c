@@ -29,8 +29,8 @@
 
 #include "google_rpc_retryinfo.pb-c.h"
 #include "google_rpc_status.pb-c.h"
-#include "log.h"
-#include "otlp_export.h"
+#include "util/log.h"
+#include "sinks/otlp/otlp_export.h"
 #include "otlp_metrics_service.pb-c.h"
 #include "otlp_profiles_service.pb-c.h"
 #include "otlp_test_util.h"

@@ -20,7 +20,7 @@
 
 #include <zlib.h>
 
-#include "pprof.h"
+#include "sinks/file/pprof.h"
 #include "profile.pb-c.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "procmaps.h"
+#include "process/procmaps.h"
 
 static const char sample[] =
 	"55d0c8a00000-55d0c8a02000 r--p 00000000 08:01 1048602                    /usr/bin/cat\n"

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "elfinfo.h"
-#include "prologue.h"
+#include "process/elfinfo.h"
+#include "attach/prologue.h"
 
 #define LIBC "/lib/x86_64-linux-gnu/libc.so.6"
 /* glibc 2.36 (Debian 12) whose prologues are listed in real_cases[] */

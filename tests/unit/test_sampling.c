@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "sampling.h"
+#include "model/sampling.h"
 
 #define TABLE_N 1024
 

@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * probes.c - load memtel.bpf.c's skeleton, attach uprobes/uretprobes at the
+ * planned offsets with the op as bpf_cookie, and drain the ring buffer.
+ *
+ * The BPF side never wakes us (BPF_RB_NO_WAKEUP, see PLATFORM.md), so the
+ * session loop calls probes__drain() on a short timer.
+ *
+ * Allocation functions are attached as one uprobe session (kernel 6.12+,
+ * BPF_TRACE_UPROBE_SESSION) when the kernel takes it: the entry half
+ * tells the kernel to skip the return of unsampled calls. libbpf 1.1 knows
+ * neither the attach type nor uprobe_multi links, so the program's expected
+ * attach type is set by number and the link is created with the bpf(2)
+ * syscall directly; the attr layout below is the kernel's (uapi
+ * linux/bpf.h, link_create.uprobe_multi). Older kernels get classic
+ * uprobe + uretprobe pairs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "util/log.h"
+#include "memtel.skel.h"
+#include "attach/probes.h"
+#include "model/sampling.h"
+
+/* uapi values from kernels newer than our headers */
+#define MT_BPF_TRACE_UPROBE_SESSION 57
+#define MT_BPF_LINK_CREATE 28
+
+struct mt_link_create_uprobe_multi {
+	uint32_t prog_fd;
+	uint32_t target_fd;
+	uint32_t attach_type;
+	uint32_t flags;
+	uint64_t path;
+	uint64_t offsets;
+	uint64_t ref_ctr_offsets;
+	uint64_t cookies;
+	uint32_t cnt;
+	uint32_t multi_flags;
+	uint32_t pid;
+	uint32_t pad;
+	uint8_t tail[64];	/* rest of union bpf_attr: zero */
+};
+
+struct probes {
+	struct memtel_bpf *skel;
+	bool session;		/* alloc_session is loaded */
+	int session_fd;		/* its uprobe_multi link, or -1 */
+	struct ring_buffer *rb;
+	struct bpf_link **links;
+	size_t n_links;
+	int nr_cpus;
+};
+
+/* Start every CPU's countdown at a random gap, not at 0, so the first
+ * allocation after attach is not always sampled. */
+static int seed_samplers(struct probes *p, const uint64_t *table)
+{
+	struct sampler_v {
+		int64_t remaining;
+		uint64_t calls, sampled;
+	} *v;
+	uint32_t zero = 0;
+	int i, err;
+
+	v = calloc(p->nr_cpus, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < p->nr_cpus; i++)
+		v[i].remaining = (int64_t)table[rand() % MT_SAMPLE_TABLE_SIZE];
+	err = bpf_map_update_elem(bpf_map__fd(p->skel->maps.samplers), &zero,
+				  v, BPF_ANY);
+	free(v);
+	return err ? -errno : 0;
+}
+
+static int open_load(struct probes *p, const struct probes_opts *o,
+		     bool session)
+{
+	uint64_t *table;
+	int err;
+
+	p->skel = memtel_bpf__open();
+	if (!p->skel)
+		return -errno;
+	p->skel->rodata->target_tgid = (uint32_t)o->pid;
+	p->skel->rodata->stack_bytes = o->stack_bytes > MT_MAX_STACK_BYTES ?
+				       MT_MAX_STACK_BYTES : o->stack_bytes;
+	p->skel->rodata->sample_all = o->sample_bytes <= 1;
+	p->skel->rodata->cpu_all = o->cpu_all;
+	p->skel->rodata->self_tgid = (uint32_t)getpid();
+	p->skel->rodata->cpu_kernel = o->kernel_stacks;
+	bpf_program__set_autoload(p->skel->progs.cpu_sample, o->cpu);
+	p->skel->rodata->session_mode = session;
+	bpf_program__set_autoload(p->skel->progs.alloc_session, session);
+	bpf_program__set_autoload(p->skel->progs.alloc_enter, !session);
+	bpf_program__set_autoload(p->skel->progs.alloc_ret, !session);
+	if (session)
+		bpf_program__set_expected_attach_type(
+			p->skel->progs.alloc_session,
+			(enum bpf_attach_type)MT_BPF_TRACE_UPROBE_SESSION);
+	table = (uint64_t *)p->skel->rodata->sample_table;
+	sampling__fill_table(o->sample_bytes, table, MT_SAMPLE_TABLE_SIZE);
+	if (o->ring_bytes)
+		bpf_map__set_max_entries(p->skel->maps.events, o->ring_bytes);
+
+	err = memtel_bpf__load(p->skel);
+	if (err)
+		return err;
+	p->session = session;
+	if (o->sample_bytes > 1) {
+		err = seed_samplers(p, table);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+struct probes *probes__load(const struct probes_opts *o)
+{
+	struct probes *p;
+	int err;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->session_fd = -1;
+	p->nr_cpus = libbpf_num_possible_cpus();
+	if (p->nr_cpus <= 0) {
+		err = p->nr_cpus ? p->nr_cpus : -EINVAL;
+		goto fail;
+	}
+	err = open_load(p, o, !getenv("MEMTEL_NO_SESSION"));
+	if (err && err != -EPERM && err != -EACCES) {
+		/* kernels before 6.12: classic uprobe + uretprobe */
+		mt_debug("uprobe sessions unavailable (%s): using uretprobes",
+			 strerror(-err));
+		memtel_bpf__destroy(p->skel);
+		p->skel = NULL;
+		err = open_load(p, o, false);
+	}
+	if (err)
+		goto fail;
+	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events),
+				 o->on_event, o->ctx, NULL);
+	if (!p->rb) {
+		err = -errno;
+		goto fail;
+	}
+	return p;
+fail:
+	probes__destroy(p);
+	errno = err < 0 ? -err : EINVAL;
+	return NULL;
+}
+
+static int add_link(struct probes *p, struct bpf_link *l)
+{
+	struct bpf_link **nl;
+
+	nl = realloc(p->links, (p->n_links + 1) * sizeof(*nl));
+	if (!nl) {
+		bpf_link__destroy(l);
+		return -ENOMEM;
+	}
+	p->links = nl;
+	p->links[p->n_links++] = l;
+	return 0;
+}
+
+static int attach_one(struct probes *p, struct bpf_program *prog, pid_t pid,
+		      const char *path, uint64_t off, uint32_t op, bool ret)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret, .bpf_cookie = op);
+	struct bpf_link *l;
+
+	l = bpf_program__attach_uprobe_opts(prog, pid, path, off, &uo);
+	if (!l)
+		return -errno;
+	return add_link(p, l);
+}
+
+static int attach_session(struct probes *p, pid_t pid, const char *path,
+			  const struct probe_point *pts, size_t n)
+{
+	struct mt_link_create_uprobe_multi attr;
+	uint64_t offs[MT_OP__COUNT], cookies[MT_OP__COUNT];
+	uint32_t cnt = 0;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < n && cnt < MT_OP__COUNT; i++) {
+		if (pts[i].alias || pts[i].op == MT_OP_FREE)
+			continue;
+		offs[cnt] = pts[i].func_offset + pts[i].plan.offset;
+		cookies[cnt] = pts[i].op;
+		cnt++;
+	}
+	if (!cnt)
+		return 0;
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_fd = (uint32_t)bpf_program__fd(p->skel->progs.alloc_session);
+	attr.attach_type = MT_BPF_TRACE_UPROBE_SESSION;
+	attr.path = (uint64_t)(uintptr_t)path;
+	attr.offsets = (uint64_t)(uintptr_t)offs;
+	attr.cookies = (uint64_t)(uintptr_t)cookies;
+	attr.cnt = cnt;
+	attr.pid = (uint32_t)pid;
+	fd = (int)syscall(__NR_bpf, MT_BPF_LINK_CREATE, &attr, sizeof(attr));
+	if (fd < 0)
+		return -errno;
+	p->session_fd = fd;
+	return (int)cnt;
+}
+
+bool probes__session(const struct probes *p)
+{
+	return p->session;
+}
+
+int probes__attach(struct probes *p, const struct allocator *a,
+		   const struct probe_point *pts, size_t n)
+{
+	pid_t pid = (pid_t)p->skel->rodata->target_tgid;
+	int attached = 0, err;
+	size_t i;
+
+	if (p->session) {
+		err = attach_session(p, pid, a->open_path, pts, n);
+		if (err < 0)
+			return err;
+		attached = err;
+	}
+	for (i = 0; i < n; i++) {
+		const struct probe_point *pt = &pts[i];
+		uint64_t off = pt->func_offset + pt->plan.offset;
+
+		if (pt->alias)
+			continue;
+		mt_debug("probe %s at %s+0x%llx (+%llu: %s%s; %s)", pt->func,
+			 a->path, (unsigned long long)pt->func_offset,
+			 (unsigned long long)pt->plan.offset, pt->plan.insn,
+			 pt->plan.emulated ? ", emulated" : ", single-stepped",
+			 pt->plan.why);
+		if (pt->op == MT_OP_FREE) {
+			err = attach_one(p, p->skel->progs.free_enter, pid,
+					 a->open_path, off, pt->op, false);
+		} else if (p->session) {
+			continue;
+		} else {
+			err = attach_one(p, p->skel->progs.alloc_enter, pid,
+					 a->open_path, off, pt->op, false);
+			if (!err && pt->has_ret)
+				err = attach_one(p, p->skel->progs.alloc_ret,
+						 pid, a->open_path, off, pt->op,
+						 true);
+		}
+		if (err)
+			return err;
+		attached++;
+	}
+	return attached;
+}
+
+/* Parse a CPU list such as "0-3,5" into a bitmap; returns the count. */
+static int online_cpus(bool *online, int max)
+{
+	char buf[1024], *s, *end;
+	int n = 0, a, b, i;
+	FILE *f;
+
+	f = fopen("/sys/devices/system/cpu/online", "re");
+	if (!f)
+		return -errno;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	for (s = buf; *s && *s != '\n';) {
+		a = (int)strtol(s, &end, 10);
+		if (end == s)
+			return -EINVAL;
+		b = a;
+		s = end;
+		if (*s == '-') {
+			b = (int)strtol(s + 1, &end, 10);
+			s = end;
+		}
+		for (i = a; i <= b && i < max; i++, n++)
+			online[i] = true;
+		if (*s == ',')
+			s++;
+	}
+	return n;
+}
+
+static int perf_open(uint32_t type, uint64_t config, uint32_t freq, int cpu)
+{
+	struct perf_event_attr attr = {
+		.type = type,
+		.size = sizeof(attr),
+		.config = config,
+		.freq = 1,
+		.sample_freq = freq,
+	};
+
+	return (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1,
+			    PERF_FLAG_FD_CLOEXEC);
+}
+
+int probes__attach_cpu(struct probes *p, uint32_t freq, const char **event)
+{
+	bool *online, hw = true;
+	int cpu, n = 0, fd, err;
+	struct bpf_link *l;
+
+	online = calloc(p->nr_cpus, sizeof(*online));
+	if (!online)
+		return -ENOMEM;
+	err = online_cpus(online, p->nr_cpus);
+	if (err < 0)
+		goto cleanup;
+	*event = "cycles";
+	for (cpu = 0; cpu < p->nr_cpus; cpu++) {
+		if (!online[cpu])
+			continue;	/* offline CPUs cannot take events */
+		fd = hw ? perf_open(PERF_TYPE_HARDWARE,
+				    PERF_COUNT_HW_CPU_CYCLES, freq, cpu) : -1;
+		if (fd < 0) {
+			/* no PMU (most VMs): the hrtimer-driven clock */
+			hw = false;
+			*event = "cpu-clock";
+			fd = perf_open(PERF_TYPE_SOFTWARE,
+				       PERF_COUNT_SW_CPU_CLOCK, freq, cpu);
+		}
+		if (fd < 0) {
+			err = -errno;
+			goto cleanup;
+		}
+		l = bpf_program__attach_perf_event(p->skel->progs.cpu_sample,
+						   fd);
+		if (!l) {
+			err = -errno;
+			close(fd);
+			goto cleanup;
+		}
+		err = add_link(p, l);
+		if (err)
+			goto cleanup;
+		n++;
+	}
+	err = n;
+cleanup:
+	free(online);
+	return err;
+}
+
+int probes__drain(struct probes *p)
+{
+	return ring_buffer__consume(p->rb);
+}
+
+void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],
+		      uint64_t *calls, uint64_t *sampled)
+{
+	struct {
+		int64_t remaining;
+		uint64_t calls, sampled;
+	} *sv = calloc(p->nr_cpus, sizeof(*sv));
+	uint64_t *v = calloc(p->nr_cpus, sizeof(*v));
+	uint32_t k, zero = 0;
+	int i;
+
+	memset(cnt, 0, MT_CNT__COUNT * sizeof(*cnt));
+	*calls = *sampled = 0;
+	if (!sv || !v)
+		goto cleanup;
+	for (k = 0; k < MT_CNT__COUNT; k++) {
+		if (bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.counters),
+					&k, v))
+			continue;
+		for (i = 0; i < p->nr_cpus; i++)
+			cnt[k] += v[i];
+	}
+	if (!bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.samplers), &zero,
+				 sv)) {
+		for (i = 0; i < p->nr_cpus; i++) {
+			*calls += sv[i].calls;
+			*sampled += sv[i].sampled;
+		}
+	}
+cleanup:
+	free(sv);
+	free(v);
+}
+
+void probes__destroy(struct probes *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	ring_buffer__free(p->rb);
+	if (p->session_fd >= 0)
+		close(p->session_fd);
+	for (i = 0; i < p->n_links; i++)
+		bpf_link__destroy(p->links[i]);
+	free(p->links);
+	memtel_bpf__destroy(p->skel);
+	free(p);
+}

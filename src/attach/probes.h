@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * probes.h - the attach stage: load the BPF object, attach the allocator
+ * probes to one process, and hand ring-buffer records to a callback.
+ */
+#ifndef MEMTEL_PROBES_H
+#define MEMTEL_PROBES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "attach/allocator.h"
+#include "memtel.h"
+
+struct probes;
+
+struct probes_opts {
+	pid_t pid;
+	uint64_t sample_bytes;	/* mean gap; <= 1: every allocation */
+	uint32_t stack_bytes;	/* user stack window per sample */
+	uint32_t ring_bytes;	/* ring buffer size (power of 2) */
+	bool cpu;		/* load the CPU sampler */
+	bool cpu_all;		/* sample every process, not just pid */
+	bool kernel_stacks;	/* kernel frames in CPU samples */
+	/* called for every ring-buffer record */
+	int (*on_event)(void *ctx, void *data, size_t size);
+	void *ctx;
+};
+
+/* Open and load the BPF object. NULL with errno set (EPERM: privileges). */
+struct probes *probes__load(const struct probes_opts *o);
+/* Attach to the planned points of allocator a. Returns the number of
+ * probes attached, or -errno. */
+int probes__attach(struct probes *p, const struct allocator *a,
+		   const struct probe_point *pts, size_t n);
+/* Open a sampling perf event at freq Hz on every online CPU (hardware
+ * cycles, or the cpu-clock software event where there is no PMU) and
+ * attach the CPU sampler. Returns the number of CPUs, or -errno; *event
+ * names the event used. */
+int probes__attach_cpu(struct probes *p, uint32_t freq, const char **event);
+/* True if allocation probes run as one uprobe session (returns of
+ * unsampled calls are not probed at all). */
+bool probes__session(const struct probes *p);
+/* Drain what is in the ring buffer now. Events handled, or -errno. */
+int probes__drain(struct probes *p);
+/* Sum of the per-CPU counters (enum mt_counter) and sampler stats. */
+void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],
+		      uint64_t *calls, uint64_t *sampled);
+void probes__destroy(struct probes *p);
+
+#endif /* MEMTEL_PROBES_H */

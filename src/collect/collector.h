@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * collector.h - the collect stage: ring-buffer records -> unwound,
+ * interned stacks -> the heap and CPU aggregators.
+ */
+#ifndef MEMTEL_COLLECTOR_H
+#define MEMTEL_COLLECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/cpustate.h"
+#include "model/heapstate.h"
+#include "model/memmetrics.h"
+#include "model/stacks.h"
+#include "symbolize/symcache.h"
+#include "process/targets.h"
+
+#define COLLECTOR_MAX_FRAMES 128
+
+struct collector {
+	struct targets *targets;
+	struct stacks *stacks;
+	struct heapstate *heap;	/* may be NULL (--no-heap) */
+	struct cpustate *cpu;	/* may be NULL (--no-cpu) */
+	struct symcache *syms;	/* new stacks are symbolized at once */
+	struct memmetrics *mm;	/* allocation statistics, may be NULL */
+	uint64_t sample_mean;	/* heap sampling mean (weights for mm) */
+	void *components;	/* struct u64map: stack id -> char * */
+	void *pending;		/* struct u64map: tid -> stack id */
+	uint64_t events;
+	uint64_t orphans;	/* returns whose entry record was lost */
+	uint64_t unwind_short;	/* heap stacks of just the caller frame */
+	uint64_t errors;	/* malformed records, out of memory */
+};
+
+int collector__init(struct collector *c, struct targets *tg,
+		    struct stacks *s, struct heapstate *h, struct cpustate *cpu,
+		    struct symcache *syms);
+void collector__fini(struct collector *c);
+/* ring_buffer_sample_fn: ctx is a struct collector. Always 0 (a bad
+ * record is counted, not fatal). */
+int collector__on_event(void *ctx, void *data, size_t size);
+
+#endif /* MEMTEL_COLLECTOR_H */

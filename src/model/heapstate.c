@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * heapstate.c - per-stack allocation totals plus the set of live sampled
+ * blocks (address -> stack, size, weight). In-use figures are computed from
+ * the live set when a snapshot is asked for, so a free never has to touch
+ * the per-stack table.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/heapstate.h"
+#include "model/sampling.h"
+#include "util/u64map.h"
+
+struct live_block {
+	uint64_t size;
+	double weight;
+	uint64_t t_ns;
+	uint32_t stack_id;
+	uint32_t op;
+};
+
+struct site_acc {
+	double alloc_objects, alloc_bytes;
+};
+
+struct heapstate {
+	uint64_t mean;
+	struct u64map live;		/* addr -> index into blocks */
+	struct live_block *blocks;
+	size_t n_blocks, cap_blocks;
+	uint32_t *free_idx;		/* recycled block slots */
+	size_t n_free, cap_free;
+	struct site_acc *sites;		/* by stack id */
+	size_t cap_sites;
+	struct heap_totals tot;
+};
+
+struct heapstate *heapstate__new(uint64_t mean)
+{
+	struct heapstate *h = calloc(1, sizeof(*h));
+
+	if (h)
+		h->mean = mean;
+	return h;
+}
+
+void heapstate__free(struct heapstate *h)
+{
+	if (!h)
+		return;
+	u64map__free(&h->live);
+	free(h->blocks);
+	free(h->free_idx);
+	free(h->sites);
+	free(h);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap = *cap ? *cap : 64;
+	void *np;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	np = realloc(*p, ncap * elem);
+	if (!np)
+		return -ENOMEM;
+	memset((char *)np + *cap * elem, 0, (ncap - *cap) * elem);
+	*p = np;
+	*cap = ncap;
+	return 0;
+}
+
+int heapstate__alloc(struct heapstate *h, uint64_t addr, uint32_t stack_id,
+		     uint64_t size, uint32_t op, uint64_t t_ns)
+{
+	double w = sampling__scale(size, h->mean);
+	struct live_block *b;
+	uint64_t idx;
+
+	if (grow((void **)&h->sites, &h->cap_sites, (size_t)stack_id + 1,
+		 sizeof(*h->sites)))
+		return -ENOMEM;
+	heapstate__free_block(h, addr);	/* a lost free: forget the old one */
+
+	if (h->n_free) {
+		idx = h->free_idx[--h->n_free];
+	} else {
+		if (grow((void **)&h->blocks, &h->cap_blocks, h->n_blocks + 1,
+			 sizeof(*h->blocks)))
+			return -ENOMEM;
+		idx = h->n_blocks++;
+	}
+	if (u64map__set(&h->live, addr, idx)) {
+		if (grow((void **)&h->free_idx, &h->cap_free, h->n_free + 1,
+			 sizeof(*h->free_idx)) == 0)
+			h->free_idx[h->n_free++] = (uint32_t)idx;
+		return -ENOMEM;
+	}
+	b = &h->blocks[idx];
+	b->size = size;
+	b->weight = w;
+	b->stack_id = stack_id;
+	b->op = op;
+	b->t_ns = t_ns;
+
+	h->sites[stack_id].alloc_objects += w;
+	h->sites[stack_id].alloc_bytes += w * (double)size;
+	h->tot.alloc_objects += w;
+	h->tot.alloc_bytes += w * (double)size;
+	h->tot.sampled_allocs++;
+	if (op < MT_OP__COUNT)
+		h->tot.op_count[op]++;
+	return 0;
+}
+
+bool heapstate__free_block(struct heapstate *h, uint64_t addr)
+{
+	uint64_t idx;
+
+	if (!u64map__del(&h->live, addr, &idx))
+		return false;
+	if (grow((void **)&h->free_idx, &h->cap_free, h->n_free + 1,
+		 sizeof(*h->free_idx)) == 0)
+		h->free_idx[h->n_free++] = (uint32_t)idx;
+	h->blocks[idx].stack_id = 0;
+	h->tot.sampled_frees++;
+	return true;
+}
+
+int heapstate__sites(struct heapstate *h, struct heap_site **sites, size_t *n)
+{
+	struct heap_site *v;
+	uint64_t addr, idx;
+	size_t i, it = 0, cnt = 0;
+
+	v = calloc(h->cap_sites ? h->cap_sites : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < h->cap_sites; i++) {
+		v[i].stack_id = (uint32_t)i;
+		v[i].alloc_objects = h->sites[i].alloc_objects;
+		v[i].alloc_bytes = h->sites[i].alloc_bytes;
+	}
+	while (u64map__next(&h->live, &it, &addr, &idx)) {
+		const struct live_block *b = &h->blocks[idx];
+
+		v[b->stack_id].inuse_objects += b->weight;
+		v[b->stack_id].inuse_bytes += b->weight * (double)b->size;
+	}
+	for (i = 1; i < h->cap_sites; i++)
+		if (v[i].alloc_objects > 0)
+			v[cnt++] = v[i];
+	*sites = v;
+	*n = cnt;
+	return 0;
+}
+
+void heapstate__totals(struct heapstate *h, struct heap_totals *out)
+{
+	uint64_t addr, idx;
+	size_t it = 0;
+
+	*out = h->tot;
+	out->inuse_objects = out->inuse_bytes = 0;
+	while (u64map__next(&h->live, &it, &addr, &idx)) {
+		out->inuse_objects += h->blocks[idx].weight;
+		out->inuse_bytes += h->blocks[idx].weight *
+				    (double)h->blocks[idx].size;
+	}
+}
+
+int heapstate__foreach_live(struct heapstate *h,
+			    int (*fn)(const struct heap_block *b, void *ctx),
+			    void *ctx)
+{
+	uint64_t addr, idx;
+	size_t it = 0;
+	int err;
+
+	while (u64map__next(&h->live, &it, &addr, &idx)) {
+		const struct live_block *lb = &h->blocks[idx];
+		struct heap_block b = {
+			.stack_id = lb->stack_id, .op = lb->op, .size = lb->size,
+			.weight = lb->weight, .t_ns = lb->t_ns,
+		};
+
+		err = fn(&b, ctx);
+		if (err)
+			return err;
+	}
+	return 0;
+}

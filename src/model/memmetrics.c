@@ -1,0 +1,1646 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * memmetrics.c - the memory metrics model: per-component allocation counters
+ * and size histograms fed by every sampled allocation, per-stack live-bytes
+ * series fed once per export window and fitted by least squares to find leak
+ * suspects, and the process gauges from /proc. A snapshot turns it all into
+ * plain points for the OTLP encoders. Everything is bounded: component names
+ * (MM_MAX_TRACKED_COMPONENTS), operations per component, stacks
+ * (MM_MAX_STACKS, 2x transiently inside a window) and series (MM_SERIES_LEN).
+ *
+ * Component folding keeps every counter monotone: a component is reported
+ * under its own name once "promoted" (at end_window, the largest lifetime
+ * allocated bytes first, into at most MM_MAX_COMPONENTS slots; a newcomer
+ * replaces the smallest promoted one when it has allocated twice as much).
+ * "other" = everything folded so far + all unpromoted components. When a
+ * component whose bytes "other" already reported is promoted, those bytes
+ * stay in "other" and the component's own series starts at that window
+ * (start_s = promotion time); a demoted component's totals move into
+ * "other" and its series stops. "other" is also clamped to never go below
+ * what it last reported, against floating-point reassociation.
+ *
+ * Leak metrics: memory.leak.allocation_count is the high-water mark of the
+ * suspects' live blocks per (component, severity), so the counter never
+ * drops (the current figure is the count of memory.leak.size_bytes and the
+ * suspects list); memory.leak.size_bytes describes the suspects' live blocks
+ * at the window's end and can shrink. A leak that changes severity starts a
+ * new series. Leak components get their own label for the first
+ * MM_MAX_COMPONENTS distinct names, "other" after that.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/random.h>
+
+#include "model/memmetrics.h"
+#include "process/procmaps.h"
+
+const double memmetrics_hist_bounds[MM_HIST_NBOUNDS] = {
+	16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
+	16777216, 67108864,
+};
+
+#define NBUCKETS	(MM_HIST_NBOUNDS + 1)
+#define COMP_SLOTS	2048	/* power of two, 2x MM_MAX_TRACKED_COMPONENTS */
+#define STACK_SLOTS	16384	/* power of two, 2x the transient stack cap */
+#define MAX_FLAGGED	65536	/* distinct suspect ids remembered */
+#define PROMOTE_FACTOR	2.0
+#define NCATS		5
+#define UNKNOWN		"unknown"
+#define KIB		1024ULL
+
+/* glibc x86-64: SIZE_SZ 8, MALLOC_ALIGNMENT 16, MINSIZE 32, default
+ * M_MMAP_THRESHOLD 128 KiB (it can grow dynamically; not modelled). */
+#define GLIBC_SIZE_SZ		8ULL
+#define GLIBC_ALIGN		16ULL
+#define GLIBC_MINSIZE		32ULL
+#define GLIBC_MMAP_THRESHOLD	(128 * KIB)
+#define PAGE			4096ULL
+
+struct hist_acc {
+	double buckets[NBUCKETS];
+	double count, sum, min, max;
+};
+
+struct op_acc {
+	char *name;
+	double count;
+	struct hist_acc hist;
+};
+
+struct acc {
+	double bytes;
+	double eff_sum, eff_w;	/* sum w*eff(s), sum w */
+	struct op_acc *ops;	/* at most MM_MAX_OPS + 1 ("other") */
+	size_t n_ops;
+};
+
+struct comp {
+	char *name;
+	struct acc acc;
+	double rank;		/* lifetime allocated bytes, for ranking */
+	double start_s;
+	bool promoted;
+	bool in_other;		/* "other" reported some of its bytes */
+};
+
+struct tracker {
+	uint32_t stack_id;
+	char *component;
+	double t[MM_SERIES_LEN], y[MM_SERIES_LEN];	/* ring */
+	unsigned int first, n;
+	/* the window being filled */
+	bool seen;
+	double p_bytes, p_objects, p_age;
+	struct hist_acc p_hist;
+	/* the last closed window */
+	double last_bytes;
+	bool suspect;
+	bool flagged;
+};
+
+struct leak_key {
+	double hw_objects;	/* high-water mark of live blocks */
+	bool used;		/* ever had a suspect */
+	bool live;		/* has suspects now */
+	struct hist_acc hist;
+};
+
+struct u32set {
+	uint64_t *slots;	/* key + 1, 0 empty */
+	size_t cap, len;
+};
+
+struct memmetrics {
+	char *session_id;
+	char *exe;
+	double leak_age_s;
+	double start_s;
+
+	struct comp *comps;
+	size_t n_comps, cap_comps;
+	uint32_t comp_slots[COMP_SLOTS];	/* index + 1 */
+	size_t n_promoted;
+	struct acc other_base;			/* folded for good */
+	struct acc other_last;			/* last reported "other" */
+	double dist[NCATS];
+	uint64_t components_folded;
+
+	struct tracker *trk;
+	size_t n_trk, cap_trk;
+	uint32_t *trk_slots;			/* STACK_SLOTS, index + 1 */
+	uint64_t stacks_dropped;
+
+	struct u32set flagged;
+	double leak_count;
+	char *leak_labels[MM_MAX_COMPONENTS];
+	size_t n_leak_labels;
+	struct leak_key leak[MM_MAX_COMPONENTS + 1][MM_SEV__COUNT];
+	struct mm_suspect *suspects;		/* components owned */
+	size_t n_suspects;
+	double growth_sum;
+
+	bool have_window, have_proc;
+	double t_s;
+	double prev_t_s;	/* the window before: memory.leak.size_bytes
+				 * restarts there (it can shrink) */
+	struct mm_proc proc;
+	double heap_live;
+};
+
+/* --- /proc parsing ------------------------------------------------------ */
+
+
+/* "   1234 kB" after a "Key:" prefix -> bytes. */
+static int parse_kb(const char *p, uint64_t *bytes)
+{
+	unsigned long long v;
+	char *end;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	if (errno || end == p || v > UINT64_MAX / KIB)
+		return -EINVAL;
+	*bytes = v * KIB;
+	return 0;
+}
+
+int memmetrics__parse_status(const char *text, struct mm_proc *out)
+{
+	bool have_rss = false, have_size = false;
+	const char *p, *nl;
+	uint64_t rss = 0, size = 0;
+	int err;
+
+	if (!text || !out)
+		return -EINVAL;
+	for (p = text; *p; p = *nl ? nl + 1 : nl) {
+		nl = strchrnul(p, '\n');
+		if (!strncmp(p, "VmRSS:", 6)) {
+			err = parse_kb(p + 6, &rss);
+			if (err)
+				return err;
+			have_rss = true;
+		} else if (!strncmp(p, "VmSize:", 7)) {
+			err = parse_kb(p + 7, &size);
+			if (err)
+				return err;
+			have_size = true;
+		}
+	}
+	/* Kernel threads and zombies have no Vm* lines. */
+	if (!have_rss || !have_size)
+		return -ENODATA;
+	out->rss_bytes = rss;
+	out->virtual_bytes = size;
+	return 0;
+}
+
+/* Is this smaps header line a mapping whose Rss is the allocator's? */
+static int smaps_header(const char *line, size_t len, bool *counts)
+{
+	unsigned long long start, end, pgoff, inode;
+	unsigned int major, minor;
+	const char *path;
+	char perms[5];
+	int pos = -1;
+	char *tmp;
+
+	tmp = strndup(line, len);
+	if (!tmp)
+		return -ENOMEM;
+	if (sscanf(tmp, "%llx-%llx %4s %llx %x:%x %llu%n", &start, &end, perms,
+		   &pgoff, &major, &minor, &inode, &pos) != 7 || pos < 0 ||
+	    strlen(perms) != 4) {
+		free(tmp);
+		return -EINVAL;
+	}
+	path = tmp + pos;
+	while (*path == ' ' || *path == '\t')
+		path++;
+	/* The [heap] (brk) arena plus private anonymous mappings: other malloc
+	 * arenas and mmap'ed chunks (named "[anon: glibc: malloc...]" when
+	 * glibc decorates them). Thread stacks are anonymous too and cannot be
+	 * told apart. */
+	*counts = perms[3] == 'p' &&
+		  (!strcmp(path, "[heap]") ||
+		   (inode == 0 && (!*path || !strncmp(path, "[anon:", 6))));
+	free(tmp);
+	return 0;
+}
+
+int memmetrics__parse_smaps(const char *text, uint64_t *allocator_bytes)
+{
+	bool counts = false;
+	const char *p, *nl;
+	uint64_t total = 0, v;
+	int err;
+
+	if (!text || !allocator_bytes)
+		return -EINVAL;
+	for (p = text; *p; p = *nl ? nl + 1 : nl) {
+		size_t len, klen;
+
+		nl = strchrnul(p, '\n');
+		len = nl - p;
+		if (len == 0)
+			continue;
+		/* Field lines are "Key: value"; keys have no blanks. */
+		klen = strcspn(p, ": \t\n");
+		if (klen < len && p[klen] == ':') {
+			if (klen == 3 && !strncmp(p, "Rss", 3) && counts) {
+				err = parse_kb(p + 4, &v);
+				if (err)
+					return err;
+				total += v;
+			}
+			continue;
+		}
+		err = smaps_header(p, len, &counts);
+		if (err)
+			return err;
+	}
+	*allocator_bytes = total;
+	return 0;
+}
+
+int memmetrics__read_proc(pid_t pid, struct mm_proc *out)
+{
+	struct mm_proc r = {};
+	char path[64], *text = NULL;
+	int err;
+
+	if (!out || pid <= 0)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	err = procmaps__read_text(path, &text);
+	if (err)
+		goto cleanup;
+	err = memmetrics__parse_status(text, &r);
+	if (err)
+		goto cleanup;
+	free(text);
+	text = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	err = procmaps__read_text(path, &text);
+	if (err)
+		goto cleanup;
+	err = memmetrics__parse_smaps(text, &r.allocator_bytes);
+	if (err)
+		goto cleanup;
+	*out = r;
+
+cleanup:
+	free(text);
+	return err;
+}
+
+/* --- pure helpers ------------------------------------------------------- */
+
+static const char *const cat_names[NCATS] = {
+	"tiny", "small", "medium", "large", "huge",
+};
+
+static int size_category_idx(uint64_t size)
+{
+	if (size < KIB)
+		return 0;
+	if (size < 64 * KIB)
+		return 1;
+	if (size < KIB * KIB)
+		return 2;
+	if (size < 16 * KIB * KIB)
+		return 3;
+	return 4;
+}
+
+const char *memmetrics__size_category(uint64_t size)
+{
+	return cat_names[size_category_idx(size)];
+}
+
+double memmetrics__size_score(uint64_t size)
+{
+	double l, s;
+
+	if (size == 0)
+		return 0.25;
+	if (size >= 4 * KIB && size <= 64 * KIB)
+		return 1.0;
+	l = log2((double)size);
+	if (size < 4 * KIB)
+		return 1.0 - 0.75 * (12.0 - l) / 12.0;
+	s = 1.0 - 0.75 * (l - 16.0) / 8.0;
+	return s < 0.25 ? 0.25 : s;
+}
+
+double memmetrics__alignment_waste(uint64_t size)
+{
+	uint64_t nb, chunk;
+
+	/* Beyond any real request; keeps the rounding below from wrapping. */
+	if (size > UINT64_MAX / 2)
+		return 0.0;
+	nb = (size + GLIBC_SIZE_SZ + GLIBC_ALIGN - 1) & ~(GLIBC_ALIGN - 1);
+	if (nb < GLIBC_MINSIZE)
+		nb = GLIBC_MINSIZE;
+	if (nb >= GLIBC_MMAP_THRESHOLD)
+		chunk = (nb + GLIBC_SIZE_SZ + PAGE - 1) & ~(PAGE - 1);
+	else
+		chunk = nb;
+	return (double)(chunk - size) / (double)chunk;
+}
+
+static double alloc_efficiency(uint64_t size)
+{
+	return memmetrics__size_score(size) *
+	       (1.0 - memmetrics__alignment_waste(size));
+}
+
+double memmetrics__efficiency(const uint64_t *sizes, const double *counts,
+			      size_t n)
+{
+	double num = 0, den = 0;
+	size_t i;
+
+	if (!sizes)
+		return 1.0;
+	for (i = 0; i < n; i++) {
+		double w = counts ? counts[i] : 1.0;
+
+		if (!(w > 0) || !isfinite(w))
+			continue;
+		num += w * alloc_efficiency(sizes[i]);
+		den += w;
+	}
+	return den > 0 ? num / den : 1.0;
+}
+
+double memmetrics__slope(const double *t, const double *y, size_t n)
+{
+	double tm = 0, ym = 0, sxy = 0, sxx = 0;
+	size_t i;
+
+	if (!t || !y || n < 2)
+		return 0.0;
+	for (i = 0; i < n; i++) {
+		tm += t[i];
+		ym += y[i];
+	}
+	tm /= n;
+	ym /= n;
+	/* Centred sums: t may be Unix seconds, far from 0. */
+	for (i = 0; i < n; i++) {
+		sxy += (t[i] - tm) * (y[i] - ym);
+		sxx += (t[i] - tm) * (t[i] - tm);
+	}
+	return sxx > 0 ? sxy / sxx : 0.0;
+}
+
+enum mm_severity memmetrics__severity(double live_bytes,
+				      double growth_mb_per_h)
+{
+	if (live_bytes > 100 * MM_MB || growth_mb_per_h > 50)
+		return MM_SEV_CRITICAL;
+	if (live_bytes > 50 * MM_MB || growth_mb_per_h > 20)
+		return MM_SEV_HIGH;
+	if (live_bytes > 10 * MM_MB || growth_mb_per_h > 5)
+		return MM_SEV_MEDIUM;
+	return MM_SEV_LOW;
+}
+
+const char *memmetrics__severity_name(enum mm_severity sev)
+{
+	switch (sev) {
+	case MM_SEV_LOW:
+		return "low";
+	case MM_SEV_MEDIUM:
+		return "medium";
+	case MM_SEV_HIGH:
+		return "high";
+	case MM_SEV_CRITICAL:
+		return "critical";
+	default:
+		return "unknown";
+	}
+}
+
+int memmetrics__uuid4(char out[37])
+{
+	uint8_t b[16];
+	size_t got = 0;
+	int fd = -1, err = 0;
+
+	if (!out)
+		return -EINVAL;
+	while (got < sizeof(b)) {
+		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != ENOSYS) {
+				err = -errno;
+				goto cleanup;
+			}
+			break;
+		}
+		got += n;
+	}
+	if (got < sizeof(b)) {
+		/* Kernels before 3.17 have no getrandom(2). */
+		fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			err = -errno;
+			goto cleanup;
+		}
+		while (got < sizeof(b)) {
+			ssize_t n = read(fd, b + got, sizeof(b) - got);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				err = n < 0 ? -errno : -EIO;
+				goto cleanup;
+			}
+			got += n;
+		}
+	}
+	/* RFC 9562 section 5.4: version 4, variant 10. */
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+		 b[10], b[11], b[12], b[13], b[14], b[15]);
+
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+/* --- accumulators ------------------------------------------------------- */
+
+static size_t bucket_of(uint64_t size)
+{
+	size_t i;
+
+	for (i = 0; i < MM_HIST_NBOUNDS; i++) {
+		if ((double)size <= memmetrics_hist_bounds[i])
+			return i;
+	}
+	return MM_HIST_NBOUNDS;
+}
+
+static void hist_add(struct hist_acc *h, uint64_t size, double w)
+{
+	double s = (double)size;
+
+	if (!(w > 0))
+		return;
+	if (!(h->count > 0) || s < h->min)
+		h->min = s;
+	if (!(h->count > 0) || s > h->max)
+		h->max = s;
+	h->buckets[bucket_of(size)] += w;
+	h->count += w;
+	h->sum += s * w;
+}
+
+static void hist_merge(struct hist_acc *dst, const struct hist_acc *src)
+{
+	size_t i;
+
+	if (!(src->count > 0))
+		return;
+	if (!(dst->count > 0) || src->min < dst->min)
+		dst->min = src->min;
+	if (!(dst->count > 0) || src->max > dst->max)
+		dst->max = src->max;
+	for (i = 0; i < NBUCKETS; i++)
+		dst->buckets[i] += src->buckets[i];
+	dst->count += src->count;
+	dst->sum += src->sum;
+}
+
+/* Raise h's cumulative figures to at least those of floor. */
+static void hist_clamp(struct hist_acc *h, const struct hist_acc *floor)
+{
+	size_t i;
+
+	for (i = 0; i < NBUCKETS; i++)
+		h->buckets[i] = fmax(h->buckets[i], floor->buckets[i]);
+	h->count = fmax(h->count, floor->count);
+	h->sum = fmax(h->sum, floor->sum);
+}
+
+static void hist_export(struct mm_hist *out, const struct hist_acc *h)
+{
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < NBUCKETS; i++) {
+		/* llround is monotone, so rounded cumulative buckets still
+		 * never decrease. */
+		out->bucket_counts[i] = h->buckets[i] > 0 ?
+					(uint64_t)llround(h->buckets[i]) : 0;
+		out->count += out->bucket_counts[i];
+	}
+	out->sum = h->sum;
+	if (h->count > 0) {
+		out->min = h->min;
+		out->max = h->max;
+	}
+}
+
+static void acc_clear(struct acc *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->n_ops; i++)
+		free(a->ops[i].name);
+	free(a->ops);
+	memset(a, 0, sizeof(*a));
+}
+
+static struct op_acc *acc_find_op(const struct acc *a, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < a->n_ops; i++) {
+		if (!strcmp(a->ops[i].name, name))
+			return &a->ops[i];
+	}
+	return NULL;
+}
+
+/* The op entry for name, created if needed; past MM_MAX_OPS names the
+ * entry "other". NULL on ENOMEM. */
+static struct op_acc *acc_op(struct acc *a, const char *name)
+{
+	struct op_acc *op, *nv;
+
+	op = acc_find_op(a, name);
+	if (op)
+		return op;
+	if (a->n_ops >= MM_MAX_OPS) {
+		name = MM_OTHER;
+		op = acc_find_op(a, name);
+		if (op)
+			return op;
+	}
+	nv = reallocarray(a->ops, a->n_ops + 1, sizeof(*nv));
+	if (!nv)
+		return NULL;
+	a->ops = nv;
+	op = &a->ops[a->n_ops];
+	memset(op, 0, sizeof(*op));
+	op->name = strdup(name);
+	if (!op->name)
+		return NULL;
+	a->n_ops++;
+	return op;
+}
+
+/* dst += src. All-or-nothing: ops are created before anything is added. */
+static int acc_merge(struct acc *dst, const struct acc *src)
+{
+	size_t i;
+
+	for (i = 0; i < src->n_ops; i++) {
+		if (!acc_op(dst, src->ops[i].name))
+			return -ENOMEM;
+	}
+	for (i = 0; i < src->n_ops; i++) {
+		struct op_acc *d = acc_op(dst, src->ops[i].name);
+
+		d->count += src->ops[i].count;
+		hist_merge(&d->hist, &src->ops[i].hist);
+	}
+	dst->bytes += src->bytes;
+	dst->eff_sum += src->eff_sum;
+	dst->eff_w += src->eff_w;
+	return 0;
+}
+
+/* Raise a's cumulative figures to at least floor's. */
+static void acc_clamp(struct acc *a, const struct acc *floor)
+{
+	size_t i;
+
+	a->bytes = fmax(a->bytes, floor->bytes);
+	for (i = 0; i < a->n_ops; i++) {
+		const struct op_acc *f = acc_find_op(floor, a->ops[i].name);
+
+		if (!f)
+			continue;
+		a->ops[i].count = fmax(a->ops[i].count, f->count);
+		hist_clamp(&a->ops[i].hist, &f->hist);
+	}
+}
+
+/* --- components --------------------------------------------------------- */
+
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* The entry for name, created if there is room; NULL when the table is full
+ * (*err 0) or on ENOMEM (*err -ENOMEM). */
+static struct comp *comp_get(struct memmetrics *m, const char *name, int *err)
+{
+	size_t i = str_hash(name) & (COMP_SLOTS - 1);
+	struct comp *c;
+
+	*err = 0;
+	for (; m->comp_slots[i]; i = (i + 1) & (COMP_SLOTS - 1)) {
+		c = &m->comps[m->comp_slots[i] - 1];
+		if (!strcmp(c->name, name))
+			return c;
+	}
+	if (m->n_comps >= MM_MAX_TRACKED_COMPONENTS)
+		return NULL;
+	if (m->n_comps == m->cap_comps) {
+		size_t ncap = m->cap_comps ? m->cap_comps * 2 : 64;
+		struct comp *nv = reallocarray(m->comps, ncap, sizeof(*nv));
+
+		if (!nv) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		m->comps = nv;
+		m->cap_comps = ncap;
+	}
+	c = &m->comps[m->n_comps];
+	memset(c, 0, sizeof(*c));
+	c->name = strdup(name);
+	if (!c->name) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	c->start_s = m->start_s;
+	m->comp_slots[i] = ++m->n_comps;
+	return c;
+}
+
+static int comp_promote(struct memmetrics *m, struct comp *c, double t)
+{
+	int err;
+
+	if (c->in_other) {
+		/* "other" already reported (some of) these bytes: they stay
+		 * there and the component's series starts now. */
+		err = acc_merge(&m->other_base, &c->acc);
+		if (err)
+			return err;
+		acc_clear(&c->acc);
+		c->start_s = t;
+	}
+	c->promoted = true;
+	m->n_promoted++;
+	return 0;
+}
+
+static int comp_demote(struct memmetrics *m, struct comp *c)
+{
+	int err;
+
+	err = acc_merge(&m->other_base, &c->acc);
+	if (err)
+		return err;
+	acc_clear(&c->acc);
+	c->promoted = false;
+	c->in_other = true;
+	m->n_promoted--;
+	return 0;
+}
+
+/* Fill free slots with the largest unpromoted components, then let one that
+ * allocated PROMOTE_FACTOR times more replace the smallest promoted one. */
+static int comps_rebalance(struct memmetrics *m, double t)
+{
+	size_t i, round;
+	int err;
+
+	for (round = 0; round <= m->n_comps; round++) {
+		struct comp *best = NULL, *worst = NULL;
+
+		for (i = 0; i < m->n_comps; i++) {
+			struct comp *c = &m->comps[i];
+
+			if (!c->promoted && c->rank > 0 &&
+			    (!best || c->rank > best->rank))
+				best = c;
+			if (c->promoted && (!worst || c->rank < worst->rank))
+				worst = c;
+		}
+		if (!best)
+			return 0;
+		if (m->n_promoted < MM_MAX_COMPONENTS) {
+			err = comp_promote(m, best, t);
+			if (err)
+				return err;
+			continue;
+		}
+		if (!worst || !(best->rank > PROMOTE_FACTOR * worst->rank))
+			return 0;
+		err = comp_demote(m, worst);
+		if (err)
+			return err;
+		err = comp_promote(m, best, t);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int memmetrics__on_alloc(struct memmetrics *m, const char *component,
+			 const char *operation, uint64_t size, double weight)
+{
+	struct op_acc *op;
+	struct comp *c;
+	struct acc *a;
+	int err;
+
+	if (!m || !(weight >= 0) || !isfinite(weight))
+		return -EINVAL;
+	if (weight == 0)
+		return 0;
+	if (!component || !*component)
+		component = UNKNOWN;
+	if (!operation || !*operation)
+		operation = UNKNOWN;
+
+	c = comp_get(m, component, &err);
+	if (err)
+		return err;
+	if (c) {
+		a = &c->acc;
+	} else {
+		a = &m->other_base;
+		m->components_folded++;
+	}
+	op = acc_op(a, operation);
+	if (!op)
+		return -ENOMEM;
+
+	if (c)
+		c->rank += (double)size * weight;
+	a->bytes += (double)size * weight;
+	a->eff_sum += weight * alloc_efficiency(size);
+	a->eff_w += weight;
+	op->count += weight;
+	hist_add(&op->hist, size, weight);
+	m->dist[size_category_idx(size)] += weight;
+	return 0;
+}
+
+/* --- stacks ------------------------------------------------------------- */
+
+static size_t stack_hash(uint32_t id)
+{
+	return (size_t)((id * 2654435761u) & (STACK_SLOTS - 1));
+}
+
+static void stacks_reindex(struct memmetrics *m)
+{
+	size_t i, j;
+
+	memset(m->trk_slots, 0, STACK_SLOTS * sizeof(*m->trk_slots));
+	for (i = 0; i < m->n_trk; i++) {
+		for (j = stack_hash(m->trk[i].stack_id); m->trk_slots[j];
+		     j = (j + 1) & (STACK_SLOTS - 1))
+			;
+		m->trk_slots[j] = i + 1;
+	}
+}
+
+static double tracker_size(const struct tracker *tr)
+{
+	return tr->seen ? tr->p_bytes : tr->last_bytes;
+}
+
+/* Keep order: suspects, then larger live bytes, then lower stack id. */
+static int tracker_cmp(const void *a, const void *b)
+{
+	const struct tracker *x = a, *y = b;
+	double sx = tracker_size(x), sy = tracker_size(y);
+
+	if (x->suspect != y->suspect)
+		return x->suspect ? -1 : 1;
+	if (sx != sy)
+		return sx > sy ? -1 : 1;
+	if (x->stack_id != y->stack_id)
+		return x->stack_id < y->stack_id ? -1 : 1;
+	return 0;
+}
+
+/* Drop all but the keep most important trackers. */
+static void stacks_trim(struct memmetrics *m, size_t keep)
+{
+	size_t i;
+
+	if (m->n_trk <= keep)
+		return;
+	qsort(m->trk, m->n_trk, sizeof(*m->trk), tracker_cmp);
+	for (i = keep; i < m->n_trk; i++)
+		free(m->trk[i].component);
+	m->stacks_dropped += m->n_trk - keep;
+	m->n_trk = keep;
+	stacks_reindex(m);
+}
+
+static struct tracker *tracker_get(struct memmetrics *m, uint32_t id,
+				   int *err)
+{
+	struct tracker *tr;
+	size_t j;
+
+	*err = 0;
+	for (j = stack_hash(id); m->trk_slots[j];
+	     j = (j + 1) & (STACK_SLOTS - 1)) {
+		tr = &m->trk[m->trk_slots[j] - 1];
+		if (tr->stack_id == id)
+			return tr;
+	}
+	if (m->n_trk >= 2 * MM_MAX_STACKS) {
+		stacks_trim(m, MM_MAX_STACKS);
+		for (j = stack_hash(id); m->trk_slots[j];
+		     j = (j + 1) & (STACK_SLOTS - 1))
+			;
+	}
+	if (m->n_trk == m->cap_trk) {
+		size_t ncap = m->cap_trk ? m->cap_trk * 2 : 64;
+		struct tracker *nv;
+
+		nv = reallocarray(m->trk, ncap, sizeof(*nv));
+		if (!nv) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		m->trk = nv;
+		m->cap_trk = ncap;
+	}
+	tr = &m->trk[m->n_trk];
+	memset(tr, 0, sizeof(*tr));
+	tr->stack_id = id;
+	m->trk_slots[j] = ++m->n_trk;
+	return tr;
+}
+
+int memmetrics__window_stack(struct memmetrics *m, uint32_t stack_id,
+			     const char *component, double live_bytes,
+			     double live_objects, double oldest_age_s,
+			     const uint64_t *block_sizes,
+			     const double *block_weights, size_t n_blocks)
+{
+	struct tracker *tr;
+	size_t i;
+	int err;
+
+	if (!m || !isfinite(live_bytes) || live_bytes < 0 ||
+	    !isfinite(live_objects) || live_objects < 0 ||
+	    !isfinite(oldest_age_s) || (n_blocks && !block_sizes))
+		return -EINVAL;
+	if (!component || !*component)
+		component = UNKNOWN;
+
+	tr = tracker_get(m, stack_id, &err);
+	if (!tr)
+		return err;
+	if (!tr->component || strcmp(tr->component, component)) {
+		char *dup = strdup(component);
+
+		if (!dup)
+			return -ENOMEM;
+		free(tr->component);
+		tr->component = dup;
+	}
+	if (!tr->seen || oldest_age_s > tr->p_age)
+		tr->p_age = oldest_age_s;
+	tr->seen = true;
+	tr->p_bytes += live_bytes;
+	tr->p_objects += live_objects;
+	for (i = 0; i < n_blocks; i++)
+		hist_add(&tr->p_hist, block_sizes[i],
+			 block_weights ? block_weights[i] : 1.0);
+	return 0;
+}
+
+static void series_push(struct tracker *tr, double t, double y)
+{
+	unsigned int i;
+
+	if (tr->n < MM_SERIES_LEN) {
+		i = (tr->first + tr->n) % MM_SERIES_LEN;
+		tr->n++;
+	} else {
+		i = tr->first;
+		tr->first = (tr->first + 1) % MM_SERIES_LEN;
+	}
+	tr->t[i] = t;
+	tr->y[i] = y;
+}
+
+/* The suspect rule (see memmetrics.h) on tr's series extended by (t, y);
+ * the growth in MB/h and the points fitted when it holds. */
+static bool tracker_is_suspect(const struct tracker *tr, double t_new,
+			       double y_new, double leak_age_s,
+			       double *growth_mb_h, size_t *n_out)
+{
+	double t[MM_SERIES_LEN], y[MM_SERIES_LEN], slope;
+	unsigned int i, n = 0, skip, ups = 0;
+
+	if (tr->p_age < leak_age_s)
+		return false;
+	/* the oldest point falls out when the ring is full */
+	skip = tr->n == MM_SERIES_LEN ? 1 : 0;
+	for (i = skip; i < tr->n; i++, n++) {
+		t[n] = tr->t[(tr->first + i) % MM_SERIES_LEN];
+		y[n] = tr->y[(tr->first + i) % MM_SERIES_LEN];
+	}
+	t[n] = t_new;
+	y[n] = y_new;
+	n++;
+	if (n < 3)
+		return false;
+	for (i = 1; i < n; i++) {
+		if (y[i] > y[i - 1])
+			ups++;
+	}
+	if (!(y[n - 1] > y[0]) || 3 * ups < 2 * (n - 1))
+		return false;
+	slope = memmetrics__slope(t, y, n);
+	if (!(slope > 0))
+		return false;
+	*growth_mb_h = slope * 3600.0 / MM_MB;
+	*n_out = n;
+	return true;
+}
+
+static bool u32set_has(const struct u32set *s, uint32_t key)
+{
+	size_t i;
+
+	if (!s->cap)
+		return false;
+	for (i = stack_hash(key) & (s->cap - 1); s->slots[i];
+	     i = (i + 1) & (s->cap - 1)) {
+		if (s->slots[i] == (uint64_t)key + 1)
+			return true;
+	}
+	return false;
+}
+
+/* Best effort: false when full or out of memory. */
+static bool u32set_add(struct u32set *s, uint32_t key)
+{
+	size_t i;
+
+	if (u32set_has(s, key))
+		return true;
+	if (s->len >= MAX_FLAGGED)
+		return false;
+	if (2 * (s->len + 1) > s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 1024, j;
+		uint64_t *ns = calloc(ncap, sizeof(*ns));
+
+		if (!ns)
+			return false;
+		for (j = 0; j < s->cap; j++) {
+			if (!s->slots[j])
+				continue;
+			for (i = stack_hash(s->slots[j] - 1) & (ncap - 1);
+			     ns[i]; i = (i + 1) & (ncap - 1))
+				;
+			ns[i] = s->slots[j];
+		}
+		free(s->slots);
+		s->slots = ns;
+		s->cap = ncap;
+	}
+	for (i = stack_hash(key) & (s->cap - 1); s->slots[i];
+	     i = (i + 1) & (s->cap - 1))
+		;
+	s->slots[i] = (uint64_t)key + 1;
+	s->len++;
+	return true;
+}
+
+/* Label index of a leak component: its own for the first
+ * MM_MAX_COMPONENTS names, MM_MAX_COMPONENTS ("other") after. */
+static size_t leak_label(struct memmetrics *m, const char *component)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_leak_labels; i++) {
+		if (!strcmp(m->leak_labels[i], component))
+			return i;
+	}
+	if (m->n_leak_labels >= MM_MAX_COMPONENTS)
+		return MM_MAX_COMPONENTS;
+	m->leak_labels[i] = strdup(component);
+	if (!m->leak_labels[i])
+		return MM_MAX_COMPONENTS;	/* folding beats failing */
+	m->n_leak_labels++;
+	return i;
+}
+
+static int suspect_cmp(const void *a, const void *b)
+{
+	const struct mm_suspect *x = a, *y = b;
+
+	if (x->live_bytes != y->live_bytes)
+		return x->live_bytes > y->live_bytes ? -1 : 1;
+	if (x->stack_id != y->stack_id)
+		return x->stack_id < y->stack_id ? -1 : 1;
+	return 0;
+}
+
+static void suspects_free(struct mm_suspect *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free((char *)v[i].component);
+	free(v);
+}
+
+int memmetrics__end_window(struct memmetrics *m, double t_s,
+			   const struct mm_proc *proc, double heap_live_bytes)
+{
+	double cur_objects[MM_MAX_COMPONENTS + 1][MM_SEV__COUNT] = {};
+	struct mm_suspect *sus = NULL;
+	size_t i, j, k, n_sus = 0;
+	int err;
+
+	if (!m || !isfinite(t_s) || (m->have_window && !(t_s > m->t_s)))
+		return -EINVAL;
+
+	/* Stacks with nothing live this window are done with. */
+	for (i = j = 0; i < m->n_trk; i++) {
+		if (m->trk[i].seen) {
+			if (i != j)
+				m->trk[j] = m->trk[i];
+			j++;
+		} else {
+			free(m->trk[i].component);
+		}
+	}
+	m->n_trk = j;
+	if (m->n_trk > MM_MAX_STACKS)
+		stacks_trim(m, MM_MAX_STACKS);
+	else
+		stacks_reindex(m);
+
+	/* Decide first, so that a failed allocation changes nothing. */
+	if (m->n_trk) {
+		sus = calloc(m->n_trk, sizeof(*sus));
+		if (!sus)
+			return -ENOMEM;
+	}
+	for (i = 0; i < m->n_trk; i++) {
+		struct tracker *tr = &m->trk[i];
+		struct mm_suspect *s = &sus[n_sus];
+		double growth = 0;
+		size_t n = 0;
+
+		if (!tracker_is_suspect(tr, t_s, tr->p_bytes, m->leak_age_s,
+					&growth, &n))
+			continue;
+		s->component = strdup(tr->component);
+		if (!s->component) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		n_sus++;
+		s->stack_id = tr->stack_id;
+		s->live_bytes = tr->p_bytes;
+		s->live_objects = tr->p_objects;
+		s->oldest_age_s = tr->p_age;
+		s->growth_mb_h = growth;
+		s->severity = memmetrics__severity(tr->p_bytes, growth);
+		s->n_windows = n;
+	}
+	err = comps_rebalance(m, t_s);
+	if (err)
+		goto cleanup;
+
+	/* Commit. */
+	for (i = 0; i < MM_MAX_COMPONENTS + 1; i++) {
+		for (k = 0; k < MM_SEV__COUNT; k++) {
+			memset(&m->leak[i][k].hist, 0,
+			       sizeof(m->leak[i][k].hist));
+			m->leak[i][k].live = false;
+		}
+	}
+	m->growth_sum = 0;
+	for (i = 0, j = 0; i < m->n_trk; i++) {
+		struct tracker *tr = &m->trk[i];
+		const struct mm_suspect *s;
+		struct leak_key *lk;
+		size_t label;
+
+		series_push(tr, t_s, tr->p_bytes);
+		tr->last_bytes = tr->p_bytes;
+		/* sus[] is in tracker order */
+		tr->suspect = j < n_sus && sus[j].stack_id == tr->stack_id;
+		if (tr->suspect) {
+			s = &sus[j++];
+			m->growth_sum += s->growth_mb_h;
+			if (!tr->flagged && !u32set_has(&m->flagged, tr->stack_id))
+				m->leak_count += 1;
+			tr->flagged = true;
+			u32set_add(&m->flagged, tr->stack_id);
+
+			label = leak_label(m, tr->component);
+			lk = &m->leak[label][s->severity];
+			lk->live = true;
+			lk->used = true;
+			hist_merge(&lk->hist, &tr->p_hist);
+			cur_objects[label][s->severity] += tr->p_objects;
+		}
+		tr->seen = false;
+		tr->p_bytes = tr->p_objects = tr->p_age = 0;
+		memset(&tr->p_hist, 0, sizeof(tr->p_hist));
+	}
+	for (i = 0; i < MM_MAX_COMPONENTS + 1; i++) {
+		for (k = 0; k < MM_SEV__COUNT; k++) {
+			struct leak_key *lk = &m->leak[i][k];
+
+			if (cur_objects[i][k] > lk->hw_objects)
+				lk->hw_objects = cur_objects[i][k];
+		}
+	}
+	if (n_sus)
+		qsort(sus, n_sus, sizeof(*sus), suspect_cmp);
+	suspects_free(m->suspects, m->n_suspects);
+	m->suspects = sus;
+	m->n_suspects = n_sus;
+	sus = NULL;
+	n_sus = 0;
+
+	m->have_window = true;
+	m->prev_t_s = m->t_s;
+	m->t_s = t_s;
+	m->heap_live = heap_live_bytes;
+	m->have_proc = proc != NULL;
+	if (proc)
+		m->proc = *proc;
+
+cleanup:
+	suspects_free(sus, n_sus);
+	return err;
+}
+
+/* --- lifecycle ---------------------------------------------------------- */
+
+struct memmetrics *memmetrics__new(const char *session_id,
+				   const char *exe_component,
+				   double leak_age_s, double start_s)
+{
+	struct memmetrics *m;
+
+	if (!session_id || !exe_component || !isfinite(start_s) ||
+	    isnan(leak_age_s)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		goto err_nomem;
+	m->session_id = strdup(session_id);
+	m->exe = strdup(exe_component);
+	m->trk_slots = calloc(STACK_SLOTS, sizeof(*m->trk_slots));
+	if (!m->session_id || !m->exe || !m->trk_slots)
+		goto err_nomem;
+	m->leak_age_s = leak_age_s > 0 ? leak_age_s : MM_DEFAULT_LEAK_AGE_S;
+	m->start_s = start_s;
+	m->t_s = start_s;
+	m->prev_t_s = start_s;
+	return m;
+
+err_nomem:
+	memmetrics__free(m);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void memmetrics__free(struct memmetrics *m)
+{
+	size_t i;
+
+	if (!m)
+		return;
+	for (i = 0; i < m->n_comps; i++) {
+		free(m->comps[i].name);
+		acc_clear(&m->comps[i].acc);
+	}
+	free(m->comps);
+	acc_clear(&m->other_base);
+	acc_clear(&m->other_last);
+	for (i = 0; i < m->n_trk; i++)
+		free(m->trk[i].component);
+	free(m->trk);
+	free(m->trk_slots);
+	free(m->flagged.slots);
+	for (i = 0; i < m->n_leak_labels; i++)
+		free(m->leak_labels[i]);
+	suspects_free(m->suspects, m->n_suspects);
+	free(m->session_id);
+	free(m->exe);
+	free(m);
+}
+
+void memmetrics__stats(const struct memmetrics *m, struct mm_stats *out)
+{
+	if (!out)
+		return;
+	memset(out, 0, sizeof(*out));
+	if (!m)
+		return;
+	out->stacks = m->n_trk;
+	out->components = m->n_comps;
+	out->stacks_dropped = m->stacks_dropped;
+	out->components_folded = m->components_folded;
+}
+
+/* --- snapshot ----------------------------------------------------------- */
+
+enum metric_id {
+	M_RSS, M_HEAP, M_VIRT, M_LEAK_COUNT, M_LEAK_GROWTH, M_LEAK_SIZE,
+	M_LEAK_ALLOCS, M_ALLOC_COUNT, M_ALLOC_BYTES, M_ALLOC_SIZE, M_EFF,
+	M_ALLOCATOR, M_DIST,
+};
+
+static const struct metric_def {
+	const char *name, *unit, *desc;
+	enum mm_kind kind;
+} metric_defs[] = {
+	[M_RSS] = { "memory.rss_bytes", "By",
+		    "Resident set size of the target process", MM_KIND_GAUGE },
+	[M_HEAP] = { "memory.heap_bytes", "By",
+		     "Live heap bytes as tracked (scaled when sampled)",
+		     MM_KIND_GAUGE },
+	[M_VIRT] = { "memory.virtual_bytes", "By",
+		     "Virtual size of the target process", MM_KIND_GAUGE },
+	[M_LEAK_COUNT] = { "memory.leak.count", "{leak}",
+			   "Distinct stacks ever flagged as leak suspects",
+			   MM_KIND_COUNTER },
+	[M_LEAK_GROWTH] = { "memory.leak.growth_rate_mb_h", "MBy/h",
+			    "Sum of the current leak suspects' growth rates",
+			    MM_KIND_GAUGE },
+	[M_LEAK_SIZE] = { "memory.leak.size_bytes", "By",
+			  "Sizes of the leak suspects' live blocks",
+			  MM_KIND_HISTOGRAM },
+	[M_LEAK_ALLOCS] = { "memory.leak.allocation_count", "{block}",
+			    "High-water mark of the leak suspects' live blocks",
+			    MM_KIND_COUNTER },
+	[M_ALLOC_COUNT] = { "memory.allocation.count", "{allocation}",
+			    "Allocations", MM_KIND_COUNTER },
+	[M_ALLOC_BYTES] = { "memory.allocation.total_bytes", "By",
+			    "Bytes allocated", MM_KIND_COUNTER },
+	[M_ALLOC_SIZE] = { "memory.allocation.size_bytes", "By",
+			   "Allocation sizes", MM_KIND_HISTOGRAM },
+	[M_EFF] = { "memory.allocation.efficiency_score", "1",
+		    "Allocation efficiency (size class and alignment waste)",
+		    MM_KIND_GAUGE },
+	[M_ALLOCATOR] = { "memory.allocator.total_bytes", "By",
+			  "Allocator footprint: Rss of [heap] and private anonymous mappings",
+			  MM_KIND_GAUGE },
+	[M_DIST] = { "memory.allocation.distribution", "{allocation}",
+		     "Allocations by size category", MM_KIND_COUNTER },
+};
+
+struct snap_build {
+	struct mm_snapshot *s;
+	size_t cap;
+};
+
+static const char *snap_str(struct mm_snapshot *s, const char *str)
+{
+	char *dup;
+
+	if (s->n_strs == s->cap_strs) {
+		size_t ncap = s->cap_strs ? s->cap_strs * 2 : 64;
+		char **nv = reallocarray(s->strs, ncap, sizeof(*nv));
+
+		if (!nv)
+			return NULL;
+		s->strs = nv;
+		s->cap_strs = ncap;
+	}
+	dup = strdup(str);
+	if (!dup)
+		return NULL;
+	s->strs[s->n_strs++] = dup;
+	return dup;
+}
+
+/* Append a point of metric id with up to two labels (key NULL: none). */
+static struct mm_point *snap_point(struct snap_build *b, enum metric_id id,
+				   double start_s, const char *k1,
+				   const char *v1, const char *k2,
+				   const char *v2)
+{
+	struct mm_snapshot *s = b->s;
+	const char *keys[2] = { k1, k2 }, *vals[2] = { v1, v2 };
+	struct mm_point *p;
+	size_t i;
+
+	if (s->n_points == b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 64;
+		struct mm_point *nv;
+
+		nv = reallocarray(s->points, ncap, sizeof(*nv));
+		if (!nv)
+			return NULL;
+		s->points = nv;
+		b->cap = ncap;
+	}
+	p = &s->points[s->n_points];
+	memset(p, 0, sizeof(*p));
+	p->name = metric_defs[id].name;
+	p->unit = metric_defs[id].unit;
+	p->description = metric_defs[id].desc;
+	p->kind = metric_defs[id].kind;
+	p->start_s = start_s;
+	p->time_s = s->time_s;
+	for (i = 0; i < 2; i++) {
+		if (!keys[i])
+			continue;
+		p->labels[p->n_labels].key = keys[i];
+		p->labels[p->n_labels].value = snap_str(s, vals[i]);
+		if (!p->labels[p->n_labels].value)
+			return NULL;
+		p->n_labels++;
+	}
+	s->n_points++;
+	return p;
+}
+
+/* A reported component: a promoted one or "other". */
+struct row {
+	const char *name;
+	const struct acc *acc;
+	double start_s;
+};
+
+static int snap_alloc_metrics(struct snap_build *b, const struct row *rows,
+			      size_t n)
+{
+	struct mm_point *p;
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < rows[i].acc->n_ops; j++) {
+			p = snap_point(b, M_ALLOC_COUNT, rows[i].start_s,
+				       "component", rows[i].name, "operation",
+				       rows[i].acc->ops[j].name);
+			if (!p)
+				return -ENOMEM;
+			p->value = rows[i].acc->ops[j].count;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		p = snap_point(b, M_ALLOC_BYTES, rows[i].start_s, "component",
+			       rows[i].name, NULL, NULL);
+		if (!p)
+			return -ENOMEM;
+		p->value = rows[i].acc->bytes;
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < rows[i].acc->n_ops; j++) {
+			p = snap_point(b, M_ALLOC_SIZE, rows[i].start_s,
+				       "component", rows[i].name, "operation",
+				       rows[i].acc->ops[j].name);
+			if (!p)
+				return -ENOMEM;
+			hist_export(&p->hist, &rows[i].acc->ops[j].hist);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		const struct acc *a = rows[i].acc;
+
+		if (!(a->eff_w > 0))
+			continue;	/* nothing allocated: no score */
+		p = snap_point(b, M_EFF, rows[i].start_s, "component",
+			       rows[i].name, NULL, NULL);
+		if (!p)
+			return -ENOMEM;
+		p->value = a->eff_sum / a->eff_w;
+		if (p->value > 1.0)
+			p->value = 1.0;
+	}
+	return 0;
+}
+
+static int snap_leak_metrics(struct snap_build *b, struct memmetrics *m)
+{
+	struct mm_point *p;
+	size_t i, k;
+
+	p = snap_point(b, M_LEAK_COUNT, m->start_s, "status", "detected",
+		       NULL, NULL);
+	if (!p)
+		return -ENOMEM;
+	p->value = m->leak_count;
+	p = snap_point(b, M_LEAK_GROWTH, m->start_s, "metric", "growth_rate",
+		       NULL, NULL);
+	if (!p)
+		return -ENOMEM;
+	p->value = m->growth_sum;
+
+	for (i = 0; i <= MM_MAX_COMPONENTS; i++) {
+		for (k = 0; k < MM_SEV__COUNT; k++) {
+			const struct leak_key *lk = &m->leak[i][k];
+
+			if (!lk->live)
+				continue;
+			/* the current suspects' blocks: a cumulative series
+			 * that restarts each window (a new start time), so
+			 * backends never read a decrease as a counter reset */
+			p = snap_point(b, M_LEAK_SIZE, m->prev_t_s, "component",
+				       i < MM_MAX_COMPONENTS ?
+				       m->leak_labels[i] : MM_OTHER,
+				       "severity", memmetrics__severity_name(k));
+			if (!p)
+				return -ENOMEM;
+			hist_export(&p->hist, &lk->hist);
+		}
+	}
+	for (i = 0; i <= MM_MAX_COMPONENTS; i++) {
+		for (k = 0; k < MM_SEV__COUNT; k++) {
+			const struct leak_key *lk = &m->leak[i][k];
+
+			if (!lk->used)
+				continue;
+			p = snap_point(b, M_LEAK_ALLOCS, m->start_s,
+				       "component",
+				       i < MM_MAX_COMPONENTS ?
+				       m->leak_labels[i] : MM_OTHER,
+				       "severity", memmetrics__severity_name(k));
+			if (!p)
+				return -ENOMEM;
+			p->value = lk->hw_objects;
+		}
+	}
+	return 0;
+}
+
+static int snap_proc_gauge(struct snap_build *b, struct memmetrics *m,
+			   enum metric_id id, double value, bool session)
+{
+	struct mm_point *p;
+
+	p = snap_point(b, id, m->start_s, "component", m->exe,
+		       session ? "session_id" : NULL, m->session_id);
+	if (!p)
+		return -ENOMEM;
+	p->value = value;
+	return 0;
+}
+
+int memmetrics__snapshot(struct memmetrics *m, struct mm_snapshot *out)
+{
+	struct mm_snapshot s = {};
+	struct snap_build b = { .s = &s };
+	struct acc other = {};
+	struct row *rows = NULL;
+	size_t i, n_rows = 0;
+	int err;
+
+	if (!m || !out)
+		return -EINVAL;
+	s.start_s = m->start_s;
+	s.time_s = m->t_s;
+	s.hist_bounds = memmetrics_hist_bounds;
+	s.n_hist_bounds = MM_HIST_NBOUNDS;
+	s.session_id = snap_str(&s, m->session_id);
+	if (!s.session_id) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+
+	/* "other": everything folded plus every unpromoted component, never
+	 * below what it reported last time. */
+	err = acc_merge(&other, &m->other_base);
+	for (i = 0; !err && i < m->n_comps; i++) {
+		if (!m->comps[i].promoted)
+			err = acc_merge(&other, &m->comps[i].acc);
+	}
+	if (err)
+		goto cleanup;
+	acc_clamp(&other, &m->other_last);
+
+	rows = calloc(m->n_promoted + 1, sizeof(*rows));
+	if (!rows) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (i = 0; i < m->n_comps; i++) {
+		if (!m->comps[i].promoted)
+			continue;
+		rows[n_rows].name = m->comps[i].name;
+		rows[n_rows].acc = &m->comps[i].acc;
+		rows[n_rows].start_s = m->comps[i].start_s;
+		n_rows++;
+	}
+	if (other.eff_w > 0) {
+		rows[n_rows].name = MM_OTHER;
+		rows[n_rows].acc = &other;
+		rows[n_rows].start_s = m->start_s;
+		n_rows++;
+	}
+
+	err = -ENOMEM;
+	if (m->have_proc &&
+	    snap_proc_gauge(&b, m, M_RSS, (double)m->proc.rss_bytes, true))
+		goto cleanup;
+	if (m->have_window &&
+	    snap_proc_gauge(&b, m, M_HEAP, m->heap_live, true))
+		goto cleanup;
+	if (m->have_proc &&
+	    snap_proc_gauge(&b, m, M_VIRT, (double)m->proc.virtual_bytes, true))
+		goto cleanup;
+	err = snap_leak_metrics(&b, m);
+	if (err)
+		goto cleanup;
+	err = snap_alloc_metrics(&b, rows, n_rows);
+	if (err)
+		goto cleanup;
+	err = -ENOMEM;
+	if (m->have_proc &&
+	    snap_proc_gauge(&b, m, M_ALLOCATOR,
+			    (double)m->proc.allocator_bytes, false))
+		goto cleanup;
+	for (i = 0; i < NCATS; i++) {
+		struct mm_point *p;
+
+		p = snap_point(&b, M_DIST, m->start_s, "size_category",
+			       cat_names[i], NULL, NULL);
+		if (!p)
+			goto cleanup;
+		p->value = m->dist[i];
+	}
+
+	if (m->n_suspects) {
+		s.suspects = calloc(m->n_suspects, sizeof(*s.suspects));
+		if (!s.suspects)
+			goto cleanup;
+	}
+	for (i = 0; i < m->n_suspects; i++) {
+		s.suspects[i] = m->suspects[i];
+		s.suspects[i].component = snap_str(&s, m->suspects[i].component);
+		if (!s.suspects[i].component)
+			goto cleanup;
+		s.n_suspects++;
+	}
+
+	/* Committed: remember what "other" reported. */
+	acc_clear(&m->other_last);
+	m->other_last = other;
+	memset(&other, 0, sizeof(other));
+	for (i = 0; i < m->n_comps; i++) {
+		if (!m->comps[i].promoted && m->comps[i].acc.eff_w > 0)
+			m->comps[i].in_other = true;
+	}
+	*out = s;
+	memset(&s, 0, sizeof(s));
+	err = 0;
+
+cleanup:
+	free(rows);
+	acc_clear(&other);
+	mm_snapshot__free(&s);
+	return err;
+}
+
+void mm_snapshot__free(struct mm_snapshot *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->n_strs; i++)
+		free(s->strs[i]);
+	free(s->strs);
+	free(s->points);
+	free(s->suspects);
+	memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * stacks.c - stack interning. Program counters live in one growing array;
+ * a hash of (pid, flags, pcs) indexes the entries. Ids are dense, 1-based.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/stacks.h"
+#include "util/u64map.h"
+
+struct stack_ent {
+	uint64_t hash;
+	size_t off;		/* into pcs */
+	uint32_t n;
+	uint32_t pid;
+	bool leaf_exact;
+	uint32_t next;		/* next id with the same hash bucket, 0 = end */
+};
+
+struct stacks {
+	struct stack_ent *ents;	/* ents[0] unused */
+	size_t n_ents, cap_ents;
+	uint64_t *pcs;
+	size_t n_pcs, cap_pcs;
+	struct u64map by_hash;	/* hash -> first id */
+};
+
+static uint64_t hash_stack(uint32_t pid, const uint64_t *pcs, uint32_t n,
+			   bool leaf_exact)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ ((uint64_t)pid << 1) ^ leaf_exact;
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= pcs[i];
+		h *= 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	return h ^ n;
+}
+
+struct stacks *stacks__new(void)
+{
+	struct stacks *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->cap_ents = 256;
+	s->ents = calloc(s->cap_ents, sizeof(*s->ents));
+	if (!s->ents) {
+		free(s);
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->n_ents = 1;
+	return s;
+}
+
+void stacks__free(struct stacks *s)
+{
+	if (!s)
+		return;
+	free(s->ents);
+	free(s->pcs);
+	u64map__free(&s->by_hash);
+	free(s);
+}
+
+uint32_t stacks__intern(struct stacks *s, uint32_t pid, const uint64_t *pcs,
+			uint32_t n, bool leaf_exact)
+{
+	uint64_t h = hash_stack(pid, pcs, n, leaf_exact), *first;
+	struct stack_ent *e;
+	uint32_t id;
+
+	first = u64map__get(&s->by_hash, h);
+	for (id = first ? (uint32_t)*first : 0; id; id = s->ents[id].next) {
+		e = &s->ents[id];
+		if (e->n == n && e->pid == pid && e->leaf_exact == leaf_exact &&
+		    !memcmp(s->pcs + e->off, pcs, n * sizeof(*pcs)))
+			return id;
+	}
+	if (s->n_ents == s->cap_ents) {
+		size_t cap = s->cap_ents * 2;
+		struct stack_ent *ne = realloc(s->ents, cap * sizeof(*ne));
+
+		if (!ne)
+			goto nomem;
+		s->ents = ne;
+		s->cap_ents = cap;
+	}
+	if (s->n_pcs + n > s->cap_pcs) {
+		size_t cap = s->cap_pcs ? s->cap_pcs : 1024;
+		uint64_t *np;
+
+		while (cap < s->n_pcs + n)
+			cap *= 2;
+		np = realloc(s->pcs, cap * sizeof(*np));
+		if (!np)
+			goto nomem;
+		s->pcs = np;
+		s->cap_pcs = cap;
+	}
+	id = (uint32_t)s->n_ents;
+	e = &s->ents[id];
+	e->hash = h;
+	e->off = s->n_pcs;
+	e->n = n;
+	e->pid = pid;
+	e->leaf_exact = leaf_exact;
+	e->next = first ? (uint32_t)*first : 0;
+	if (u64map__set(&s->by_hash, h, id))
+		goto nomem;
+	if (n)
+		memcpy(s->pcs + s->n_pcs, pcs, n * sizeof(*pcs));
+	s->n_pcs += n;
+	s->n_ents++;
+	return id;
+nomem:
+	errno = ENOMEM;
+	return 0;
+}
+
+bool stacks__get(const struct stacks *s, uint32_t id, struct stack_view *out)
+{
+	const struct stack_ent *e;
+
+	if (!id || id >= s->n_ents)
+		return false;
+	e = &s->ents[id];
+	out->pid = e->pid;
+	out->n = e->n;
+	out->leaf_exact = e->leaf_exact;
+	out->pcs = s->pcs + e->off;
+	return true;
+}
+
+size_t stacks__count(const struct stacks *s)
+{
+	return s->n_ents - 1;
+}

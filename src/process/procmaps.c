@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * procmaps.c - parse /proc/PID/maps into a sorted array of mappings, look an
+ * address up in it, and name the path through which the profiler opens a
+ * mapping's file as the target process sees it (map_files/ or root/, never
+ * the profiler's own mount namespace).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "process/procmaps.h"
+
+#define DELETED_SUFFIX " (deleted)"
+
+static int mapping_cmp(const void *a, const void *b)
+{
+	const struct mt_mapping *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return 0;
+}
+
+/* Parse one line (without its newline) into *mp; mp->path is allocated. */
+static int parse_line(const char *line, size_t len, struct mt_mapping *mp)
+{
+	unsigned long long start, end, pgoff, inode;
+	unsigned int major, minor;
+	char perms[5];
+	const char *path;
+	size_t plen;
+	int pos = -1;
+	char *tmp;
+
+	/* sscanf needs a NUL-terminated copy of just this line. */
+	tmp = strndup(line, len);
+	if (!tmp)
+		return -ENOMEM;
+	if (sscanf(tmp, "%llx-%llx %4s %llx %x:%x %llu%n", &start, &end, perms,
+		   &pgoff, &major, &minor, &inode, &pos) != 7 || pos < 0 ||
+	    strlen(perms) != 4 || end < start ||
+	    (tmp[pos] != '\0' && tmp[pos] != ' ' && tmp[pos] != '\t')) {
+		free(tmp);
+		return -EINVAL;
+	}
+
+	path = tmp + pos;
+	while (*path == ' ' || *path == '\t')
+		path++;
+	plen = strlen(path);
+
+	memset(mp, 0, sizeof(*mp));
+	if (plen > strlen(DELETED_SUFFIX) &&
+	    !strcmp(path + plen - strlen(DELETED_SUFFIX), DELETED_SUFFIX)) {
+		plen -= strlen(DELETED_SUFFIX);
+		mp->deleted = true;
+	}
+	mp->path = strndup(path, plen);
+	free(tmp);
+	if (!mp->path)
+		return -ENOMEM;
+
+	mp->start = start;
+	mp->end = end;
+	mp->pgoff = pgoff;
+	mp->inode = inode;
+	mp->dev_major = major;
+	mp->dev_minor = minor;
+	memcpy(mp->perms, perms, sizeof(mp->perms));
+	return 0;
+}
+
+int procmaps__parse(const char *text, struct mt_maps *out)
+{
+	struct mt_maps m = {};
+	size_t cap = 0, i;
+	const char *p, *nl;
+	bool sorted = true;
+	int err = 0;
+
+	if (!text || !out)
+		return -EINVAL;
+
+	for (p = text; *p; p = *nl ? nl + 1 : nl) {
+		size_t len;
+
+		nl = strchrnul(p, '\n');
+		len = nl - p;
+		if (len == 0)
+			continue;	/* blank line, e.g. trailing */
+
+		if (m.n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct mt_mapping *nv;
+
+			nv = reallocarray(m.v, ncap, sizeof(*nv));
+			if (!nv) {
+				err = -ENOMEM;
+				goto cleanup;
+			}
+			m.v = nv;
+			cap = ncap;
+		}
+		err = parse_line(p, len, &m.v[m.n]);
+		if (err)
+			goto cleanup;
+		if (m.n && m.v[m.n].start < m.v[m.n - 1].start)
+			sorted = false;
+		m.n++;
+	}
+
+	/* The kernel emits maps in address order; sort anyway for text that
+	 * did not come from it, since procmaps__find() relies on the order. */
+	if (!sorted)
+		qsort(m.v, m.n, sizeof(*m.v), mapping_cmp);
+
+	*out = m;
+	return 0;
+
+cleanup:
+	for (i = 0; i < m.n; i++)
+		free(m.v[i].path);
+	free(m.v);
+	return err;
+}
+
+int procmaps__read_text(const char *path, char **out)
+{
+	size_t cap = 0, len = 0;
+	char *buf = NULL;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		/* /proc/PID vanishing means the process is gone. */
+		return errno == ENOENT ? -ESRCH : -errno;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (cap - len < 4096 + 1) {
+			size_t ncap = cap ? cap * 2 : 16384;
+			char *nb = realloc(buf, ncap);
+
+			if (!nb) {
+				err = -ENOMEM;
+				goto cleanup;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* ESRCH from a task that exited while we read */
+			err = -errno;
+			goto cleanup;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	buf = NULL;
+
+cleanup:
+	close(fd);
+	free(buf);
+	return err;
+}
+
+int procmaps__read(pid_t pid, struct mt_maps *out)
+{
+	char fname[64], *buf = NULL;
+	int err;
+
+	snprintf(fname, sizeof(fname), "/proc/%d/maps", (int)pid);
+	err = procmaps__read_text(fname, &buf);
+	if (!err)
+		err = procmaps__parse(buf, out);
+	free(buf);
+	return err;
+}
+
+void procmaps__free(struct mt_maps *m)
+{
+	size_t i;
+
+	if (!m)
+		return;
+	for (i = 0; i < m->n; i++)
+		free(m->v[i].path);
+	free(m->v);
+	m->v = NULL;
+	m->n = 0;
+}
+
+const struct mt_mapping *procmaps__find(const struct mt_maps *m, uint64_t addr)
+{
+	size_t lo = 0, hi;
+
+	if (!m || !m->n)
+		return NULL;
+
+	/* Find the last mapping with start <= addr. */
+	hi = m->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->v[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	if (addr < m->v[lo - 1].end)
+		return &m->v[lo - 1];
+	return NULL;
+}
+
+int procmaps__target_path(pid_t pid, const struct mt_mapping *mp, char *buf,
+			  size_t len)
+{
+	int n;
+
+	if (!mp || !buf)
+		return -EINVAL;
+
+	/* map_files/ needs CAP_SYS_ADMIN and a file-backed mapping; it reaches
+	 * the very inode mapped, even if deleted or in another mount ns. */
+	n = snprintf(buf, len, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+		     (int)pid, mp->start, mp->end);
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	if (access(buf, F_OK) == 0)
+		return 0;
+
+	n = snprintf(buf, len, "/proc/%d/root%s", (int)pid,
+		     mp->path ? mp->path : "");
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * targets.c - pid -> struct target registry. Bounded: past `max` open
+ * processes new ones are not opened (their samples keep raw addresses),
+ * so a node-wide session cannot grow without limit.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "process/targets.h"
+#include "util/u64map.h"
+
+#define TARGET_FAILED ((uintptr_t)1)
+
+struct targets {
+	struct symdb *db;
+	struct u64map by_pid;	/* pid -> struct target * or TARGET_FAILED */
+	struct u64map gone_once;	/* pids found gone at the last reap */
+	size_t open, max;
+};
+
+struct targets *targets__new(size_t max, struct symdb *db)
+{
+	struct targets *tg = calloc(1, sizeof(*tg));
+
+	if (tg) {
+		tg->max = max;
+		tg->db = db;
+	}
+	return tg;
+}
+
+void targets__free(struct targets *tg)
+{
+	uint64_t key, val;
+	size_t it = 0;
+
+	if (!tg)
+		return;
+	while (u64map__next(&tg->by_pid, &it, &key, &val))
+		if (val != TARGET_FAILED)
+			target__close((struct target *)(uintptr_t)val);
+	u64map__free(&tg->by_pid);
+	u64map__free(&tg->gone_once);
+	free(tg);
+}
+
+struct target *targets__find(struct targets *tg, pid_t pid)
+{
+	uint64_t *v = u64map__get(&tg->by_pid, (uint64_t)pid);
+
+	if (!v || *v == TARGET_FAILED)
+		return NULL;
+	return (struct target *)(uintptr_t)*v;
+}
+
+struct target *targets__get(struct targets *tg, pid_t pid)
+{
+	uint64_t *v = u64map__get(&tg->by_pid, (uint64_t)pid);
+	struct target *t;
+
+	if (v)
+		return *v == TARGET_FAILED ? NULL : (struct target *)(uintptr_t)*v;
+	t = tg->open < tg->max ? target__open(pid, tg->db) : NULL;
+	if (!t) {
+		mt_debug("cannot open process %d for symbols", pid);
+		u64map__set(&tg->by_pid, (uint64_t)pid, TARGET_FAILED);
+		return NULL;
+	}
+	if (u64map__set(&tg->by_pid, (uint64_t)pid, (uintptr_t)t)) {
+		target__close(t);
+		return NULL;
+	}
+	tg->open++;
+	return t;
+}
+
+static bool gone(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && (p[2] == 'Z' || p[2] == 'X');
+}
+
+size_t targets__reap(struct targets *tg, pid_t keep_pid)
+{
+	uint64_t key, val;
+	size_t it = 0, closed = 0;
+
+	while (u64map__next(&tg->by_pid, &it, &key, &val)) {
+		if ((pid_t)key == keep_pid || !gone((pid_t)key))
+			continue;
+		/* its last events may still be in the ring buffer: close it
+		 * only when it is found gone a second time */
+		if (!u64map__get(&tg->gone_once, key)) {
+			u64map__set(&tg->gone_once, key, 1);
+			continue;
+		}
+		u64map__del(&tg->gone_once, key, NULL);
+		if (val != TARGET_FAILED) {
+			target__close((struct target *)(uintptr_t)val);
+			tg->open--;
+			closed++;
+		}
+		u64map__del(&tg->by_pid, key, NULL);
+	}
+	return closed;
+}
+
+int targets__add(struct targets *tg, struct target *t)
+{
+	if (u64map__set(&tg->by_pid, (uint64_t)target__pid(t), (uintptr_t)t))
+		return -ENOMEM;
+	tg->open++;
+	return 0;
+}

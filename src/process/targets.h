@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * targets.h - the processes a session has seen, by pid, each opened
+ * (struct target) the first time a sample from it arrives. A pid that
+ * cannot be opened (it exited first) is remembered as such and its frames
+ * stay unsymbolized addresses.
+ */
+#ifndef MEMTEL_TARGETS_H
+#define MEMTEL_TARGETS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "process/target.h"
+
+struct targets;
+
+/* max: how many processes may be open at once (memory bound). */
+struct symdb;
+struct targets *targets__new(size_t max, struct symdb *db);
+void targets__free(struct targets *tg);
+/* The target for pid, opened on first use; NULL if it cannot be. */
+struct target *targets__get(struct targets *tg, pid_t pid);
+/* Only look: NULL if pid was never opened. */
+struct target *targets__find(struct targets *tg, pid_t pid);
+/* Close the targets of processes that have exited (except keep_pid, the
+ * session's own target, whose files the summary still reads); a later
+ * sample from a reused pid opens it afresh. Returns how many closed. */
+size_t targets__reap(struct targets *tg, pid_t keep_pid);
+/* Hand an already opened target to the registry (which then owns it). */
+int targets__add(struct targets *tg, struct target *t);
+
+#endif /* MEMTEL_TARGETS_H */

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * cpu_report.c - CPU profile sinks. One pprof sample per (stack, thread)
+ * carrying the sample count and count * period nanoseconds.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sinks/file/cpu_report.h"
+#include "sinks/file/flamegraph.h"
+#include "sinks/file/pprof.h"
+#include "util/u64map.h"
+
+#define CPU_REPORT_MAX_FRAMES 256
+
+static int64_t period_ns(const struct cpu_report *r)
+{
+	return r->freq ? 1000000000LL / r->freq : 0;
+}
+
+int cpu_report__write_pprof(const struct cpu_report *r, const char *path)
+{
+	uint64_t ids[CPU_REPORT_MAX_FRAMES];
+	struct cpu_entry *ents = NULL;
+	struct pprof_locs *pl = NULL;
+	struct pprof_builder *b;
+	size_t n_ents = 0, i;
+	int err;
+
+	b = pprof_builder__new();
+	if (!b)
+		return -ENOMEM;
+	pl = pprof_locs__new(b, r->syms);
+	if (!pl) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	err = cpustate__entries(r->cpu, &ents, &n_ents);
+	if (err)
+		goto cleanup;
+	if (pprof_builder__add_sample_type(b, "samples", "count") ||
+	    pprof_builder__add_sample_type(b, "cpu", "nanoseconds")) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	pprof_builder__set_period(b, "cpu", "nanoseconds", period_ns(r));
+	pprof_builder__set_time(b, r->time_nanos, r->duration_nanos);
+	pprof_builder__set_default_sample_type(b, "cpu");
+	pprof_builder__add_comment(b, "memtel-bpf CPU profile");
+
+	for (i = 0; i < n_ents; i++) {
+		const struct cpu_entry *e = &ents[i];
+		struct pprof_label labels[3] = {
+			{ .key = "pid", .num = e->pid },
+			{ .key = "tid", .num = e->tid },
+			{ .key = "thread_name", .str = e->comm },
+		};
+		struct stack_view v;
+		int64_t vals[2];
+		size_t n;
+
+		if (!stacks__get(r->stacks, e->stack_id, &v))
+			continue;
+		n = pprof_locs__stack(pl, &v, ids, CPU_REPORT_MAX_FRAMES);
+		vals[0] = (int64_t)e->count;
+		vals[1] = (int64_t)e->count * period_ns(r);
+		err = pprof_builder__add_sample(b, ids, n, vals, 2, labels, 3);
+		if (err)
+			goto cleanup;
+	}
+	err = pprof_builder__write_gz(b, path);
+cleanup:
+	free(ents);
+	pprof_locs__free(pl);
+	pprof_builder__free(b);
+	return err;
+}
+
+int cpu_report__write_flame(const struct cpu_report *r, const char *folded,
+			    const char *svg, const char *title)
+{
+	struct flamegraph_opts fo = {
+		.title = title, .unit = "samples", .palette = "hot",
+	};
+	const char *names[CPU_REPORT_MAX_FRAMES + 1];
+	struct cpu_entry *ents = NULL;
+	char sub[128], buf[8192];
+	struct flamegraph *fg;
+	size_t n_ents = 0, i;
+	int err;
+
+	fg = flamegraph__new();
+	if (!fg)
+		return -ENOMEM;
+	err = cpustate__entries(r->cpu, &ents, &n_ents);
+	for (i = 0; !err && i < n_ents; i++) {
+		struct stack_view v;
+		size_t n;
+
+		if (!stacks__get(r->stacks, ents[i].stack_id, &v))
+			continue;
+		n = symcache__names(r->syms, &v, names, CPU_REPORT_MAX_FRAMES,
+				    buf, sizeof(buf));
+		err = flamegraph__add(fg, names, n, ents[i].count);
+	}
+	snprintf(sub, sizeof(sub), "%llu samples at %u Hz",
+		 (unsigned long long)cpustate__total(r->cpu), r->freq);
+	fo.subtitle = sub;
+	if (!err && folded)
+		err = flamegraph__write_folded(fg, folded);
+	if (!err && svg)
+		err = flamegraph__write_svg(fg, svg, &fo);
+	free(ents);
+	flamegraph__free(fg);
+	return err;
+}
+
+struct fn_count {
+	const char *name;
+	uint64_t self, total;
+};
+
+static int cmp_fn(const void *a, const void *b)
+{
+	const struct fn_count *x = a, *y = b;
+
+	if (x->self != y->self)
+		return x->self < y->self ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+void cpu_report__print_top(const struct cpu_report *r, FILE *out, int top)
+{
+	const char *names[CPU_REPORT_MAX_FRAMES];
+	struct fn_count *fns = NULL;
+	struct cpu_entry *ents = NULL;
+	size_t n_ents = 0, n_fns = 0, i, j;
+	uint64_t total = cpustate__total(r->cpu);
+	static char buf[8192];
+
+	fprintf(out, "CPU: %llu samples at %u Hz\n", (unsigned long long)total,
+		r->freq);
+	if (!total || cpustate__entries(r->cpu, &ents, &n_ents))
+		goto cleanup;
+	fns = calloc(n_ents, sizeof(*fns));
+	if (!fns)
+		goto cleanup;
+	for (i = 0; i < n_ents; i++) {
+		struct stack_view v;
+		size_t n;
+
+		if (!stacks__get(r->stacks, ents[i].stack_id, &v))
+			continue;
+		/* leaf frame only: names are root first */
+		n = symcache__names(r->syms, &v, names, CPU_REPORT_MAX_FRAMES,
+				    buf, sizeof(buf));
+		if (!n)
+			continue;
+		for (j = 0; j < n_fns; j++)
+			if (!strcmp(fns[j].name, names[n - 1]))
+				break;
+		if (j == n_fns) {
+			/* kernel/unknown names live in buf: keep a copy */
+			fns[j].name = strdup(names[n - 1]);
+			if (!fns[j].name)
+				continue;
+			n_fns++;
+		}
+		fns[j].self += ents[i].count;
+	}
+	qsort(fns, n_fns, sizeof(*fns), cmp_fn);
+	fprintf(out, "top functions by CPU (self):\n");
+	for (i = 0; i < n_fns && (int)i < top; i++)
+		fprintf(out, "  %6.2f%%  %8llu  %s\n",
+			100.0 * (double)fns[i].self / (double)total,
+			(unsigned long long)fns[i].self, fns[i].name);
+cleanup:
+	if (fns)
+		for (i = 0; i < n_fns; i++)
+			free((void *)fns[i].name);
+	free(fns);
+	free(ents);
+}

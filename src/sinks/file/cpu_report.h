@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * cpu_report.h - CPU sinks: cpu.pb.gz (pprof), cpu.folded, cpu.svg and
+ * the terminal summary.
+ */
+#ifndef MEMTEL_CPU_REPORT_H
+#define MEMTEL_CPU_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "model/cpustate.h"
+#include "model/stacks.h"
+#include "symbolize/symcache.h"
+
+struct cpu_report {
+	struct cpustate *cpu;
+	struct stacks *stacks;
+	struct symcache *syms;
+	uint32_t freq;		/* Hz */
+	int64_t time_nanos;
+	int64_t duration_nanos;
+};
+
+/* pprof with sample types samples/count and cpu/nanoseconds, period_type
+ * cpu/nanoseconds, period 1e9/freq; labels pid, tid, thread_name. */
+int cpu_report__write_pprof(const struct cpu_report *r, const char *path);
+/* Folded stacks (flamegraph.pl input) and the rendered flame graph. */
+int cpu_report__write_flame(const struct cpu_report *r, const char *folded,
+			    const char *svg, const char *title);
+/* The top functions by self samples. */
+void cpu_report__print_top(const struct cpu_report *r, FILE *out, int top);
+
+#endif /* MEMTEL_CPU_REPORT_H */

@@ -1,0 +1,1069 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * flamegraph.c - weighted call stacks merged by prefix into a tree (one node
+ * per distinct root-to-frame path, found through one open-addressing table
+ * keyed on (parent, name), children kept sorted by name), written as folded
+ * text or as an SVG flame graph. The SVG is laid out here (x and width in
+ * proportion to value, root at the bottom, colour from a hash of the name so
+ * a function keeps its colour across runs); a small inline script re-lays
+ * the frames out on zoom from the value offsets stored on each frame
+ * (data-s, data-v, data-d) and the full name kept in each frame's <title>.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <locale.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sinks/file/flamegraph.h"
+
+/* SVG geometry, in px. Labels use a monospace font whose advance is 0.6em. */
+#define SVG_WIDTH	1200
+#define SVG_PAD_X	10
+#define FRAME_H		16
+#define FONT_SIZE	12
+#define CHAR_W		(0.6 * FONT_SIZE)
+/* Frames below 1/MIN_FRAC_DIV of the total (0.1%) are not drawn. */
+#define MIN_FRAC_DIV	1000.0
+
+#define UTF8_REPLACEMENT "\xEF\xBF\xBD"	/* U+FFFD */
+
+struct fg_node {
+	struct fg_node *parent;
+	struct fg_node **kids;	/* sorted by name (strcmp) */
+	size_t nkids, kcap;
+	uint64_t total;		/* this frame and everything it called */
+	uint64_t self;		/* stacks ending at this frame */
+	uint64_t hash;		/* of (parent, name), for the table */
+	char name[];
+};
+
+struct flamegraph {
+	struct fg_node *root;	/* "all": never in the table */
+	struct fg_node **slots;	/* open addressing, linear probing */
+	size_t cap;		/* power of two, or 0 */
+	size_t len;
+};
+
+struct strbuf {
+	char *buf;
+	size_t len, cap;
+};
+
+static uint64_t mix64(uint64_t x)
+{
+	/* splitmix64 finaliser */
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static void strbuf__free(struct strbuf *sb)
+{
+	if (!sb)
+		return;
+	free(sb->buf);
+	sb->buf = NULL;
+	sb->len = sb->cap = 0;
+}
+
+static int strbuf__reserve(struct strbuf *sb, size_t extra)
+{
+	size_t cap = sb->cap ? sb->cap : 64;
+	char *buf;
+
+	if (sb->len + extra + 1 <= sb->cap)
+		return 0;
+	while (cap < sb->len + extra + 1)
+		cap *= 2;
+	buf = realloc(sb->buf, cap);
+	if (!buf)
+		return -ENOMEM;
+	sb->buf = buf;
+	sb->cap = cap;
+	return 0;
+}
+
+static int strbuf__append(struct strbuf *sb, const char *s, size_t n)
+{
+	if (strbuf__reserve(sb, n))
+		return -ENOMEM;
+	memcpy(sb->buf + sb->len, s, n);
+	sb->len += n;
+	sb->buf[sb->len] = '\0';
+	return 0;
+}
+
+static void strbuf__truncate(struct strbuf *sb, size_t len)
+{
+	sb->len = len;
+	if (sb->buf)
+		sb->buf[len] = '\0';
+}
+
+/* --- the tree --------------------------------------------------------------- */
+
+static struct fg_node *node__new(struct fg_node *parent, const char *name,
+				 uint64_t hash)
+{
+	size_t len = strlen(name);
+	struct fg_node *n = calloc(1, sizeof(*n) + len + 1);
+
+	if (!n)
+		return NULL;
+	n->parent = parent;
+	n->hash = hash;
+	memcpy(n->name, name, len + 1);
+	return n;
+}
+
+static void node__free(struct fg_node *n)
+{
+	if (!n)
+		return;
+	free(n->kids);
+	free(n);
+}
+
+struct flamegraph *flamegraph__new(void)
+{
+	struct flamegraph *fg = calloc(1, sizeof(*fg));
+
+	if (!fg)
+		goto cleanup;
+	fg->root = node__new(NULL, "all", 0);
+	if (!fg->root)
+		goto cleanup;
+	return fg;
+cleanup:
+	free(fg);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void flamegraph__free(struct flamegraph *fg)
+{
+	size_t i;
+
+	if (!fg)
+		return;
+	for (i = 0; i < fg->cap; i++)
+		node__free(fg->slots[i]);
+	node__free(fg->root);
+	free(fg->slots);
+	free(fg);
+}
+
+uint64_t flamegraph__total(const struct flamegraph *fg)
+{
+	return fg ? fg->root->total : 0;
+}
+
+static int flamegraph__grow(struct flamegraph *fg)
+{
+	size_t cap = fg->cap ? fg->cap * 2 : 256, i;
+	struct fg_node **slots = calloc(cap, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (i = 0; i < fg->cap; i++) {
+		struct fg_node *n = fg->slots[i];
+		size_t j;
+
+		if (!n)
+			continue;
+		j = n->hash & (cap - 1);
+		while (slots[j])
+			j = (j + 1) & (cap - 1);
+		slots[j] = n;
+	}
+	free(fg->slots);
+	fg->slots = slots;
+	fg->cap = cap;
+	return 0;
+}
+
+/* Position in parent->kids where name is or would be inserted. */
+static size_t kids_search(const struct fg_node *parent, const char *name)
+{
+	size_t lo = 0, hi = parent->nkids;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(parent->kids[mid]->name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The child of parent called name, created (with zero value) if missing. */
+static int flamegraph__child(struct flamegraph *fg, struct fg_node *parent,
+			     const char *name, struct fg_node **out)
+{
+	uint64_t h = mix64(fnv1a(name) ^ mix64((uintptr_t)parent));
+	struct fg_node *n;
+	size_t i, pos;
+
+	if (fg->cap) {
+		for (i = h & (fg->cap - 1); (n = fg->slots[i]);
+		     i = (i + 1) & (fg->cap - 1)) {
+			if (n->hash == h && n->parent == parent &&
+			    !strcmp(n->name, name)) {
+				*out = n;
+				return 0;
+			}
+		}
+	}
+	/* Make room everywhere first so nothing fails after the node exists. */
+	if ((fg->len + 1) * 2 > fg->cap && flamegraph__grow(fg))
+		return -ENOMEM;
+	if (parent->nkids == parent->kcap) {
+		size_t kcap = parent->kcap ? parent->kcap * 2 : 4;
+		struct fg_node **kids = realloc(parent->kids,
+						kcap * sizeof(*kids));
+
+		if (!kids)
+			return -ENOMEM;
+		parent->kids = kids;
+		parent->kcap = kcap;
+	}
+	n = node__new(parent, name, h);
+	if (!n)
+		return -ENOMEM;
+
+	for (i = h & (fg->cap - 1); fg->slots[i]; i = (i + 1) & (fg->cap - 1))
+		;
+	fg->slots[i] = n;
+	fg->len++;
+	pos = kids_search(parent, name);
+	memmove(parent->kids + pos + 1, parent->kids + pos,
+		(parent->nkids - pos) * sizeof(*parent->kids));
+	parent->kids[pos] = n;
+	parent->nkids++;
+	*out = n;
+	return 0;
+}
+
+int flamegraph__add(struct flamegraph *fg, const char *const *frames, size_t n,
+		    uint64_t value)
+{
+	struct fg_node *node;
+	size_t i;
+	int err;
+
+	if (!fg || !frames || !n)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (!frames[i])
+			return -EINVAL;
+	if (!value)
+		return 0;
+	if (fg->root->total > UINT64_MAX - value)
+		return -EOVERFLOW;
+
+	/* On -ENOMEM part of the path may exist with zero value; writers skip
+	 * such nodes and a later add of the same stack completes it. */
+	node = fg->root;
+	for (i = 0; i < n; i++) {
+		err = flamegraph__child(fg, node, *frames[i] ? frames[i] :
+					"[unknown]", &node);
+		if (err)
+			return err;
+	}
+	node->self += value;
+	for (; node; node = node->parent)
+		node->total += value;
+	return 0;
+}
+
+/* --- atomic file output ---------------------------------------------------- */
+
+typedef int (*emit_fn)(FILE *f, void *ctx);
+
+static int write_atomic(const char *path, emit_fn emit, void *ctx)
+{
+	bool created = false;
+	char *tmp = NULL;
+	FILE *f = NULL;
+	int fd = -1, err = 0, rc;
+
+	if (!path || !*path)
+		return -EINVAL;
+	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
+		tmp = NULL;
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		err = -errno;
+		goto cleanup;
+	}
+	created = true;
+	/* mkstemp() makes it 0600; these are reports meant to be shared. */
+	if (fchmod(fd, 0644)) {
+		err = -errno;
+		goto cleanup;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		err = -errno;
+		goto cleanup;
+	}
+	fd = -1;
+	err = emit(f, ctx);
+	if (err)
+		goto cleanup;
+	if (fflush(f)) {
+		err = -errno;
+		goto cleanup;
+	}
+	if (ferror(f)) {
+		err = -EIO;
+		goto cleanup;
+	}
+	if (fsync(fileno(f))) {
+		err = -errno;
+		goto cleanup;
+	}
+	rc = fclose(f);
+	f = NULL;
+	if (rc) {
+		err = -errno;
+		goto cleanup;
+	}
+	if (rename(tmp, path)) {
+		err = -errno;
+		goto cleanup;
+	}
+	created = false;
+cleanup:
+	if (f)
+		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	if (created)
+		unlink(tmp);
+	free(tmp);
+	return err;
+}
+
+/* --- folded ----------------------------------------------------------------- */
+
+struct folded_line {
+	char *stack;
+	uint64_t value;
+};
+
+struct folded_ctx {
+	struct folded_line *lines;
+	size_t n, cap;
+	struct strbuf path;
+};
+
+/* Append name with the substitutions documented in flamegraph.h. */
+static int folded_put_name(struct strbuf *sb, const char *name)
+{
+	size_t len = strlen(name), i;
+	char *p;
+
+	if (strbuf__reserve(sb, len))
+		return -ENOMEM;
+	p = sb->buf + sb->len;
+	for (i = 0; i < len; i++) {
+		unsigned char c = name[i];
+
+		if (c == ';')
+			c = ':';
+		else if (c < 0x20 || c == 0x7f)
+			c = ' ';
+		p[i] = c;
+	}
+	sb->len += len;
+	sb->buf[sb->len] = '\0';
+	return 0;
+}
+
+static int folded_collect(struct folded_ctx *c, const struct fg_node *n)
+{
+	size_t mark = c->path.len, i;
+	int err = 0;
+
+	if (!n->total)
+		return 0;
+	if (mark && strbuf__append(&c->path, ";", 1))
+		return -ENOMEM;
+	err = folded_put_name(&c->path, n->name);
+	if (err)
+		goto cleanup;
+	if (n->self) {
+		if (c->n == c->cap) {
+			size_t cap = c->cap ? c->cap * 2 : 256;
+			struct folded_line *l = realloc(c->lines,
+							cap * sizeof(*l));
+
+			if (!l) {
+				err = -ENOMEM;
+				goto cleanup;
+			}
+			c->lines = l;
+			c->cap = cap;
+		}
+		c->lines[c->n].stack = strdup(c->path.buf);
+		if (!c->lines[c->n].stack) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		c->lines[c->n++].value = n->self;
+	}
+	for (i = 0; i < n->nkids && !err; i++)
+		err = folded_collect(c, n->kids[i]);
+cleanup:
+	strbuf__truncate(&c->path, mark);
+	return err;
+}
+
+static int folded_line_cmp(const void *a, const void *b)
+{
+	const struct folded_line *x = a, *y = b;
+
+	return strcmp(x->stack, y->stack);
+}
+
+static int folded_emit(FILE *f, void *arg)
+{
+	const struct folded_ctx *c = arg;
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		fprintf(f, "%s %" PRIu64 "\n", c->lines[i].stack,
+			c->lines[i].value);
+	return 0;
+}
+
+int flamegraph__write_folded(const struct flamegraph *fg, const char *path)
+{
+	struct folded_ctx c = {};
+	size_t i, j;
+	int err = 0;
+
+	if (!fg || !path)
+		return -EINVAL;
+	for (i = 0; i < fg->root->nkids && !err; i++)
+		err = folded_collect(&c, fg->root->kids[i]);
+	if (err)
+		goto cleanup;
+	if (c.n)	/* qsort(NULL, 0, ...) is undefined */
+		qsort(c.lines, c.n, sizeof(*c.lines), folded_line_cmp);
+	/* Merge stacks that the substitutions made equal. */
+	for (i = 0, j = 0; i < c.n; i++) {
+		if (j && !strcmp(c.lines[j - 1].stack, c.lines[i].stack)) {
+			c.lines[j - 1].value += c.lines[i].value;
+			free(c.lines[i].stack);
+		} else {
+			c.lines[j++] = c.lines[i];
+		}
+	}
+	c.n = j;
+	err = write_atomic(path, folded_emit, &c);
+cleanup:
+	for (i = 0; i < c.n; i++)
+		free(c.lines[i].stack);
+	free(c.lines);
+	strbuf__free(&c.path);
+	return err;
+}
+
+/* --- SVG -------------------------------------------------------------------- */
+
+/* Length of the well-formed UTF-8 sequence at p (first byte >= 0x80), or 0. */
+static size_t utf8_seq_len(const unsigned char *p)
+{
+	unsigned char c = p[0];
+	size_t len, i;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	/* Unicode table 3-7: no overlongs, surrogates or > U+10FFFF. */
+	if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) ||
+	    (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
+		return 0;
+	for (i = 1; i < len; i++)	/* stops at the NUL too */
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	/* U+FFFE and U+FFFF are not XML characters. */
+	if (c == 0xef && p[1] == 0xbf && p[2] >= 0xbe)
+		return 0;
+	return len;
+}
+
+/*
+ * Append s as text XML accepts: valid UTF-8 with ASCII control characters
+ * as ' ' and each byte of an ill-formed sequence as U+FFFD. Not yet escaped:
+ * labels are truncated on this form, by code point.
+ */
+static int display_put(struct strbuf *sb, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	int err = 0;
+
+	while (*p && !err) {
+		size_t len;
+
+		if (*p < 0x80) {
+			char c = (*p < 0x20 || *p == 0x7f) ? ' ' : (char)*p;
+
+			err = strbuf__append(sb, &c, 1);
+			p++;
+			continue;
+		}
+		len = utf8_seq_len(p);
+		if (len) {
+			err = strbuf__append(sb, (const char *)p, len);
+			p += len;
+		} else {
+			err = strbuf__append(sb, UTF8_REPLACEMENT, 3);
+			p++;
+		}
+	}
+	return err;
+}
+
+static size_t utf8_count(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* Byte length of the first k code points of valid UTF-8 s. */
+static size_t utf8_prefix(const char *s, size_t k)
+{
+	size_t i = 0;
+
+	while (s[i] && k) {
+		i++;
+		while (((unsigned char)s[i] & 0xc0) == 0x80)
+			i++;
+		k--;
+	}
+	return i;
+}
+
+/* Write s with the five XML special characters escaped. */
+static void xml_put(FILE *f, const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		switch (s[i]) {
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&apos;", f);
+			break;
+		default:
+			fputc(s[i], f);
+		}
+	}
+}
+
+/* Sanitize raw (display_put) and write it escaped; tmp is scratch. */
+static int xml_put_raw(FILE *f, struct strbuf *tmp, const char *raw)
+{
+	strbuf__truncate(tmp, 0);
+	if (display_put(tmp, raw))
+		return -ENOMEM;
+	xml_put(f, tmp->buf ? tmp->buf : "", tmp->len);
+	return 0;
+}
+
+enum palette { PALETTE_HOT, PALETTE_MEM };
+
+struct svg_ctx {
+	const struct flamegraph *fg;
+	const char *title, *subtitle, *unit;
+	enum palette palette;
+	bool bytes;
+	int max_depth;		/* of drawn frames, "all" being 0 */
+	int height;
+	int frames_bottom;	/* y of the bottom edge of "all" */
+	double scale;		/* px per unit of value */
+	struct strbuf name;
+};
+
+static bool frame_drawn(const struct svg_ctx *c, const struct fg_node *n)
+{
+	return n->total && (double)n->total * MIN_FRAC_DIV >=
+			   (double)c->fg->root->total;
+}
+
+static void svg_depth(struct svg_ctx *c, const struct fg_node *n, int depth)
+{
+	size_t i;
+
+	if (!frame_drawn(c, n))
+		return;
+	if (depth > c->max_depth)
+		c->max_depth = depth;
+	for (i = 0; i < n->nkids; i++)
+		svg_depth(c, n->kids[i], depth + 1);
+}
+
+static void fmt_count(char *buf, size_t sz, uint64_t v)
+{
+	char digits[32];
+	size_t n, i, o = 0;
+
+	n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
+	for (i = 0; i < n && o + 2 < sz; i++) {
+		if (i && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = digits[i];
+	}
+	buf[o] = '\0';
+}
+
+/* "1.50 MiB" / "512 bytes" for bytes, "1,234 samples" otherwise; the
+ * script's fmt() must agree. */
+static void fmt_value(const struct svg_ctx *c, char *buf, size_t sz,
+		      uint64_t v)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB",
+					     "PiB", "EiB" };
+	char num[40];
+	double d;
+	int u;
+
+	if (c->bytes && v >= 1024) {
+		d = (double)v / 1024;
+		for (u = 0; d >= 1024 && u < 5; u++)
+			d /= 1024;
+		snprintf(buf, sz, "%.2f %s", d, units[u]);
+		return;
+	}
+	fmt_count(num, sizeof(num), v);
+	snprintf(buf, sz, "%s %s", num, c->bytes ? "bytes" : c->unit);
+}
+
+static void frame_color(const struct svg_ctx *c, const char *name, int *r,
+			int *g, int *b)
+{
+	uint64_t h = mix64(fnv1a(name));
+	double v1 = (h & 0xff) / 255.0, v2 = ((h >> 8) & 0xff) / 255.0,
+	       v3 = ((h >> 16) & 0xff) / 255.0;
+
+	if (c->palette == PALETTE_MEM) {	/* greens to teals */
+		*r = 30 + (int)(70 * v1);
+		*g = 170 + (int)(70 * v2);
+		*b = 80 + (int)(120 * v3);
+	} else {				/* reds to yellows */
+		*r = 205 + (int)(50 * v3);
+		*g = (int)(200 * v1);
+		*b = (int)(55 * v2);
+	}
+}
+
+static int svg_frame(FILE *f, struct svg_ctx *c, const struct fg_node *n,
+		     uint64_t start, int depth)
+{
+	double x = SVG_PAD_X + start * c->scale, w = n->total * c->scale;
+	double y = c->frames_bottom - (depth + 1) * FRAME_H;
+	char val[64];
+	size_t i, cps, k;
+	int r, g, b, err;
+
+	if (!frame_drawn(c, n))
+		return 0;
+	strbuf__truncate(&c->name, 0);
+	if (display_put(&c->name, n->name))
+		return -ENOMEM;
+	fmt_value(c, val, sizeof(val), n->total);
+	frame_color(c, n->name, &r, &g, &b);
+
+	fprintf(f, "<g class=\"f\" data-s=\"%" PRIu64 "\" data-v=\"%" PRIu64
+		"\" data-d=\"%d\"><title>", start, n->total, depth);
+	xml_put(f, c->name.buf, c->name.len);
+	fprintf(f, "\n%s, %.2f%%</title><rect x=\"%.2f\" y=\"%.0f\" "
+		"width=\"%.2f\" height=\"%d\" rx=\"2\" fill=\"rgb(%d,%d,%d)\"/>"
+		"<text x=\"%.2f\" y=\"%.1f\">", val,
+		100.0 * n->total / c->fg->root->total, x, y, w, FRAME_H - 1,
+		r, g, b, x + 3, y + FRAME_H - 4.5);
+	/* Same rule as label() in the script. */
+	cps = utf8_count(c->name.buf);
+	k = w > 6 ? (size_t)((w - 6) / CHAR_W) : 0;
+	if (k >= cps) {
+		xml_put(f, c->name.buf, c->name.len);
+	} else if (k >= 3) {
+		xml_put(f, c->name.buf, utf8_prefix(c->name.buf, k - 2));
+		fputs("..", f);
+	}
+	fputs("</text></g>\n", f);
+
+	for (i = 0; i < n->nkids; i++) {
+		err = svg_frame(f, c, n->kids[i], start, depth + 1);
+		if (err)
+			return err;
+		start += n->kids[i]->total;
+	}
+	return 0;
+}
+
+static const char svg_style[] =
+	"text { font-family: \"DejaVu Sans Mono\", Menlo, Consolas, monospace; "
+	"font-size: 12px; fill: #000; }\n"
+	"#title { font-size: 17px; text-anchor: middle; }\n"
+	"#subtitle { fill: #555; text-anchor: middle; }\n"
+	"#empty { font-size: 17px; fill: #777; text-anchor: middle; }\n"
+	".btn { fill: #2a55a0; cursor: pointer; }\n"
+	".btn:hover { text-decoration: underline; }\n"
+	".f { cursor: pointer; }\n"
+	".f text { pointer-events: none; }\n"
+	".f:hover rect { stroke: #000; stroke-width: 0.6; }\n"
+	".parent { opacity: 0.5; }\n"
+	".hide { display: none; }\n";
+
+/*
+ * The viewer. Everything it needs is in the document: layout constants and
+ * the unit on #frames, per frame the value offset (data-s), value (data-v),
+ * depth (data-d), and "name\nvalue, share" in <title>. Kept free of "]]>"
+ * as it goes into a CDATA section.
+ */
+static const char svg_script[] =
+	"\"use strict\";\n"
+	"(function () {\n"
+	"\tvar root = document.getElementById(\"frames\");\n"
+	"\tvar X0 = +root.getAttribute(\"data-x0\");\n"
+	"\tvar W = +root.getAttribute(\"data-width\");\n"
+	"\tvar CW = +root.getAttribute(\"data-cw\");\n"
+	"\tvar TOTAL = +root.getAttribute(\"data-total\");\n"
+	"\tvar UNIT = root.getAttribute(\"data-unit\");\n"
+	"\tvar details = document.getElementById(\"details\");\n"
+	"\tvar matched = document.getElementById(\"matched\");\n"
+	"\tvar unzoomBtn = document.getElementById(\"unzoom\");\n"
+	"\tvar searchBtn = document.getElementById(\"search\");\n"
+	"\tvar HIGHLIGHT = \"rgb(230,0,230)\";\n"
+	"\tvar nodes = [], searching = false, zoomed = null;\n"
+	"\tvar gs = root.getElementsByTagName(\"g\"), i;\n"
+	"\n"
+	"\tfor (i = 0; i < gs.length; i++) {\n"
+	"\t\tvar g = gs[i], t = g.getElementsByTagName(\"title\")[0].textContent;\n"
+	"\t\tvar nl = t.indexOf(\"\\n\");\n"
+	"\t\tvar n = {\n"
+	"\t\t\tg: g,\n"
+	"\t\t\trect: g.getElementsByTagName(\"rect\")[0],\n"
+	"\t\t\ttext: g.getElementsByTagName(\"text\")[0],\n"
+	"\t\t\tname: nl < 0 ? t : t.substring(0, nl),\n"
+	"\t\t\tinfo: nl < 0 ? \"\" : t.substring(nl + 1),\n"
+	"\t\t\ts: +g.getAttribute(\"data-s\"),\n"
+	"\t\t\tv: +g.getAttribute(\"data-v\"),\n"
+	"\t\t\td: +g.getAttribute(\"data-d\")\n"
+	"\t\t};\n"
+	"\t\tn.fill = n.rect.getAttribute(\"fill\");\n"
+	"\t\tg.fgNode = n;\n"
+	"\t\tnodes.push(n);\n"
+	"\t}\n"
+	"\n"
+	"\tfunction commas(v) {\n"
+	"\t\tvar s = String(Math.round(v)), o = \"\";\n"
+	"\t\twhile (s.length > 3) {\n"
+	"\t\t\to = \",\" + s.slice(-3) + o;\n"
+	"\t\t\ts = s.slice(0, -3);\n"
+	"\t\t}\n"
+	"\t\treturn s + o;\n"
+	"\t}\n"
+	"\tfunction fmt(v) {\n"
+	"\t\tvar u = [\"KiB\", \"MiB\", \"GiB\", \"TiB\", \"PiB\", \"EiB\"], k = 0;\n"
+	"\t\tif (UNIT !== \"bytes\")\n"
+	"\t\t\treturn commas(v) + \" \" + UNIT;\n"
+	"\t\tif (v < 1024)\n"
+	"\t\t\treturn commas(v) + \" bytes\";\n"
+	"\t\tv /= 1024;\n"
+	"\t\twhile (v >= 1024 && k < u.length - 1) {\n"
+	"\t\t\tv /= 1024;\n"
+	"\t\t\tk++;\n"
+	"\t\t}\n"
+	"\t\treturn v.toFixed(2) + \" \" + u[k];\n"
+	"\t}\n"
+	"\t/* Same rule as the C writer: whole name, or a prefix + \"..\". */\n"
+	"\tfunction label(name, w) {\n"
+	"\t\tvar cps = Array.from(name), k = w > 6 ? Math.floor((w - 6) / CW) : 0;\n"
+	"\t\tif (k >= cps.length)\n"
+	"\t\t\treturn name;\n"
+	"\t\tif (k < 3)\n"
+	"\t\t\treturn \"\";\n"
+	"\t\treturn cps.slice(0, k - 2).join(\"\") + \"..\";\n"
+	"\t}\n"
+	"\tfunction place(n, x, w) {\n"
+	"\t\tn.g.classList.remove(\"hide\");\n"
+	"\t\tn.rect.setAttribute(\"x\", x.toFixed(2));\n"
+	"\t\tn.rect.setAttribute(\"width\", w.toFixed(2));\n"
+	"\t\tn.text.setAttribute(\"x\", (x + 3).toFixed(2));\n"
+	"\t\tn.text.textContent = label(n.name, w);\n"
+	"\t}\n"
+	"\tfunction unzoom() {\n"
+	"\t\tzoomed = null;\n"
+	"\t\tnodes.forEach(function (n) {\n"
+	"\t\t\tn.g.classList.remove(\"parent\");\n"
+	"\t\t\tplace(n, X0 + n.s / TOTAL * W, n.v / TOTAL * W);\n"
+	"\t\t});\n"
+	"\t\tunzoomBtn.classList.add(\"hide\");\n"
+	"\t}\n"
+	"\t/* f fills the width; its ancestors span it, dimmed; others hide. */\n"
+	"\tfunction zoom(f) {\n"
+	"\t\tvar zs = f.s, ze = f.s + f.v;\n"
+	"\t\tif (f.d === 0) {\n"
+	"\t\t\tunzoom();\n"
+	"\t\t\treturn;\n"
+	"\t\t}\n"
+	"\t\tzoomed = f;\n"
+	"\t\tnodes.forEach(function (n) {\n"
+	"\t\t\tvar e = n.s + n.v;\n"
+	"\t\t\tn.g.classList.remove(\"parent\");\n"
+	"\t\t\tif (n.d < f.d && n.s <= zs && e >= ze) {\n"
+	"\t\t\t\tplace(n, X0, W);\n"
+	"\t\t\t\tn.g.classList.add(\"parent\");\n"
+	"\t\t\t} else if (n.d >= f.d && n.s >= zs && e <= ze &&\n"
+	"\t\t\t\t   (n.d > f.d || n === f)) {\n"
+	"\t\t\t\tplace(n, X0 + (n.s - zs) / f.v * W, n.v / f.v * W);\n"
+	"\t\t\t} else {\n"
+	"\t\t\t\tn.g.classList.add(\"hide\");\n"
+	"\t\t\t}\n"
+	"\t\t});\n"
+	"\t\tunzoomBtn.classList.remove(\"hide\");\n"
+	"\t}\n"
+	"\tfunction resetSearch() {\n"
+	"\t\tnodes.forEach(function (n) {\n"
+	"\t\t\tn.rect.setAttribute(\"fill\", n.fill);\n"
+	"\t\t});\n"
+	"\t\tsearching = false;\n"
+	"\t\tsearchBtn.textContent = \"Search\";\n"
+	"\t\tmatched.textContent = \"\";\n"
+	"\t}\n"
+	"\t/* Highlight frames whose name matches term (a regular expression,\n"
+	"\t * or a plain substring if it is not one); the matched share is the\n"
+	"\t * union of their value ranges, so nested matches count once. */\n"
+	"\tfunction search(term) {\n"
+	"\t\tvar re = null, iv = [], sum = 0, end = -1, j;\n"
+	"\t\tif (!term) {\n"
+	"\t\t\tresetSearch();\n"
+	"\t\t\treturn 0;\n"
+	"\t\t}\n"
+	"\t\ttry {\n"
+	"\t\t\tre = new RegExp(term);\n"
+	"\t\t} catch (e) {\n"
+	"\t\t\tre = null;\n"
+	"\t\t}\n"
+	"\t\tnodes.forEach(function (n) {\n"
+	"\t\t\tvar hit = n.d > 0 &&\n"
+	"\t\t\t\t(re ? re.test(n.name) : n.name.indexOf(term) >= 0);\n"
+	"\t\t\tn.rect.setAttribute(\"fill\", hit ? HIGHLIGHT : n.fill);\n"
+	"\t\t\tif (hit)\n"
+	"\t\t\t\tiv.push([n.s, n.s + n.v]);\n"
+	"\t\t});\n"
+	"\t\tiv.sort(function (a, b) { return a[0] - b[0]; });\n"
+	"\t\tfor (j = 0; j < iv.length; j++) {\n"
+	"\t\t\tsum += Math.max(0, iv[j][1] - Math.max(iv[j][0], end));\n"
+	"\t\t\tend = Math.max(end, iv[j][1]);\n"
+	"\t\t}\n"
+	"\t\tsearching = true;\n"
+	"\t\tsearchBtn.textContent = \"Reset Search\";\n"
+	"\t\tmatched.textContent = \"Matched: \" + fmt(sum) + \" (\" +\n"
+	"\t\t\t(TOTAL ? sum / TOTAL * 100 : 0).toFixed(2) + \"%)\";\n"
+	"\t\treturn sum;\n"
+	"\t}\n"
+	"\tfunction promptSearch() {\n"
+	"\t\tvar term = window.prompt(\"Search frames (regular expression):\", \"\");\n"
+	"\t\tif (term !== null)\n"
+	"\t\t\tsearch(term);\n"
+	"\t}\n"
+	"\tfunction frameOf(ev) {\n"
+	"\t\tfor (var el = ev.target; el && el !== root; el = el.parentNode)\n"
+	"\t\t\tif (el.fgNode)\n"
+	"\t\t\t\treturn el.fgNode;\n"
+	"\t\treturn null;\n"
+	"\t}\n"
+	"\n"
+	"\troot.addEventListener(\"mouseover\", function (ev) {\n"
+	"\t\tvar n = frameOf(ev);\n"
+	"\t\tif (n)\n"
+	"\t\t\tdetails.textContent = label(n.name + \" (\" + n.info + \")\", W);\n"
+	"\t});\n"
+	"\troot.addEventListener(\"mouseout\", function () {\n"
+	"\t\tdetails.textContent = \" \";\n"
+	"\t});\n"
+	"\troot.addEventListener(\"click\", function (ev) {\n"
+	"\t\tvar n = frameOf(ev);\n"
+	"\t\tif (n)\n"
+	"\t\t\tzoom(n);\n"
+	"\t});\n"
+	"\tunzoomBtn.addEventListener(\"click\", unzoom);\n"
+	"\tsearchBtn.addEventListener(\"click\", function () {\n"
+	"\t\tif (searching)\n"
+	"\t\t\tresetSearch();\n"
+	"\t\telse\n"
+	"\t\t\tpromptSearch();\n"
+	"\t});\n"
+	"\twindow.addEventListener(\"keydown\", function (ev) {\n"
+	"\t\tif ((ev.ctrlKey || ev.metaKey) && (ev.key === \"f\" || ev.key === \"F\")) {\n"
+	"\t\t\tev.preventDefault();\n"
+	"\t\t\tpromptSearch();\n"
+	"\t\t} else if (ev.key === \"Escape\") {\n"
+	"\t\t\tif (searching)\n"
+	"\t\t\t\tresetSearch();\n"
+	"\t\t\telse if (zoomed)\n"
+	"\t\t\t\tunzoom();\n"
+	"\t\t}\n"
+	"\t});\n"
+	"\t/* For scripted checks (tools/check-svg-render.sh) and consoles. */\n"
+	"\twindow.flamegraph = {\n"
+	"\t\tsearch: search, resetSearch: resetSearch, unzoom: unzoom,\n"
+	"\t\tzoomed: function () { return zoomed ? zoomed.name : null; }\n"
+	"\t};\n"
+	"})();\n";
+
+static int svg_emit(FILE *f, void *arg)
+{
+	struct svg_ctx *c = arg;
+	const struct fg_node *root = c->fg->root;
+	const char *bg_bottom = c->palette == PALETTE_MEM ? "#dcebf2" : "#eeeeb0";
+	int title_y = 24, err;
+
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
+		"<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" "
+		"width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n"
+		"<!-- flame graph written by memtel-bpf -->\n"
+		"<defs><linearGradient id=\"bg\" x1=\"0\" y1=\"0\" x2=\"0\" y2=\"1\">"
+		"<stop offset=\"5%%\" stop-color=\"#eeeeee\"/>"
+		"<stop offset=\"95%%\" stop-color=\"%s\"/></linearGradient></defs>\n"
+		"<style type=\"text/css\"><![CDATA[\n%s]]></style>\n"
+		"<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"url(#bg)\"/>\n"
+		"<text id=\"title\" x=\"%d\" y=\"%d\">",
+		SVG_WIDTH, c->height, SVG_WIDTH, c->height, bg_bottom, svg_style,
+		SVG_WIDTH, c->height, SVG_WIDTH / 2, title_y);
+	err = xml_put_raw(f, &c->name, c->title);
+	if (err)
+		return err;
+	fputs("</text>\n", f);
+	if (c->subtitle && *c->subtitle) {
+		fprintf(f, "<text id=\"subtitle\" x=\"%d\" y=\"%d\">",
+			SVG_WIDTH / 2, title_y + 18);
+		err = xml_put_raw(f, &c->name, c->subtitle);
+		if (err)
+			return err;
+		fputs("</text>\n", f);
+	}
+
+	if (!root->total) {
+		fprintf(f, "<text id=\"empty\" x=\"%d\" y=\"%d\">no samples</text>\n"
+			"</svg>\n", SVG_WIDTH / 2, c->height / 2 + 10);
+		return 0;
+	}
+
+	fprintf(f, "<text id=\"unzoom\" class=\"btn hide\" x=\"%d\" y=\"%d\">"
+		"Reset Zoom</text>\n"
+		"<text id=\"search\" class=\"btn\" x=\"%d\" y=\"%d\" "
+		"text-anchor=\"end\">Search</text>\n"
+		"<text id=\"details\" x=\"%d\" y=\"%d\"> </text>\n"
+		"<text id=\"matched\" x=\"%d\" y=\"%d\" text-anchor=\"end\"></text>\n"
+		"<g id=\"frames\" data-x0=\"%d\" data-width=\"%d\" data-cw=\"%.2f\" "
+		"data-total=\"%" PRIu64 "\" data-unit=\"",
+		SVG_PAD_X, title_y, SVG_WIDTH - SVG_PAD_X, title_y,
+		SVG_PAD_X, c->height - 10, SVG_WIDTH - SVG_PAD_X, c->height - 10,
+		SVG_PAD_X, SVG_WIDTH - 2 * SVG_PAD_X, CHAR_W, root->total);
+	err = xml_put_raw(f, &c->name, c->bytes ? "bytes" : c->unit);
+	if (err)
+		return err;
+	fputs("\">\n", f);
+	err = svg_frame(f, c, root, 0, 0);
+	if (err)
+		return err;
+	fprintf(f, "</g>\n<script type=\"text/ecmascript\"><![CDATA[\n%s]]>"
+		"</script>\n</svg>\n", svg_script);
+	return 0;
+}
+
+int flamegraph__write_svg(const struct flamegraph *fg, const char *path,
+			  const struct flamegraph_opts *o)
+{
+	struct flamegraph_opts def = {};
+	struct svg_ctx c = {};
+	locale_t cloc, old;
+	int err, frames_top;
+
+	if (!fg || !path)
+		return -EINVAL;
+	if (!o)
+		o = &def;
+	c.fg = fg;
+	c.title = o->title ? o->title : "Flame Graph";
+	c.subtitle = o->subtitle;
+	c.unit = o->unit && *o->unit ? o->unit : "samples";
+	c.bytes = !strcmp(c.unit, "bytes");
+	if (!o->palette || !strcmp(o->palette, "hot"))
+		c.palette = PALETTE_HOT;
+	else if (!strcmp(o->palette, "mem"))
+		c.palette = PALETTE_MEM;
+	else
+		return -EINVAL;
+
+	frames_top = c.subtitle && *c.subtitle ? 56 : 40;
+	if (fg->root->total) {
+		svg_depth(&c, fg->root, 0);
+		c.scale = (double)(SVG_WIDTH - 2 * SVG_PAD_X) / fg->root->total;
+		c.frames_bottom = frames_top + (c.max_depth + 1) * FRAME_H;
+		c.height = c.frames_bottom + 30;
+	} else {
+		c.height = frames_top + 120;
+	}
+
+	/* Numbers in SVG and CSS need '.' whatever LC_NUMERIC the caller set. */
+	cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	if (!cloc)
+		return -errno;
+	old = uselocale(cloc);
+	err = write_atomic(path, svg_emit, &c);
+	uselocale(old);
+	freelocale(cloc);
+	strbuf__free(&c.name);
+	return err;
+}

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * heap_report.c - heap profile sinks.
+ *
+ * pprof: sample types alloc_objects/count, alloc_space/bytes,
+ * inuse_objects/count, inuse_space/bytes (the order Go's heap profiles
+ * use), period_type space/bytes with the sampling mean as period, one
+ * sample per stack. heap.svg: a flame graph of in-use bytes.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sinks/file/flamegraph.h"
+#include "sinks/file/heap_report.h"
+#include "sinks/file/pprof.h"
+
+#define HEAP_REPORT_MAX_FRAMES 256
+
+int heap_report__write_pprof(const struct heap_report *r, const char *path)
+{
+	uint64_t ids[HEAP_REPORT_MAX_FRAMES];
+	struct pprof_locs *pl = NULL;
+	struct heap_site *sites = NULL;
+	struct pprof_builder *b;
+	size_t n_sites = 0, i;
+	int err;
+
+	b = pprof_builder__new();
+	if (!b)
+		return -ENOMEM;
+	pl = pprof_locs__new(b, r->syms);
+	if (!pl) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	err = heapstate__sites(r->heap, &sites, &n_sites);
+	if (err)
+		goto cleanup;
+	if (pprof_builder__add_sample_type(b, "alloc_objects", "count") ||
+	    pprof_builder__add_sample_type(b, "alloc_space", "bytes") ||
+	    pprof_builder__add_sample_type(b, "inuse_objects", "count") ||
+	    pprof_builder__add_sample_type(b, "inuse_space", "bytes")) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	pprof_builder__set_period(b, "space", "bytes",
+				  r->sample_bytes > 1 ? (int64_t)r->sample_bytes
+						      : 1);
+	pprof_builder__set_time(b, r->time_nanos, r->duration_nanos);
+	pprof_builder__set_default_sample_type(b, "inuse_space");
+	pprof_builder__add_comment(b, "memtel-bpf heap profile");
+
+	for (i = 0; i < n_sites; i++) {
+		const struct heap_site *s = &sites[i];
+		struct stack_view v;
+		int64_t vals[4];
+		size_t n;
+
+		if (!stacks__get(r->stacks, s->stack_id, &v))
+			continue;
+		n = pprof_locs__stack(pl, &v, ids, HEAP_REPORT_MAX_FRAMES);
+		vals[0] = llround(s->alloc_objects);
+		vals[1] = llround(s->alloc_bytes);
+		vals[2] = llround(s->inuse_objects);
+		vals[3] = llround(s->inuse_bytes);
+		err = pprof_builder__add_sample(b, ids, n, vals, 4, NULL, 0);
+		if (err)
+			goto cleanup;
+	}
+	err = pprof_builder__write_gz(b, path);
+cleanup:
+	free(sites);
+	pprof_locs__free(pl);
+	pprof_builder__free(b);
+	return err;
+}
+
+int heap_report__write_svg(const struct heap_report *r, const char *path,
+			   const char *title)
+{
+	struct flamegraph_opts fo = {
+		.title = title, .unit = "bytes", .palette = "mem",
+		.subtitle = "in-use bytes at the end of the session",
+	};
+	const char *names[HEAP_REPORT_MAX_FRAMES];
+	struct heap_site *sites = NULL;
+	struct flamegraph *fg;
+	size_t n_sites = 0, i;
+	char buf[8192];
+	int err;
+
+	fg = flamegraph__new();
+	if (!fg)
+		return -ENOMEM;
+	err = heapstate__sites(r->heap, &sites, &n_sites);
+	for (i = 0; !err && i < n_sites; i++) {
+		struct stack_view v;
+		size_t n;
+
+		if (sites[i].inuse_bytes < 0.5 ||
+		    !stacks__get(r->stacks, sites[i].stack_id, &v))
+			continue;
+		n = symcache__names(r->syms, &v, names, HEAP_REPORT_MAX_FRAMES,
+				    buf, sizeof(buf));
+		err = flamegraph__add(fg, names, n,
+				      (uint64_t)llround(sites[i].inuse_bytes));
+	}
+	if (!err)
+		err = flamegraph__write_svg(fg, path, &fo);
+	free(sites);
+	flamegraph__free(fg);
+	return err;
+}
+
+static int cmp_site(const void *a, const void *b)
+{
+	const struct heap_site *x = a, *y = b;
+
+	if (x->inuse_bytes != y->inuse_bytes)
+		return x->inuse_bytes < y->inuse_bytes ? 1 : -1;
+	if (x->alloc_bytes != y->alloc_bytes)
+		return x->alloc_bytes < y->alloc_bytes ? 1 : -1;
+	return x->stack_id < y->stack_id ? -1 : x->stack_id > y->stack_id;
+}
+
+static void human(double b, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+
+	while (b >= 1024 && u < 4) {
+		b /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+}
+
+static void print_frame(FILE *out, const struct sym_result *r, uint64_t pc)
+{
+	const char *file, *base;
+
+	if (!r->n_frames || !r->frames[0].function) {
+		fprintf(out, "0x%llx", (unsigned long long)pc);
+		return;
+	}
+	/* innermost frame: an inlined callee is named, not its host */
+	file = r->frames[0].file;
+	base = file ? strrchr(file, '/') : NULL;
+	fprintf(out, "%s", r->frames[0].function);
+	if (file)
+		fprintf(out, " (%s:%d)", base ? base + 1 : file,
+			r->frames[0].line);
+}
+
+void heap_report__print_top(const struct heap_report *r, FILE *out, int top)
+{
+	struct heap_site *sites = NULL;
+	size_t n = 0, i;
+
+	if (heapstate__sites(r->heap, &sites, &n))
+		return;
+	qsort(sites, n, sizeof(*sites), cmp_site);
+	fprintf(out, "top allocation sites by in-use bytes:\n");
+	if (!n)
+		fprintf(out, "  (no allocations recorded)\n");
+	for (i = 0; i < n && (int)i < top; i++) {
+		const struct heap_site *s = &sites[i];
+		char inuse[32], alloc[32];
+		struct stack_view v;
+		uint32_t k;
+
+		if (!stacks__get(r->stacks, s->stack_id, &v))
+			continue;
+		human(s->inuse_bytes, inuse, sizeof(inuse));
+		human(s->alloc_bytes, alloc, sizeof(alloc));
+		fprintf(out, "  %10s in use (%.0f objs), %10s allocated (%.0f objs)\n      ",
+			inuse, s->inuse_objects, alloc, s->alloc_objects);
+		for (k = 0; k < v.n && k < 4; k++) {
+			bool ret = stack_view__is_return(&v, k);
+
+			if (k)
+				fprintf(out, "\n        <- ");
+			print_frame(out, symcache__get(r->syms, v.pid, v.pcs[k],
+						       ret), v.pcs[k]);
+		}
+		if (v.n > 4)
+			fprintf(out, "\n        <- ... (%u more)", v.n - 4);
+		fputc('\n', out);
+	}
+	free(sites);
+}

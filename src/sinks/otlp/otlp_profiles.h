@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * otlp_profiles.h - build an OTLP ExportProfilesServiceRequest
+ * (opentelemetry-proto 1.8.0, profiles/v1development): one ResourceProfiles
+ * per process, one Profile per sample type, and a request-level
+ * ProfilesDictionary whose tables (mapping, location, function, link,
+ * string, attribute, stack) all start with the zero value.
+ */
+#ifndef MEMTEL_OTLP_PROFILES_H
+#define MEMTEL_OTLP_PROFILES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sinks/otlp/otlp_resource.h"
+#include "model/stacks.h"
+#include "symbolize/symcache.h"
+
+struct otlp_profiles;
+
+enum otlp_temporality {
+	OTLP_TEMPORALITY_DELTA = 1,
+	OTLP_TEMPORALITY_CUMULATIVE = 2,
+};
+
+struct otlp_profile_desc {
+	const char *type, *unit;		/* sample type */
+	enum otlp_temporality temporality;
+	const char *period_type, *period_unit;
+	int64_t period;
+	uint64_t time_unix_nano, duration_nano;
+};
+
+struct otlp_profiles *otlp_profiles__new(struct stacks *st,
+					 struct symcache *sc);
+void otlp_profiles__free(struct otlp_profiles *b);
+/* Start a profile of process pid (described by res, which must outlive
+ * the builder) with one sample type. 0 or -ENOMEM. */
+int otlp_profiles__begin(struct otlp_profiles *b, uint32_t pid,
+			 const struct otlp_resource *res,
+			 const struct otlp_profile_desc *d);
+/* A sample of the current profile: value for stack_id; tid/thread name
+ * become sample attributes when tid != 0. 0 or -errno. */
+int otlp_profiles__sample(struct otlp_profiles *b, uint32_t stack_id,
+			  int64_t value, uint32_t tid, const char *thread_name);
+/* Profiles begun so far. */
+size_t otlp_profiles__count(const struct otlp_profiles *b);
+/* Serialize the request into a malloc'ed *buf. 0 or -ENOMEM. */
+int otlp_profiles__encode(struct otlp_profiles *b, uint8_t **buf,
+			  size_t *len);
+
+#endif /* MEMTEL_OTLP_PROFILES_H */

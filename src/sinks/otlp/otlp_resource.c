@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * otlp_resource.c - resource attributes per the OpenTelemetry semantic
+ * conventions (service, host, process, container, telemetry.sdk). The SDK
+ * name is ours, not "opentelemetry": we are not the OpenTelemetry SDK.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sinks/otlp/otlp_resource.h"
+
+static int add(struct otlp_resource *r, const char *key, const char *str,
+	       int64_t num)
+{
+	struct otlp_attr *n;
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (!strcmp(r->attrs[i].key, key))
+			return 0;	/* first one wins */
+	n = realloc(r->attrs, (r->n + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	r->attrs = n;
+	n = &r->attrs[r->n];
+	n->key = strdup(key);
+	n->str = str ? strdup(str) : NULL;
+	n->num = num;
+	if (!n->key || (str && !n->str)) {
+		free(n->key);
+		free(n->str);
+		return -ENOMEM;
+	}
+	r->n++;
+	return 0;
+}
+
+int otlp_resource__container_id_text(const char *text, char out[65])
+{
+	const char *p;
+
+	/* the last 64-hex-digit run in any cgroup path: docker-<id>.scope,
+	 * /docker/<id>, cri-containerd-<id>.scope, /kubepods/.../<id> */
+	for (p = text; *p; p++) {
+		size_t n = 0;
+
+		while (isxdigit((unsigned char)p[n]) &&
+		       !isupper((unsigned char)p[n]))
+			n++;
+		if (n == 64 && (p == text || !isxdigit((unsigned char)p[-1]))) {
+			memcpy(out, p, 64);
+			out[64] = '\0';
+			return 0;
+		}
+		if (n)
+			p += n - 1;
+	}
+	return -ENOENT;
+}
+
+int otlp_resource__container_id(pid_t pid, char out[65])
+{
+	char path[64], buf[8192];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ENOENT;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ENOENT;
+	buf[n] = '\0';
+	return otlp_resource__container_id_text(buf, out);
+}
+
+int otlp_resource__build(struct otlp_resource *r, const struct otel_config *c,
+			 pid_t pid, const char *exe_path)
+{
+	const char *exe = exe_path ? strrchr(exe_path, '/') : NULL;
+	char host[256] = "", svc[300], cid[65];
+	size_t i;
+	int err = 0;
+
+	memset(r, 0, sizeof(*r));
+	exe = exe ? exe + 1 : (exe_path ? exe_path : "");
+	if (c && c->service_name)
+		snprintf(svc, sizeof(svc), "%s", c->service_name);
+	else if (*exe)
+		snprintf(svc, sizeof(svc), "unknown_service:%s", exe);
+	else
+		snprintf(svc, sizeof(svc), "unknown_service:memtel-bpf");
+	err |= add(r, "service.name", svc, 0);
+	if (!gethostname(host, sizeof(host) - 1) && host[0])
+		err |= add(r, "host.name", host, 0);
+	if (pid > 0) {
+		err |= add(r, "process.pid", NULL, pid);
+		if (*exe)
+			err |= add(r, "process.executable.name", exe, 0);
+		if (exe_path && *exe_path)
+			err |= add(r, "process.executable.path", exe_path, 0);
+		if (!otlp_resource__container_id(pid, cid))
+			err |= add(r, "container.id", cid, 0);
+	}
+	err |= add(r, "telemetry.sdk.name", "memtel-bpf", 0);
+	err |= add(r, "telemetry.sdk.language", "c", 0);
+	err |= add(r, "telemetry.sdk.version", MEMTEL_VERSION, 0);
+	for (i = 0; c && i < c->n_resource_attrs; i++)
+		err |= add(r, c->resource_attrs[i].key,
+			   c->resource_attrs[i].value, 0);
+	if (err) {
+		otlp_resource__free(r);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void otlp_resource__free(struct otlp_resource *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->n; i++) {
+		free(r->attrs[i].key);
+		free(r->attrs[i].str);
+	}
+	free(r->attrs);
+	r->attrs = NULL;
+	r->n = 0;
+}
+
+const char *otlp_resource__get(const struct otlp_resource *r, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (!strcmp(r->attrs[i].key, key))
+			return r->attrs[i].str;
+	return NULL;
+}

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * profile_export.c - windows of OTLP profiles. CPU counts and heap
+ * allocation totals are cumulative in the aggregators; the sink keeps what
+ * it sent last and exports the difference (DELTA temporality), so the sum
+ * over every request equals the session's pprof files. In-use heap is the
+ * state at the end of the window (CUMULATIVE: everything allocated since
+ * the session start and still live). Each process gets its own Resource
+ * (process.pid, executable); with --all that is one per process seen.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "sinks/otlp/otlp_profiles.h"
+#include "sinks/otlp/otlp_resource.h"
+#include "sinks/otlp/profile_export.h"
+#include "util/u64map.h"
+
+struct heap_last {
+	double alloc_objects, alloc_bytes;
+};
+
+struct profile_export {
+	struct profile_export_opts o;
+	uint64_t last_ns;
+	struct u64map cpu_last;		/* stack << 32 | tid -> count sent */
+	struct u64map heap_last;	/* stack id -> struct heap_last * */
+	struct u64map resources;	/* pid -> struct otlp_resource * */
+	uint64_t requests;
+};
+
+struct profile_export *profile_export__new(const struct profile_export_opts *o)
+{
+	struct profile_export *pe = calloc(1, sizeof(*pe));
+
+	if (!pe)
+		return NULL;
+	pe->o = *o;
+	pe->last_ns = o->start_unix_ns;
+	return pe;
+}
+
+void profile_export__free(struct profile_export *pe)
+{
+	uint64_t k, v;
+	size_t it = 0;
+
+	if (!pe)
+		return;
+	while (u64map__next(&pe->heap_last, &it, &k, &v))
+		free((void *)(uintptr_t)v);
+	it = 0;
+	while (u64map__next(&pe->resources, &it, &k, &v)) {
+		otlp_resource__free((struct otlp_resource *)(uintptr_t)v);
+		free((void *)(uintptr_t)v);
+	}
+	u64map__free(&pe->heap_last);
+	u64map__free(&pe->cpu_last);
+	u64map__free(&pe->resources);
+	free(pe);
+}
+
+uint64_t profile_export__requests(const struct profile_export *pe)
+{
+	return pe->requests;
+}
+
+static const struct otlp_resource *resource(struct profile_export *pe,
+					    uint32_t pid, const char *comm)
+{
+	uint64_t *hit = u64map__get(&pe->resources, pid);
+	struct otlp_resource *r;
+	struct target *t;
+	const char *exe = NULL;
+
+	if (hit)
+		return (const struct otlp_resource *)(uintptr_t)*hit;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	t = targets__find(pe->o.targets, (pid_t)pid);
+	if (t && target__exe(t)[0])
+		exe = target__exe(t);
+	if (otlp_resource__build(r, pe->o.otel, (pid_t)pid, exe ? exe : comm) ||
+	    u64map__set(&pe->resources, pid, (uintptr_t)r)) {
+		otlp_resource__free(r);
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+	const struct cpu_entry *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	if (x->stack_id != y->stack_id)
+		return x->stack_id < y->stack_id ? -1 : 1;
+	return x->tid < y->tid ? -1 : x->tid > y->tid;
+}
+
+static int add_cpu(struct profile_export *pe, struct otlp_profiles *b,
+		   uint64_t now)
+{
+	int64_t period = pe->o.freq ? 1000000000LL / pe->o.freq : 0;
+	struct otlp_profile_desc d = {
+		.temporality = OTLP_TEMPORALITY_DELTA,
+		.period_type = "cpu", .period_unit = "nanoseconds",
+		.period = period, .time_unix_nano = pe->last_ns,
+		.duration_nano = now - pe->last_ns,
+	};
+	struct cpu_entry *e = NULL;
+	size_t n = 0, i, j, start;
+	int kind, err;
+
+	err = cpustate__entries(pe->o.cpu, &e, &n);
+	if (err)
+		return err;
+	qsort(e, n, sizeof(*e), cmp_pid);
+	for (start = 0; start < n; start = j) {
+		const struct otlp_resource *res;
+		bool any = false;
+
+		for (j = start; j < n && e[j].pid == e[start].pid; j++) {
+			uint64_t *last = u64map__get(&pe->cpu_last,
+				(uint64_t)e[j].stack_id << 32 | e[j].tid);
+
+			if (e[j].count != (last ? *last : 0))
+				any = true;
+		}
+		if (!any)
+			continue;	/* nothing new from this process */
+		res = resource(pe, e[start].pid, e[start].comm);
+		if (!res) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		for (kind = 0; kind < 2; kind++) {
+			d.type = kind ? "cpu" : "samples";
+			d.unit = kind ? "nanoseconds" : "count";
+			err = otlp_profiles__begin(b, e[start].pid, res, &d);
+			if (err)
+				goto cleanup;
+			for (i = start; i < j; i++) {
+				uint64_t *last = u64map__get(&pe->cpu_last,
+					(uint64_t)e[i].stack_id << 32 | e[i].tid);
+				uint64_t delta = e[i].count - (last ? *last : 0);
+
+				if (!delta)
+					continue;
+				err = otlp_profiles__sample(
+					b, e[i].stack_id,
+					kind ? (int64_t)delta * period
+					     : (int64_t)delta,
+					e[i].tid, e[i].comm);
+				if (err)
+					goto cleanup;
+			}
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (u64map__set(&pe->cpu_last,
+				(uint64_t)e[i].stack_id << 32 | e[i].tid,
+				e[i].count))
+			err = -ENOMEM;
+cleanup:
+	free(e);
+	return err;
+}
+
+static int add_heap(struct profile_export *pe, struct otlp_profiles *b,
+		    uint64_t now)
+{
+	static const char *const types[4][2] = {
+		{ "alloc_objects", "count" }, { "alloc_space", "bytes" },
+		{ "inuse_objects", "count" }, { "inuse_space", "bytes" },
+	};
+	struct otlp_profile_desc d = {
+		.period_type = "space", .period_unit = "bytes",
+		.period = pe->o.sample_bytes > 1 ? (int64_t)pe->o.sample_bytes
+						 : 1,
+		.time_unix_nano = pe->last_ns,
+		.duration_nano = now - pe->last_ns,
+	};
+	const struct otlp_resource *res;
+	struct heap_site *s = NULL;
+	size_t n = 0, i;
+	int k, err;
+
+	err = heapstate__sites(pe->o.heap, &s, &n);
+	if (err)
+		return err;
+	res = resource(pe, (uint32_t)pe->o.pid, NULL);
+	if (!res) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (k = 0; k < 4; k++) {
+		d.type = types[k][0];
+		d.unit = types[k][1];
+		d.temporality = k < 2 ? OTLP_TEMPORALITY_DELTA
+				      : OTLP_TEMPORALITY_CUMULATIVE;
+		err = otlp_profiles__begin(b, (uint32_t)pe->o.pid, res, &d);
+		if (err)
+			goto cleanup;
+		for (i = 0; i < n; i++) {
+			uint64_t *hit = u64map__get(&pe->heap_last,
+						    s[i].stack_id);
+			const struct heap_last *l = hit ?
+				(const struct heap_last *)(uintptr_t)*hit : NULL;
+			double v;
+
+			switch (k) {
+			case 0:
+				v = s[i].alloc_objects - (l ? l->alloc_objects : 0);
+				break;
+			case 1:
+				v = s[i].alloc_bytes - (l ? l->alloc_bytes : 0);
+				break;
+			case 2:
+				v = s[i].inuse_objects;
+				break;
+			default:
+				v = s[i].inuse_bytes;
+			}
+			if (llround(v) == 0)
+				continue;
+			err = otlp_profiles__sample(b, s[i].stack_id,
+						    llround(v), 0, NULL);
+			if (err)
+				goto cleanup;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t *hit = u64map__get(&pe->heap_last, s[i].stack_id);
+		struct heap_last *l = hit ? (struct heap_last *)(uintptr_t)*hit
+					  : calloc(1, sizeof(*l));
+
+		if (!l) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		/* what was sent, rounded, so rounding never accumulates */
+		l->alloc_objects += (double)llround(s[i].alloc_objects -
+						    l->alloc_objects);
+		l->alloc_bytes += (double)llround(s[i].alloc_bytes -
+						  l->alloc_bytes);
+		if (!hit && u64map__set(&pe->heap_last, s[i].stack_id,
+					(uintptr_t)l)) {
+			free(l);
+			err = -ENOMEM;
+			goto cleanup;
+		}
+	}
+cleanup:
+	free(s);
+	return err;
+}
+
+int profile_export__window(struct profile_export *pe, uint64_t now_unix_ns)
+{
+	struct otlp_profiles *b;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int err = 0;
+
+	b = otlp_profiles__new(pe->o.stacks, pe->o.syms);
+	if (!b)
+		return -ENOMEM;
+	if (pe->o.cpu)
+		err = add_cpu(pe, b, now_unix_ns);
+	if (!err && pe->o.heap && pe->o.pid)
+		err = add_heap(pe, b, now_unix_ns);
+	if (!err && otlp_profiles__count(b))
+		err = otlp_profiles__encode(b, &buf, &len);
+	otlp_profiles__free(b);
+	if (err)
+		return err;
+	pe->last_ns = now_unix_ns;
+	if (!buf)
+		return 0;
+	pe->requests++;
+	return otlp_exporter__enqueue(pe->o.exp, OTLP_PROFILES, buf, len);
+}

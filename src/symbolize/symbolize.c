@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * symbolize.c - an address of an ELF module to function and source line.
+ *
+ * Inlined calls come out as separate frames, innermost first (the order
+ * pprof wants for a Location's lines): the DWARF scopes containing the
+ * address are walked from the innermost DW_TAG_inlined_subroutine out to
+ * the DW_TAG_subprogram; each inlined scope's DW_AT_call_file/call_line is
+ * the line in its caller. Function names come from DWARF (linkage name,
+ * else name) or, for the outermost frame and for code without DWARF, from
+ * the ELF symbol tables (debuginfo's .symtab when libdwfl finds it by build
+ * ID or .gnu_debuglink, else .dynsym). C++ names are demangled with the
+ * C++ runtime's __cxa_demangle. The address, module and build ID are
+ * always kept so a backend can symbolize later what we could not.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+
+#include "symbolize/symbolize.h"
+
+/* From the C++ runtime (libstdc++), the demangler every toolchain ships. */
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len,
+			    int *status);
+
+static char *xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* Demangled copy of name (a plain copy if it is not a C++ name), without a
+ * symbol version suffix ("__libc_start_main@@GLIBC_2.34"). */
+char *symbolize__demangle(const char *name)
+{
+	char *out, *at;
+	int status = -1;
+
+	if (!name)
+		return NULL;
+	if (!strncmp(name, "_Z", 2)) {
+		char *plain = strdup(name);
+
+		if (!plain)
+			return NULL;
+		at = strchr(plain, '@');
+		if (at)
+			*at = '\0';
+		out = __cxa_demangle(plain, NULL, NULL, &status);
+		free(plain);
+		if (out && status == 0)
+			return out;
+		free(out);
+	}
+	out = strdup(name);
+	if (out) {
+		at = strchr(out, '@');
+		if (at && at != out)
+			*at = '\0';
+	}
+	return out;
+}
+
+void sym_result__clear(struct sym_result *r)
+{
+	int i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->n_frames; i++) {
+		free(r->frames[i].function);
+		free(r->frames[i].file);
+	}
+	memset(r, 0, sizeof(*r));
+}
+
+static const char *die_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute attr;
+	const char *name;
+
+	/* follows DW_AT_abstract_origin / DW_AT_specification */
+	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr)) {
+		name = dwarf_formstring(&attr);
+		if (name)
+			return name;
+	}
+	if (dwarf_attr_integrate(die, DW_AT_name, &attr))
+		return dwarf_formstring(&attr);
+	return NULL;
+}
+
+/* Inline chain at addr: fills frames[0..] innermost first with names and
+ * the call-site lines of the callers. Returns the number of frames, 0 when
+ * the address is not inside an inlined call. */
+static int inline_chain(Dwfl_Module *mod, uint64_t addr, struct sym_result *out,
+			const char *leaf_file, int leaf_line)
+{
+	Dwarf_Die *cudie, *scopes = NULL;
+	Dwarf_Files *files = NULL;
+	Dwarf_Addr bias;
+	int n, i, nf = 0;
+	const char *file = leaf_file;
+	int line = leaf_line;
+
+	cudie = dwfl_module_addrdie(mod, addr, &bias);
+	if (!cudie)
+		return 0;
+	n = dwarf_getscopes(cudie, addr - bias, &scopes);
+	if (n <= 0)
+		return 0;
+	/* dwarf_getscopes() continues past an inlined scope with the parents
+	 * of the inlined function's own definition; the chain of functions it
+	 * was inlined into comes from dwarf_getscopes_die() on the innermost
+	 * scope (what eu-addr2line -i does). */
+	{
+		Dwarf_Die *real = NULL;
+		int m = dwarf_getscopes_die(&scopes[0], &real);
+
+		if (m > 0) {
+			free(scopes);
+			scopes = real;
+			n = m;
+		} else {
+			free(real);
+		}
+	}
+	for (i = 0; i < n && nf < SYM_MAX_FRAMES; i++) {
+		int tag = dwarf_tag(&scopes[i]);
+		Dwarf_Attribute attr;
+		Dwarf_Word val;
+
+		if (tag != DW_TAG_inlined_subroutine &&
+		    tag != DW_TAG_subprogram)
+			continue;
+		if (tag == DW_TAG_subprogram && nf == 0)
+			break;		/* not inlined: the caller names it */
+		out->frames[nf].function = symbolize__demangle(die_name(&scopes[i]));
+		out->frames[nf].file = xstrdup(file);
+		out->frames[nf].line = line;
+		nf++;
+		if (tag == DW_TAG_subprogram)
+			break;
+		/* the caller's line is this inlined call's call site */
+		file = NULL;
+		line = 0;
+		if (dwarf_attr(&scopes[i], DW_AT_call_file, &attr) &&
+		    dwarf_formudata(&attr, &val) == 0) {
+			size_t nfiles;
+
+			if (files || dwarf_getsrcfiles(cudie, &files, &nfiles) == 0)
+				file = dwarf_filesrc(files, val, NULL, NULL);
+		}
+		if (dwarf_attr(&scopes[i], DW_AT_call_line, &attr) &&
+		    dwarf_formudata(&attr, &val) == 0)
+			line = (int)val;
+	}
+	free(scopes);
+	out->n_frames = nf;
+	return nf;
+}
+
+int symbolize__module_addr(Dwfl_Module *mod, uint64_t addr,
+			   struct sym_result *out)
+{
+	const char *file = NULL, *name;
+	Dwfl_Line *line;
+	GElf_Addr off;
+	GElf_Sym sym;
+	int lineno = 0;
+
+	line = dwfl_module_getsrc(mod, addr);
+	if (line)
+		file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+	name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+
+	if (inline_chain(mod, addr, out, file, lineno) > 0) {
+		/* the outermost frame is the real function: use its ELF
+		 * symbol name when DWARF had none */
+		struct sym_frame *f = &out->frames[out->n_frames - 1];
+
+		if (!f->function)
+			f->function = symbolize__demangle(name);
+		return 0;
+	}
+	out->frames[0].function = symbolize__demangle(name);
+	out->frames[0].file = xstrdup(file);
+	out->frames[0].line = lineno;
+	if ((name && !out->frames[0].function) ||
+	    (file && !out->frames[0].file)) {
+		free(out->frames[0].function);
+		free(out->frames[0].file);
+		memset(&out->frames[0], 0, sizeof(out->frames[0]));
+		return -ENOMEM;
+	}
+	out->n_frames = name || file ? 1 : 0;
+	return 0;
+}

@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * symcache.c - per-session symbol cache and the stack -> pprof / folded
+ * name translations every sink shares. Each (pid, pc) is translated once
+ * to (file, ELF address) with the process's own module map, ideally while
+ * the process is alive (symcache__prime at the first sight of a stack);
+ * symbolization itself happens once per (file, address) in symdb. A pc is looked up as pc - 1 when it
+ * is a return address (every frame but an exact leaf), so the line of the
+ * call is reported.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "symbolize/symcache.h"
+#include "symbolize/symdb.h"
+#include "util/u64map.h"
+
+/* What we know of one pc of one process. */
+struct pc_ent {
+	uint32_t file;			/* symdb file, 0 if none */
+	uint64_t vaddr;
+	uint64_t mod_start, mod_end;
+	struct sym_result *owned;	/* JIT-named or kernel result */
+};
+
+struct symcache {
+	struct targets *tg;
+	struct ksyms *ks;
+	struct symdb *db;
+	struct u64map by_pid;	/* pid -> struct u64map * (key -> pc_ent *) */
+	struct u64map kernel;	/* key -> struct pc_ent * */
+	struct sym_result view;	/* what symcache__get returns */
+	struct pc_ent none;
+};
+
+static inline uint64_t key_of(uint64_t pc, bool is_return)
+{
+	return (pc << 1) | is_return;
+}
+
+struct symcache *symcache__new(struct targets *tg, struct ksyms *ks,
+			       struct symdb *db)
+{
+	struct symcache *sc = calloc(1, sizeof(*sc));
+
+	if (!sc)
+		return NULL;
+	sc->db = db;
+	sc->tg = tg;
+	sc->ks = ks;
+	return sc;
+}
+
+static void free_ents(struct u64map *m)
+{
+	uint64_t k, v;
+	size_t it = 0;
+
+	while (u64map__next(m, &it, &k, &v)) {
+		struct pc_ent *e = (struct pc_ent *)(uintptr_t)v;
+
+		if (e->owned) {
+			sym_result__clear(e->owned);
+			free(e->owned);
+		}
+		free(e);
+	}
+	u64map__free(m);
+}
+
+void symcache__free(struct symcache *sc)
+{
+	uint64_t k, v;
+	size_t it = 0;
+
+	if (!sc)
+		return;
+	while (u64map__next(&sc->by_pid, &it, &k, &v)) {
+		free_ents((struct u64map *)(uintptr_t)v);
+		free((void *)(uintptr_t)v);
+	}
+	u64map__free(&sc->by_pid);
+	free_ents(&sc->kernel);
+	free(sc);
+}
+
+static struct sym_result *kernel_result(struct symcache *sc, uint64_t pc,
+					bool is_return)
+{
+	struct sym_result *r = calloc(1, sizeof(*r));
+	const char *name;
+
+	if (!r)
+		return NULL;
+	r->module = "[kernel.kallsyms]";
+	r->build_id = "";
+	r->mod_start = 0xffff800000000000ULL;
+	r->mod_end = ~0ULL;
+	name = ksyms__lookup(sc->ks, is_return ? pc - 1 : pc, NULL);
+	if (name) {
+		r->frames[0].function = strdup(name);
+		if (r->frames[0].function)
+			r->n_frames = 1;
+	}
+	return r;
+}
+
+/* Find or make the entry of (pid, pc). */
+static struct pc_ent *entry(struct symcache *sc, uint32_t pid, uint64_t pc,
+			    bool is_return)
+{
+	uint64_t key = key_of(pc, is_return), *hit;
+	struct target_loc loc;
+	struct pc_ent *e;
+	struct u64map *m;
+	struct target *t;
+
+	if (ksyms__is_kernel(pc)) {
+		m = &sc->kernel;
+	} else {
+		hit = u64map__get(&sc->by_pid, pid);
+		if (hit) {
+			m = (struct u64map *)(uintptr_t)*hit;
+		} else {
+			m = calloc(1, sizeof(*m));
+			if (!m)
+				return &sc->none;
+			if (u64map__set(&sc->by_pid, pid, (uintptr_t)m)) {
+				free(m);
+				return &sc->none;
+			}
+		}
+	}
+	hit = u64map__get(m, key);
+	if (hit)
+		return (struct pc_ent *)(uintptr_t)*hit;
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return &sc->none;
+	if (ksyms__is_kernel(pc)) {
+		e->owned = kernel_result(sc, pc, is_return);
+	} else {
+		t = targets__find(sc->tg, (pid_t)pid);
+		if (t && target__locate(t, pc, &loc) == 0) {
+			e->file = loc.file;
+			e->vaddr = loc.vaddr;
+			e->mod_start = loc.mod_start;
+			e->mod_end = loc.mod_end;
+		} else if (t) {
+			mt_debug("symbols: pid %u pc 0x%llx is in no module",
+				 pid, (unsigned long long)pc);
+			/* outside every module: JIT code, if named */
+			e->owned = calloc(1, sizeof(*e->owned));
+			if (e->owned &&
+			    target__jit_symbol(t, is_return ? pc - 1 : pc,
+					       e->owned) == 0 &&
+			    e->owned->module)
+				e->owned->build_id = "";
+		}
+	}
+	if (u64map__set(m, key, (uintptr_t)e)) {
+		if (e->owned) {
+			sym_result__clear(e->owned);
+			free(e->owned);
+		}
+		free(e);
+		return &sc->none;
+	}
+	return e;
+}
+
+void symcache__prime(struct symcache *sc, const struct stack_view *v)
+{
+	uint32_t k;
+
+	for (k = 0; k < v->n; k++) {
+		bool ret = stack_view__is_return(v, k);
+		struct pc_ent *e = entry(sc, v->pid, v->pcs[k], ret);
+
+		if (e->file)
+			symdb__lookup(sc->db, e->file, e->vaddr, ret);
+	}
+}
+
+const struct sym_result *symcache__get(struct symcache *sc, uint32_t pid,
+				       uint64_t pc, bool is_return)
+{
+	struct pc_ent *e = entry(sc, pid, pc, is_return);
+	const struct sym_result *r;
+
+	if (e->owned)
+		return e->owned;
+	memset(&sc->view, 0, sizeof(sc->view));
+	sc->view.build_id = "";
+	if (!e->file)
+		return &sc->view;
+	r = symdb__lookup(sc->db, e->file, e->vaddr, is_return);
+	sc->view = *r;		/* shallow: the strings stay symdb's */
+	sc->view.module = symdb__path(sc->db, e->file);
+	sc->view.build_id = symdb__build_id(sc->db, e->file);
+	sc->view.htlhash = symdb__htlhash(sc->db, e->file);
+	sc->view.mod_start = e->mod_start;
+	sc->view.mod_end = e->mod_end;
+	return &sc->view;
+}
+
+size_t symcache__names(struct symcache *sc, const struct stack_view *v,
+		       const char **names, size_t max, char *buf,
+		       size_t buf_len)
+{
+	const char *tmp[512];
+	size_t n = 0, used = 0, i;
+	uint32_t k;
+
+	/* collect leaf first, then reverse */
+	for (k = 0; k < v->n && n < sizeof(tmp) / sizeof(tmp[0]); k++) {
+		const struct sym_result *r;
+		bool kernel = ksyms__is_kernel(v->pcs[k]);
+		int f;
+
+		r = symcache__get(sc, v->pid, v->pcs[k],
+				  stack_view__is_return(v, k));
+		for (f = 0; f < r->n_frames && n < sizeof(tmp) / sizeof(tmp[0]);
+		     f++) {
+			const char *fn = r->frames[f].function;
+			int w;
+
+			if (fn && !kernel) {
+				tmp[n++] = fn;
+				continue;
+			}
+			if (used >= buf_len)
+				break;
+			if (fn)
+				w = snprintf(buf + used, buf_len - used,
+					     "%s_[k]", fn);
+			else
+				w = snprintf(buf + used, buf_len - used,
+					     "0x%llx", (unsigned long long)v->pcs[k]);
+			if (w < 0 || (size_t)w >= buf_len - used)
+				break;
+			tmp[n++] = buf + used;
+			used += (size_t)w + 1;
+		}
+		if (!r->n_frames && used < buf_len) {
+			int w = snprintf(buf + used, buf_len - used, "%s0x%llx",
+					 r->module ? "" : "",
+					 (unsigned long long)v->pcs[k]);
+
+			if (w > 0 && (size_t)w < buf_len - used) {
+				tmp[n++] = buf + used;
+				used += (size_t)w + 1;
+			}
+		}
+	}
+	if (n > max)
+		n = max;
+	for (i = 0; i < n; i++)
+		names[i] = tmp[n - 1 - i];
+	return n;
+}
+
+struct pprof_locs {
+	struct pprof_builder *b;
+	struct symcache *sc;
+	struct u64map by_pid;	/* pid -> struct u64map * (key -> loc id) */
+	struct u64map kernel;	/* key -> loc id */
+	struct u64map maps;	/* mod_start -> mapping id (per file) */
+};
+
+struct pprof_locs *pprof_locs__new(struct pprof_builder *b,
+				   struct symcache *sc)
+{
+	struct pprof_locs *pl = calloc(1, sizeof(*pl));
+
+	if (!pl)
+		return NULL;
+	pl->b = b;
+	pl->sc = sc;
+	return pl;
+}
+
+void pprof_locs__free(struct pprof_locs *pl)
+{
+	uint64_t k, v;
+	size_t it = 0;
+
+	if (!pl)
+		return;
+	while (u64map__next(&pl->by_pid, &it, &k, &v)) {
+		u64map__free((struct u64map *)(uintptr_t)v);
+		free((void *)(uintptr_t)v);
+	}
+	u64map__free(&pl->by_pid);
+	u64map__free(&pl->kernel);
+	u64map__free(&pl->maps);
+	free(pl);
+}
+
+static uint64_t mapping_id(struct pprof_locs *pl, const struct sym_result *r)
+{
+	uint64_t *hit, id;
+
+	if (!r->module)
+		return 0;
+	/* a file can be mapped by several processes at different addresses:
+	 * key on address and a hash of the name */
+	hit = u64map__get(&pl->maps, r->mod_start ^ (uint64_t)(uintptr_t)r->module);
+	if (hit)
+		return *hit;
+	id = pprof_builder__add_mapping(pl->b, r->mod_start, r->mod_end, 0,
+					r->module,
+					r->build_id[0] ? r->build_id : NULL,
+					r->n_frames > 0,
+					r->n_frames > 0 && r->frames[0].file,
+					r->n_frames > 0 && r->frames[0].line > 0);
+	if (id)
+		u64map__set(&pl->maps,
+			    r->mod_start ^ (uint64_t)(uintptr_t)r->module, id);
+	return id;
+}
+
+static uint64_t location(struct pprof_locs *pl, uint32_t pid, uint64_t pc,
+			 bool is_return)
+{
+	struct pprof_line lines[SYM_MAX_FRAMES];
+	const struct sym_result *r;
+	uint64_t key = key_of(pc, is_return), *hit, id;
+	struct u64map *m;
+	int i;
+
+	if (ksyms__is_kernel(pc)) {
+		m = &pl->kernel;
+	} else {
+		hit = u64map__get(&pl->by_pid, pid);
+		if (hit) {
+			m = (struct u64map *)(uintptr_t)*hit;
+		} else {
+			m = calloc(1, sizeof(*m));
+			if (!m || u64map__set(&pl->by_pid, pid, (uintptr_t)m)) {
+				free(m);
+				return 0;
+			}
+		}
+	}
+	hit = u64map__get(m, key);
+	if (hit)
+		return *hit;
+	r = symcache__get(pl->sc, pid, pc, is_return);
+	for (i = 0; i < r->n_frames; i++)
+		lines[i] = (struct pprof_line){
+			.function = r->frames[i].function,
+			.filename = r->frames[i].file,
+			.line = r->frames[i].line,
+		};
+	id = pprof_builder__add_location(pl->b, mapping_id(pl, r), pc, lines,
+					 (size_t)r->n_frames);
+	if (id)
+		u64map__set(m, key, id);
+	return id;
+}
+
+size_t pprof_locs__stack(struct pprof_locs *pl, const struct stack_view *v,
+			 uint64_t *ids, size_t max)
+{
+	size_t n = 0;
+	uint32_t k;
+
+	for (k = 0; k < v->n && n < max; k++) {
+		uint64_t id = location(pl, v->pid, v->pcs[k],
+				       stack_view__is_return(v, k));
+
+		if (id)
+			ids[n++] = id;
+	}
+	return n;
+}

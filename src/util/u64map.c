@@ -6,18 +6,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "util/hash.h"
 #include "util/u64map.h"
-
-static inline uint64_t mix(uint64_t x)
-{
-	/* splitmix64 finaliser: addresses differ mostly in middle bits */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
 
 void u64map__free(struct u64map *m)
 {
@@ -48,7 +38,7 @@ static int rehash(struct u64map *m, size_t cap)
 
 		if (m->state[i] != 1)
 			continue;
-		j = mix(m->keys[i]) & (cap - 1);
+		j = hash__mix(m->keys[i]) & (cap - 1);
 		while (n.state[j])
 			j = (j + 1) & (cap - 1);
 		n.state[j] = 1;
@@ -74,7 +64,7 @@ int u64map__set(struct u64map *m, uint64_t key, uint64_t val)
 		if (rehash(m, cap))
 			return -ENOMEM;
 	}
-	i = mix(key) & (m->cap - 1);
+	i = hash__mix(key) & (m->cap - 1);
 	while (m->state[i]) {
 		if (m->state[i] == 1 && m->keys[i] == key) {
 			m->vals[i] = val;
@@ -101,7 +91,7 @@ static size_t find(const struct u64map *m, uint64_t key)
 
 	if (!m->cap)
 		return (size_t)-1;
-	i = mix(key) & (m->cap - 1);
+	i = hash__mix(key) & (m->cap - 1);
 	while (m->state[i]) {
 		if (m->state[i] == 1 && m->keys[i] == key)
 			return i;

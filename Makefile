@@ -34,7 +34,15 @@ endif
 
 VERSION := 0.1.0
 
-ifeq ($(ASAN),1)
+ifeq ($(FUZZ),1)
+# libFuzzer build (`make fuzzers`, `make fuzz`): clang, coverage for
+# libFuzzer plus ASan+UBSan, in its own output directory.
+OUTPUT := .output-fuzz
+CC := $(CLANG)
+SAN_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+BIN := $(OUTPUT)/memtel-bpf
+else ifeq ($(ASAN),1)
 OUTPUT := .output-asan
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 BIN := $(OUTPUT)/memtel-bpf
@@ -139,6 +147,27 @@ $(OUTPUT)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OUTPUT)/tests
 	$(call msg,CC-TEST,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< $(LIB_OBJS) $(LDLIBS) -lcmocka -o $@
 
+# --- fuzzers -----------------------------------------------------------------
+# tests/fuzz/fuzz_NAME.c: one libFuzzer harness per parser of untrusted bytes,
+# built with FUZZ=1 against the same objects as the loader.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
+
+.PHONY: fuzz-bins fuzzers fuzz
+fuzz-bins: $(FUZZ_BINS)
+
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(LIB_OBJS)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -fsanitize=fuzzer $< $(LIB_OBJS) $(LDLIBS) -o $@
+
+fuzzers:
+	$(Q)$(MAKE) --no-print-directory FUZZ=1 fuzz-bins
+
+# Longer runs on demand: FUZZ_SECONDS per harness (default 60).
+fuzz: deps fuzzers
+	$(Q)tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
+
 # --- workloads ---------------------------------------------------------------
 .PHONY: workloads
 workloads: $(WL_LIBS) $(WL_BINS)
@@ -161,6 +190,7 @@ deps:
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory ASAN=1 all
+	$(Q)$(MAKE) --no-print-directory fuzzers
 	$(Q)tests/run.sh
 
 .PHONY: test-fast
@@ -184,7 +214,7 @@ install: $(BIN)
 .PHONY: clean
 clean:
 	$(call msg,CLEAN,)
-	$(Q)rm -rf .output .output-asan memtel-bpf
+	$(Q)rm -rf .output .output-asan .output-fuzz memtel-bpf
 
 # benchmark programs (tools/bench/bench.mk defines bench-bins)
 -include tools/bench/bench.mk

@@ -12,6 +12,7 @@
 #   MEMTEL_BIN             binary for the normal pass (default ./memtel-bpf)
 #   MEMTEL_RESULTS_DIR     logs (default .output/test-results; wiped first)
 #   MEMTEL_TEST_TIMEOUT    seconds per test binary or script (default 300)
+#   MEMTEL_FUZZ_SECONDS    seconds per libFuzzer harness (default 5)
 #
 # Integration scripts exit 0 (pass), 77 (skip) or anything else (fail); they
 # get MEMTEL_BIN, MEMTEL_WL_DIR, MEMTEL_ROOT and a fresh TMPDIR, which is
@@ -165,6 +166,28 @@ run_integration() { # PASS MEMTEL-BIN
 		esac
 	done
 }
+
+run_fuzz() { # a short run of every libFuzzer harness (longer: make fuzz)
+	local bin name line secs=${MEMTEL_FUZZ_SECONDS:-5}
+	for src in tests/fuzz/fuzz_*.c; do
+		[ -e "$src" ] || continue
+		name=$(basename "$src" .c)
+		selected "fuzz/$name" || continue
+		bin=$ROOT/.output-fuzz/fuzz/$name
+		if [ ! -x "$bin" ]; then
+			result FAIL "fuzz/$name" "not built: run make fuzzers"
+			continue
+		fi
+		if line=$(tests/fuzz/run.sh "$secs" "$name"); then
+			result PASS "fuzz/$name" "$(echo "$line" | sed 's/^[^ ]* *//')"
+		else
+			result FAIL "fuzz/$name" "$(echo "$line" | sed 's/^[^ ]* *//')"
+		fi
+	done
+}
+
+echo "== fuzzers (${MEMTEL_FUZZ_SECONDS:-5}s each)"
+run_fuzz
 
 echo "== normal build"
 run_unit normal "$ROOT/.output"

@@ -898,7 +898,7 @@ static void grpc_take_message(struct attempt *a, const struct grpc_resp *r)
 {
 	const uint8_t *msg;
 	uint8_t *plain = NULL;
-	size_t mlen, plen;
+	size_t mlen, plen = 0;
 	bool compressed;
 	int ret;
 

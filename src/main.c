@@ -34,6 +34,7 @@
 #include "model/heapstate.h"
 #include "attach/launch.h"
 #include "util/log.h"
+#include "util/random.h"
 #include "model/memmetrics.h"
 #include "sinks/otlp/otel_config.h"
 #include "attach/probes.h"
@@ -1041,7 +1042,7 @@ int main(int argc, char **argv)
 			exe[n] = '\0';
 		base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
 		to.exe_path = exe;
-		if (memmetrics__uuid4(s.session_id))
+		if (random__uuid4(s.session_id))
 			snprintf(s.session_id, sizeof(s.session_id), "%d-%lld",
 				 getpid(), (long long)time(NULL));
 		s.mm = memmetrics__new(s.session_id, base[0] ? base : "unknown",

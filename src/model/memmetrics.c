@@ -28,16 +28,12 @@
  * MM_MAX_COMPONENTS distinct names, "other" after that.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/random.h>
 
 #include "model/memmetrics.h"
-#include "process/procmaps.h"
 
 const double memmetrics_hist_bounds[MM_HIST_NBOUNDS] = {
 	16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
@@ -148,159 +144,9 @@ struct memmetrics {
 	double t_s;
 	double prev_t_s;	/* the window before: memory.leak.size_bytes
 				 * restarts there (it can shrink) */
-	struct mm_proc proc;
+	struct proc_mem proc;
 	double heap_live;
 };
-
-/* --- /proc parsing ------------------------------------------------------ */
-
-
-/* "   1234 kB" after a "Key:" prefix -> bytes. */
-static int parse_kb(const char *p, uint64_t *bytes)
-{
-	unsigned long long v;
-	char *end;
-
-	while (*p == ' ' || *p == '\t')
-		p++;
-	errno = 0;
-	v = strtoull(p, &end, 10);
-	if (errno || end == p || v > UINT64_MAX / KIB)
-		return -EINVAL;
-	*bytes = v * KIB;
-	return 0;
-}
-
-int memmetrics__parse_status(const char *text, struct mm_proc *out)
-{
-	bool have_rss = false, have_size = false;
-	const char *p, *nl;
-	uint64_t rss = 0, size = 0;
-	int err;
-
-	if (!text || !out)
-		return -EINVAL;
-	for (p = text; *p; p = *nl ? nl + 1 : nl) {
-		nl = strchrnul(p, '\n');
-		if (!strncmp(p, "VmRSS:", 6)) {
-			err = parse_kb(p + 6, &rss);
-			if (err)
-				return err;
-			have_rss = true;
-		} else if (!strncmp(p, "VmSize:", 7)) {
-			err = parse_kb(p + 7, &size);
-			if (err)
-				return err;
-			have_size = true;
-		}
-	}
-	/* Kernel threads and zombies have no Vm* lines. */
-	if (!have_rss || !have_size)
-		return -ENODATA;
-	out->rss_bytes = rss;
-	out->virtual_bytes = size;
-	return 0;
-}
-
-/* Is this smaps header line a mapping whose Rss is the allocator's? */
-static int smaps_header(const char *line, size_t len, bool *counts)
-{
-	unsigned long long start, end, pgoff, inode;
-	unsigned int major, minor;
-	const char *path;
-	char perms[5];
-	int pos = -1;
-	char *tmp;
-
-	tmp = strndup(line, len);
-	if (!tmp)
-		return -ENOMEM;
-	if (sscanf(tmp, "%llx-%llx %4s %llx %x:%x %llu%n", &start, &end, perms,
-		   &pgoff, &major, &minor, &inode, &pos) != 7 || pos < 0 ||
-	    strlen(perms) != 4) {
-		free(tmp);
-		return -EINVAL;
-	}
-	path = tmp + pos;
-	while (*path == ' ' || *path == '\t')
-		path++;
-	/* The [heap] (brk) arena plus private anonymous mappings: other malloc
-	 * arenas and mmap'ed chunks (named "[anon: glibc: malloc...]" when
-	 * glibc decorates them). Thread stacks are anonymous too and cannot be
-	 * told apart. */
-	*counts = perms[3] == 'p' &&
-		  (!strcmp(path, "[heap]") ||
-		   (inode == 0 && (!*path || !strncmp(path, "[anon:", 6))));
-	free(tmp);
-	return 0;
-}
-
-int memmetrics__parse_smaps(const char *text, uint64_t *allocator_bytes)
-{
-	bool counts = false;
-	const char *p, *nl;
-	uint64_t total = 0, v;
-	int err;
-
-	if (!text || !allocator_bytes)
-		return -EINVAL;
-	for (p = text; *p; p = *nl ? nl + 1 : nl) {
-		size_t len, klen;
-
-		nl = strchrnul(p, '\n');
-		len = nl - p;
-		if (len == 0)
-			continue;
-		/* Field lines are "Key: value"; keys have no blanks. */
-		klen = strcspn(p, ": \t\n");
-		if (klen < len && p[klen] == ':') {
-			if (klen == 3 && !strncmp(p, "Rss", 3) && counts) {
-				err = parse_kb(p + 4, &v);
-				if (err)
-					return err;
-				total += v;
-			}
-			continue;
-		}
-		err = smaps_header(p, len, &counts);
-		if (err)
-			return err;
-	}
-	*allocator_bytes = total;
-	return 0;
-}
-
-int memmetrics__read_proc(pid_t pid, struct mm_proc *out)
-{
-	struct mm_proc r = {};
-	char path[64], *text = NULL;
-	int err;
-
-	if (!out || pid <= 0)
-		return -EINVAL;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	err = procmaps__read_text(path, &text);
-	if (err)
-		goto cleanup;
-	err = memmetrics__parse_status(text, &r);
-	if (err)
-		goto cleanup;
-	free(text);
-	text = NULL;
-
-	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
-	err = procmaps__read_text(path, &text);
-	if (err)
-		goto cleanup;
-	err = memmetrics__parse_smaps(text, &r.allocator_bytes);
-	if (err)
-		goto cleanup;
-	*out = r;
-
-cleanup:
-	free(text);
-	return err;
-}
 
 /* --- pure helpers ------------------------------------------------------- */
 
@@ -430,61 +276,6 @@ const char *memmetrics__severity_name(enum mm_severity sev)
 	default:
 		return "unknown";
 	}
-}
-
-int memmetrics__uuid4(char out[37])
-{
-	uint8_t b[16];
-	size_t got = 0;
-	int fd = -1, err = 0;
-
-	if (!out)
-		return -EINVAL;
-	while (got < sizeof(b)) {
-		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != ENOSYS) {
-				err = -errno;
-				goto cleanup;
-			}
-			break;
-		}
-		got += n;
-	}
-	if (got < sizeof(b)) {
-		/* Kernels before 3.17 have no getrandom(2). */
-		fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			err = -errno;
-			goto cleanup;
-		}
-		while (got < sizeof(b)) {
-			ssize_t n = read(fd, b + got, sizeof(b) - got);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				err = n < 0 ? -errno : -EIO;
-				goto cleanup;
-			}
-			got += n;
-		}
-	}
-	/* RFC 9562 section 5.4: version 4, variant 10. */
-	b[6] = (b[6] & 0x0f) | 0x40;
-	b[8] = (b[8] & 0x3f) | 0x80;
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-		 b[10], b[11], b[12], b[13], b[14], b[15]);
-
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	return err;
 }
 
 /* --- accumulators ------------------------------------------------------- */
@@ -1082,7 +873,7 @@ static void suspects_free(struct mm_suspect *v, size_t n)
 }
 
 int memmetrics__end_window(struct memmetrics *m, double t_s,
-			   const struct mm_proc *proc, double heap_live_bytes)
+			   const struct proc_mem *proc, double heap_live_bytes)
 {
 	double cur_objects[MM_MAX_COMPONENTS + 1][MM_SEV__COUNT] = {};
 	struct mm_suspect *sus = NULL;

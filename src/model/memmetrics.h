@@ -61,6 +61,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "process/procstat.h"
+
 #define MM_MB			1e6	/* bytes in the MB of thresholds and MB/h */
 #define MM_DEFAULT_LEAK_AGE_S	30.0
 #define MM_MAX_COMPONENTS	50	/* reported components, plus "other" */
@@ -74,13 +76,6 @@
 
 /* Allocation-size histogram bounds in bytes (OTLP explicit_bounds). */
 extern const double memmetrics_hist_bounds[MM_HIST_NBOUNDS];
-
-/* Process figures, in bytes. */
-struct mm_proc {
-	uint64_t rss_bytes;		/* VmRSS */
-	uint64_t virtual_bytes;		/* VmSize */
-	uint64_t allocator_bytes;	/* Rss of [heap] + private anonymous */
-};
 
 enum mm_severity {
 	MM_SEV_LOW,
@@ -154,15 +149,6 @@ struct mm_stats {
 
 /* --- pure helpers ------------------------------------------------------- */
 
-/* Parse /proc/PID/status text: VmRSS and VmSize into out (allocator_bytes
- * untouched). 0, -EINVAL, or -ENODATA if either is missing (kernel thread,
- * zombie). */
-int memmetrics__parse_status(const char *text, struct mm_proc *out);
-/* Parse /proc/PID/smaps text: sum of Rss over [heap] and private anonymous
- * mappings (no path, or "[anon:...]"). 0 or -EINVAL. */
-int memmetrics__parse_smaps(const char *text, uint64_t *allocator_bytes);
-/* Read /proc/PID/status and /proc/PID/smaps. 0 or -errno (-ESRCH if gone). */
-int memmetrics__read_proc(pid_t pid, struct mm_proc *out);
 /* "tiny", "small", "medium", "large" or "huge" (static). */
 const char *memmetrics__size_category(uint64_t size);
 /* The pieces of the efficiency formula above, and the weighted mean over n
@@ -179,8 +165,6 @@ enum mm_severity memmetrics__severity(double live_bytes,
 				      double growth_mb_per_h);
 /* "low", "medium", "high", "critical" (static). */
 const char *memmetrics__severity_name(enum mm_severity sev);
-/* A random (version 4) UUID, lowercase, NUL-terminated. 0 or -errno. */
-int memmetrics__uuid4(char out[37]);
 
 /* --- the aggregator ----------------------------------------------------- */
 
@@ -214,7 +198,7 @@ int memmetrics__window_stack(struct memmetrics *m, uint32_t stack_id,
  * and allocator gauges. 0, -EINVAL (t_s not after the last window) or
  * -ENOMEM. */
 int memmetrics__end_window(struct memmetrics *m, double t_s,
-			   const struct mm_proc *proc, double heap_live_bytes);
+			   const struct proc_mem *proc, double heap_live_bytes);
 /* Every metric as of the last end_window; out is owned by the caller and
  * released with mm_snapshot__free(). 0 or -ENOMEM. */
 int memmetrics__snapshot(struct memmetrics *m, struct mm_snapshot *out);

@@ -179,7 +179,7 @@ static uint64_t mono_ns(void)
 int telemetry__window(struct telemetry *t, double t_unix)
 {
 	struct heap_totals tot;
-	struct mm_proc proc;
+	struct proc_mem proc;
 	uint64_t now = mono_ns();
 	uint8_t *buf = NULL;
 	char name[256];
@@ -209,7 +209,7 @@ int telemetry__window(struct telemetry *t, double t_unix)
 	memset(&tot, 0, sizeof(tot));
 	if (t->o.heap)
 		heapstate__totals(t->o.heap, &tot);
-	err = memmetrics__read_proc(t->o.pid, &proc);
+	err = procstat__read_mem(t->o.pid, &proc);
 	err = memmetrics__end_window(t->o.mm, t_unix, err ? NULL : &proc,
 				     tot.inuse_bytes);
 	if (err)

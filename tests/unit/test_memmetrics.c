@@ -19,6 +19,8 @@
 #include <cmocka.h>
 
 #include "model/memmetrics.h"
+#include "process/procstat.h"
+#include "util/random.h"
 
 #define T0 1700000000.0		/* session start, Unix seconds */
 #define SID "0b7e8f52-3c1d-4f6a-9e2b-5d4c3b2a1f00"
@@ -83,22 +85,22 @@ static const char status_sample[] =
 
 static void test_parse_status(void **state)
 {
-	struct mm_proc p = { .allocator_bytes = 77 };
+	struct proc_mem p = { .allocator_bytes = 77 };
 
 	(void)state;
-	assert_int_equal(memmetrics__parse_status(status_sample, &p), 0);
+	assert_int_equal(procstat__parse_status(status_sample, &p), 0);
 	assert_true(p.rss_bytes == 8192ULL * 1024);
 	assert_true(p.virtual_bytes == 262144ULL * 1024);
 	assert_true(p.allocator_bytes == 77);	/* untouched */
 
 	/* a kernel thread: no Vm* lines */
-	assert_int_equal(memmetrics__parse_status("Name:\tkthreadd\nTgid:\t2\n",
+	assert_int_equal(procstat__parse_status("Name:\tkthreadd\nTgid:\t2\n",
 						  &p), -ENODATA);
-	assert_int_equal(memmetrics__parse_status("VmRSS:\t 12 kB\n", &p),
+	assert_int_equal(procstat__parse_status("VmRSS:\t 12 kB\n", &p),
 			 -ENODATA);
-	assert_int_equal(memmetrics__parse_status("VmSize:\tx kB\nVmRSS:\t1 kB\n",
+	assert_int_equal(procstat__parse_status("VmSize:\tx kB\nVmRSS:\t1 kB\n",
 						  &p), -EINVAL);
-	assert_int_equal(memmetrics__parse_status(NULL, &p), -EINVAL);
+	assert_int_equal(procstat__parse_status(NULL, &p), -EINVAL);
 }
 
 static const char smaps_sample[] =
@@ -141,29 +143,29 @@ static void test_parse_smaps(void **state)
 	uint64_t v = 1;
 
 	(void)state;
-	assert_int_equal(memmetrics__parse_smaps(smaps_sample, &v), 0);
+	assert_int_equal(procstat__parse_smaps(smaps_sample, &v), 0);
 	/* [heap] 100 + anonymous 40 + 0 + decorated arena 2048 */
 	assert_true(v == (100ULL + 40 + 2048) * 1024);
 
-	assert_int_equal(memmetrics__parse_smaps("", &v), 0);
+	assert_int_equal(procstat__parse_smaps("", &v), 0);
 	assert_true(v == 0);
-	assert_int_equal(memmetrics__parse_smaps("not a mapping\n", &v),
+	assert_int_equal(procstat__parse_smaps("not a mapping\n", &v),
 			 -EINVAL);
-	assert_int_equal(memmetrics__parse_smaps(
+	assert_int_equal(procstat__parse_smaps(
 		"7f1c20000000-7f1c20021000 rw-p 00000000 00:00 0\nRss: lots kB\n",
 		&v), -EINVAL);
-	assert_int_equal(memmetrics__parse_smaps(NULL, &v), -EINVAL);
+	assert_int_equal(procstat__parse_smaps(NULL, &v), -EINVAL);
 }
 
 static void test_read_proc(void **state)
 {
-	struct mm_proc p = {};
+	struct proc_mem p = {};
 	void *volatile blk = malloc(8 << 20);
 
 	(void)state;
 	assert_non_null(blk);
 	memset(blk, 1, 8 << 20);
-	assert_int_equal(memmetrics__read_proc(getpid(), &p), 0);
+	assert_int_equal(procstat__read_mem(getpid(), &p), 0);
 	assert_true(p.rss_bytes > 0);
 	assert_true(p.virtual_bytes >= p.rss_bytes);
 	/* the 8 MiB block is an mmap'ed chunk, counted and touched */
@@ -171,8 +173,8 @@ static void test_read_proc(void **state)
 	free(blk);
 
 	/* pid_max is at most 2^22, so this pid cannot exist */
-	assert_int_equal(memmetrics__read_proc(0x7ffffff0, &p), -ESRCH);
-	assert_int_equal(memmetrics__read_proc(getpid(), NULL), -EINVAL);
+	assert_int_equal(procstat__read_mem(0x7ffffff0, &p), -ESRCH);
+	assert_int_equal(procstat__read_mem(getpid(), NULL), -EINVAL);
 }
 
 /* --- pure helpers ------------------------------------------------------- */
@@ -317,8 +319,8 @@ static void test_uuid(void **state)
 	size_t i;
 
 	(void)state;
-	assert_int_equal(memmetrics__uuid4(a), 0);
-	assert_int_equal(memmetrics__uuid4(b), 0);
+	assert_int_equal(random__uuid4(a), 0);
+	assert_int_equal(random__uuid4(b), 0);
 	assert_int_equal(strlen(a), 36);
 	for (i = 0; i < 36; i++) {
 		if (i == 8 || i == 13 || i == 18 || i == 23)
@@ -361,7 +363,7 @@ static void mmt_stack(struct memmetrics *m, uint32_t id, const char *comp,
 
 static void test_leak_growing(void **state)
 {
-	struct mm_proc proc = { 50 << 20, 300 << 20, 20 << 20 };
+	struct proc_mem proc = { 50 << 20, 300 << 20, 20 << 20 };
 	struct memmetrics *m = mmt_new(0);	/* default leak age, 30 s */
 	struct mm_snapshot s = {};
 	const struct mm_point *p;
@@ -610,7 +612,7 @@ static void test_all_metrics_in_order(void **state)
 		"memory.allocator.total_bytes",
 		"memory.allocation.distribution",
 	};
-	struct mm_proc proc = { 1000, 5000, 700 };
+	struct proc_mem proc = { 1000, 5000, 700 };
 	struct memmetrics *m = mmt_new(1);
 	struct mm_snapshot s = {};
 	const struct mm_point *p;

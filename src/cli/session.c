@@ -1,0 +1,827 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * session.c - a memtel-bpf session. Usage problems (a pid that is gone, an
+ * output directory we cannot write) are found before anything is attached
+ * or launched and exit EXIT_USAGE; runtime failures exit EXIT_RUNTIME and
+ * still write whatever was collected. At the end the local files come
+ * first and the OTLP flush last, under SESSION_FLUSH_DEADLINE_MS: a
+ * collector that never answers cannot cost the files.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+
+#include "attach/allocator.h"
+#include "attach/launch.h"
+#include "attach/probes.h"
+#include "cli/session.h"
+#include "model/cpustate.h"
+#include "model/heapstate.h"
+#include "model/memmetrics.h"
+#include "model/stacks.h"
+#include "process/elfinfo.h"
+#include "process/procstat.h"
+#include "process/target.h"
+#include "process/targets.h"
+#include "sinks/file/cpu_report.h"
+#include "sinks/file/heap_report.h"
+#include "sinks/otlp/profile_export.h"
+#include "sinks/telemetry.h"
+#include "symbolize/ksyms.h"
+#include "symbolize/symdb.h"
+#include "util/clock.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "util/random.h"
+
+#define CAP_SYS_ADMIN_ 21
+#define CAP_PERFMON_ 38
+#define CAP_BPF_ 39
+
+static volatile sig_atomic_t exiting;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	exiting = 1;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	(void)level;
+	if (!mt_verbose)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int64_t wall_ns(void)
+{
+	return (int64_t)clock__real_ns();
+}
+
+/* OTEL_* environment, then the command line over it. 0, or the exit
+ * status after printing the one-line reason. */
+static int load_otel(const struct options *o, struct otel_config *c)
+{
+	char err[512] = "";
+	int i, rc;
+
+	rc = otel_config__load(c, err, sizeof(err));
+	if (!rc && o->otlp_endpoint)
+		rc = otel_config__set_endpoint(c, o->otlp_endpoint, err,
+					       sizeof(err));
+	for (i = 0; !rc && i < o->n_otlp_headers; i++)
+		rc = otel_config__add_header(c, o->otlp_headers[i], err,
+					     sizeof(err));
+	if (!rc && o->otlp_compression)
+		rc = otel_config__set_compression(c, o->otlp_compression, err,
+						  sizeof(err));
+	if (!rc && o->otlp_protocol)
+		rc = otel_config__set_protocol(c, o->otlp_protocol, err,
+					       sizeof(err));
+	if (!rc && o->otlp_timeout_ms)
+		rc = otel_config__set_timeout_ms(c, o->otlp_timeout_ms);
+	if (!rc && o->export_interval > 0)
+		rc = otel_config__set_interval_ms(c,
+			(int)(o->export_interval * 1000 + 0.5) ?: 1);
+	if (!rc && o->service_name)
+		rc = otel_config__set_service_name(c, o->service_name);
+	if (rc == -ENOMEM) {
+		mt_err("out of memory");
+		return EXIT_RUNTIME;
+	}
+	if (rc) {
+		mt_err("%s", err[0] ? err : "invalid OpenTelemetry configuration");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Prove we can create files in dir the way every sink does (a new
+ * temporary name, O_EXCL|O_NOFOLLOW, then removed): nothing already in
+ * dir is opened, so a planted link is never followed. 0 or -errno. */
+static int outdir__probe(const char *dir)
+{
+	char path[PATH_MAX];
+	struct outfile of;
+	int err;
+
+	if (snprintf(path, sizeof(path), "%s/.memtel-write-test", dir) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	err = outfile__open(&of, path);
+	if (err)
+		return err;
+	outfile__discard(&of);
+	return 0;
+}
+
+/* -o DIR: create it and its parents where missing (mode 0755), then
+ * probe it. 0 or -errno. */
+static int outdir__prepare(const char *dir)
+{
+	char path[PATH_MAX], *s;
+
+	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	for (s = path + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(path, 0755) && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(path, 0755) && errno != EEXIST)
+		return -errno;
+	return outdir__probe(path);
+}
+
+/* The default ./memtel-PID-YYYYmmdd-HHMMSS-XXXXXX: the random suffix makes
+ * the name unpredictable, and mkdir fails if anything stands there (a
+ * directory or link planted by someone else is never reused). 0 or
+ * -errno. */
+static int outdir__create_default(char *buf, size_t len, pid_t pid)
+{
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuv";
+	unsigned char r[6];
+	char stamp[32], sfx[sizeof(r) + 1];
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t i;
+	int err;
+
+	err = random__bytes(r, sizeof(r));
+	if (err)
+		return err;
+	for (i = 0; i < sizeof(r); i++)
+		sfx[i] = digits[r[i] & 31];
+	sfx[sizeof(r)] = '\0';
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	if (snprintf(buf, len, "memtel-%d-%s-%s", pid, stamp, sfx) >= (int)len)
+		return -ENAMETOOLONG;
+	if (mkdir(buf, 0755))
+		return -errno;
+	return outdir__probe(buf);
+}
+
+static bool has_cap(uint64_t eff, unsigned int cap)
+{
+	return (eff >> cap) & 1;
+}
+
+static bool privileged(void)
+{
+	uint64_t eff;
+
+	if (procstat__self_caps(&eff))
+		return false;
+	return has_cap(eff, CAP_SYS_ADMIN_) ||
+	       (has_cap(eff, CAP_BPF_) && has_cap(eff, CAP_PERFMON_));
+}
+
+/* The checks made before anything is attached or started. 0 or the exit
+ * status. */
+static int session__check(struct session *s)
+{
+	const struct options *o = s->o;
+	int err;
+
+	if (o->pid) {
+		err = procstat__pid_state(o->pid);
+		if (err == -ESRCH) {
+			mt_err("no such process: %d", o->pid);
+			return EXIT_USAGE;
+		}
+		if (err == -ECHILD) {
+			mt_err("process %d has exited", o->pid);
+			return EXIT_USAGE;
+		}
+		s->pid = o->pid;
+	}
+	if (o->outdir) {
+		snprintf(s->outdir, sizeof(s->outdir), "%s", o->outdir);
+		err = outdir__prepare(s->outdir);
+		if (err) {
+			mt_err("cannot write to output directory %s: %s",
+			       s->outdir, strerror(-err));
+			return EXIT_USAGE;
+		}
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		mt_err("this kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE BPF needs CONFIG_DEBUG_INFO_BTF=y");
+		return EXIT_RUNTIME;
+	}
+	if (!privileged()) {
+		mt_err("permission denied: loading BPF needs CAP_BPF and CAP_PERFMON (or root)");
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+/* -- COMMAND: start it stopped at exec; then the default output
+ * directory, named after its pid. 0 or the exit status. */
+static int session__launch(struct session *s)
+{
+	const struct options *o = s->o;
+	int err;
+
+	if (o->command) {
+		err = launch__start(o->command, &s->pid);
+		if (err) {
+			mt_err("cannot run '%s': %s", o->command[0],
+			       strerror(-err));
+			return EXIT_USAGE;
+		}
+		s->launched = true;
+		s->child_alive = true;
+	}
+	if (!o->outdir) {
+		err = outdir__create_default(s->outdir, sizeof(s->outdir),
+					     s->pid);
+		if (err) {
+			mt_err("cannot create output directory %s: %s",
+			       s->outdir, strerror(-err));
+			return EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+/* The target's allocator; a launched one is first run until its libraries
+ * are mapped. 0 or the exit status. */
+static int session__find_allocator(struct session *s, struct allocator *a)
+{
+	const struct options *o = s->o;
+	int err;
+
+	if (!s->launched) {
+		err = allocator__find(s->pid, a);
+	} else {
+		/* stopped right after exec: a static binary (or one with its
+		 * own malloc) has its allocator mapped already; otherwise let
+		 * the loader map the libraries first */
+		char exe[64];
+
+		snprintf(exe, sizeof(exe), "/proc/%d/exe", s->pid);
+		err = allocator__find(s->pid, a);
+		if (err == 0 && strcmp(a->kind, "executable") != 0)
+			err = -ENOENT;
+		/* a static executable maps no libraries: nothing to wait for */
+		if (err == -ENOENT && !elfinfo__is_static(exe)) {
+			err = launch__run_to_libs(s->pid);
+			if (err == -ESRCH) {
+				mt_err("%s exited during startup", o->command[0]);
+				return EXIT_RUNTIME;
+			}
+			if (err) {
+				mt_err("%s did not finish loading its libraries: %s",
+				       o->command[0], strerror(-err));
+				return EXIT_RUNTIME;
+			}
+			err = allocator__find(s->pid, a);
+		}
+	}
+	if (err == -ESRCH) {
+		mt_err("process %d exited before probes were attached", s->pid);
+		return EXIT_RUNTIME;
+	}
+	if (err == -ENOENT) {
+		mt_err("no recognised allocator in process %d: no mapped file defines malloc and free (stripped static binary?)",
+		       s->pid);
+		return EXIT_RUNTIME;
+	}
+	if (err) {
+		mt_err("cannot inspect process %d: %s", s->pid, strerror(-err));
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+/* The models and the symbolizer the collector feeds. 0 or the exit
+ * status. */
+static int session__build(struct session *s)
+{
+	const struct options *o = s->o;
+
+	if (s->cpu && !o->no_kernel) {
+		s->ksyms = ksyms__load(NULL);
+		if (!s->ksyms)
+			mt_debug("no kernel symbols (/proc/kallsyms): %s",
+				 strerror(errno));
+	}
+	s->symdb = symdb__new();
+	s->targets = s->symdb ? targets__new(s->pid ? 64 : 4096, s->symdb)
+			      : NULL;
+	s->syms = s->targets ? symcache__new(s->targets, s->ksyms, s->symdb)
+			     : NULL;
+	s->stacks = stacks__new();
+	s->heapst = s->heap ? heapstate__new(o->sample_bytes) : NULL;
+	s->cpust = s->cpu ? cpustate__new() : NULL;
+	if (!s->targets || !s->syms || !s->stacks || (s->heap && !s->heapst) ||
+	    (s->cpu && !s->cpust) ||
+	    collector__init(&s->coll, s->targets, s->stacks, s->heapst,
+			    s->cpust, s->syms)) {
+		mt_err("out of memory");
+		return EXIT_RUNTIME;
+	}
+	s->coll_ready = true;
+	return 0;
+}
+
+/* The OTLP exporter and the profiles sink, when configured. 0 or the exit
+ * status. */
+static int session__start_otlp(struct session *s)
+{
+	const struct options *o = s->o;
+	struct profile_export_opts pe = {
+		.otel = &s->otel, .stacks = s->stacks, .syms = s->syms,
+		.targets = s->targets, .heap = s->heapst, .cpu = s->cpust,
+		.pid = s->pid, .freq = o->freq, .sample_bytes = o->sample_bytes,
+	};
+	char url[512];
+
+	if (!otel_config__enabled(&s->otel, OTLP_METRICS) &&
+	    !otel_config__enabled(&s->otel, OTLP_PROFILES))
+		return 0;
+	s->exp = otlp_exporter__new(&s->otel, 64);
+	if (!s->exp) {
+		mt_err("cannot start the OTLP exporter: %s", strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	if (!otel_config__enabled(&s->otel, OTLP_PROFILES))
+		return 0;
+	pe.exp = s->exp;
+	pe.start_unix_ns = (uint64_t)wall_ns();
+	s->pexp = profile_export__new(&pe);
+	if (!s->pexp) {
+		mt_err("out of memory");
+		return EXIT_RUNTIME;
+	}
+	otel_redact_url(s->otel.signal[OTLP_PROFILES].url, url, sizeof(url));
+	mt_info("exporting profiles to %s every %d ms", url,
+		s->otel.interval_ms);
+	return 0;
+}
+
+/* The memory metrics model and its sink (OTLP or metrics.jsonl). 0 or
+ * the exit status. */
+static int session__start_metrics(struct session *s)
+{
+	const struct options *o = s->o;
+	struct telemetry_opts to = {
+		.otel = &s->otel, .exp = s->exp, .outdir = s->outdir,
+		.pid = s->pid, .leak_age_s = o->leak_age, .heap = s->heapst,
+		.stacks = s->stacks, .syms = s->syms,
+		.session_id = s->session_id,
+	};
+	char exe[PATH_MAX] = "", link[64], url[512], hdrs[512];
+	const char *base;
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/exe", s->pid);
+	n = readlink(link, exe, sizeof(exe) - 1);
+	if (n > 0)
+		exe[n] = '\0';
+	base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+	to.exe_path = exe;
+	if (random__uuid4(s->session_id))
+		snprintf(s->session_id, sizeof(s->session_id), "%d-%lld",
+			 getpid(), (long long)time(NULL));
+	s->mm = memmetrics__new(s->session_id, base[0] ? base : "unknown",
+				o->leak_age, wall_ns() / 1e9);
+	to.mm = s->mm;
+	s->tel = s->mm ? telemetry__new(&to) : NULL;
+	if (!s->tel) {
+		mt_err("cannot start the metrics exporter: %s",
+		       strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	s->coll.mm = s->mm;
+	s->coll.sample_mean = o->sample_bytes;
+	if (otel_config__enabled(&s->otel, OTLP_METRICS)) {
+		otel_redact_url(s->otel.signal[OTLP_METRICS].url, url,
+				sizeof(url));
+		otel_config__redacted_headers(&s->otel, OTLP_METRICS, hdrs,
+					      sizeof(hdrs));
+		mt_info("exporting metrics to %s every %d ms (headers: %s)",
+			url, s->otel.interval_ms, hdrs);
+	}
+	return 0;
+}
+
+/* Load the BPF programs and attach the heap probes and the CPU sampler.
+ * 0 or the exit status. */
+static int session__attach(struct session *s, struct allocator *a,
+			   const struct probe_point *pts, size_t n_pts)
+{
+	const struct options *o = s->o;
+	struct probes_opts po = {
+		.pid = s->pid, .sample_bytes = o->sample_bytes,
+		.stack_bytes = o->stack_bytes, .cpu = s->cpu,
+		.cpu_all = o->all, .kernel_stacks = !o->no_kernel,
+		.on_event = collector__on_event, .ctx = &s->coll,
+	};
+	int err;
+
+	s->probes = probes__load(&po);
+	if (!s->probes) {
+		err = errno;
+		if (err == EPERM || err == EACCES)
+			mt_err("permission denied loading BPF: need CAP_BPF and CAP_PERFMON (or root)");
+		else
+			mt_err("cannot load BPF programs: %s%s", strerror(err),
+			       mt_verbose ? "" : " (-v shows libbpf's log)");
+		return EXIT_RUNTIME;
+	}
+	if (s->heap) {
+		err = probes__attach(s->probes, a, pts, n_pts);
+		if (err < 0) {
+			mt_err("cannot attach probes to %s in process %d: %s",
+			       a->path, s->pid, strerror(-err));
+			return EXIT_RUNTIME;
+		}
+		mt_info("attached %d heap probes to %s (%s) in pid %d (%s)",
+			err, a->path, a->kind, s->pid,
+			probes__session(s->probes) ? "uprobe session"
+						   : "uprobes + uretprobes");
+	}
+	if (s->cpu) {
+		s->n_cpus = probes__attach_cpu(s->probes, o->freq,
+					       &s->cpu_event);
+		if (s->n_cpus < 0) {
+			mt_err("cannot open the CPU sampler: %s",
+			       strerror(-s->n_cpus));
+			return EXIT_RUNTIME;
+		}
+		mt_info("attached CPU sampler (%s, %u Hz, %d CPUs) for %s",
+			s->cpu_event, o->freq, s->n_cpus,
+			o->all ? "all processes" : "the target");
+	}
+	mt_info("attached; writing to %s/", s->outdir);
+	return 0;
+}
+
+/* Close a metrics/profiles export window when one is due. */
+static void session__window(struct session *s, uint64_t *next_window,
+			    uint64_t interval)
+{
+	int err;
+
+	if ((!s->tel && !s->pexp) || clock__mono_ns() < *next_window)
+		return;
+	err = s->tel ? telemetry__window(s->tel, wall_ns() / 1e9) : 0;
+	if (err)
+		mt_err("metrics window failed: %s", strerror(-err));
+	err = s->pexp ? profile_export__window(s->pexp, (uint64_t)wall_ns())
+		      : 0;
+	if (err)
+		mt_err("profiles window failed: %s", strerror(-err));
+	*next_window = clock__mono_ns() + interval;
+}
+
+/* Has the target gone? A launched target is stopped as it exits, its
+ * memory still mapped: take the last events and any library mapped late,
+ * then let it go. */
+static bool session__target_gone(struct session *s)
+{
+	enum launch_state st;
+	struct target *t;
+	int status;
+
+	if (!s->launched)
+		return s->pid && procstat__pid_state(s->pid);
+	st = launch__poll(s->pid, &status);
+	if (st == LAUNCH_EXITED) {
+		s->child_alive = false;
+		return true;
+	}
+	if (st != LAUNCH_EXITING)
+		return false;
+	t = targets__find(s->targets, s->pid);
+	probes__drain(s->probes);
+	if (t)
+		target__refresh(t, true);
+	probes__drain(s->probes);
+	/* last look at its memory while it is mapped */
+	if (s->tel)
+		telemetry__window(s->tel, wall_ns() / 1e9);
+	launch__resume(s->pid);
+	return false;
+}
+
+/* Drain events until --duration, a signal or the target's exit. */
+static int session__loop(struct session *s)
+{
+	/* options__parse bounds duration: the product fits in 64 bits */
+	uint64_t deadline = s->o->duration > 0 ?
+		s->start_mono + (uint64_t)(s->o->duration * 1e9) : 0;
+	struct timespec nap = { 0, 5 * 1000 * 1000 };
+	uint64_t next_reap = clock__mono_ns() + 1000000000ULL;
+	uint64_t interval = (uint64_t)s->otel.interval_ms * 1000000ULL;
+	uint64_t next_window = clock__mono_ns() + interval;
+
+	for (;;) {
+		int n = probes__drain(s->probes);
+
+		/* release processes that exited: their stacks were symbolized
+		 * when first seen, so only their memory goes */
+		if (clock__mono_ns() >= next_reap) {
+			targets__reap(s->targets, s->pid);
+			next_reap = clock__mono_ns() + 1000000000ULL;
+		}
+		session__window(s, &next_window, interval);
+		if (n < 0 && n != -EINTR) {
+			mt_err("reading events failed: %s", strerror(-n));
+			s->end_reason = "event read error";
+			return EXIT_RUNTIME;
+		}
+		if (exiting) {
+			s->end_reason = "interrupted";
+			break;
+		}
+		if (session__target_gone(s)) {
+			s->end_reason = "target exited";
+			break;
+		}
+		if (deadline && clock__mono_ns() >= deadline) {
+			s->end_reason = "duration reached";
+			break;
+		}
+		if (n < 64)
+			nanosleep(&nap, NULL);
+	}
+	probes__drain(s->probes);
+	return 0;
+}
+
+/* Path of file f in the output directory. */
+static const char *session__path(const struct session *s,
+				 enum session_file f, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", s->outdir, session__file_name(f));
+	return buf;
+}
+
+/* Record whether writing f worked, naming f when it did not. 0 or
+ * EXIT_RUNTIME. */
+static int session__wrote(struct session *s, enum session_file f, int err)
+{
+	char path[PATH_MAX + 32];
+
+	s->written[f] = !err;
+	if (!err)
+		return 0;
+	mt_err("cannot write %s: %s", session__path(s, f, path, sizeof(path)),
+	       strerror(-err));
+	return EXIT_RUNTIME;
+}
+
+static int session__write_heap(struct session *s, int64_t duration,
+			       const char *what)
+{
+	struct heap_report hr = {
+		.heap = s->heapst, .stacks = s->stacks, .syms = s->syms,
+		.sample_bytes = s->o->sample_bytes,
+		.time_nanos = s->start_wall, .duration_nanos = duration,
+	};
+	char path[PATH_MAX + 32], title[PATH_MAX + 64];
+	int rc;
+
+	session__path(s, SF_HEAP_PPROF, path, sizeof(path));
+	rc = session__wrote(s, SF_HEAP_PPROF,
+			    heap_report__write_pprof(&hr, path));
+	session__path(s, SF_HEAP_SVG, path, sizeof(path));
+	snprintf(title, sizeof(title), "In-use heap: %s (pid %d)", what,
+		 s->pid);
+	return session__wrote(s, SF_HEAP_SVG,
+			      heap_report__write_svg(&hr, path, title)) ?: rc;
+}
+
+static int session__write_cpu(struct session *s, int64_t duration,
+			      const char *what)
+{
+	struct cpu_report cr = {
+		.cpu = s->cpust, .stacks = s->stacks, .syms = s->syms,
+		.freq = s->o->freq, .time_nanos = s->start_wall,
+		.duration_nanos = duration,
+	};
+	char path[PATH_MAX + 32], title[PATH_MAX + 64];
+	int rc;
+
+	session__path(s, SF_CPU_PPROF, path, sizeof(path));
+	rc = session__wrote(s, SF_CPU_PPROF, cpu_report__write_pprof(&cr, path));
+	if (s->pid)
+		snprintf(title, sizeof(title), "CPU: %s (pid %d)", what, s->pid);
+	else
+		snprintf(title, sizeof(title), "CPU: all processes");
+	/* one file at a time, so that an error names the file that failed */
+	session__path(s, SF_CPU_FOLDED, path, sizeof(path));
+	rc = session__wrote(s, SF_CPU_FOLDED,
+			    cpu_report__write_flame(&cr, path, NULL, title)) ?: rc;
+	session__path(s, SF_CPU_SVG, path, sizeof(path));
+	return session__wrote(s, SF_CPU_SVG,
+			      cpu_report__write_flame(&cr, NULL, path, title)) ?: rc;
+}
+
+/* The target's executable path for titles, or "?". */
+static const char *session__exe(const struct session *s)
+{
+	struct target *t = targets__find(s->targets, s->pid);
+
+	return t && target__exe(t)[0] ? target__exe(t) : "?";
+}
+
+/* Is f in the output directory a regular file (written by a sink that
+ * reports no names back)? */
+static bool session__exists(const struct session *s, enum session_file f)
+{
+	char path[PATH_MAX + 32];
+	struct stat st;
+
+	session__path(s, f, path, sizeof(path));
+	return !lstat(path, &st) && S_ISREG(st.st_mode);
+}
+
+/* Every local file: the profiles, then leaks.txt and the last metrics
+ * window. 0 or EXIT_RUNTIME. */
+static int session__write_local(struct session *s, int64_t duration)
+{
+	const char *what = s->pid ? session__exe(s) : "all processes";
+	int rc = 0, err;
+
+	if (s->heap)
+		rc = session__write_heap(s, duration, what) ?: rc;
+	if (s->cpu)
+		rc = session__write_cpu(s, duration, what) ?: rc;
+	if (s->tel) {
+		err = telemetry__finish(s->tel, wall_ns() / 1e9);
+		if (err) {
+			mt_err("metrics: %s", strerror(-err));
+			rc = EXIT_RUNTIME;
+		}
+		s->written[SF_LEAKS] = session__exists(s, SF_LEAKS);
+		s->written[SF_METRICS] =
+			!otel_config__enabled(&s->otel, OTLP_METRICS) &&
+			session__exists(s, SF_METRICS);
+	}
+	return rc;
+}
+
+/* The last profiles window, then whatever is queued, for at most
+ * SESSION_FLUSH_DEADLINE_MS (or the configured timeout if shorter). */
+static void session__flush_otlp(struct session *s)
+{
+	int deadline = s->otel.signal[OTLP_METRICS].timeout_ms;
+	int err;
+
+	if (s->pexp) {
+		err = profile_export__window(s->pexp, (uint64_t)wall_ns());
+		if (err)
+			mt_err("profiles: %s", strerror(-err));
+	}
+	if (!s->exp)
+		return;
+	if (s->otel.signal[OTLP_PROFILES].timeout_ms > deadline)
+		deadline = s->otel.signal[OTLP_PROFILES].timeout_ms;
+	if (deadline <= 0 || deadline > SESSION_FLUSH_DEADLINE_MS)
+		deadline = SESSION_FLUSH_DEADLINE_MS;
+	if (otlp_exporter__flush(s->exp, deadline))
+		mt_err("OTLP: some exports could not be delivered within %d ms",
+		       deadline);
+}
+
+/* Detach, stop a launched target, write the files, flush, summarize. */
+static int session__finish(struct session *s, int rc)
+{
+	int64_t duration = (int64_t)(clock__mono_ns() - s->start_mono);
+	struct session_counts c = {};
+	int wrc;
+
+	if (s->probes) {
+		probes__drain(s->probes);
+		probes__counters(s->probes, c.cnt, &c.calls, &c.sampled);
+		/* detach now: the target runs unprobed while we symbolize */
+		probes__destroy(s->probes);
+		s->probes = NULL;
+	}
+	if (s->launched && s->child_alive) {
+		mt_info("stopping %d (%s)", s->pid, s->end_reason);
+		launch__terminate(s->pid, 2000);
+		s->child_alive = false;
+	}
+	c.dropped = c.cnt[MT_CNT_RB_DROPS] + c.cnt[MT_CNT_LIVE_FULL] +
+		    c.cnt[MT_CNT_TID_FULL] + s->coll.orphans + s->coll.errors;
+	wrc = session__write_local(s, duration);
+	if (wrc)
+		rc = wrc;
+	session__flush_otlp(s);
+	session__print_summary(s, duration, &c);
+	return rc;
+}
+
+static void session__free(struct session *s)
+{
+	if (s->launched && s->child_alive) {
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, NULL, __WALL);
+	}
+	probes__destroy(s->probes);
+	telemetry__free(s->tel);
+	profile_export__free(s->pexp);
+	otlp_exporter__free(s->exp);
+	memmetrics__free(s->mm);
+	otel_config__free(&s->otel);
+	if (s->coll_ready)
+		collector__fini(&s->coll);
+	heapstate__free(s->heapst);
+	cpustate__free(s->cpust);
+	stacks__free(s->stacks);
+	symcache__free(s->syms);
+	targets__free(s->targets);
+	symdb__free(s->symdb);
+	ksyms__free(s->ksyms);
+}
+
+/* Everything up to the first event: the target, the models, the sinks and
+ * the probes. 0 or the exit status. */
+static int session__start(struct session *s)
+{
+	struct probe_point pts[MT_OP__COUNT];
+	struct allocator a;
+	size_t n_pts = 0;
+	int rc, err;
+
+	rc = session__check(s) ?: session__launch(s);
+	if (rc)
+		return rc;
+	if (s->heap) {
+		rc = session__find_allocator(s, &a);
+		if (rc)
+			return rc;
+		err = allocator__plan(&a, pts, &n_pts);
+		if (err) {
+			mt_err("cannot plan probes in %s: %s", a.path,
+			       strerror(-err));
+			return EXIT_RUNTIME;
+		}
+	} else if (s->launched) {
+		/* CPU only: let the loader finish so maps are complete */
+		launch__run_to_libs(s->pid);
+	}
+	rc = session__build(s) ?: session__start_otlp(s);
+	if (!rc && s->heap)
+		rc = session__start_metrics(s);
+	if (rc)
+		return rc;
+	if (s->pid && !targets__get(s->targets, s->pid) && s->heap) {
+		mt_err("cannot read the memory map of process %d: %s", s->pid,
+		       strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	return session__attach(s, &a, pts, n_pts);
+}
+
+int session__run(const struct options *o)
+{
+	struct session s = { .o = o };
+	int rc;
+
+	mt_verbose = o->verbose;
+	libbpf_set_print(libbpf_print);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	s.cpu = !o->no_cpu;
+	s.heap = !o->no_heap && (o->pid || o->command);
+	rc = load_otel(o, &s.otel);
+	if (rc)
+		goto cleanup;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	rc = session__start(&s);
+	if (rc)
+		goto cleanup;
+	s.start_wall = wall_ns();
+	s.start_mono = clock__mono_ns();
+	if (s.launched && launch__resume(s.pid)) {
+		mt_err("cannot start %s: %s", o->command[0], strerror(errno));
+		rc = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	rc = session__loop(&s);
+	rc = session__finish(&s, rc);
+
+cleanup:
+	session__free(&s);
+	return rc;
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * session.h - one profiling session: check the request, start or find the
+ * target, attach, drain events until --duration, a signal or the target's
+ * exit, then write the local files, flush OTLP under a deadline and print
+ * the summary (summary.c).
+ */
+#ifndef MEMTEL_CLI_SESSION_H
+#define MEMTEL_CLI_SESSION_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "memtel.h"
+#include "cli/options.h"
+#include "collect/collector.h"
+#include "sinks/otlp/otel_config.h"
+
+/* The final OTLP flush waits at most this long: with the probes detached,
+ * the files written and the target stopped (up to 2 s) the whole stop stays
+ * within ~5 s of SIGTERM, inside a container runtime's 10 s grace. */
+#define SESSION_FLUSH_DEADLINE_MS 2500
+
+/* Files of a session, for the summary: only those actually written. */
+enum session_file {
+	SF_HEAP_PPROF, SF_HEAP_SVG, SF_LEAKS, SF_METRICS,
+	SF_CPU_PPROF, SF_CPU_FOLDED, SF_CPU_SVG,
+	SF__COUNT,
+};
+
+struct session {
+	const struct options *o;
+	pid_t pid;		/* 0 with --all and no target */
+	bool heap, cpu;
+	bool launched;		/* we started the target (-- COMMAND) */
+	bool child_alive;
+	char outdir[PATH_MAX];
+	struct probes *probes;
+	struct targets *targets;
+	struct stacks *stacks;
+	struct heapstate *heapst;
+	struct cpustate *cpust;
+	struct ksyms *ksyms;
+	struct symcache *syms;
+	struct symdb *symdb;
+	struct otel_config otel;
+	struct memmetrics *mm;
+	struct telemetry *tel;
+	struct otlp_exporter *exp;
+	struct profile_export *pexp;
+	char session_id[37];
+	struct collector coll;
+	bool coll_ready;
+	const char *cpu_event;
+	int n_cpus;
+	int64_t start_wall;
+	uint64_t start_mono;
+	const char *end_reason;
+	bool written[SF__COUNT];
+};
+
+/* Probe counters at the end of a session, for the summary. */
+struct session_counts {
+	uint64_t cnt[MT_CNT__COUNT];
+	uint64_t calls, sampled, dropped;
+};
+
+/* Run the session o describes; the process exit status (0, EXIT_RUNTIME,
+ * EXIT_USAGE). */
+int session__run(const struct options *o);
+
+/* summary.c: the file name of f ("heap.pb.gz"). */
+const char *session__file_name(enum session_file f);
+/* summary.c: the terminal summary, listing only the files written. */
+void session__print_summary(const struct session *s, int64_t duration_ns,
+			    const struct session_counts *c);
+
+#endif /* MEMTEL_CLI_SESSION_H */

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * summary.c - what a session prints when it ends: the target, the
+ * sampling, the top functions, what was dropped, and the files that were
+ * actually written (a file that failed is named in the error above, never
+ * listed here).
+ */
+#include <stdio.h>
+
+#include "cli/session.h"
+#include "process/target.h"
+#include "process/targets.h"
+#include "sinks/file/cpu_report.h"
+#include "sinks/file/heap_report.h"
+#include "sinks/telemetry.h"
+#include "util/fmt.h"
+
+static const char *const file_names[SF__COUNT] = {
+	[SF_HEAP_PPROF] = "heap.pb.gz",
+	[SF_HEAP_SVG] = "heap.svg",
+	[SF_LEAKS] = "leaks.txt",
+	[SF_METRICS] = "metrics.jsonl",
+	[SF_CPU_PPROF] = "cpu.pb.gz",
+	[SF_CPU_FOLDED] = "cpu.folded",
+	[SF_CPU_SVG] = "cpu.svg",
+};
+
+const char *session__file_name(enum session_file f)
+{
+	return f < SF__COUNT ? file_names[f] : "?";
+}
+
+static const char *exe_or(const struct session *s)
+{
+	struct target *t = targets__find(s->targets, s->pid);
+
+	return t && target__exe(t)[0] ? target__exe(t) : "?";
+}
+
+static void print_heap(const struct session *s, const struct session_counts *c)
+{
+	struct heap_report hr = {
+		.heap = s->heapst, .stacks = s->stacks, .syms = s->syms,
+	};
+	struct heap_totals tot;
+	char a[32], b[32];
+
+	heapstate__totals(s->heapst, &tot);
+	if (s->o->sample_bytes <= 1)
+		printf("heap sampling: every allocation\n");
+	else
+		printf("heap sampling: one per %llu bytes on average (values are scaled estimates)\n",
+		       (unsigned long long)s->o->sample_bytes);
+	fmt__bytes(tot.alloc_bytes, a, sizeof(a));
+	fmt__bytes(tot.inuse_bytes, b, sizeof(b));
+	printf("allocation calls seen: %llu, sampled: %llu\n",
+	       (unsigned long long)c->calls, (unsigned long long)c->sampled);
+	printf("allocated: %.0f objects, %s; in use at end: %.0f objects, %s\n",
+	       tot.alloc_objects, a, tot.inuse_objects, b);
+	heap_report__print_top(&hr, stdout, 10);
+}
+
+static void print_cpu(const struct session *s)
+{
+	struct cpu_report cr = {
+		.cpu = s->cpust, .stacks = s->stacks, .syms = s->syms,
+		.freq = s->o->freq,
+	};
+
+	printf("CPU sampler: %s at %u Hz on %d CPUs\n",
+	       s->cpu_event ? s->cpu_event : "?", s->o->freq, s->n_cpus);
+	cpu_report__print_top(&cr, stdout, 10);
+}
+
+static void print_drops(const struct session *s, const struct session_counts *c)
+{
+	const uint64_t *cnt = c->cnt;
+
+	printf("events dropped: %llu", (unsigned long long)c->dropped);
+	if (c->dropped)
+		printf(" (ring buffer full %llu, live map full %llu, thread map full %llu, unmatched %llu, errors %llu)",
+		       (unsigned long long)cnt[MT_CNT_RB_DROPS],
+		       (unsigned long long)cnt[MT_CNT_LIVE_FULL],
+		       (unsigned long long)cnt[MT_CNT_TID_FULL],
+		       (unsigned long long)s->coll.orphans,
+		       (unsigned long long)s->coll.errors);
+	printf("\n");
+	if (cnt[MT_CNT_STACK_FAIL])
+		printf("stack copies failed: %llu\n",
+		       (unsigned long long)cnt[MT_CNT_STACK_FAIL]);
+	if (cnt[MT_CNT_STACK_SHORT])
+		printf("stacks cut short while the ring buffer was busy: %llu\n",
+		       (unsigned long long)cnt[MT_CNT_STACK_SHORT]);
+}
+
+static void print_files(const struct session *s)
+{
+	const char *sep = "";
+	int f;
+
+	printf("output: %s/ (", s->outdir);
+	for (f = 0; f < SF__COUNT; f++) {
+		if (!s->written[f])
+			continue;
+		printf("%s%s", sep, file_names[f]);
+		sep = " ";
+	}
+	printf(")\n");
+	if (s->written[SF_HEAP_PPROF] || s->written[SF_CPU_PPROF])
+		printf("  view: go tool pprof -top %s/%s\n", s->outdir,
+		       s->written[SF_HEAP_PPROF] ? "heap.pb.gz" : "cpu.pb.gz");
+}
+
+void session__print_summary(const struct session *s, int64_t duration_ns,
+			    const struct session_counts *c)
+{
+	const char *why = s->end_reason ? s->end_reason : "";
+
+	if (s->pid)
+		printf("memtel-bpf: pid %d (%s), %.2f s, %s\n", s->pid,
+		       exe_or(s), duration_ns / 1e9, why);
+	else
+		printf("memtel-bpf: all processes, %.2f s, %s\n",
+		       duration_ns / 1e9, why);
+	if (s->heap)
+		print_heap(s, c);
+	if (s->cpu)
+		print_cpu(s);
+	print_drops(s, c);
+	if (s->tel)
+		telemetry__print(s->tel, stdout);
+	print_files(s);
+	fflush(stdout);
+}

@@ -6,7 +6,6 @@
  * the profiler's own mount namespace).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "process/procmaps.h"
+#include "util/fileio.h"
 
 #define DELETED_SUFFIX " (deleted)"
 
@@ -129,60 +129,13 @@ cleanup:
 	return err;
 }
 
-int procmaps__read_text(const char *path, char **out)
-{
-	size_t cap = 0, len = 0;
-	char *buf = NULL;
-	int fd, err = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		/* /proc/PID vanishing means the process is gone. */
-		return errno == ENOENT ? -ESRCH : -errno;
-	}
-	for (;;) {
-		ssize_t n;
-
-		if (cap - len < 4096 + 1) {
-			size_t ncap = cap ? cap * 2 : 16384;
-			char *nb = realloc(buf, ncap);
-
-			if (!nb) {
-				err = -ENOMEM;
-				goto cleanup;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			/* ESRCH from a task that exited while we read */
-			err = -errno;
-			goto cleanup;
-		}
-		if (n == 0)
-			break;
-		len += n;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	buf = NULL;
-
-cleanup:
-	close(fd);
-	free(buf);
-	return err;
-}
-
 int procmaps__read(pid_t pid, struct mt_maps *out)
 {
 	char fname[64], *buf = NULL;
 	int err;
 
 	snprintf(fname, sizeof(fname), "/proc/%d/maps", (int)pid);
-	err = procmaps__read_text(fname, &buf);
+	err = fileio__read_text(fname, 0, PROCMAPS_MAX_BYTES, &buf, NULL);
 	if (!err)
 		err = procmaps__parse(buf, out);
 	free(buf);

@@ -10,6 +10,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Bound on /proc/PID/maps: about 100 bytes a line and vm.max_map_count
+ * (65530 by default) lines; a process cannot make us read more. */
+#define PROCMAPS_MAX_BYTES	(64 * 1024 * 1024)
+
 struct mt_mapping {
 	uint64_t start, end, pgoff, inode;
 	unsigned int dev_major, dev_minor;
@@ -28,9 +32,6 @@ int procmaps__parse(const char *text, struct mt_maps *out);
 /* Read and parse /proc/PID/maps. 0 or -errno (-ESRCH if the pid is gone). */
 int procmaps__read(pid_t pid, struct mt_maps *out);
 void procmaps__free(struct mt_maps *m);
-/* Read a whole /proc text file into a malloc'ed NUL-terminated *out.
- * 0, -ESRCH if the file (its process) is gone, or -errno. */
-int procmaps__read_text(const char *path, char **out);
 /* Mapping containing addr, or NULL. Mappings are sorted by start. */
 const struct mt_mapping *procmaps__find(const struct mt_maps *m, uint64_t addr);
 /* Path through which the profiler opens a mapping's file as the target sees

@@ -6,13 +6,13 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "sinks/otlp/otlp_resource.h"
+#include "util/fileio.h"
 
 static int add(struct otlp_resource *r, const char *key, const char *str,
 	       int64_t num)
@@ -65,20 +65,16 @@ int otlp_resource__container_id_text(const char *text, char out[65])
 
 int otlp_resource__container_id(pid_t pid, char out[65])
 {
-	char path[64], buf[8192];
-	ssize_t n;
-	int fd;
+	char path[64], *text = NULL;
+	int err;
 
+	/* the target controls its cgroup path's length: bounded read */
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fileio__read_text(path, 0, 64 * 1024, &text, NULL))
 		return -ENOENT;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -ENOENT;
-	buf[n] = '\0';
-	return otlp_resource__container_id_text(buf, out);
+	err = otlp_resource__container_id_text(text, out);
+	free(text);
+	return err;
 }
 
 int otlp_resource__build(struct otlp_resource *r, const struct otel_config *c,

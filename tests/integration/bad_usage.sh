@@ -67,6 +67,20 @@ expect_usage "sample-bytes 0" 'sample' --sample-bytes 0 --pid "$TARGET_PID"
 expect_usage "sample-bytes garbage" 'sample|4k' --sample-bytes 4k --pid "$TARGET_PID"
 expect_usage "sample-bytes negative" 'sample|-1' --sample-bytes -1 --pid "$TARGET_PID"
 expect_usage "duration garbage" 'duration|soon' --duration soon --pid "$TARGET_PID"
+# Out of range: strtoull/strtod accept these, and the session would then
+# sample once per 2^64 bytes or convert 1e300 s to an integer (undefined).
+expect_usage "sample-bytes 2^64-1" 'sample-bytes.*1\.\.1099511627776' \
+	--sample-bytes 18446744073709551615 --pid "$TARGET_PID"
+expect_usage "sample-bytes 2^64" 'sample-bytes' \
+	--sample-bytes 18446744073709551616 --pid "$TARGET_PID"
+expect_usage "sample-bytes above 2^40" 'sample-bytes' \
+	--sample-bytes 1099511627777 --pid "$TARGET_PID"
+expect_usage "duration 1e300" 'duration.*1e300' --duration 1e300 --pid "$TARGET_PID"
+expect_usage "duration inf" 'duration' --duration inf --pid "$TARGET_PID"
+expect_usage "duration nan" 'duration' --duration nan --pid "$TARGET_PID"
+expect_usage "duration above a year" 'duration' --duration 31536001 --pid "$TARGET_PID"
+expect_usage "leak-age 1e300" 'leak-age' --leak-age 1e300 --pid "$TARGET_PID"
+expect_usage "freq 2^64+1" 'freq' -F 18446744073709551617 --pid "$TARGET_PID"
 expect_usage "no command after --" '.' --sample-bytes 1 --
 expect_usage "-o under a regular file (pid)" 'regular|output|director|-o' \
 	--pid "$TARGET_PID" -o "$W/regular/prof"

@@ -58,5 +58,24 @@ for d in $dirs; do
 	assert_file "$W/cwd/$d/heap.pb.gz"
 	grep -q "output: $d/" "$W/m2.out" "$W/m3.out" || fail "summary does not name $d"
 done
+
+# A file that cannot be written (a directory stands at its name): the
+# error names that file, the others are still written, the summary lists
+# only what was written, and the exit status says something failed.
+mkdir -p "$W/part/heap.svg" "$W/part/cpu.folded"
+run_memtel "$W/m4" 60 --pid "$TARGET_PID" --duration 1 -o "$W/part"
+assert_exit 1 "memtel-bpf with unwritable heap.svg and cpu.folded"
+assert_no_sanitizer "$W/m4.err"
+grep -q 'cannot write .*/heap\.svg' "$W/m4.err" || fail "no error naming heap.svg"
+grep -q 'cannot write .*/cpu\.folded' "$W/m4.err" || fail "no error naming cpu.folded"
+grep -q 'cannot write .*/cpu\.svg' "$W/m4.err" && fail "an error names cpu.svg, which was written"
+for f in heap.pb.gz cpu.pb.gz cpu.svg; do assert_file "$W/part/$f"; done
+files=$(sed -n 's/^output: .*(\(.*\))$/\1/p' "$W/m4.out")
+log "summary lists: $files"
+case " $files " in *" heap.pb.gz "*) ;; *) fail "summary omits heap.pb.gz" ;; esac
+case " $files " in *" cpu.svg "*) ;; *) fail "summary omits cpu.svg" ;; esac
+case " $files " in *" heap.svg "* | *" cpu.folded "*)
+	fail "summary lists a file that was not written: $files" ;;
+esac
 kill -TERM "$TARGET_PID"
 log "outdir safety ok"

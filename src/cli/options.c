@@ -110,19 +110,28 @@ static const struct option longopts[] = {
 	{},
 };
 
+/* Where usage errors go (tests and the fuzz harness redirect them). */
+static FILE *err_stream;
+
+void options__set_error_stream(FILE *f)
+{
+	err_stream = f;
+}
+
 static int usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 
 /* One line on stderr; always -EINVAL. */
 static int usage_error(const char *fmt, ...)
 {
+	FILE *f = err_stream ? err_stream : stderr;
 	va_list ap;
 
-	fputs("memtel-bpf: ", stderr);
+	fputs("memtel-bpf: ", f);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vfprintf(f, fmt, ap);
 	va_end(ap);
-	fputs(" (see --help)\n", stderr);
+	fputs(" (see --help)\n", f);
 	return -EINVAL;
 }
 
@@ -291,6 +300,8 @@ int options__parse(struct options *o, int argc, char **argv)
 {
 	int c, rc;
 
+	if (argc < 1 || !argv || !argv[0])
+		return usage_error("no program name in argv");
 	/* optind = 0 makes glibc's getopt start over (a second parse in the
 	 * same process: tests, the fuzz harness) */
 	optind = 0;

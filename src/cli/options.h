@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define EXIT_USAGE 2
@@ -51,5 +52,7 @@ void options__init(struct options *o);
  * its one line already on stderr (exit EXIT_USAGE). Restartable (it resets
  * getopt's state); o points into argv. */
 int options__parse(struct options *o, int argc, char **argv);
+/* Send usage errors to f instead of stderr (NULL: stderr again). */
+void options__set_error_stream(FILE *f);
 
 #endif /* MEMTEL_CLI_OPTIONS_H */

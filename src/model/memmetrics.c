@@ -34,6 +34,9 @@
 #include <string.h>
 
 #include "model/memmetrics.h"
+#include "util/hash.h"
+#include "util/table.h"
+#include "util/u64map.h"
 
 const double memmetrics_hist_bounds[MM_HIST_NBOUNDS] = {
 	16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
@@ -41,8 +44,6 @@ const double memmetrics_hist_bounds[MM_HIST_NBOUNDS] = {
 };
 
 #define NBUCKETS	(MM_HIST_NBOUNDS + 1)
-#define COMP_SLOTS	2048	/* power of two, 2x MM_MAX_TRACKED_COMPONENTS */
-#define STACK_SLOTS	16384	/* power of two, 2x the transient stack cap */
 #define MAX_FLAGGED	65536	/* distinct suspect ids remembered */
 #define PROMOTE_FACTOR	2.0
 #define NCATS		5
@@ -106,11 +107,6 @@ struct leak_key {
 	struct hist_acc hist;
 };
 
-struct u32set {
-	uint64_t *slots;	/* key + 1, 0 empty */
-	size_t cap, len;
-};
-
 struct memmetrics {
 	char *session_id;
 	char *exe;
@@ -119,7 +115,7 @@ struct memmetrics {
 
 	struct comp *comps;
 	size_t n_comps, cap_comps;
-	uint32_t comp_slots[COMP_SLOTS];	/* index + 1 */
+	struct table comp_index;		/* name -> comps[] index */
 	size_t n_promoted;
 	struct acc other_base;			/* folded for good */
 	struct acc other_last;			/* last reported "other" */
@@ -128,10 +124,10 @@ struct memmetrics {
 
 	struct tracker *trk;
 	size_t n_trk, cap_trk;
-	uint32_t *trk_slots;			/* STACK_SLOTS, index + 1 */
+	struct u64map trk_index;		/* stack id -> trk[] index */
 	uint64_t stacks_dropped;
 
-	struct u32set flagged;
+	struct u64map flagged;			/* stack ids ever flagged */
 	double leak_count;
 	char *leak_labels[MM_MAX_COMPONENTS];
 	size_t n_leak_labels;
@@ -440,30 +436,30 @@ static void acc_clamp(struct acc *a, const struct acc *floor)
 
 /* --- components --------------------------------------------------------- */
 
-static uint64_t str_hash(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+struct comp_key {
+	const struct memmetrics *m;
+	const char *name;
+};
 
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+static bool comp_eq(const void *ctx, size_t idx)
+{
+	const struct comp_key *k = ctx;
+
+	return !strcmp(k->m->comps[idx].name, k->name);
 }
 
 /* The entry for name, created if there is room; NULL when the table is full
  * (*err 0) or on ENOMEM (*err -ENOMEM). */
 static struct comp *comp_get(struct memmetrics *m, const char *name, int *err)
 {
-	size_t i = str_hash(name) & (COMP_SLOTS - 1);
+	struct comp_key key = { m, name };
+	uint64_t h = hash__str(HASH_SEED, name);
+	int64_t found = table__find(&m->comp_index, h, comp_eq, &key);
 	struct comp *c;
 
 	*err = 0;
-	for (; m->comp_slots[i]; i = (i + 1) & (COMP_SLOTS - 1)) {
-		c = &m->comps[m->comp_slots[i] - 1];
-		if (!strcmp(c->name, name))
-			return c;
-	}
+	if (found >= 0)
+		return &m->comps[found];
 	if (m->n_comps >= MM_MAX_TRACKED_COMPONENTS)
 		return NULL;
 	if (m->n_comps == m->cap_comps) {
@@ -485,7 +481,12 @@ static struct comp *comp_get(struct memmetrics *m, const char *name, int *err)
 		return NULL;
 	}
 	c->start_s = m->start_s;
-	m->comp_slots[i] = ++m->n_comps;
+	*err = table__add(&m->comp_index, h, m->n_comps);
+	if (*err) {
+		free(c->name);
+		return NULL;
+	}
+	m->n_comps++;
 	return c;
 }
 
@@ -603,22 +604,25 @@ int memmetrics__on_alloc(struct memmetrics *m, const char *component,
 
 /* --- stacks ------------------------------------------------------------- */
 
-static size_t stack_hash(uint32_t id)
-{
-	return (size_t)((id * 2654435761u) & (STACK_SLOTS - 1));
-}
-
+/* Point the index at the trackers' current positions (after compaction
+ * or sorting; the ones dropped were deleted from it). Never allocates. */
 static void stacks_reindex(struct memmetrics *m)
 {
-	size_t i, j;
+	size_t i;
 
-	memset(m->trk_slots, 0, STACK_SLOTS * sizeof(*m->trk_slots));
 	for (i = 0; i < m->n_trk; i++) {
-		for (j = stack_hash(m->trk[i].stack_id); m->trk_slots[j];
-		     j = (j + 1) & (STACK_SLOTS - 1))
-			;
-		m->trk_slots[j] = i + 1;
+		uint64_t *v = u64map__get(&m->trk_index, m->trk[i].stack_id);
+
+		if (v)
+			*v = i;
 	}
+}
+
+/* Forget tracker i (its slot is reused or cut off by the caller). */
+static void tracker_drop(struct memmetrics *m, size_t i)
+{
+	u64map__del(&m->trk_index, m->trk[i].stack_id, NULL);
+	free(m->trk[i].component);
 }
 
 static double tracker_size(const struct tracker *tr)
@@ -650,7 +654,7 @@ static void stacks_trim(struct memmetrics *m, size_t keep)
 		return;
 	qsort(m->trk, m->n_trk, sizeof(*m->trk), tracker_cmp);
 	for (i = keep; i < m->n_trk; i++)
-		free(m->trk[i].component);
+		tracker_drop(m, i);
 	m->stacks_dropped += m->n_trk - keep;
 	m->n_trk = keep;
 	stacks_reindex(m);
@@ -659,22 +663,14 @@ static void stacks_trim(struct memmetrics *m, size_t keep)
 static struct tracker *tracker_get(struct memmetrics *m, uint32_t id,
 				   int *err)
 {
+	uint64_t *idx = u64map__get(&m->trk_index, id);
 	struct tracker *tr;
-	size_t j;
 
 	*err = 0;
-	for (j = stack_hash(id); m->trk_slots[j];
-	     j = (j + 1) & (STACK_SLOTS - 1)) {
-		tr = &m->trk[m->trk_slots[j] - 1];
-		if (tr->stack_id == id)
-			return tr;
-	}
-	if (m->n_trk >= 2 * MM_MAX_STACKS) {
+	if (idx)
+		return &m->trk[*idx];
+	if (m->n_trk >= 2 * MM_MAX_STACKS)
 		stacks_trim(m, MM_MAX_STACKS);
-		for (j = stack_hash(id); m->trk_slots[j];
-		     j = (j + 1) & (STACK_SLOTS - 1))
-			;
-	}
 	if (m->n_trk == m->cap_trk) {
 		size_t ncap = m->cap_trk ? m->cap_trk * 2 : 64;
 		struct tracker *nv;
@@ -687,10 +683,12 @@ static struct tracker *tracker_get(struct memmetrics *m, uint32_t id,
 		m->trk = nv;
 		m->cap_trk = ncap;
 	}
-	tr = &m->trk[m->n_trk];
+	*err = u64map__set(&m->trk_index, id, m->n_trk);
+	if (*err)
+		return NULL;
+	tr = &m->trk[m->n_trk++];
 	memset(tr, 0, sizeof(*tr));
 	tr->stack_id = id;
-	m->trk_slots[j] = ++m->n_trk;
 	return tr;
 }
 
@@ -784,53 +782,15 @@ static bool tracker_is_suspect(const struct tracker *tr, double t_new,
 	return true;
 }
 
-static bool u32set_has(const struct u32set *s, uint32_t key)
+/* Remember a flagged stack id; best effort: false when full or out of
+ * memory. */
+static bool flagged_add(struct memmetrics *m, uint32_t key)
 {
-	size_t i;
-
-	if (!s->cap)
-		return false;
-	for (i = stack_hash(key) & (s->cap - 1); s->slots[i];
-	     i = (i + 1) & (s->cap - 1)) {
-		if (s->slots[i] == (uint64_t)key + 1)
-			return true;
-	}
-	return false;
-}
-
-/* Best effort: false when full or out of memory. */
-static bool u32set_add(struct u32set *s, uint32_t key)
-{
-	size_t i;
-
-	if (u32set_has(s, key))
+	if (u64map__get(&m->flagged, key))
 		return true;
-	if (s->len >= MAX_FLAGGED)
+	if (m->flagged.len >= MAX_FLAGGED)
 		return false;
-	if (2 * (s->len + 1) > s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 1024, j;
-		uint64_t *ns = calloc(ncap, sizeof(*ns));
-
-		if (!ns)
-			return false;
-		for (j = 0; j < s->cap; j++) {
-			if (!s->slots[j])
-				continue;
-			for (i = stack_hash(s->slots[j] - 1) & (ncap - 1);
-			     ns[i]; i = (i + 1) & (ncap - 1))
-				;
-			ns[i] = s->slots[j];
-		}
-		free(s->slots);
-		s->slots = ns;
-		s->cap = ncap;
-	}
-	for (i = stack_hash(key) & (s->cap - 1); s->slots[i];
-	     i = (i + 1) & (s->cap - 1))
-		;
-	s->slots[i] = (uint64_t)key + 1;
-	s->len++;
-	return true;
+	return u64map__set(&m->flagged, key, 1) == 0;
 }
 
 /* Label index of a leak component: its own for the first
@@ -890,7 +850,7 @@ int memmetrics__end_window(struct memmetrics *m, double t_s,
 				m->trk[j] = m->trk[i];
 			j++;
 		} else {
-			free(m->trk[i].component);
+			tracker_drop(m, i);
 		}
 	}
 	m->n_trk = j;
@@ -954,10 +914,11 @@ int memmetrics__end_window(struct memmetrics *m, double t_s,
 		if (tr->suspect) {
 			s = &sus[j++];
 			m->growth_sum += s->growth_mb_h;
-			if (!tr->flagged && !u32set_has(&m->flagged, tr->stack_id))
+			if (!tr->flagged && !u64map__get(&m->flagged,
+							 tr->stack_id))
 				m->leak_count += 1;
 			tr->flagged = true;
-			u32set_add(&m->flagged, tr->stack_id);
+			flagged_add(m, tr->stack_id);
 
 			label = leak_label(m, tr->component);
 			lk = &m->leak[label][s->severity];
@@ -1017,8 +978,7 @@ struct memmetrics *memmetrics__new(const char *session_id,
 		goto err_nomem;
 	m->session_id = strdup(session_id);
 	m->exe = strdup(exe_component);
-	m->trk_slots = calloc(STACK_SLOTS, sizeof(*m->trk_slots));
-	if (!m->session_id || !m->exe || !m->trk_slots)
+	if (!m->session_id || !m->exe)
 		goto err_nomem;
 	m->leak_age_s = leak_age_s > 0 ? leak_age_s : MM_DEFAULT_LEAK_AGE_S;
 	m->start_s = start_s;
@@ -1048,8 +1008,9 @@ void memmetrics__free(struct memmetrics *m)
 	for (i = 0; i < m->n_trk; i++)
 		free(m->trk[i].component);
 	free(m->trk);
-	free(m->trk_slots);
-	free(m->flagged.slots);
+	table__free(&m->comp_index);
+	u64map__free(&m->trk_index);
+	u64map__free(&m->flagged);
 	for (i = 0; i < m->n_leak_labels; i++)
 		free(m->leak_labels[i]);
 	suspects_free(m->suspects, m->n_suspects);

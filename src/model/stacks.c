@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * stacks.c - stack interning. Program counters live in one growing array;
- * a hash of (pid, flags, pcs) indexes the entries. Ids are dense, 1-based.
+ * util/table.h indexes the entries by a hash of (pid, flags, pcs) and
+ * compares candidates in full. Ids are dense, 1-based.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/stacks.h"
-#include "util/u64map.h"
+#include "util/hash.h"
+#include "util/table.h"
 
 struct stack_ent {
 	uint64_t hash;
@@ -16,7 +18,6 @@ struct stack_ent {
 	uint32_t n;
 	uint32_t pid;
 	bool leaf_exact;
-	uint32_t next;		/* next id with the same hash bucket, 0 = end */
 };
 
 struct stacks {
@@ -24,21 +25,34 @@ struct stacks {
 	size_t n_ents, cap_ents;
 	uint64_t *pcs;
 	size_t n_pcs, cap_pcs;
-	struct u64map by_hash;	/* hash -> first id */
+	struct table index;	/* hash -> id */
 };
 
 static uint64_t hash_stack(uint32_t pid, const uint64_t *pcs, uint32_t n,
 			   bool leaf_exact)
 {
-	uint64_t h = 0xcbf29ce484222325ULL ^ ((uint64_t)pid << 1) ^ leaf_exact;
-	uint32_t i;
+	uint64_t h = hash__u64(HASH_SEED, ((uint64_t)pid << 1) | leaf_exact);
 
-	for (i = 0; i < n; i++) {
-		h ^= pcs[i];
-		h *= 0x100000001b3ULL;
-		h ^= h >> 29;
-	}
-	return h ^ n;
+	h = hash__u64(h, n);
+	return n ? hash__bytes(h, pcs, n * sizeof(*pcs)) : h;
+}
+
+struct stack_key {
+	const struct stacks *s;
+	uint32_t pid, n;
+	bool leaf_exact;
+	const uint64_t *pcs;
+};
+
+static bool stack_eq(const void *ctx, size_t id)
+{
+	const struct stack_key *k = ctx;
+	const struct stack_ent *e = &k->s->ents[id];
+
+	return e->n == k->n && e->pid == k->pid &&
+	       e->leaf_exact == k->leaf_exact &&
+	       (!k->n || !memcmp(k->s->pcs + e->off, k->pcs,
+				 k->n * sizeof(*k->pcs)));
 }
 
 struct stacks *stacks__new(void)
@@ -64,24 +78,21 @@ void stacks__free(struct stacks *s)
 		return;
 	free(s->ents);
 	free(s->pcs);
-	u64map__free(&s->by_hash);
+	table__free(&s->index);
 	free(s);
 }
 
 uint32_t stacks__intern(struct stacks *s, uint32_t pid, const uint64_t *pcs,
 			uint32_t n, bool leaf_exact)
 {
-	uint64_t h = hash_stack(pid, pcs, n, leaf_exact), *first;
+	uint64_t h = hash_stack(pid, pcs, n, leaf_exact);
+	struct stack_key key = { s, pid, n, leaf_exact, pcs };
+	int64_t found = table__find(&s->index, h, stack_eq, &key);
 	struct stack_ent *e;
 	uint32_t id;
 
-	first = u64map__get(&s->by_hash, h);
-	for (id = first ? (uint32_t)*first : 0; id; id = s->ents[id].next) {
-		e = &s->ents[id];
-		if (e->n == n && e->pid == pid && e->leaf_exact == leaf_exact &&
-		    !memcmp(s->pcs + e->off, pcs, n * sizeof(*pcs)))
-			return id;
-	}
+	if (found > 0)
+		return (uint32_t)found;
 	if (s->n_ents == s->cap_ents) {
 		size_t cap = s->cap_ents * 2;
 		struct stack_ent *ne = realloc(s->ents, cap * sizeof(*ne));
@@ -110,8 +121,7 @@ uint32_t stacks__intern(struct stacks *s, uint32_t pid, const uint64_t *pcs,
 	e->n = n;
 	e->pid = pid;
 	e->leaf_exact = leaf_exact;
-	e->next = first ? (uint32_t)*first : 0;
-	if (u64map__set(&s->by_hash, h, id))
+	if (table__add(&s->index, h, id))
 		goto nomem;
 	if (n)
 		memcpy(s->pcs + s->n_pcs, pcs, n * sizeof(*pcs));

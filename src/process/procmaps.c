@@ -26,8 +26,7 @@ static int mapping_cmp(const void *a, const void *b)
 	return 0;
 }
 
-/* Parse one line (without its newline) into *mp; mp->path is allocated. */
-static int parse_line(const char *line, size_t len, struct mt_mapping *mp)
+int procmaps__parse_line(const char *line, size_t len, struct mt_mapping *mp)
 {
 	unsigned long long start, end, pgoff, inode;
 	unsigned int major, minor;
@@ -106,7 +105,7 @@ int procmaps__parse(const char *text, struct mt_maps *out)
 			m.v = nv;
 			cap = ncap;
 		}
-		err = parse_line(p, len, &m.v[m.n]);
+		err = procmaps__parse_line(p, len, &m.v[m.n]);
 		if (err)
 			goto cleanup;
 		if (m.n && m.v[m.n].start < m.v[m.n - 1].start)

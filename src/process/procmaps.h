@@ -27,6 +27,9 @@ struct mt_maps {
 	size_t n;
 };
 
+/* Parse one maps line of len bytes (no newline needed) into *mp, whose
+ * path is then malloc'ed. 0, -EINVAL or -ENOMEM. */
+int procmaps__parse_line(const char *line, size_t len, struct mt_mapping *mp);
 /* Parse maps text (NUL-terminated). 0 or -errno (-EINVAL on a bad line). */
 int procmaps__parse(const char *text, struct mt_maps *out);
 /* Read and parse /proc/PID/maps. 0 or -errno (-ESRCH if the pid is gone). */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "process/procmaps.h"
 #include "process/procstat.h"
 #include "util/fileio.h"
 
@@ -62,36 +63,25 @@ int procstat__parse_status(const char *text, struct proc_mem *out)
 	return 0;
 }
 
-/* Is this smaps header line a mapping whose Rss is the allocator's? */
+/* Is this smaps header line (a maps line) a mapping whose Rss is the
+ * allocator's? 0 or -errno. */
 static int smaps_header(const char *line, size_t len, bool *counts)
 {
-	unsigned long long start, end, pgoff, inode;
-	unsigned int major, minor;
-	const char *path;
-	char perms[5];
-	int pos = -1;
-	char *tmp;
+	struct mt_mapping mp;
+	int err;
 
-	tmp = strndup(line, len);
-	if (!tmp)
-		return -ENOMEM;
-	if (sscanf(tmp, "%llx-%llx %4s %llx %x:%x %llu%n", &start, &end, perms,
-		   &pgoff, &major, &minor, &inode, &pos) != 7 || pos < 0 ||
-	    strlen(perms) != 4) {
-		free(tmp);
-		return -EINVAL;
-	}
-	path = tmp + pos;
-	while (*path == ' ' || *path == '\t')
-		path++;
+	err = procmaps__parse_line(line, len, &mp);
+	if (err)
+		return err;
 	/* The [heap] (brk) arena plus private anonymous mappings: other malloc
 	 * arenas and mmap'ed chunks (named "[anon: glibc: malloc...]" when
 	 * glibc decorates them). Thread stacks are anonymous too and cannot be
 	 * told apart. */
-	*counts = perms[3] == 'p' &&
-		  (!strcmp(path, "[heap]") ||
-		   (inode == 0 && (!*path || !strncmp(path, "[anon:", 6))));
-	free(tmp);
+	*counts = mp.perms[3] == 'p' &&
+		  (!strcmp(mp.path, "[heap]") ||
+		   (mp.inode == 0 &&
+		    (!*mp.path || !strncmp(mp.path, "[anon:", 6))));
+	free(mp.path);
 	return 0;
 }
 

@@ -832,18 +832,11 @@ static void suspects_free(struct mm_suspect *v, size_t n)
 	free(v);
 }
 
-int memmetrics__end_window(struct memmetrics *m, double t_s,
-			   const struct proc_mem *proc, double heap_live_bytes)
+/* Stacks with nothing live this window are done with. */
+static void stacks_compact(struct memmetrics *m)
 {
-	double cur_objects[MM_MAX_COMPONENTS + 1][MM_SEV__COUNT] = {};
-	struct mm_suspect *sus = NULL;
-	size_t i, j, k, n_sus = 0;
-	int err;
+	size_t i, j;
 
-	if (!m || !isfinite(t_s) || (m->have_window && !(t_s > m->t_s)))
-		return -EINVAL;
-
-	/* Stacks with nothing live this window are done with. */
 	for (i = j = 0; i < m->n_trk; i++) {
 		if (m->trk[i].seen) {
 			if (i != j)
@@ -858,13 +851,23 @@ int memmetrics__end_window(struct memmetrics *m, double t_s,
 		stacks_trim(m, MM_MAX_STACKS);
 	else
 		stacks_reindex(m);
+}
 
-	/* Decide first, so that a failed allocation changes nothing. */
-	if (m->n_trk) {
-		sus = calloc(m->n_trk, sizeof(*sus));
-		if (!sus)
-			return -ENOMEM;
-	}
+/* The suspects of the window ending at t_s, in tracker order, into a new
+ * *out (changing nothing else). 0 or -ENOMEM. */
+static int suspects_decide(struct memmetrics *m, double t_s,
+			   struct mm_suspect **out, size_t *n_out)
+{
+	struct mm_suspect *sus = NULL;
+	size_t i, n_sus = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!m->n_trk)
+		return 0;
+	sus = calloc(m->n_trk, sizeof(*sus));
+	if (!sus)
+		return -ENOMEM;
 	for (i = 0; i < m->n_trk; i++) {
 		struct tracker *tr = &m->trk[i];
 		struct mm_suspect *s = &sus[n_sus];
@@ -876,8 +879,8 @@ int memmetrics__end_window(struct memmetrics *m, double t_s,
 			continue;
 		s->component = strdup(tr->component);
 		if (!s->component) {
-			err = -ENOMEM;
-			goto cleanup;
+			suspects_free(sus, n_sus);
+			return -ENOMEM;
 		}
 		n_sus++;
 		s->stack_id = tr->stack_id;
@@ -888,11 +891,40 @@ int memmetrics__end_window(struct memmetrics *m, double t_s,
 		s->severity = memmetrics__severity(tr->p_bytes, growth);
 		s->n_windows = n;
 	}
-	err = comps_rebalance(m, t_s);
-	if (err)
-		goto cleanup;
+	*out = sus;
+	*n_out = n_sus;
+	return 0;
+}
 
-	/* Commit. */
+/* A suspect tracker's share of the leak metrics. */
+static void leak_account(struct memmetrics *m, struct tracker *tr,
+			 const struct mm_suspect *s,
+			 double cur_objects[][MM_SEV__COUNT])
+{
+	struct leak_key *lk;
+	size_t label;
+
+	m->growth_sum += s->growth_mb_h;
+	if (!tr->flagged && !u64map__get(&m->flagged, tr->stack_id))
+		m->leak_count += 1;
+	tr->flagged = true;
+	flagged_add(m, tr->stack_id);
+	label = leak_label(m, tr->component);
+	lk = &m->leak[label][s->severity];
+	lk->live = true;
+	lk->used = true;
+	hist_merge(&lk->hist, &tr->p_hist);
+	cur_objects[label][s->severity] += tr->p_objects;
+}
+
+/* Extend every series, account the suspects (sus[] is in tracker order)
+ * and take ownership of sus. Cannot fail. */
+static void window_commit(struct memmetrics *m, double t_s,
+			  struct mm_suspect *sus, size_t n_sus)
+{
+	double cur_objects[MM_MAX_COMPONENTS + 1][MM_SEV__COUNT] = {};
+	size_t i, j, k;
+
 	for (i = 0; i < MM_MAX_COMPONENTS + 1; i++) {
 		for (k = 0; k < MM_SEV__COUNT; k++) {
 			memset(&m->leak[i][k].hist, 0,
@@ -903,30 +935,12 @@ int memmetrics__end_window(struct memmetrics *m, double t_s,
 	m->growth_sum = 0;
 	for (i = 0, j = 0; i < m->n_trk; i++) {
 		struct tracker *tr = &m->trk[i];
-		const struct mm_suspect *s;
-		struct leak_key *lk;
-		size_t label;
 
 		series_push(tr, t_s, tr->p_bytes);
 		tr->last_bytes = tr->p_bytes;
-		/* sus[] is in tracker order */
 		tr->suspect = j < n_sus && sus[j].stack_id == tr->stack_id;
-		if (tr->suspect) {
-			s = &sus[j++];
-			m->growth_sum += s->growth_mb_h;
-			if (!tr->flagged && !u64map__get(&m->flagged,
-							 tr->stack_id))
-				m->leak_count += 1;
-			tr->flagged = true;
-			flagged_add(m, tr->stack_id);
-
-			label = leak_label(m, tr->component);
-			lk = &m->leak[label][s->severity];
-			lk->live = true;
-			lk->used = true;
-			hist_merge(&lk->hist, &tr->p_hist);
-			cur_objects[label][s->severity] += tr->p_objects;
-		}
+		if (tr->suspect)
+			leak_account(m, tr, &sus[j++], cur_objects);
 		tr->seen = false;
 		tr->p_bytes = tr->p_objects = tr->p_age = 0;
 		memset(&tr->p_hist, 0, sizeof(tr->p_hist));
@@ -944,9 +958,28 @@ int memmetrics__end_window(struct memmetrics *m, double t_s,
 	suspects_free(m->suspects, m->n_suspects);
 	m->suspects = sus;
 	m->n_suspects = n_sus;
-	sus = NULL;
-	n_sus = 0;
+}
 
+int memmetrics__end_window(struct memmetrics *m, double t_s,
+			   const struct proc_mem *proc, double heap_live_bytes)
+{
+	struct mm_suspect *sus;
+	size_t n_sus;
+	int err;
+
+	if (!m || !isfinite(t_s) || (m->have_window && !(t_s > m->t_s)))
+		return -EINVAL;
+	stacks_compact(m);
+	/* Decide first, so that a failed allocation changes nothing. */
+	err = suspects_decide(m, t_s, &sus, &n_sus);
+	if (err)
+		return err;
+	err = comps_rebalance(m, t_s);
+	if (err) {
+		suspects_free(sus, n_sus);
+		return err;
+	}
+	window_commit(m, t_s, sus, n_sus);
 	m->have_window = true;
 	m->prev_t_s = m->t_s;
 	m->t_s = t_s;
@@ -954,10 +987,7 @@ int memmetrics__end_window(struct memmetrics *m, double t_s,
 	m->have_proc = proc != NULL;
 	if (proc)
 		m->proc = *proc;
-
-cleanup:
-	suspects_free(sus, n_sus);
-	return err;
+	return 0;
 }
 
 /* --- lifecycle ---------------------------------------------------------- */
@@ -1268,6 +1298,104 @@ static int snap_proc_gauge(struct snap_build *b, struct memmetrics *m,
 	return 0;
 }
 
+/* The report rows: every promoted component, then "other" (in *other:
+ * everything folded plus every unpromoted component, never below what it
+ * reported last time) if it has allocations. *rows is malloc'ed. 0 or
+ * -ENOMEM. */
+static int snap_rows(struct memmetrics *m, struct acc *other,
+		     struct row **rows_out, size_t *n_out)
+{
+	struct row *rows;
+	size_t i, n_rows = 0;
+	int err;
+
+	err = acc_merge(other, &m->other_base);
+	for (i = 0; !err && i < m->n_comps; i++) {
+		if (!m->comps[i].promoted)
+			err = acc_merge(other, &m->comps[i].acc);
+	}
+	if (err)
+		return err;
+	acc_clamp(other, &m->other_last);
+	rows = calloc(m->n_promoted + 1, sizeof(*rows));
+	if (!rows)
+		return -ENOMEM;
+	for (i = 0; i < m->n_comps; i++) {
+		if (!m->comps[i].promoted)
+			continue;
+		rows[n_rows].name = m->comps[i].name;
+		rows[n_rows].acc = &m->comps[i].acc;
+		rows[n_rows].start_s = m->comps[i].start_s;
+		n_rows++;
+	}
+	if (other->eff_w > 0) {
+		rows[n_rows].name = MM_OTHER;
+		rows[n_rows].acc = other;
+		rows[n_rows].start_s = m->start_s;
+		n_rows++;
+	}
+	*rows_out = rows;
+	*n_out = n_rows;
+	return 0;
+}
+
+/* Every metric's points, in the order. 0 or -ENOMEM. */
+static int snap_points(struct snap_build *b, struct memmetrics *m,
+		       const struct row *rows, size_t n_rows)
+{
+	size_t i;
+	int err;
+
+	if (m->have_proc &&
+	    snap_proc_gauge(b, m, M_RSS, (double)m->proc.rss_bytes, true))
+		return -ENOMEM;
+	if (m->have_window &&
+	    snap_proc_gauge(b, m, M_HEAP, m->heap_live, true))
+		return -ENOMEM;
+	if (m->have_proc &&
+	    snap_proc_gauge(b, m, M_VIRT, (double)m->proc.virtual_bytes, true))
+		return -ENOMEM;
+	err = snap_leak_metrics(b, m);
+	if (!err)
+		err = snap_alloc_metrics(b, rows, n_rows);
+	if (err)
+		return err;
+	if (m->have_proc &&
+	    snap_proc_gauge(b, m, M_ALLOCATOR,
+			    (double)m->proc.allocator_bytes, false))
+		return -ENOMEM;
+	for (i = 0; i < NCATS; i++) {
+		struct mm_point *p;
+
+		p = snap_point(b, M_DIST, m->start_s, "size_category",
+			       cat_names[i], NULL, NULL);
+		if (!p)
+			return -ENOMEM;
+		p->value = m->dist[i];
+	}
+	return 0;
+}
+
+/* Copies of the suspects, their strings in the snapshot. 0 or -ENOMEM. */
+static int snap_suspects(struct mm_snapshot *s, const struct memmetrics *m)
+{
+	size_t i;
+
+	if (!m->n_suspects)
+		return 0;
+	s->suspects = calloc(m->n_suspects, sizeof(*s->suspects));
+	if (!s->suspects)
+		return -ENOMEM;
+	for (i = 0; i < m->n_suspects; i++) {
+		s->suspects[i] = m->suspects[i];
+		s->suspects[i].component = snap_str(s, m->suspects[i].component);
+		if (!s->suspects[i].component)
+			return -ENOMEM;
+		s->n_suspects++;
+	}
+	return 0;
+}
+
 int memmetrics__snapshot(struct memmetrics *m, struct mm_snapshot *out)
 {
 	struct mm_snapshot s = {};
@@ -1284,85 +1412,15 @@ int memmetrics__snapshot(struct memmetrics *m, struct mm_snapshot *out)
 	s.hist_bounds = memmetrics_hist_bounds;
 	s.n_hist_bounds = MM_HIST_NBOUNDS;
 	s.session_id = snap_str(&s, m->session_id);
-	if (!s.session_id) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-
-	/* "other": everything folded plus every unpromoted component, never
-	 * below what it reported last time. */
-	err = acc_merge(&other, &m->other_base);
-	for (i = 0; !err && i < m->n_comps; i++) {
-		if (!m->comps[i].promoted)
-			err = acc_merge(&other, &m->comps[i].acc);
-	}
+	err = s.session_id ? 0 : -ENOMEM;
+	if (!err)
+		err = snap_rows(m, &other, &rows, &n_rows);
+	if (!err)
+		err = snap_points(&b, m, rows, n_rows);
+	if (!err)
+		err = snap_suspects(&s, m);
 	if (err)
 		goto cleanup;
-	acc_clamp(&other, &m->other_last);
-
-	rows = calloc(m->n_promoted + 1, sizeof(*rows));
-	if (!rows) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	for (i = 0; i < m->n_comps; i++) {
-		if (!m->comps[i].promoted)
-			continue;
-		rows[n_rows].name = m->comps[i].name;
-		rows[n_rows].acc = &m->comps[i].acc;
-		rows[n_rows].start_s = m->comps[i].start_s;
-		n_rows++;
-	}
-	if (other.eff_w > 0) {
-		rows[n_rows].name = MM_OTHER;
-		rows[n_rows].acc = &other;
-		rows[n_rows].start_s = m->start_s;
-		n_rows++;
-	}
-
-	err = -ENOMEM;
-	if (m->have_proc &&
-	    snap_proc_gauge(&b, m, M_RSS, (double)m->proc.rss_bytes, true))
-		goto cleanup;
-	if (m->have_window &&
-	    snap_proc_gauge(&b, m, M_HEAP, m->heap_live, true))
-		goto cleanup;
-	if (m->have_proc &&
-	    snap_proc_gauge(&b, m, M_VIRT, (double)m->proc.virtual_bytes, true))
-		goto cleanup;
-	err = snap_leak_metrics(&b, m);
-	if (err)
-		goto cleanup;
-	err = snap_alloc_metrics(&b, rows, n_rows);
-	if (err)
-		goto cleanup;
-	err = -ENOMEM;
-	if (m->have_proc &&
-	    snap_proc_gauge(&b, m, M_ALLOCATOR,
-			    (double)m->proc.allocator_bytes, false))
-		goto cleanup;
-	for (i = 0; i < NCATS; i++) {
-		struct mm_point *p;
-
-		p = snap_point(&b, M_DIST, m->start_s, "size_category",
-			       cat_names[i], NULL, NULL);
-		if (!p)
-			goto cleanup;
-		p->value = m->dist[i];
-	}
-
-	if (m->n_suspects) {
-		s.suspects = calloc(m->n_suspects, sizeof(*s.suspects));
-		if (!s.suspects)
-			goto cleanup;
-	}
-	for (i = 0; i < m->n_suspects; i++) {
-		s.suspects[i] = m->suspects[i];
-		s.suspects[i].component = snap_str(&s, m->suspects[i].component);
-		if (!s.suspects[i].component)
-			goto cleanup;
-		s.n_suspects++;
-	}
 
 	/* Committed: remember what "other" reported. */
 	acc_clear(&m->other_last);
@@ -1374,7 +1432,6 @@ int memmetrics__snapshot(struct memmetrics *m, struct mm_snapshot *out)
 	}
 	*out = s;
 	memset(&s, 0, sizeof(s));
-	err = 0;
 
 cleanup:
 	free(rows);

@@ -3,8 +3,9 @@
  * memmetrics.c - the memory metrics model: per-component allocation counters
  * and size histograms fed by every sampled allocation, per-stack live-bytes
  * series fed once per export window and fitted by least squares to find leak
- * suspects, and the process gauges from /proc. A snapshot turns it all into
- * plain points for the OTLP encoders. Everything is bounded: component names
+ * suspects, and the process gauges (read by process/procstat.c). A
+ * snapshot (memmetrics_snapshot.c) turns it all into plain points for the
+ * OTLP encoders. Everything is bounded: component names
  * (MM_MAX_TRACKED_COMPONENTS), operations per component, stacks
  * (MM_MAX_STACKS, 2x transiently inside a window) and series (MM_SERIES_LEN).
  *
@@ -34,6 +35,7 @@
 #include <string.h>
 
 #include "model/memmetrics.h"
+#include "model/memmetrics_impl.h"
 #include "util/hash.h"
 #include "util/table.h"
 #include "util/u64map.h"
@@ -43,11 +45,6 @@ const double memmetrics_hist_bounds[MM_HIST_NBOUNDS] = {
 	16777216, 67108864,
 };
 
-#define NBUCKETS	(MM_HIST_NBOUNDS + 1)
-#define MAX_FLAGGED	65536	/* distinct suspect ids remembered */
-#define PROMOTE_FACTOR	2.0
-#define NCATS		5
-#define UNKNOWN		"unknown"
 #define KIB		1024ULL
 
 /* glibc x86-64: SIZE_SZ 8, MALLOC_ALIGNMENT 16, MINSIZE 32, default
@@ -58,95 +55,9 @@ const double memmetrics_hist_bounds[MM_HIST_NBOUNDS] = {
 #define GLIBC_MMAP_THRESHOLD	(128 * KIB)
 #define PAGE			4096ULL
 
-struct hist_acc {
-	double buckets[NBUCKETS];
-	double count, sum, min, max;
-};
-
-struct op_acc {
-	char *name;
-	double count;
-	struct hist_acc hist;
-};
-
-struct acc {
-	double bytes;
-	double eff_sum, eff_w;	/* sum w*eff(s), sum w */
-	struct op_acc *ops;	/* at most MM_MAX_OPS + 1 ("other") */
-	size_t n_ops;
-};
-
-struct comp {
-	char *name;
-	struct acc acc;
-	double rank;		/* lifetime allocated bytes, for ranking */
-	double start_s;
-	bool promoted;
-	bool in_other;		/* "other" reported some of its bytes */
-};
-
-struct tracker {
-	uint32_t stack_id;
-	char *component;
-	double t[MM_SERIES_LEN], y[MM_SERIES_LEN];	/* ring */
-	unsigned int first, n;
-	/* the window being filled */
-	bool seen;
-	double p_bytes, p_objects, p_age;
-	struct hist_acc p_hist;
-	/* the last closed window */
-	double last_bytes;
-	bool suspect;
-	bool flagged;
-};
-
-struct leak_key {
-	double hw_objects;	/* high-water mark of live blocks */
-	bool used;		/* ever had a suspect */
-	bool live;		/* has suspects now */
-	struct hist_acc hist;
-};
-
-struct memmetrics {
-	char *session_id;
-	char *exe;
-	double leak_age_s;
-	double start_s;
-
-	struct comp *comps;
-	size_t n_comps, cap_comps;
-	struct table comp_index;		/* name -> comps[] index */
-	size_t n_promoted;
-	struct acc other_base;			/* folded for good */
-	struct acc other_last;			/* last reported "other" */
-	double dist[NCATS];
-	uint64_t components_folded;
-
-	struct tracker *trk;
-	size_t n_trk, cap_trk;
-	struct u64map trk_index;		/* stack id -> trk[] index */
-	uint64_t stacks_dropped;
-
-	struct u64map flagged;			/* stack ids ever flagged */
-	double leak_count;
-	char *leak_labels[MM_MAX_COMPONENTS];
-	size_t n_leak_labels;
-	struct leak_key leak[MM_MAX_COMPONENTS + 1][MM_SEV__COUNT];
-	struct mm_suspect *suspects;		/* components owned */
-	size_t n_suspects;
-	double growth_sum;
-
-	bool have_window, have_proc;
-	double t_s;
-	double prev_t_s;	/* the window before: memory.leak.size_bytes
-				 * restarts there (it can shrink) */
-	struct proc_mem proc;
-	double heap_live;
-};
-
 /* --- pure helpers ------------------------------------------------------- */
 
-static const char *const cat_names[NCATS] = {
+const char *const mm_cat_names[NCATS] = {
 	"tiny", "small", "medium", "large", "huge",
 };
 
@@ -165,7 +76,7 @@ static int size_category_idx(uint64_t size)
 
 const char *memmetrics__size_category(uint64_t size)
 {
-	return cat_names[size_category_idx(size)];
+	return mm_cat_names[size_category_idx(size)];
 }
 
 double memmetrics__size_score(uint64_t size)
@@ -329,7 +240,7 @@ static void hist_clamp(struct hist_acc *h, const struct hist_acc *floor)
 	h->sum = fmax(h->sum, floor->sum);
 }
 
-static void hist_export(struct mm_hist *out, const struct hist_acc *h)
+void hist_acc__export(struct mm_hist *out, const struct hist_acc *h)
 {
 	size_t i;
 
@@ -348,7 +259,7 @@ static void hist_export(struct mm_hist *out, const struct hist_acc *h)
 	}
 }
 
-static void acc_clear(struct acc *a)
+void acc__clear(struct acc *a)
 {
 	size_t i;
 
@@ -398,7 +309,7 @@ static struct op_acc *acc_op(struct acc *a, const char *name)
 }
 
 /* dst += src. All-or-nothing: ops are created before anything is added. */
-static int acc_merge(struct acc *dst, const struct acc *src)
+int acc__merge(struct acc *dst, const struct acc *src)
 {
 	size_t i;
 
@@ -419,7 +330,7 @@ static int acc_merge(struct acc *dst, const struct acc *src)
 }
 
 /* Raise a's cumulative figures to at least floor's. */
-static void acc_clamp(struct acc *a, const struct acc *floor)
+void acc__clamp(struct acc *a, const struct acc *floor)
 {
 	size_t i;
 
@@ -497,10 +408,10 @@ static int comp_promote(struct memmetrics *m, struct comp *c, double t)
 	if (c->in_other) {
 		/* "other" already reported (some of) these bytes: they stay
 		 * there and the component's series starts now. */
-		err = acc_merge(&m->other_base, &c->acc);
+		err = acc__merge(&m->other_base, &c->acc);
 		if (err)
 			return err;
-		acc_clear(&c->acc);
+		acc__clear(&c->acc);
 		c->start_s = t;
 	}
 	c->promoted = true;
@@ -512,10 +423,10 @@ static int comp_demote(struct memmetrics *m, struct comp *c)
 {
 	int err;
 
-	err = acc_merge(&m->other_base, &c->acc);
+	err = acc__merge(&m->other_base, &c->acc);
 	if (err)
 		return err;
-	acc_clear(&c->acc);
+	acc__clear(&c->acc);
 	c->promoted = false;
 	c->in_other = true;
 	m->n_promoted--;
@@ -1030,11 +941,11 @@ void memmetrics__free(struct memmetrics *m)
 		return;
 	for (i = 0; i < m->n_comps; i++) {
 		free(m->comps[i].name);
-		acc_clear(&m->comps[i].acc);
+		acc__clear(&m->comps[i].acc);
 	}
 	free(m->comps);
-	acc_clear(&m->other_base);
-	acc_clear(&m->other_last);
+	acc__clear(&m->other_base);
+	acc__clear(&m->other_last);
 	for (i = 0; i < m->n_trk; i++)
 		free(m->trk[i].component);
 	free(m->trk);
@@ -1060,396 +971,4 @@ void memmetrics__stats(const struct memmetrics *m, struct mm_stats *out)
 	out->components = m->n_comps;
 	out->stacks_dropped = m->stacks_dropped;
 	out->components_folded = m->components_folded;
-}
-
-/* --- snapshot ----------------------------------------------------------- */
-
-enum metric_id {
-	M_RSS, M_HEAP, M_VIRT, M_LEAK_COUNT, M_LEAK_GROWTH, M_LEAK_SIZE,
-	M_LEAK_ALLOCS, M_ALLOC_COUNT, M_ALLOC_BYTES, M_ALLOC_SIZE, M_EFF,
-	M_ALLOCATOR, M_DIST,
-};
-
-static const struct metric_def {
-	const char *name, *unit, *desc;
-	enum mm_kind kind;
-} metric_defs[] = {
-	[M_RSS] = { "memory.rss_bytes", "By",
-		    "Resident set size of the target process", MM_KIND_GAUGE },
-	[M_HEAP] = { "memory.heap_bytes", "By",
-		     "Live heap bytes as tracked (scaled when sampled)",
-		     MM_KIND_GAUGE },
-	[M_VIRT] = { "memory.virtual_bytes", "By",
-		     "Virtual size of the target process", MM_KIND_GAUGE },
-	[M_LEAK_COUNT] = { "memory.leak.count", "{leak}",
-			   "Distinct stacks ever flagged as leak suspects",
-			   MM_KIND_COUNTER },
-	[M_LEAK_GROWTH] = { "memory.leak.growth_rate_mb_h", "MBy/h",
-			    "Sum of the current leak suspects' growth rates",
-			    MM_KIND_GAUGE },
-	[M_LEAK_SIZE] = { "memory.leak.size_bytes", "By",
-			  "Sizes of the leak suspects' live blocks",
-			  MM_KIND_HISTOGRAM },
-	[M_LEAK_ALLOCS] = { "memory.leak.allocation_count", "{block}",
-			    "High-water mark of the leak suspects' live blocks",
-			    MM_KIND_COUNTER },
-	[M_ALLOC_COUNT] = { "memory.allocation.count", "{allocation}",
-			    "Allocations", MM_KIND_COUNTER },
-	[M_ALLOC_BYTES] = { "memory.allocation.total_bytes", "By",
-			    "Bytes allocated", MM_KIND_COUNTER },
-	[M_ALLOC_SIZE] = { "memory.allocation.size_bytes", "By",
-			   "Allocation sizes", MM_KIND_HISTOGRAM },
-	[M_EFF] = { "memory.allocation.efficiency_score", "1",
-		    "Allocation efficiency (size class and alignment waste)",
-		    MM_KIND_GAUGE },
-	[M_ALLOCATOR] = { "memory.allocator.total_bytes", "By",
-			  "Allocator footprint: Rss of [heap] and private anonymous mappings",
-			  MM_KIND_GAUGE },
-	[M_DIST] = { "memory.allocation.distribution", "{allocation}",
-		     "Allocations by size category", MM_KIND_COUNTER },
-};
-
-struct snap_build {
-	struct mm_snapshot *s;
-	size_t cap;
-};
-
-static const char *snap_str(struct mm_snapshot *s, const char *str)
-{
-	char *dup;
-
-	if (s->n_strs == s->cap_strs) {
-		size_t ncap = s->cap_strs ? s->cap_strs * 2 : 64;
-		char **nv = reallocarray(s->strs, ncap, sizeof(*nv));
-
-		if (!nv)
-			return NULL;
-		s->strs = nv;
-		s->cap_strs = ncap;
-	}
-	dup = strdup(str);
-	if (!dup)
-		return NULL;
-	s->strs[s->n_strs++] = dup;
-	return dup;
-}
-
-/* Append a point of metric id with up to two labels (key NULL: none). */
-static struct mm_point *snap_point(struct snap_build *b, enum metric_id id,
-				   double start_s, const char *k1,
-				   const char *v1, const char *k2,
-				   const char *v2)
-{
-	struct mm_snapshot *s = b->s;
-	const char *keys[2] = { k1, k2 }, *vals[2] = { v1, v2 };
-	struct mm_point *p;
-	size_t i;
-
-	if (s->n_points == b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 64;
-		struct mm_point *nv;
-
-		nv = reallocarray(s->points, ncap, sizeof(*nv));
-		if (!nv)
-			return NULL;
-		s->points = nv;
-		b->cap = ncap;
-	}
-	p = &s->points[s->n_points];
-	memset(p, 0, sizeof(*p));
-	p->name = metric_defs[id].name;
-	p->unit = metric_defs[id].unit;
-	p->description = metric_defs[id].desc;
-	p->kind = metric_defs[id].kind;
-	p->start_s = start_s;
-	p->time_s = s->time_s;
-	for (i = 0; i < 2; i++) {
-		if (!keys[i])
-			continue;
-		p->labels[p->n_labels].key = keys[i];
-		p->labels[p->n_labels].value = snap_str(s, vals[i]);
-		if (!p->labels[p->n_labels].value)
-			return NULL;
-		p->n_labels++;
-	}
-	s->n_points++;
-	return p;
-}
-
-/* A reported component: a promoted one or "other". */
-struct row {
-	const char *name;
-	const struct acc *acc;
-	double start_s;
-};
-
-static int snap_alloc_metrics(struct snap_build *b, const struct row *rows,
-			      size_t n)
-{
-	struct mm_point *p;
-	size_t i, j;
-
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < rows[i].acc->n_ops; j++) {
-			p = snap_point(b, M_ALLOC_COUNT, rows[i].start_s,
-				       "component", rows[i].name, "operation",
-				       rows[i].acc->ops[j].name);
-			if (!p)
-				return -ENOMEM;
-			p->value = rows[i].acc->ops[j].count;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		p = snap_point(b, M_ALLOC_BYTES, rows[i].start_s, "component",
-			       rows[i].name, NULL, NULL);
-		if (!p)
-			return -ENOMEM;
-		p->value = rows[i].acc->bytes;
-	}
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < rows[i].acc->n_ops; j++) {
-			p = snap_point(b, M_ALLOC_SIZE, rows[i].start_s,
-				       "component", rows[i].name, "operation",
-				       rows[i].acc->ops[j].name);
-			if (!p)
-				return -ENOMEM;
-			hist_export(&p->hist, &rows[i].acc->ops[j].hist);
-		}
-	}
-	for (i = 0; i < n; i++) {
-		const struct acc *a = rows[i].acc;
-
-		if (!(a->eff_w > 0))
-			continue;	/* nothing allocated: no score */
-		p = snap_point(b, M_EFF, rows[i].start_s, "component",
-			       rows[i].name, NULL, NULL);
-		if (!p)
-			return -ENOMEM;
-		p->value = a->eff_sum / a->eff_w;
-		if (p->value > 1.0)
-			p->value = 1.0;
-	}
-	return 0;
-}
-
-static int snap_leak_metrics(struct snap_build *b, struct memmetrics *m)
-{
-	struct mm_point *p;
-	size_t i, k;
-
-	p = snap_point(b, M_LEAK_COUNT, m->start_s, "status", "detected",
-		       NULL, NULL);
-	if (!p)
-		return -ENOMEM;
-	p->value = m->leak_count;
-	p = snap_point(b, M_LEAK_GROWTH, m->start_s, "metric", "growth_rate",
-		       NULL, NULL);
-	if (!p)
-		return -ENOMEM;
-	p->value = m->growth_sum;
-
-	for (i = 0; i <= MM_MAX_COMPONENTS; i++) {
-		for (k = 0; k < MM_SEV__COUNT; k++) {
-			const struct leak_key *lk = &m->leak[i][k];
-
-			if (!lk->live)
-				continue;
-			/* the current suspects' blocks: a cumulative series
-			 * that restarts each window (a new start time), so
-			 * backends never read a decrease as a counter reset */
-			p = snap_point(b, M_LEAK_SIZE, m->prev_t_s, "component",
-				       i < MM_MAX_COMPONENTS ?
-				       m->leak_labels[i] : MM_OTHER,
-				       "severity", memmetrics__severity_name(k));
-			if (!p)
-				return -ENOMEM;
-			hist_export(&p->hist, &lk->hist);
-		}
-	}
-	for (i = 0; i <= MM_MAX_COMPONENTS; i++) {
-		for (k = 0; k < MM_SEV__COUNT; k++) {
-			const struct leak_key *lk = &m->leak[i][k];
-
-			if (!lk->used)
-				continue;
-			p = snap_point(b, M_LEAK_ALLOCS, m->start_s,
-				       "component",
-				       i < MM_MAX_COMPONENTS ?
-				       m->leak_labels[i] : MM_OTHER,
-				       "severity", memmetrics__severity_name(k));
-			if (!p)
-				return -ENOMEM;
-			p->value = lk->hw_objects;
-		}
-	}
-	return 0;
-}
-
-static int snap_proc_gauge(struct snap_build *b, struct memmetrics *m,
-			   enum metric_id id, double value, bool session)
-{
-	struct mm_point *p;
-
-	p = snap_point(b, id, m->start_s, "component", m->exe,
-		       session ? "session_id" : NULL, m->session_id);
-	if (!p)
-		return -ENOMEM;
-	p->value = value;
-	return 0;
-}
-
-/* The report rows: every promoted component, then "other" (in *other:
- * everything folded plus every unpromoted component, never below what it
- * reported last time) if it has allocations. *rows is malloc'ed. 0 or
- * -ENOMEM. */
-static int snap_rows(struct memmetrics *m, struct acc *other,
-		     struct row **rows_out, size_t *n_out)
-{
-	struct row *rows;
-	size_t i, n_rows = 0;
-	int err;
-
-	err = acc_merge(other, &m->other_base);
-	for (i = 0; !err && i < m->n_comps; i++) {
-		if (!m->comps[i].promoted)
-			err = acc_merge(other, &m->comps[i].acc);
-	}
-	if (err)
-		return err;
-	acc_clamp(other, &m->other_last);
-	rows = calloc(m->n_promoted + 1, sizeof(*rows));
-	if (!rows)
-		return -ENOMEM;
-	for (i = 0; i < m->n_comps; i++) {
-		if (!m->comps[i].promoted)
-			continue;
-		rows[n_rows].name = m->comps[i].name;
-		rows[n_rows].acc = &m->comps[i].acc;
-		rows[n_rows].start_s = m->comps[i].start_s;
-		n_rows++;
-	}
-	if (other->eff_w > 0) {
-		rows[n_rows].name = MM_OTHER;
-		rows[n_rows].acc = other;
-		rows[n_rows].start_s = m->start_s;
-		n_rows++;
-	}
-	*rows_out = rows;
-	*n_out = n_rows;
-	return 0;
-}
-
-/* Every metric's points, in the order. 0 or -ENOMEM. */
-static int snap_points(struct snap_build *b, struct memmetrics *m,
-		       const struct row *rows, size_t n_rows)
-{
-	size_t i;
-	int err;
-
-	if (m->have_proc &&
-	    snap_proc_gauge(b, m, M_RSS, (double)m->proc.rss_bytes, true))
-		return -ENOMEM;
-	if (m->have_window &&
-	    snap_proc_gauge(b, m, M_HEAP, m->heap_live, true))
-		return -ENOMEM;
-	if (m->have_proc &&
-	    snap_proc_gauge(b, m, M_VIRT, (double)m->proc.virtual_bytes, true))
-		return -ENOMEM;
-	err = snap_leak_metrics(b, m);
-	if (!err)
-		err = snap_alloc_metrics(b, rows, n_rows);
-	if (err)
-		return err;
-	if (m->have_proc &&
-	    snap_proc_gauge(b, m, M_ALLOCATOR,
-			    (double)m->proc.allocator_bytes, false))
-		return -ENOMEM;
-	for (i = 0; i < NCATS; i++) {
-		struct mm_point *p;
-
-		p = snap_point(b, M_DIST, m->start_s, "size_category",
-			       cat_names[i], NULL, NULL);
-		if (!p)
-			return -ENOMEM;
-		p->value = m->dist[i];
-	}
-	return 0;
-}
-
-/* Copies of the suspects, their strings in the snapshot. 0 or -ENOMEM. */
-static int snap_suspects(struct mm_snapshot *s, const struct memmetrics *m)
-{
-	size_t i;
-
-	if (!m->n_suspects)
-		return 0;
-	s->suspects = calloc(m->n_suspects, sizeof(*s->suspects));
-	if (!s->suspects)
-		return -ENOMEM;
-	for (i = 0; i < m->n_suspects; i++) {
-		s->suspects[i] = m->suspects[i];
-		s->suspects[i].component = snap_str(s, m->suspects[i].component);
-		if (!s->suspects[i].component)
-			return -ENOMEM;
-		s->n_suspects++;
-	}
-	return 0;
-}
-
-int memmetrics__snapshot(struct memmetrics *m, struct mm_snapshot *out)
-{
-	struct mm_snapshot s = {};
-	struct snap_build b = { .s = &s };
-	struct acc other = {};
-	struct row *rows = NULL;
-	size_t i, n_rows = 0;
-	int err;
-
-	if (!m || !out)
-		return -EINVAL;
-	s.start_s = m->start_s;
-	s.time_s = m->t_s;
-	s.hist_bounds = memmetrics_hist_bounds;
-	s.n_hist_bounds = MM_HIST_NBOUNDS;
-	s.session_id = snap_str(&s, m->session_id);
-	err = s.session_id ? 0 : -ENOMEM;
-	if (!err)
-		err = snap_rows(m, &other, &rows, &n_rows);
-	if (!err)
-		err = snap_points(&b, m, rows, n_rows);
-	if (!err)
-		err = snap_suspects(&s, m);
-	if (err)
-		goto cleanup;
-
-	/* Committed: remember what "other" reported. */
-	acc_clear(&m->other_last);
-	m->other_last = other;
-	memset(&other, 0, sizeof(other));
-	for (i = 0; i < m->n_comps; i++) {
-		if (!m->comps[i].promoted && m->comps[i].acc.eff_w > 0)
-			m->comps[i].in_other = true;
-	}
-	*out = s;
-	memset(&s, 0, sizeof(s));
-
-cleanup:
-	free(rows);
-	acc_clear(&other);
-	mm_snapshot__free(&s);
-	return err;
-}
-
-void mm_snapshot__free(struct mm_snapshot *s)
-{
-	size_t i;
-
-	if (!s)
-		return;
-	for (i = 0; i < s->n_strs; i++)
-		free(s->strs[i]);
-	free(s->strs);
-	free(s->points);
-	free(s->suspects);
-	memset(s, 0, sizeof(*s));
 }

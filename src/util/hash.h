@@ -44,6 +44,22 @@ static inline uint64_t hash__u64(uint64_t seed, uint64_t v)
 	return hash__bytes(seed, &v, sizeof(v));
 }
 
+/* n 64-bit words (program counters), a word per step: FNV-1a's
+ * xor-multiply on whole words plus a shift to fold the high bits back
+ * down (a multiply only carries upward). Several times faster than
+ * hash__bytes on long arrays; not byte-compatible with it. */
+static inline uint64_t hash__words(uint64_t seed, const uint64_t *w, size_t n)
+{
+	uint64_t h = seed;
+
+	while (n--) {
+		h ^= *w++;
+		h *= 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	return h;
+}
+
 /* splitmix64's finalizer: an integer key spread over all 64 bits. */
 static inline uint64_t hash__mix(uint64_t x)
 {

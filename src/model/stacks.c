@@ -34,7 +34,7 @@ static uint64_t hash_stack(uint32_t pid, const uint64_t *pcs, uint32_t n,
 	uint64_t h = hash__u64(HASH_SEED, ((uint64_t)pid << 1) | leaf_exact);
 
 	h = hash__u64(h, n);
-	return n ? hash__bytes(h, pcs, n * sizeof(*pcs)) : h;
+	return hash__words(h, pcs, n);
 }
 
 struct stack_key {

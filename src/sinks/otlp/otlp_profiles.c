@@ -49,19 +49,27 @@ struct vec {
 	size_t n, cap;
 };
 
-static int vec_push(struct vec *v, void *p)
+/* Room for one more element of size sz in *arr (n used of *cap). */
+static int grow_one(void **arr, size_t *cap, size_t n, size_t sz)
 {
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 64;
+	p = realloc(*arr, ncap * sz);
 	if (!p)
 		return -ENOMEM;
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64;
-		void **nv = realloc(v->v, cap * sizeof(*nv));
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
 
-		if (!nv)
-			return -ENOMEM;
-		v->v = nv;
-		v->cap = cap;
-	}
+static int vec_push(struct vec *v, void *p)
+{
+	if (!p || grow_one((void **)&v->v, &v->cap, v->n, sizeof(*v->v)))
+		return -ENOMEM;
 	v->v[v->n++] = p;
 	return 0;
 }
@@ -146,16 +154,9 @@ static int32_t attr(struct otlp_profiles *b, const char *key, const char *sval,
 	hit = table__find(&b->attr_t, h, attr_eq, &c);
 	if (hit >= 0)
 		return (int32_t)hit;
-	if (b->n_attrs == b->cap_attrs) {
-		size_t cap = b->cap_attrs ? b->cap_attrs * 2 : 16;
-		struct attr_rec *p = realloc(b->attrs, cap * sizeof(*p));
-
-		if (!p)
-			return nomem(b), 0;
-		b->attrs = p;
-		b->cap_attrs = cap;
-	}
-	if (table__add(&b->attr_t, h, b->n_attrs))
+	if (grow_one((void **)&b->attrs, &b->cap_attrs, b->n_attrs,
+		     sizeof(*b->attrs)) ||
+	    table__add(&b->attr_t, h, b->n_attrs))
 		return nomem(b), 0;
 	b->attrs[b->n_attrs] = r;
 	return (int32_t)b->n_attrs++;
@@ -379,16 +380,9 @@ int otlp_profiles__sample(struct otlp_profiles *b, uint32_t stack_id,
 		b->samples[hit].value += value;
 		return 0;
 	}
-	if (b->n_samples == b->cap_samples) {
-		size_t cap = b->cap_samples ? b->cap_samples * 2 : 64;
-		struct sample_rec *p = realloc(b->samples, cap * sizeof(*p));
-
-		if (!p)
-			return nomem(b);
-		b->samples = p;
-		b->cap_samples = cap;
-	}
-	if (table__add(&b->sample_t, h, b->n_samples))
+	if (grow_one((void **)&b->samples, &b->cap_samples, b->n_samples,
+		     sizeof(*b->samples)) ||
+	    table__add(&b->sample_t, h, b->n_samples))
 		return nomem(b);
 	r.value = value;
 	b->samples[b->n_samples++] = r;

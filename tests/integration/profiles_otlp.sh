@@ -8,7 +8,9 @@
 # zero-value rules, one sample shape, merged sample identities, semantic
 # convention attributes, the live-heap time rule, and the numbers: per
 # stack, the CPU sample counts over every request equal cpu.pb.gz's, and at
-# --sample-bytes 1 the last request's inuse_space equals heap.pb.gz's.
+# --sample-bytes 1 the last request's inuse_space equals heap.pb.gz's; a
+# process profiled with --pid 2 s after it started has its in-use profiles
+# timed from its start, not from the attach.
 set -u
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -64,4 +66,24 @@ log "heap run"
 	--heap-pprof "$W/heap.json" \
 	>"$W/check2.out" 2>&1 || { cat "$W/check2.out"; fail "heap profiles do not match heap.pb.gz"; }
 cat "$W/check2.out"
+
+# 3. --pid on a process that has run for 2 s: the live-heap snapshot starts
+# at the process start
+port=$(start_receiver "$W/r3")
+start_heapsites "$W/target" --hold
+sleep 2
+start_memtel "$W/pid" --pid "$TARGET_PID" --no-cpu --sample-bytes 1 \
+	--export-interval 1 --otlp-endpoint "http://127.0.0.1:$port" -o "$W/pid.prof"
+kill -USR1 "$TARGET_PID"
+wait_for_line "$W/target.out" '^done$' 60 "$TARGET_PID" || fail "heapsites did not finish"
+sleep 2.5
+kill -INT "$MEMTEL_PID"
+wait_exit "$MEMTEL_PID" 60 || fail "memtel-bpf did not exit within 60s of SIGINT"
+assert_exit 0
+python3 "$PPROF_RAW" summary "$W/pid.prof/heap.pb.gz" >"$W/pid.json" || fail "pprof summary"
+log "--pid run"
+"$PY" "$CHECK" "$W/r3/requests.jsonl" --heap-pprof "$W/pid.json" \
+	--pid "$TARGET_PID" --min-requests 2 --min-age 1.5 \
+	>"$W/check3.out" 2>&1 || { cat "$W/check3.out"; fail "--pid heap profiles are wrong"; }
+cat "$W/check3.out"
 exit 0

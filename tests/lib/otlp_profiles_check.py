@@ -267,6 +267,10 @@ def main():
                     help="leaf functions that must have CPU samples")
     ap.add_argument("--pid", type=int, default=0)
     ap.add_argument("--min-requests", type=int, default=1)
+    ap.add_argument("--min-age", type=float, default=0.0,
+                    help="the in-use profiles must start at least this many "
+                    "seconds before the first window (a target started "
+                    "before memtel-bpf attached)")
     a = ap.parse_args()
     errors, notes = [], []
     svc = load_schema()
@@ -361,8 +365,15 @@ def main():
                       % len(inuse_starts))
     notes.append("%d requests; sample types %s" % (len(recs), sorted(kinds)))
     if inuse_starts and first_window:
+        age = (first_window - min(inuse_starts)) / 1e9
         notes.append("in-use profiles start %.3f s before the first window"
-                     % ((first_window - min(inuse_starts)) / 1e9))
+                     % age)
+        if age < a.min_age:
+            errors.append("in-use profiles start %.3f s before the first "
+                          "window, not at the process start (>= %.1f s)"
+                          % (age, a.min_age))
+    elif a.min_age:
+        errors.append("no in-use profile to check the start of")
     if a.cpu_pprof:
         want = {("samples", "count"), ("cpu", "nanoseconds")}
         if want - kinds:

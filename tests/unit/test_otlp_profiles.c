@@ -344,6 +344,7 @@ static void test_frames_and_attributes(void **state)
 	struct fixture *f = *state;
 	const char *names[16], *key;
 	bool gnu = false, kernel_type = false, native_type = false;
+	const int32_t *ul, *kl;
 	const dict_t *d;
 	char val[256];
 	size_t n, i, k;
@@ -367,8 +368,17 @@ static void test_frames_and_attributes(void **state)
 	assert_int_equal(n, 3);
 	assert_string_equal(names[0], "otlpt_kfunc");
 	assert_string_equal(names[1], "otlpt_kcaller");
-	/* the exact user pc under kernel frames is its own location */
+	/* the exact user pc under kernel frames is its own location: the
+	 * same address as the user stack's return address, looked up at pc
+	 * rather than pc - 1 */
 	assert_string_equal(names[2], "otlpt_leaf");
+	ul = d->stack_table[profile_of(r, 0)->samples[0]->stack_index]
+		     ->location_indices;
+	kl = d->stack_table[profile_of(r, 0)->samples[1]->stack_index]
+		     ->location_indices;
+	assert_int_equal(d->location_table[ul[0]]->address,
+			 d->location_table[kl[2]]->address);
+	assert_int_not_equal(ul[0], kl[2]);
 	for (i = 1; i < d->n_location_table; i++) {
 		const Opentelemetry__Proto__Profiles__V1development__Location *l =
 			d->location_table[i];

@@ -11,6 +11,7 @@ pkgs=(
 	bpftrace linux-perf  # benchmark peers
 	python3 python3-grpcio   # gRPC test receiver
 	protobuf-compiler    # protoc, for decoding by hand
+	python3-protobuf     # decodes our OTLP profiles in tests
 	openssl
 	prometheus python3-yaml  # promtool and YAML checks of deploy/
 )

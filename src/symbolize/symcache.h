@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * symcache.h - the symbolize stage for sinks: (pid, pc) -> frames, each pc
- * symbolized once per session; kernel addresses through kallsyms. Also
- * maps interned stacks to pprof location ids and to folded frame names.
+ * symbolized once per session; kernel addresses through kallsyms. The
+ * profile sinks turn stacks into locations and names with
+ * sinks/profile/profstack.h, which asks this cache for frames.
  */
 #ifndef MEMTEL_SYMCACHE_H
 #define MEMTEL_SYMCACHE_H
@@ -12,7 +13,6 @@
 #include <stdint.h>
 
 #include "symbolize/ksyms.h"
-#include "sinks/file/pprof.h"
 #include "model/stacks.h"
 #include "symbolize/symbolize.h"
 #include "process/targets.h"
@@ -33,20 +33,5 @@ void symcache__prime(struct symcache *sc, const struct stack_view *v);
  * be overwritten by the next call. */
 const struct sym_result *symcache__get(struct symcache *sc, uint32_t pid,
 				       uint64_t pc, bool is_return);
-/* Display names of a stack, ROOT FIRST as flame graphs want them, inlined
- * frames expanded; kernel frames get a "_[k]" suffix (flamegraph.pl's
- * convention). names[] point into the cache (or into buf for addresses).
- * Returns how many were written (<= max). */
-size_t symcache__names(struct symcache *sc, const struct stack_view *v,
-		       const char **names, size_t max, char *buf,
-		       size_t buf_len);
-
-/* pprof locations for a stack (leaf first); ids has room for max. */
-struct pprof_locs;
-struct pprof_locs *pprof_locs__new(struct pprof_builder *b,
-				   struct symcache *sc);
-void pprof_locs__free(struct pprof_locs *pl);
-size_t pprof_locs__stack(struct pprof_locs *pl, const struct stack_view *v,
-			 uint64_t *ids, size_t max);
 
 #endif /* MEMTEL_SYMCACHE_H */

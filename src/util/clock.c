@@ -22,6 +22,11 @@ uint64_t clock__real_ns(void)
 	return read_ns(CLOCK_REALTIME);
 }
 
+uint64_t clock__boot_ns(void)
+{
+	return read_ns(CLOCK_BOOTTIME);
+}
+
 struct timespec clock__mono_after_ms(uint64_t ms)
 {
 	uint64_t t = clock__mono_ns() + ms * 1000000ULL;

@@ -15,6 +15,9 @@
 uint64_t clock__mono_ns(void);
 /* CLOCK_REALTIME in nanoseconds since the Unix epoch. */
 uint64_t clock__real_ns(void);
+/* CLOCK_BOOTTIME in nanoseconds: the clock of /proc/PID/stat's
+ * starttime (monotonic, counting suspend). */
+uint64_t clock__boot_ns(void);
 /* CLOCK_MONOTONIC in milliseconds. */
 static inline uint64_t clock__mono_ms(void)
 {

@@ -6,7 +6,10 @@
 # grpc_receiver.py, python3-grpcio): ProfilesService/Export calls arrive
 # gzip-compressed (the server inflates them) and decode, with a
 # schema-less wire reader, as ExportProfilesServiceRequests with a
-# dictionary and profiles; RESOURCE_EXHAUSTED with a RetryInfo of 1.5 s
+# dictionary and profiles, and read back by python3-protobuf with the
+# v1.11.0 schema (tests/lib/otlp_profiles_check.py, as over HTTP): the
+# layout, the sample rules, the live-heap times and per-stack heap numbers
+# equal to heap.pb.gz of the same run; RESOURCE_EXHAUSTED with a RetryInfo of 1.5 s
 # is retried (without RetryInfo it would be final), and no sooner than
 # that, longer than any backoff (at most 1 s for a first retry).
 set -u
@@ -21,9 +24,12 @@ LEAKER=$MEMTEL_WL_DIR/leaker
 
 require_bpf
 require_memtel
+require_go
 [ -x "$LEAKER" ] || fail "workloads not built: $LEAKER (make workloads)"
 "$PY" -c 'import grpc' 2>/dev/null ||
 	skip "$PY has no grpc module (apt-get install python3-grpcio)"
+"$PY" -c 'import google.protobuf' 2>/dev/null ||
+	skip "$PY has no protobuf module (apt-get install python3-protobuf)"
 
 watch_log "$W/rx.log"
 spawn "$W/rx.log" "$W/rx.log" "$PY" "$RECEIVER" serve --port-file "$W/rx.port" \
@@ -74,4 +80,10 @@ for kind in ("metrics", "profiles"):
           % (kind, len(k), gap))
 EOF
 cat "$W/check2.txt"
+
+python3 "$PPROF_RAW" summary "$W/prof/heap.pb.gz" >"$W/heap.json" || fail "pprof summary"
+"$PY" "$MEMTEL_ROOT/tests/lib/otlp_profiles_check.py" --grpc "$W/rx.jsonl" \
+	--heap-pprof "$W/heap.json" --min-requests 2 >"$W/check3.txt" 2>&1 ||
+	{ cat "$W/check3.txt"; fail "profiles over gRPC do not decode as v1.11.0 or do not match heap.pb.gz"; }
+cat "$W/check3.txt"
 exit 0

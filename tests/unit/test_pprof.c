@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdbool.h>
@@ -490,10 +491,25 @@ static void check_many(const profile_t *p, size_t n_locs, size_t n_samples)
 	}
 }
 
+/* Entries of dir other than . and .. */
+static int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
 static void test_write_gz(void **state)
 {
 	struct pprof_builder *b = heap_builder();
-	char *dir = make_tmpdir(), *path, *tmp;
+	char *dir = make_tmpdir(), *path, *tmp, *victim;
 	uint8_t *raw, *gz, *pb;
 	size_t raw_len, gz_len, pb_len;
 	struct stat st;
@@ -505,15 +521,29 @@ static void test_write_gz(void **state)
 	add_many(b, 1000, 10000);
 	assert_true(asprintf(&path, "%s/heap.pb.gz", dir) > 0);
 	assert_true(asprintf(&tmp, "%s.tmp", path) > 0);
-	/* A stale tmp file from a crashed run must not get in the way. */
-	f = fopen(tmp, "w");
+	/* A link planted at the old fixed tmp name is neither followed nor
+	 * in the way (util/fileio.h picks a new name with O_EXCL). */
+	assert_true(asprintf(&victim, "%s/victim", dir) > 0);
+	f = fopen(victim, "w");
 	assert_non_null(f);
 	fclose(f);
+	assert_int_equal(symlink(victim, tmp), 0);
 	assert_int_equal(pprof_builder__write_gz(b, path), 0);
-	assert_int_equal(stat(tmp, &st), -1);
-	assert_int_equal(errno, ENOENT);
-	/* Overwriting an existing profile works too. */
+	assert_int_equal(stat(victim, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	/* Overwriting an existing profile works too, and a link planted at
+	 * the final name is replaced, not written through. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(victim, path), 0);
 	assert_int_equal(pprof_builder__write_gz(b, path), 0);
+	assert_int_equal(pprof_builder__write_gz(b, path), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0644);
+	assert_int_equal(stat(victim, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	/* and no temporary file is left behind */
+	assert_int_equal(count_entries(dir), 3);
 
 	gz = read_file(path, &gz_len);
 	assert_int_equal(gz[0], 0x1f);
@@ -532,6 +562,7 @@ static void test_write_gz(void **state)
 	free(pb);
 	free(gz);
 	free(tmp);
+	free(victim);
 	free(path);
 	rm_tmpdir(dir);
 	pprof_builder__free(b);

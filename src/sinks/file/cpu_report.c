@@ -11,6 +11,7 @@
 #include "sinks/file/cpu_report.h"
 #include "sinks/file/flamegraph.h"
 #include "sinks/file/pprof.h"
+#include "sinks/profile/profstack.h"
 #include "util/u64map.h"
 
 #define CPU_REPORT_MAX_FRAMES 256
@@ -24,7 +25,7 @@ int cpu_report__write_pprof(const struct cpu_report *r, const char *path)
 {
 	uint64_t ids[CPU_REPORT_MAX_FRAMES];
 	struct cpu_entry *ents = NULL;
-	struct pprof_locs *pl = NULL;
+	struct profstack *ps = NULL;
 	struct pprof_builder *b;
 	size_t n_ents = 0, i;
 	int err;
@@ -32,8 +33,8 @@ int cpu_report__write_pprof(const struct cpu_report *r, const char *path)
 	b = pprof_builder__new();
 	if (!b)
 		return -ENOMEM;
-	pl = pprof_locs__new(b, r->syms);
-	if (!pl) {
+	ps = profstack__new(pprof_builder__dict(b), r->syms);
+	if (!ps) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
@@ -63,7 +64,7 @@ int cpu_report__write_pprof(const struct cpu_report *r, const char *path)
 
 		if (!stacks__get(r->stacks, e->stack_id, &v))
 			continue;
-		n = pprof_locs__stack(pl, &v, ids, CPU_REPORT_MAX_FRAMES);
+		n = profstack__locations(ps, &v, ids, CPU_REPORT_MAX_FRAMES);
 		vals[0] = (int64_t)e->count;
 		vals[1] = (int64_t)e->count * period_ns(r);
 		err = pprof_builder__add_sample(b, ids, n, vals, 2, labels, 3);
@@ -73,7 +74,7 @@ int cpu_report__write_pprof(const struct cpu_report *r, const char *path)
 	err = pprof_builder__write_gz(b, path);
 cleanup:
 	free(ents);
-	pprof_locs__free(pl);
+	profstack__free(ps);
 	pprof_builder__free(b);
 	return err;
 }
@@ -101,7 +102,7 @@ int cpu_report__write_flame(const struct cpu_report *r, const char *folded,
 
 		if (!stacks__get(r->stacks, ents[i].stack_id, &v))
 			continue;
-		n = symcache__names(r->syms, &v, names, CPU_REPORT_MAX_FRAMES,
+		n = profstack__names(r->syms, &v, names, CPU_REPORT_MAX_FRAMES,
 				    buf, sizeof(buf));
 		err = flamegraph__add(fg, names, n, ents[i].count);
 	}
@@ -154,7 +155,7 @@ void cpu_report__print_top(const struct cpu_report *r, FILE *out, int top)
 		if (!stacks__get(r->stacks, ents[i].stack_id, &v))
 			continue;
 		/* leaf frame only: names are root first */
-		n = symcache__names(r->syms, &v, names, CPU_REPORT_MAX_FRAMES,
+		n = profstack__names(r->syms, &v, names, CPU_REPORT_MAX_FRAMES,
 				    buf, sizeof(buf));
 		if (!n)
 			continue;
@@ -170,7 +171,8 @@ void cpu_report__print_top(const struct cpu_report *r, FILE *out, int top)
 		}
 		fns[j].self += ents[i].count;
 	}
-	qsort(fns, n_fns, sizeof(*fns), cmp_fn);
+	if (n_fns)	/* qsort(NULL, 0) is undefined */
+		qsort(fns, n_fns, sizeof(*fns), cmp_fn);
 	fprintf(out, "top functions by CPU (self):\n");
 	for (i = 0; i < n_fns && (int)i < top; i++)
 		fprintf(out, "  %6.2f%%  %8llu  %s\n",

@@ -16,13 +16,14 @@
 #include "sinks/file/flamegraph.h"
 #include "sinks/file/heap_report.h"
 #include "sinks/file/pprof.h"
+#include "sinks/profile/profstack.h"
 
 #define HEAP_REPORT_MAX_FRAMES 256
 
 int heap_report__write_pprof(const struct heap_report *r, const char *path)
 {
 	uint64_t ids[HEAP_REPORT_MAX_FRAMES];
-	struct pprof_locs *pl = NULL;
+	struct profstack *ps = NULL;
 	struct heap_site *sites = NULL;
 	struct pprof_builder *b;
 	size_t n_sites = 0, i;
@@ -31,8 +32,8 @@ int heap_report__write_pprof(const struct heap_report *r, const char *path)
 	b = pprof_builder__new();
 	if (!b)
 		return -ENOMEM;
-	pl = pprof_locs__new(b, r->syms);
-	if (!pl) {
+	ps = profstack__new(pprof_builder__dict(b), r->syms);
+	if (!ps) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
@@ -61,7 +62,7 @@ int heap_report__write_pprof(const struct heap_report *r, const char *path)
 
 		if (!stacks__get(r->stacks, s->stack_id, &v))
 			continue;
-		n = pprof_locs__stack(pl, &v, ids, HEAP_REPORT_MAX_FRAMES);
+		n = profstack__locations(ps, &v, ids, HEAP_REPORT_MAX_FRAMES);
 		vals[0] = llround(s->alloc_objects);
 		vals[1] = llround(s->alloc_bytes);
 		vals[2] = llround(s->inuse_objects);
@@ -73,7 +74,7 @@ int heap_report__write_pprof(const struct heap_report *r, const char *path)
 	err = pprof_builder__write_gz(b, path);
 cleanup:
 	free(sites);
-	pprof_locs__free(pl);
+	profstack__free(ps);
 	pprof_builder__free(b);
 	return err;
 }
@@ -103,7 +104,7 @@ int heap_report__write_svg(const struct heap_report *r, const char *path,
 		if (sites[i].inuse_bytes < 0.5 ||
 		    !stacks__get(r->stacks, sites[i].stack_id, &v))
 			continue;
-		n = symcache__names(r->syms, &v, names, HEAP_REPORT_MAX_FRAMES,
+		n = profstack__names(r->syms, &v, names, HEAP_REPORT_MAX_FRAMES,
 				    buf, sizeof(buf));
 		err = flamegraph__add(fg, names, n,
 				      (uint64_t)llround(sites[i].inuse_bytes));
@@ -162,7 +163,8 @@ void heap_report__print_top(const struct heap_report *r, FILE *out, int top)
 
 	if (heapstate__sites(r->heap, &sites, &n))
 		return;
-	qsort(sites, n, sizeof(*sites), cmp_site);
+	if (n)	/* qsort(NULL, 0) is undefined */
+		qsort(sites, n, sizeof(*sites), cmp_site);
 	fprintf(out, "top allocation sites by in-use bytes:\n");
 	if (!n)
 		fprintf(out, "  (no allocations recorded)\n");

@@ -1,50 +1,30 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * pprof.c - build a pprof Profile and write it, gzipped, for `go tool pprof`
- * and other viewers. Strings, functions, locations and mappings are interned
- * through small open-addressing hash tables so that large profiles (millions
- * of samples) build in linear time; samples are appended as given (the
- * caller aggregates). Everything is kept in compact arrays and turned into
+ * and other viewers. Strings, functions, locations and mappings live in the
+ * profile dictionary OTLP profiles use too (sinks/profile/profdict.h), so
+ * large profiles (millions of samples) build in linear time; samples are
+ * appended as given (the caller aggregates). Everything is kept in compact arrays and turned into
  * protobuf-c messages only while packing; samples are packed in chunks, each
  * as its own Profile message, which protobuf's merge-by-concatenation rule
  * makes equivalent to one message and keeps peak memory small.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <zlib.h>
 
 #include "sinks/file/pprof.h"
+#include "util/fileio.h"
 #include "profile.pb-c.h"
 
 /* Samples packed per chunk (see the file comment). */
 #define SAMPLE_CHUNK 4096
 /* zlib staging buffers, in and out. */
 #define GZ_BUF_SIZE (64 * 1024)
-
-/* One hash table slot; idx1 is the item index + 1, 0 marks an empty slot. */
-struct htab_ent {
-	uint32_t hash;
-	uint32_t idx1;
-};
-
-struct htab {
-	struct htab_ent *ents;
-	size_t cap; /* power of two, or 0 */
-	size_t len;
-};
-
-struct loc_rec {
-	uint64_t mapping_id;
-	uint64_t address;
-	size_t line_off; /* into pprof_builder.lines */
-	size_t n_lines;
-};
 
 struct label_rec {
 	int64_t key;
@@ -61,26 +41,12 @@ struct sample_rec {
 };
 
 struct pprof_builder {
-	char **strs;
-	size_t n_strs, cap_strs;
-	struct htab str_ht;
+	/* strings, functions, mappings and locations; its indices are
+	 * pprof's ids as they are (entry 0 is the zero value) */
+	struct profdict d;
 
 	Perftools__Profiles__ValueType *types;
 	size_t n_types, cap_types;
-
-	Perftools__Profiles__Mapping *maps;
-	size_t n_maps, cap_maps;
-	struct htab map_ht;
-
-	Perftools__Profiles__Function *funcs;
-	size_t n_funcs, cap_funcs;
-	struct htab func_ht;
-
-	struct loc_rec *locs;
-	size_t n_locs, cap_locs;
-	struct htab loc_ht;
-	Perftools__Profiles__Line *lines;
-	size_t n_lines, cap_lines;
 
 	struct sample_rec *samples;
 	size_t n_samples, cap_samples;
@@ -106,9 +72,6 @@ struct pprof_builder {
 	int err;
 };
 
-typedef bool (*htab_eq_fn)(const struct pprof_builder *b, size_t idx,
-			   const void *key);
-
 /* Output of the packer: protobuf-c's append() returns void, so errors are
  * recorded here and checked after each pack. */
 struct sink {
@@ -125,7 +88,7 @@ struct mem_sink {
 struct gz_sink {
 	struct sink sink;
 	z_stream zs;
-	int fd;
+	FILE *f;
 	size_t n_in;
 	uint8_t in[GZ_BUF_SIZE];
 	uint8_t out[GZ_BUF_SIZE];
@@ -171,118 +134,14 @@ static void *vec__grow(void *v, size_t *cap, size_t need, size_t sz)
 		__err;                                                       \
 	})
 
-static uint64_t hash_mix(uint64_t h, uint64_t v)
-{
-	h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
-	return h ^ (h >> 32);
-}
-
-/* MurmurHash3's fmix64 finalizer: spreads the bits linear probing uses. */
-static uint32_t hash_fin(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return (uint32_t)h;
-}
-
-static uint32_t hash_str(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return hash_fin(h);
-}
-
-static uint32_t htab__lookup(const struct htab *h, uint32_t hash,
-			     htab_eq_fn eq, const struct pprof_builder *b,
-			     const void *key)
-{
-	size_t mask, i;
-
-	if (!h->cap)
-		return 0;
-	mask = h->cap - 1;
-	for (i = hash & mask; h->ents[i].idx1; i = (i + 1) & mask) {
-		if (h->ents[i].hash == hash && eq(b, h->ents[i].idx1 - 1, key))
-			return h->ents[i].idx1;
-	}
-	return 0;
-}
-
-static void htab__place(struct htab_ent *ents, size_t cap, uint32_t hash,
-			uint32_t idx1)
-{
-	size_t mask = cap - 1, i;
-
-	for (i = hash & mask; ents[i].idx1; i = (i + 1) & mask)
-		;
-	ents[i].hash = hash;
-	ents[i].idx1 = idx1;
-}
-
-/* Insert item idx, known to be absent; keeps the load factor <= 3/4. */
-static int htab__insert(struct htab *h, uint32_t hash, size_t idx)
-{
-	struct htab_ent *ents;
-	size_t new_cap, i;
-
-	if (idx >= UINT32_MAX)
-		return -E2BIG;
-	if ((h->len + 1) * 4 > h->cap * 3) {
-		new_cap = h->cap ? h->cap * 2 : 64;
-		ents = calloc(new_cap, sizeof(*ents));
-		if (!ents)
-			return -ENOMEM;
-		for (i = 0; i < h->cap; i++) {
-			if (h->ents[i].idx1)
-				htab__place(ents, new_cap, h->ents[i].hash,
-					    h->ents[i].idx1);
-		}
-		free(h->ents);
-		h->ents = ents;
-		h->cap = new_cap;
-	}
-	htab__place(h->ents, h->cap, hash, (uint32_t)(idx + 1));
-	h->len++;
-	return 0;
-}
-
-static bool str_eq(const struct pprof_builder *b, size_t idx, const void *key)
-{
-	return strcmp(b->strs[idx], key) == 0;
-}
-
 /* String table index of s (NULL and "" are entry 0), or -errno. */
 static int64_t builder__intern_str(struct pprof_builder *b, const char *s)
 {
-	uint32_t hash, idx1;
-	char *dup;
-	int err;
+	uint32_t i = profdict__str(&b->d, s);
 
-	if (!s || !*s)
-		return 0;
-	hash = hash_str(s);
-	idx1 = htab__lookup(&b->str_ht, hash, str_eq, b, s);
-	if (idx1)
-		return idx1 - 1;
-
-	err = BUILDER_RESERVE(b, strs, 1);
-	if (err)
-		return err;
-	dup = strdup(s);
-	if (!dup)
-		return -ENOMEM;
-	err = htab__insert(&b->str_ht, hash, b->n_strs);
-	if (err) {
-		free(dup);
-		return err;
-	}
-	b->strs[b->n_strs] = dup;
-	return b->n_strs++;
+	if (!i && s && *s)
+		return b->d.err ? b->d.err : -ENOMEM;
+	return i;
 }
 
 struct pprof_builder *pprof_builder__new(void)
@@ -291,48 +150,32 @@ struct pprof_builder *pprof_builder__new(void)
 	Perftools__Profiles__ValueType vt = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
 
 	b = calloc(1, sizeof(*b));
-	if (!b)
-		goto err_out;
+	if (!b || profdict__init(&b->d)) {
+		free(b);
+		errno = ENOMEM;
+		return NULL;
+	}
 	b->period_type = vt;
-	if (BUILDER_RESERVE(b, strs, 1))
-		goto err_out;
-	/* Entry 0 is "" by the spec; it is never hashed (see intern_str). */
-	b->strs[0] = strdup("");
-	if (!b->strs[0])
-		goto err_out;
-	b->n_strs = 1;
 	return b;
-
-err_out:
-	pprof_builder__free(b);
-	errno = ENOMEM;
-	return NULL;
 }
 
 void pprof_builder__free(struct pprof_builder *b)
 {
-	size_t i;
-
 	if (!b)
 		return;
-	for (i = 0; i < b->n_strs; i++)
-		free(b->strs[i]);
-	free(b->strs);
-	free(b->str_ht.ents);
+	profdict__free(&b->d);
 	free(b->types);
-	free(b->maps);
-	free(b->map_ht.ents);
-	free(b->funcs);
-	free(b->func_ht.ents);
-	free(b->locs);
-	free(b->loc_ht.ents);
-	free(b->lines);
 	free(b->samples);
 	free(b->sample_locs);
 	free(b->sample_vals);
 	free(b->labels);
 	free(b->comments);
 	free(b);
+}
+
+struct profdict *pprof_builder__dict(struct pprof_builder *b)
+{
+	return &b->d;
 }
 
 int pprof_builder__add_sample_type(struct pprof_builder *b, const char *type,
@@ -399,7 +242,7 @@ int pprof_builder__set_default_sample_type(struct pprof_builder *b,
 	if (!b || !type)
 		return -EINVAL;
 	for (i = 0; i < b->n_types; i++) {
-		if (strcmp(b->strs[b->types[i].type], type) == 0) {
+		if (strcmp(b->d.strs[b->types[i].type], type) == 0) {
 			b->default_sample_type = b->types[i].type;
 			return 0;
 		}
@@ -424,156 +267,29 @@ int pprof_builder__add_comment(struct pprof_builder *b, const char *comment)
 	return 0;
 }
 
-struct map_key {
-	uint64_t start, limit, offset;
-	int64_t filename, build_id;
-};
-
-static bool map_eq(const struct pprof_builder *b, size_t idx, const void *key)
-{
-	const Perftools__Profiles__Mapping *m = &b->maps[idx];
-	const struct map_key *k = key;
-
-	return m->memory_start == k->start && m->memory_limit == k->limit &&
-	       m->file_offset == k->offset && m->filename == k->filename &&
-	       m->build_id == k->build_id;
-}
-
 uint64_t pprof_builder__add_mapping(struct pprof_builder *b, uint64_t start,
 				    uint64_t limit, uint64_t offset,
 				    const char *filename, const char *build_id,
 				    int has_functions, int has_filenames,
 				    int has_line_numbers)
 {
-	Perftools__Profiles__Mapping m = PERFTOOLS__PROFILES__MAPPING__INIT;
-	struct map_key k = { .start = start, .limit = limit, .offset = offset };
-	uint32_t hash, idx1;
-	int err;
+	struct pd_mapping m = {
+		.start = start, .limit = limit, .offset = offset,
+		.has_functions = has_functions, .has_filenames = has_filenames,
+		.has_line_numbers = has_line_numbers,
+	};
 
-	if (!b || limit < start) {
+	if (!b) {
 		errno = EINVAL;
 		return 0;
 	}
-	k.filename = builder__intern_str(b, filename);
-	if (k.filename < 0) {
-		err = k.filename;
-		goto err_out;
+	m.filename = profdict__str(&b->d, filename);
+	m.build_id = profdict__str(&b->d, build_id);
+	if (b->d.err) {
+		errno = -b->d.err;
+		return 0;
 	}
-	k.build_id = builder__intern_str(b, build_id);
-	if (k.build_id < 0) {
-		err = k.build_id;
-		goto err_out;
-	}
-	hash = hash_fin(hash_mix(hash_mix(hash_mix(hash_mix(hash_mix(0,
-		start), limit), offset), k.filename), k.build_id));
-	/* The symbolization flags are not part of the key: first one wins. */
-	idx1 = htab__lookup(&b->map_ht, hash, map_eq, b, &k);
-	if (idx1)
-		return idx1;
-
-	err = BUILDER_RESERVE(b, maps, 1);
-	if (err)
-		goto err_out;
-	err = htab__insert(&b->map_ht, hash, b->n_maps);
-	if (err)
-		goto err_out;
-	m.id = b->n_maps + 1;
-	m.memory_start = start;
-	m.memory_limit = limit;
-	m.file_offset = offset;
-	m.filename = k.filename;
-	m.build_id = k.build_id;
-	m.has_functions = !!has_functions;
-	m.has_filenames = !!has_filenames;
-	m.has_line_numbers = !!has_line_numbers;
-	b->maps[b->n_maps++] = m;
-	return m.id;
-
-err_out:
-	errno = -err;
-	return 0;
-}
-
-struct func_key {
-	int64_t name, system_name, filename, start_line;
-};
-
-static bool func_eq(const struct pprof_builder *b, size_t idx, const void *key)
-{
-	const Perftools__Profiles__Function *f = &b->funcs[idx];
-	const struct func_key *k = key;
-
-	return f->name == k->name && f->system_name == k->system_name &&
-	       f->filename == k->filename && f->start_line == k->start_line;
-}
-
-/* Function id (>0) for line l, or -errno. */
-static int64_t builder__intern_func(struct pprof_builder *b,
-				    const struct pprof_line *l)
-{
-	Perftools__Profiles__Function f = PERFTOOLS__PROFILES__FUNCTION__INIT;
-	struct func_key k = { .start_line = l->start_line };
-	uint32_t hash, idx1;
-	int err;
-
-	/* pprof shows only the name: fall back to the raw symbol. */
-	k.name = builder__intern_str(b, l->function ? l->function
-						    : l->system_name);
-	if (k.name < 0)
-		return k.name;
-	k.system_name = builder__intern_str(b, l->system_name);
-	if (k.system_name < 0)
-		return k.system_name;
-	k.filename = builder__intern_str(b, l->filename);
-	if (k.filename < 0)
-		return k.filename;
-	hash = hash_fin(hash_mix(hash_mix(hash_mix(hash_mix(0, k.name),
-		k.system_name), k.filename), k.start_line));
-	idx1 = htab__lookup(&b->func_ht, hash, func_eq, b, &k);
-	if (idx1)
-		return idx1;
-
-	err = BUILDER_RESERVE(b, funcs, 1);
-	if (err)
-		return err;
-	err = htab__insert(&b->func_ht, hash, b->n_funcs);
-	if (err)
-		return err;
-	f.id = b->n_funcs + 1;
-	f.name = k.name;
-	f.system_name = k.system_name;
-	f.filename = k.filename;
-	f.start_line = k.start_line;
-	b->funcs[b->n_funcs++] = f;
-	return f.id;
-}
-
-struct loc_key {
-	uint64_t mapping_id, address;
-	const Perftools__Profiles__Line *lines; /* only used if !address */
-	size_t n_lines;
-};
-
-static bool loc_eq(const struct pprof_builder *b, size_t idx, const void *key)
-{
-	const struct loc_rec *r = &b->locs[idx];
-	const struct loc_key *k = key;
-	const Perftools__Profiles__Line *l;
-	size_t i;
-
-	if (r->mapping_id != k->mapping_id || r->address != k->address)
-		return false;
-	if (k->address)
-		return true;
-	if (r->n_lines != k->n_lines)
-		return false;
-	for (i = 0; i < k->n_lines; i++) {
-		l = &b->lines[r->line_off + i];
-		if (l->function_id != k->lines[i].function_id ||
-		    l->line != k->lines[i].line)
-			return false;
-	}
-	return true;
+	return profdict__mapping(&b->d, &m);
 }
 
 uint64_t pprof_builder__add_location(struct pprof_builder *b,
@@ -581,72 +297,33 @@ uint64_t pprof_builder__add_location(struct pprof_builder *b,
 				     const struct pprof_line *lines,
 				     size_t n_lines)
 {
-	Perftools__Profiles__Line ln = PERFTOOLS__PROFILES__LINE__INIT;
-	struct loc_key k = { .mapping_id = mapping_id, .address = address };
-	Perftools__Profiles__Line *tent;
-	uint32_t hash, idx1;
-	int64_t fid;
+	struct pd_line_in *in = NULL;
+	uint32_t id;
 	size_t i;
-	int err;
 
-	if (!b || (n_lines && !lines) || mapping_id > b->n_maps) {
+	if (!b || (n_lines && !lines) || mapping_id >= b->d.n_maps) {
 		errno = EINVAL;
 		return 0;
 	}
-	hash = hash_fin(hash_mix(hash_mix(0, mapping_id), address));
-	if (address) {
-		idx1 = htab__lookup(&b->loc_ht, hash, loc_eq, b, &k);
-		if (idx1)
-			return idx1;
-	}
-
-	/* Lines are written past the end of the pool and only kept (n_lines
-	 * advanced) if the location turns out to be new. */
-	err = BUILDER_RESERVE(b, lines, n_lines);
-	if (err)
-		goto err_out;
-	tent = n_lines ? &b->lines[b->n_lines] : NULL;
-	for (i = 0; i < n_lines; i++) {
-		/* Nothing known: no Line, pprof then shows the address. */
-		if (!lines[i].function && !lines[i].system_name &&
-		    !lines[i].filename)
-			continue;
-		fid = builder__intern_func(b, &lines[i]);
-		if (fid < 0) {
-			err = fid;
-			goto err_out;
+	if (n_lines) {
+		in = calloc(n_lines, sizeof(*in));
+		if (!in) {
+			errno = ENOMEM;
+			return 0;
 		}
-		ln.function_id = fid;
-		ln.line = lines[i].line;
-		tent[k.n_lines++] = ln;
 	}
-	if (!address) {
-		k.lines = tent;
-		for (i = 0; i < k.n_lines; i++)
-			hash = hash_mix(hash_mix(hash, tent[i].function_id),
-					tent[i].line);
-		hash = hash_fin(hash);
-		idx1 = htab__lookup(&b->loc_ht, hash, loc_eq, b, &k);
-		if (idx1)
-			return idx1;
-	}
-
-	err = BUILDER_RESERVE(b, locs, 1);
-	if (err)
-		goto err_out;
-	err = htab__insert(&b->loc_ht, hash, b->n_locs);
-	if (err)
-		goto err_out;
-	b->locs[b->n_locs].mapping_id = mapping_id;
-	b->locs[b->n_locs].address = address;
-	b->locs[b->n_locs].line_off = b->n_lines;
-	b->locs[b->n_locs].n_lines = k.n_lines;
-	b->n_lines += k.n_lines;
-	return ++b->n_locs;
-
-err_out:
-	errno = -err;
-	return 0;
+	for (i = 0; i < n_lines; i++)
+		in[i] = (struct pd_line_in){
+			.function = lines[i].function,
+			.system_name = lines[i].system_name,
+			.filename = lines[i].filename,
+			.line = lines[i].line,
+			.start_line = lines[i].start_line,
+		};
+	id = profdict__location(&b->d, (uint32_t)mapping_id, address,
+				PD_FRAME_NATIVE, false, in, n_lines);
+	free(in);
+	return id;
 }
 
 int pprof_builder__add_sample(struct pprof_builder *b,
@@ -668,7 +345,7 @@ int pprof_builder__add_sample(struct pprof_builder *b,
 	if (n_locations > UINT32_MAX || n_labels > UINT32_MAX)
 		return -E2BIG;
 	for (i = 0; i < n_locations; i++) {
-		if (!location_ids[i] || location_ids[i] > b->n_locs)
+		if (!location_ids[i] || location_ids[i] >= b->d.n_locs)
 			return -EINVAL;
 	}
 	for (i = 0; i < n_labels; i++) {
@@ -797,57 +474,121 @@ static int builder__pack_samples(const struct pprof_builder *b,
 		(dst) ? 0 : -ENOMEM;                                   \
 	})
 
+/* The dictionary as pprof messages; entry 0 (the zero value) is left out:
+ * pprof ids start at 1 and 0 means "none". */
+struct pprof_tables {
+	Perftools__Profiles__Mapping *maps, **map_ptrs;
+	Perftools__Profiles__Function *funcs, **func_ptrs;
+	Perftools__Profiles__Line *lines, **line_ptrs;
+	Perftools__Profiles__Location *locs, **loc_ptrs;
+};
+
+static void pprof_tables__free(struct pprof_tables *t)
+{
+	free(t->maps);
+	free(t->map_ptrs);
+	free(t->funcs);
+	free(t->func_ptrs);
+	free(t->lines);
+	free(t->line_ptrs);
+	free(t->locs);
+	free(t->loc_ptrs);
+}
+
+static int pprof_tables__fill(struct pprof_tables *t, const struct profdict *d)
+{
+	Perftools__Profiles__Mapping m0 = PERFTOOLS__PROFILES__MAPPING__INIT;
+	Perftools__Profiles__Function f0 = PERFTOOLS__PROFILES__FUNCTION__INIT;
+	Perftools__Profiles__Line ln0 = PERFTOOLS__PROFILES__LINE__INIT;
+	Perftools__Profiles__Location l0 = PERFTOOLS__PROFILES__LOCATION__INIT;
+	size_t i;
+	int err;
+
+	t->maps = calloc(d->n_maps, sizeof(*t->maps));
+	t->funcs = calloc(d->n_funcs, sizeof(*t->funcs));
+	t->lines = calloc(d->n_lines ? d->n_lines : 1, sizeof(*t->lines));
+	t->locs = calloc(d->n_locs, sizeof(*t->locs));
+	if (!t->maps || !t->funcs || !t->lines || !t->locs)
+		return -ENOMEM;
+	err = PTR_ARRAY(t->map_ptrs, t->maps + 1, d->n_maps - 1);
+	if (!err)
+		err = PTR_ARRAY(t->func_ptrs, t->funcs + 1, d->n_funcs - 1);
+	if (!err)
+		err = PTR_ARRAY(t->line_ptrs, t->lines, d->n_lines);
+	if (!err)
+		err = PTR_ARRAY(t->loc_ptrs, t->locs + 1, d->n_locs - 1);
+	if (err)
+		return err;
+	for (i = 1; i < d->n_maps; i++) {
+		const struct pd_mapping *m = &d->maps[i];
+
+		t->maps[i] = m0;
+		t->maps[i].id = i;
+		t->maps[i].memory_start = m->start;
+		t->maps[i].memory_limit = m->limit;
+		t->maps[i].file_offset = m->offset;
+		t->maps[i].filename = m->filename;
+		t->maps[i].build_id = m->build_id;
+		t->maps[i].has_functions = m->has_functions;
+		t->maps[i].has_filenames = m->has_filenames;
+		t->maps[i].has_line_numbers = m->has_line_numbers;
+	}
+	for (i = 1; i < d->n_funcs; i++) {
+		t->funcs[i] = f0;
+		t->funcs[i].id = i;
+		t->funcs[i].name = d->funcs[i].name;
+		t->funcs[i].system_name = d->funcs[i].system_name;
+		t->funcs[i].filename = d->funcs[i].filename;
+		t->funcs[i].start_line = d->funcs[i].start_line;
+	}
+	for (i = 0; i < d->n_lines; i++) {
+		t->lines[i] = ln0;
+		t->lines[i].function_id = d->lines[i].function;
+		t->lines[i].line = d->lines[i].line;
+	}
+	for (i = 1; i < d->n_locs; i++) {
+		t->locs[i] = l0;
+		t->locs[i].id = i;
+		t->locs[i].mapping_id = d->locs[i].mapping;
+		t->locs[i].address = d->locs[i].address;
+		if (d->locs[i].n_lines) {
+			t->locs[i].n_line = d->locs[i].n_lines;
+			t->locs[i].line = t->line_ptrs + d->locs[i].line_off;
+		}
+	}
+	return 0;
+}
+
 static int builder__pack(struct pprof_builder *b, struct sink *out)
 {
 	Perftools__Profiles__Profile prof = PERFTOOLS__PROFILES__PROFILE__INIT;
-	Perftools__Profiles__Location l0 = PERFTOOLS__PROFILES__LOCATION__INIT;
 	Perftools__Profiles__ValueType **types = NULL;
-	Perftools__Profiles__Mapping **maps = NULL;
-	Perftools__Profiles__Function **funcs = NULL;
-	Perftools__Profiles__Line **lines = NULL;
-	Perftools__Profiles__Location *locs = NULL, **loc_ptrs = NULL;
 	Perftools__Profiles__Sample *smp = NULL, **smp_ptrs = NULL;
 	Perftools__Profiles__Label *lbl = NULL, **lbl_ptrs = NULL;
+	struct pprof_tables t = { 0 };
 	size_t i, n, lbl_cap = 0;
 	int err;
 
 	if (b->err)
 		return b->err;
+	if (b->d.err)
+		return b->d.err;
 	err = PTR_ARRAY(types, b->types, b->n_types);
 	if (!err)
-		err = PTR_ARRAY(maps, b->maps, b->n_maps);
-	if (!err)
-		err = PTR_ARRAY(funcs, b->funcs, b->n_funcs);
-	if (!err)
-		err = PTR_ARRAY(lines, b->lines, b->n_lines);
+		err = pprof_tables__fill(&t, &b->d);
 	if (err)
 		goto cleanup;
-	locs = calloc(b->n_locs ? b->n_locs : 1, sizeof(*locs));
-	if (!locs || PTR_ARRAY(loc_ptrs, locs, b->n_locs)) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	for (i = 0; i < b->n_locs; i++) {
-		locs[i] = l0;
-		locs[i].id = i + 1;
-		locs[i].mapping_id = b->locs[i].mapping_id;
-		locs[i].address = b->locs[i].address;
-		if (b->locs[i].n_lines) {
-			locs[i].n_line = b->locs[i].n_lines;
-			locs[i].line = lines + b->locs[i].line_off;
-		}
-	}
 
 	prof.n_sample_type = b->n_types;
 	prof.sample_type = types;
-	prof.n_mapping = b->n_maps;
-	prof.mapping = maps;
-	prof.n_location = b->n_locs;
-	prof.location = loc_ptrs;
-	prof.n_function = b->n_funcs;
-	prof.function = funcs;
-	prof.n_string_table = b->n_strs;
-	prof.string_table = b->strs;
+	prof.n_mapping = b->d.n_maps - 1;
+	prof.mapping = t.map_ptrs;
+	prof.n_location = b->d.n_locs - 1;
+	prof.location = t.loc_ptrs;
+	prof.n_function = b->d.n_funcs - 1;
+	prof.function = t.func_ptrs;
+	prof.n_string_table = b->d.n_strs;
+	prof.string_table = b->d.strs;
 	prof.time_nanos = b->time_nanos;
 	prof.duration_nanos = b->duration_nanos;
 	if (b->has_period_type)
@@ -880,11 +621,7 @@ static int builder__pack(struct pprof_builder *b, struct sink *out)
 
 cleanup:
 	free(types);
-	free(maps);
-	free(funcs);
-	free(lines);
-	free(locs);
-	free(loc_ptrs);
+	pprof_tables__free(&t);
 	free(smp);
 	free(smp_ptrs);
 	free(lbl);
@@ -929,27 +666,11 @@ int pprof_builder__serialize(struct pprof_builder *b, uint8_t **buf,
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *data, size_t len)
-{
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, data, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		data += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* Compress the staged input with flush mode `flush` (zlib's zpipe.c loop). */
 static int gz_sink__deflate(struct gz_sink *s, int flush)
 {
-	int ret, err;
+	size_t n;
+	int ret;
 
 	s->zs.next_in = s->in;
 	s->zs.avail_in = s->n_in;
@@ -959,9 +680,9 @@ static int gz_sink__deflate(struct gz_sink *s, int flush)
 		ret = deflate(&s->zs, flush);
 		if (ret == Z_STREAM_ERROR)
 			return -EINVAL;
-		err = write_all(s->fd, s->out, sizeof(s->out) - s->zs.avail_out);
-		if (err)
-			return err;
+		n = sizeof(s->out) - s->zs.avail_out;
+		if (n && fwrite(s->out, 1, n, s->f) != n)
+			return errno ? -errno : -EIO;
 	} while (s->zs.avail_out == 0);
 	s->n_in = 0;
 	if (flush == Z_FINISH && ret != Z_STREAM_END)
@@ -991,25 +712,18 @@ static void gz_sink__append(ProtobufCBuffer *buf, size_t len,
 
 int pprof_builder__write_gz(struct pprof_builder *b, const char *path)
 {
+	struct outfile of = { 0 };
 	struct gz_sink *s = NULL;
-	bool zinit = false, created = false;
-	char *tmp = NULL;
-	int fd = -1, ret, err;
+	bool zinit = false;
+	int ret, err;
 
 	if (!b || !path)
 		return -EINVAL;
 	if (b->err)
 		return b->err;
-	if (asprintf(&tmp, "%s.tmp", path) < 0) {
-		tmp = NULL;
-		err = -ENOMEM;
-		goto cleanup;
-	}
 	s = calloc(1, sizeof(*s));
-	if (!s) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
+	if (!s)
+		return -ENOMEM;
 	s->sink.base.append = gz_sink__append;
 	/* windowBits 15 + 16: gzip header and trailer instead of zlib's. */
 	ret = deflateInit2(&s->zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16,
@@ -1019,47 +733,21 @@ int pprof_builder__write_gz(struct pprof_builder *b, const char *path)
 		goto cleanup;
 	}
 	zinit = true;
-
-	/* We usually run as root: never follow or reuse whatever sits at the
-	 * tmp name (a symlink planted there), replace it with a new file. */
-	if (unlink(tmp) && errno != ENOENT) {
-		err = -errno;
+	/* the tree's one atomic writer: a new temporary file (O_EXCL |
+	 * O_NOFOLLOW), fsync, rename; never a link someone planted */
+	err = outfile__open(&of, path);
+	if (err)
 		goto cleanup;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		  0644);
-	if (fd < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	created = true;
-	s->fd = fd;
-
+	s->f = of.f;
 	err = builder__pack(b, &s->sink);
 	if (!err)
 		err = gz_sink__deflate(s, Z_FINISH);
-	if (err)
-		goto cleanup;
-	ret = close(fd);
-	fd = -1;
-	if (ret) {
-		err = -errno;
-		goto cleanup;
-	}
-	if (rename(tmp, path)) {
-		err = -errno;
-		goto cleanup;
-	}
-	created = false;
-
+	if (!err)
+		err = outfile__commit(&of);
 cleanup:
-	if (fd >= 0)
-		close(fd);
-	if (created)
-		unlink(tmp);
+	outfile__discard(&of);
 	if (zinit)
 		deflateEnd(&s->zs);
 	free(s);
-	free(tmp);
 	return err;
 }

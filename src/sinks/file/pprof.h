@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * pprof.h - build a pprof Profile (profile.proto) and write it gzipped.
- * Strings, functions, locations and mappings are interned: adding the same
- * one twice returns the same id. Ids are 1-based as pprof requires.
+ * Strings, functions, locations and mappings are interned in the shared
+ * profile dictionary: adding the same one twice returns the same id. Ids
+ * are 1-based as pprof requires.
  */
 #ifndef MEMTEL_PPROF_H
 #define MEMTEL_PPROF_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "sinks/profile/profdict.h"
 
 struct pprof_builder;
 
@@ -30,6 +33,10 @@ struct pprof_label {
 /* New empty profile; NULL with errno set on failure. */
 struct pprof_builder *pprof_builder__new(void);
 void pprof_builder__free(struct pprof_builder *b);
+
+/* The builder's dictionary, for the stack translator
+ * (sinks/profile/profstack.h): its location indices are pprof location ids. */
+struct profdict *pprof_builder__dict(struct pprof_builder *b);
 
 /* Append a sample type (values of every sample follow this order). */
 int pprof_builder__add_sample_type(struct pprof_builder *b, const char *type,
@@ -65,7 +72,7 @@ int pprof_builder__add_sample(struct pprof_builder *b,
 			      const int64_t *values, size_t n_values,
 			      const struct pprof_label *labels, size_t n_labels);
 
-/* Serialize, gzip and write to path (atomically: tmp file + rename).
+/* Serialize, gzip and write to path (atomically, util/fileio.h outfile).
  * 0 or -errno. */
 int pprof_builder__write_gz(struct pprof_builder *b, const char *path);
 

@@ -1,23 +1,31 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * otlp_profiles.c - OTLP profiles (v1development, opentelemetry-proto
- * 1.8.0). Everything a profile references is interned into the shared
- * dictionary: strings, functions, mappings (carrying
- * process.executable.build_id.gnu and .htlhash attributes), locations
- * (with profile.frame.type native or kernel), stacks and sample attributes
- * (thread.id, thread.name). Index 0 of every table is the zero value, as
- * the spec requires, so 0 can mean "none" everywhere.
+ * otlp_profiles.c - OTLP profiles in the opentelemetry-proto v1.11.0 layout
+ * (profiles/v1development). Strings, functions, mappings, locations and
+ * stacks are interned in the shared profile dictionary (profdict), fed by
+ * the shared stack translator (profstack); this file adds what only OTLP
+ * has: the attribute table (process.executable.build_id.gnu / .htlhash on
+ * mappings, profile.frame.type on locations, thread.id / thread.name on
+ * samples, named as the semantic conventions name them), one Profile per
+ * sample type, and the sample identity rule: samples with the same
+ * {stack, attribute set, link} are merged into one, and every sample has
+ * the same shape (one value, no timestamps). Index 0 of every table is the
+ * zero value, as the spec requires, so 0 means "none" everywhere.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-#include "util/arena.h"
-#include "symbolize/ksyms.h"
 #include "sinks/otlp/otlp_profiles.h"
-#include "otlp_profiles_service.pb-c.h"
+#include "sinks/profile/profdict.h"
+#include "sinks/profile/profstack.h"
+#include "util/arena.h"
+#include "util/hash.h"
+#include "util/table.h"
 #include "util/u64map.h"
+#include "util/utf8.h"
+#include "otlp_profiles_service.pb-c.h"
 
 typedef Opentelemetry__Proto__Profiles__V1development__Mapping PMapping;
 typedef Opentelemetry__Proto__Profiles__V1development__Location PLocation;
@@ -32,28 +40,55 @@ typedef Opentelemetry__Proto__Profiles__V1development__Link PLink;
 typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
 typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
 
-/* A growable array of message pointers. */
+/* Sample attributes: thread.id and thread.name. */
+#define SAMPLE_ATTRS 2
+
+/* A growable array of pointers. */
 struct vec {
 	void **v;
 	size_t n, cap;
 };
 
-static int vec_push(struct vec *v, void *p)
+/* Room for one more element of size sz in *arr (n used of *cap). */
+static int grow_one(void **arr, size_t *cap, size_t n, size_t sz)
 {
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 64;
+	p = realloc(*arr, ncap * sz);
 	if (!p)
 		return -ENOMEM;
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64;
-		void **nv = realloc(v->v, cap * sizeof(*nv));
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
 
-		if (!nv)
-			return -ENOMEM;
-		v->v = nv;
-		v->cap = cap;
-	}
+static int vec_push(struct vec *v, void *p)
+{
+	if (!p || grow_one((void **)&v->v, &v->cap, v->n, sizeof(*v->v)))
+		return -ENOMEM;
 	v->v[v->n++] = p;
 	return 0;
 }
+
+/* An attribute-table entry: a key and a string or an integer value. */
+struct attr_rec {
+	uint32_t key;		/* dictionary string */
+	uint32_t sval;		/* dictionary string, if is_str */
+	int64_t ival;
+	bool is_str;
+};
+
+/* A sample being built: its identity and its (merged) value. */
+struct sample_rec {
+	int32_t stack;
+	int32_t attrs[SAMPLE_ATTRS];	/* sorted; n_attrs used */
+	uint32_t n_attrs;
+	int64_t value;
+};
 
 struct proc_profiles {
 	uint32_t pid;
@@ -64,284 +99,87 @@ struct proc_profiles {
 struct otlp_profiles {
 	struct stacks *st;
 	struct symcache *sc;
+	struct profdict d;
+	struct profstack *ps;
 	struct arena a;
-	struct vec strings;	/* char * */
-	struct u64map str_idx;	/* hash -> index (verified) */
-	struct vec mappings, locations, functions, attrs, stacks_t, links;
-	struct u64map map_idx;	/* hash(pid, mod_start) -> index */
-	struct u64map loc_idx;	/* per pid: see loc_key() */
-	struct u64map fn_idx;
-	struct u64map attr_idx;
-	struct u64map stack_idx;	/* stack id -> index */
+	struct attr_rec *attrs;	/* [0] is the zero entry */
+	size_t n_attrs, cap_attrs;
+	struct table attr_t;
+	struct u64map stack_idx;	/* stack id -> dictionary stack */
 	struct vec procs;	/* struct proc_profiles * */
-	struct proc_profiles *cur_proc;
 	PProfile *cur;
-	struct vec cur_samples;
-	bool failed;
+	struct sample_rec *samples;	/* of the current profile */
+	size_t n_samples, cap_samples;
+	struct table sample_t;
+	int err;
 };
 
-static uint64_t fnv(const void *p, size_t n, uint64_t h)
+static int nomem(struct otlp_profiles *b)
 {
-	const unsigned char *c = p;
-
-	while (n--) {
-		h ^= *c++;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	if (!b->err)
+		b->err = -ENOMEM;
+	return -ENOMEM;
 }
 
-#define FNV0 0xcbf29ce484222325ULL
+struct attr_ctx {
+	const struct otlp_profiles *b;
+	const struct attr_rec *r;
+};
 
-static int32_t str(struct otlp_profiles *b, const char *s)
+static bool attr_eq(const void *ctx, size_t idx)
 {
-	uint64_t h, *hit;
-	size_t i;
+	const struct attr_ctx *c = ctx;
+	const struct attr_rec *x = &c->b->attrs[idx], *y = c->r;
 
-	if (!s || !*s)
-		return 0;
-	h = fnv(s, strlen(s), FNV0);
-	hit = u64map__get(&b->str_idx, h);
-	if (hit && !strcmp(b->strings.v[*hit], s))
-		return (int32_t)*hit;
-	if (hit) {	/* hash collision: scan */
-		for (i = 1; i < b->strings.n; i++)
-			if (!strcmp(b->strings.v[i], s))
-				return (int32_t)i;
-	}
-	if (vec_push(&b->strings, arena__strdup(&b->a, s))) {
-		b->failed = true;
-		return 0;
-	}
-	if (!hit)
-		u64map__set(&b->str_idx, h, b->strings.n - 1);
-	return (int32_t)(b->strings.n - 1);
+	return x->key == y->key && x->is_str == y->is_str &&
+	       (x->is_str ? x->sval == y->sval : x->ival == y->ival);
 }
 
-static AnyValue *any_str(struct otlp_profiles *b, const char *s)
-{
-	AnyValue *v = arena__alloc(&b->a, sizeof(*v));
-
-	if (!v)
-		return NULL;
-	opentelemetry__proto__common__v1__any_value__init(v);
-	v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-	v->string_value = arena__strdup(&b->a, s ? s : "");
-	return v;
-}
-
-/* Attribute-table index of (key, string value) or (key, int value). */
+/* Attribute-table index of key = sval (sval != NULL) or key = ival. */
 static int32_t attr(struct otlp_profiles *b, const char *key, const char *sval,
 		    int64_t ival)
 {
-	uint64_t h = fnv(key, strlen(key), FNV0), *hit;
-	PAttr *a;
+	struct attr_rec r = { .key = profdict__str(&b->d, key),
+			      .is_str = sval != NULL };
+	struct attr_ctx c = { .b = b, .r = &r };
+	uint64_t h;
+	int64_t hit;
 
-	h = sval ? fnv(sval, strlen(sval) + 1, h) : fnv(&ival, sizeof(ival), h ^ 1);
-	hit = u64map__get(&b->attr_idx, h);
-	if (hit)
-		return (int32_t)*hit;
-	a = arena__alloc(&b->a, sizeof(*a));
-	if (!a)
-		goto fail;
-	opentelemetry__proto__profiles__v1development__key_value_and_unit__init(a);
-	a->key_strindex = str(b, key);
-	if (sval) {
-		a->value = any_str(b, sval);
-	} else {
-		a->value = any_str(b, "");
-		if (a->value) {
-			a->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
-			a->value->int_value = ival;
-		}
-	}
-	if (!a->value || vec_push(&b->attrs, a))
-		goto fail;
-	u64map__set(&b->attr_idx, h, b->attrs.n - 1);
-	return (int32_t)(b->attrs.n - 1);
-fail:
-	b->failed = true;
-	return 0;
+	if (sval)
+		r.sval = profdict__str(&b->d, sval);
+	else
+		r.ival = ival;
+	h = hash__u64(hash__u64(HASH_SEED, (uint64_t)r.key << 1 | r.is_str),
+		      r.is_str ? r.sval : (uint64_t)r.ival);
+	hit = table__find(&b->attr_t, h, attr_eq, &c);
+	if (hit >= 0)
+		return (int32_t)hit;
+	if (grow_one((void **)&b->attrs, &b->cap_attrs, b->n_attrs,
+		     sizeof(*b->attrs)) ||
+	    table__add(&b->attr_t, h, b->n_attrs))
+		return nomem(b), 0;
+	b->attrs[b->n_attrs] = r;
+	return (int32_t)b->n_attrs++;
 }
 
-static int32_t function(struct otlp_profiles *b, const char *name,
-			const char *file)
-{
-	int32_t n = str(b, name), f = str(b, file);
-	uint64_t key = ((uint64_t)(uint32_t)n << 32) | (uint32_t)f, *hit;
-	PFunction *fn;
-
-	hit = u64map__get(&b->fn_idx, key);
-	if (hit)
-		return (int32_t)*hit;
-	fn = arena__alloc(&b->a, sizeof(*fn));
-	if (!fn)
-		goto fail;
-	opentelemetry__proto__profiles__v1development__function__init(fn);
-	fn->name_strindex = n;
-	fn->system_name_strindex = n;
-	fn->filename_strindex = f;
-	if (vec_push(&b->functions, fn))
-		goto fail;
-	u64map__set(&b->fn_idx, key, b->functions.n - 1);
-	return (int32_t)(b->functions.n - 1);
-fail:
-	b->failed = true;
-	return 0;
-}
-
-static int32_t mapping(struct otlp_profiles *b, uint32_t pid,
-		       const struct sym_result *r)
-{
-	uint64_t key, *hit;
-	PMapping *m;
-	int n = 0;
-
-	if (!r->module)
-		return 0;
-	key = fnv(&r->mod_start, sizeof(r->mod_start),
-		  fnv(&pid, sizeof(pid), FNV0));
-	key = fnv(r->module, strlen(r->module), key);
-	hit = u64map__get(&b->map_idx, key);
-	if (hit)
-		return (int32_t)*hit;
-	m = arena__alloc(&b->a, sizeof(*m));
-	if (!m)
-		goto fail;
-	opentelemetry__proto__profiles__v1development__mapping__init(m);
-	m->memory_start = r->mod_start;
-	m->memory_limit = r->mod_end;
-	m->file_offset = 0;
-	m->filename_strindex = str(b, r->module);
-	m->attribute_indices = arena__alloc(&b->a, 2 * sizeof(int32_t));
-	if (!m->attribute_indices)
-		goto fail;
-	if (r->build_id && r->build_id[0])
-		m->attribute_indices[n++] =
-			attr(b, "process.executable.build_id.gnu", r->build_id, 0);
-	if (r->htlhash && r->htlhash[0])
-		m->attribute_indices[n++] =
-			attr(b, "process.executable.build_id.htlhash",
-			     r->htlhash, 0);
-	m->n_attribute_indices = (size_t)n;
-	if (vec_push(&b->mappings, m))
-		goto fail;
-	u64map__set(&b->map_idx, key, b->mappings.n - 1);
-	return (int32_t)(b->mappings.n - 1);
-fail:
-	b->failed = true;
-	return 0;
-}
-
-static int32_t location(struct otlp_profiles *b, uint32_t pid, uint64_t pc,
-			bool is_return)
-{
-	bool kernel = ksyms__is_kernel(pc);
-	uint64_t key, *hit;
-	const struct sym_result *r;
-	PLocation *l;
-	int i;
-
-	key = fnv(&pc, sizeof(pc), fnv(&pid, sizeof(pid), FNV0)) ^ is_return;
-	if (kernel)
-		key = fnv(&pc, sizeof(pc), FNV0 ^ 7) ^ is_return;
-	hit = u64map__get(&b->loc_idx, key);
-	if (hit)
-		return (int32_t)*hit;
-	r = symcache__get(b->sc, pid, pc, is_return);
-	l = arena__alloc(&b->a, sizeof(*l));
-	if (!l)
-		goto fail;
-	opentelemetry__proto__profiles__v1development__location__init(l);
-	l->mapping_index = mapping(b, pid, r);
-	l->address = pc;
-	if (r->n_frames) {
-		l->line = arena__alloc(&b->a, r->n_frames * sizeof(*l->line));
-		if (!l->line)
-			goto fail;
-		for (i = 0; i < r->n_frames; i++) {
-			PLine *ln = arena__alloc(&b->a, sizeof(*ln));
-
-			if (!ln)
-				goto fail;
-			opentelemetry__proto__profiles__v1development__line__init(ln);
-			ln->function_index = function(b, r->frames[i].function,
-						      r->frames[i].file);
-			ln->line = r->frames[i].line;
-			l->line[i] = ln;
-		}
-		l->n_line = (size_t)r->n_frames;
-	}
-	l->attribute_indices = arena__alloc(&b->a, sizeof(int32_t));
-	if (!l->attribute_indices)
-		goto fail;
-	l->attribute_indices[0] = attr(b, "profile.frame.type",
-				       kernel ? "kernel" : "native", 0);
-	l->n_attribute_indices = 1;
-	if (vec_push(&b->locations, l))
-		goto fail;
-	u64map__set(&b->loc_idx, key, b->locations.n - 1);
-	return (int32_t)(b->locations.n - 1);
-fail:
-	b->failed = true;
-	return 0;
-}
-
+/* Dictionary stack of an interned stack id, translated once. */
 static int32_t stack(struct otlp_profiles *b, uint32_t stack_id)
 {
-	uint64_t *hit = u64map__get(&b->stack_idx, stack_id);
+	uint64_t ids[PROFSTACK_MAX_FRAMES], *hit;
 	struct stack_view v;
-	PStack *s;
-	uint32_t k;
+	uint32_t idx;
+	size_t n;
 
+	hit = u64map__get(&b->stack_idx, stack_id);
 	if (hit)
 		return (int32_t)*hit;
 	if (!stacks__get(b->st, stack_id, &v))
 		return 0;
-	s = arena__alloc(&b->a, sizeof(*s));
-	if (!s)
-		goto fail;
-	opentelemetry__proto__profiles__v1development__stack__init(s);
-	s->location_indices = arena__alloc(&b->a, (v.n + 1) * sizeof(int32_t));
-	if (!s->location_indices)
-		goto fail;
-	for (k = 0; k < v.n; k++)
-		s->location_indices[k] = location(b, v.pid, v.pcs[k],
-						  stack_view__is_return(&v, k));
-	s->n_location_indices = v.n;
-	if (vec_push(&b->stacks_t, s))
-		goto fail;
-	u64map__set(&b->stack_idx, stack_id, b->stacks_t.n - 1);
-	return (int32_t)(b->stacks_t.n - 1);
-fail:
-	b->failed = true;
-	return 0;
-}
-
-/* Index 0 of every table is the zero value. */
-static int zero_entries(struct otlp_profiles *b)
-{
-	PMapping *m = arena__alloc(&b->a, sizeof(*m));
-	PLocation *l = arena__alloc(&b->a, sizeof(*l));
-	PFunction *f = arena__alloc(&b->a, sizeof(*f));
-	PAttr *a = arena__alloc(&b->a, sizeof(*a));
-	PStack *s = arena__alloc(&b->a, sizeof(*s));
-	PLink *k = arena__alloc(&b->a, sizeof(*k));
-
-	if (b->a.failed)
-		return -ENOMEM;
-	opentelemetry__proto__profiles__v1development__mapping__init(m);
-	opentelemetry__proto__profiles__v1development__location__init(l);
-	opentelemetry__proto__profiles__v1development__function__init(f);
-	opentelemetry__proto__profiles__v1development__key_value_and_unit__init(a);
-	opentelemetry__proto__profiles__v1development__stack__init(s);
-	opentelemetry__proto__profiles__v1development__link__init(k);
-	if (vec_push(&b->strings, arena__strdup(&b->a, "")) ||
-	    vec_push(&b->mappings, m) || vec_push(&b->locations, l) ||
-	    vec_push(&b->functions, f) || vec_push(&b->attrs, a) ||
-	    vec_push(&b->stacks_t, s) || vec_push(&b->links, k))
-		return -ENOMEM;
-	return 0;
+	n = profstack__locations(b->ps, &v, ids, sizeof(ids) / sizeof(ids[0]));
+	idx = profdict__stack(&b->d, ids, n);
+	if (idx && u64map__set(&b->stack_idx, stack_id, idx))
+		return nomem(b), 0;
+	return (int32_t)idx;
 }
 
 struct otlp_profiles *otlp_profiles__new(struct stacks *st,
@@ -353,11 +191,20 @@ struct otlp_profiles *otlp_profiles__new(struct stacks *st,
 		return NULL;
 	b->st = st;
 	b->sc = sc;
-	if (zero_entries(b)) {
+	if (profdict__init(&b->d)) {
+		free(b);
+		errno = ENOMEM;
+		return NULL;
+	}
+	b->ps = profstack__new(&b->d, sc);
+	b->attrs = calloc(16, sizeof(*b->attrs));	/* [0]: zero entry */
+	if (!b->ps || !b->attrs) {
 		otlp_profiles__free(b);
 		errno = ENOMEM;
 		return NULL;
 	}
+	b->cap_attrs = 16;
+	b->n_attrs = 1;
 	return b;
 }
 
@@ -374,55 +221,68 @@ void otlp_profiles__free(struct otlp_profiles *b)
 		free(p);
 	}
 	free(b->procs.v);
-	free(b->strings.v);
-	free(b->mappings.v);
-	free(b->locations.v);
-	free(b->functions.v);
-	free(b->attrs.v);
-	free(b->stacks_t.v);
-	free(b->links.v);
-	free(b->cur_samples.v);
-	u64map__free(&b->str_idx);
-	u64map__free(&b->map_idx);
-	u64map__free(&b->loc_idx);
-	u64map__free(&b->fn_idx);
-	u64map__free(&b->attr_idx);
+	free(b->attrs);
+	free(b->samples);
+	table__free(&b->attr_t);
+	table__free(&b->sample_t);
 	u64map__free(&b->stack_idx);
+	profstack__free(b->ps);
+	profdict__free(&b->d);
 	arena__free(&b->a);
 	free(b);
 }
 
+/* Turn the current profile's merged samples into messages. */
 static void end_profile(struct otlp_profiles *b)
 {
 	PSample **v;
+	size_t i;
 
 	if (!b->cur)
 		return;
-	v = arena__alloc(&b->a, (b->cur_samples.n + 1) * sizeof(*v));
+	v = arena__alloc(&b->a, (b->n_samples + 1) * sizeof(*v));
 	if (!v) {
-		b->failed = true;
-	} else {
-		if (b->cur_samples.n)
-			memcpy(v, b->cur_samples.v,
-			       b->cur_samples.n * sizeof(*v));
-		b->cur->sample = v;
-		b->cur->n_sample = b->cur_samples.n;
+		nomem(b);
+		goto out;
 	}
-	b->cur_samples.n = 0;
+	for (i = 0; i < b->n_samples; i++) {
+		const struct sample_rec *r = &b->samples[i];
+		PSample *s = arena__alloc(&b->a, sizeof(*s));
+		int64_t *val = arena__alloc(&b->a, sizeof(*val));
+		int32_t *ai = arena__alloc(&b->a, sizeof(r->attrs));
+
+		if (!s || !val || !ai) {
+			nomem(b);
+			goto out;
+		}
+		opentelemetry__proto__profiles__v1development__sample__init(s);
+		s->stack_index = r->stack;
+		*val = r->value;
+		s->values = val;
+		s->n_values = 1;
+		memcpy(ai, r->attrs, sizeof(r->attrs));
+		s->attribute_indices = ai;
+		s->n_attribute_indices = r->n_attrs;
+		v[i] = s;
+	}
+	b->cur->samples = v;
+	b->cur->n_samples = b->n_samples;
+out:
+	b->n_samples = 0;
+	table__clear(&b->sample_t);
 	b->cur = NULL;
 }
 
 static PValueType *value_type(struct otlp_profiles *b, const char *type,
-			      const char *unit, int temporality)
+			      const char *unit)
 {
 	PValueType *vt = arena__alloc(&b->a, sizeof(*vt));
 
 	if (!vt)
 		return NULL;
 	opentelemetry__proto__profiles__v1development__value_type__init(vt);
-	vt->type_strindex = str(b, type);
-	vt->unit_strindex = str(b, unit);
-	vt->aggregation_temporality = temporality;
+	vt->type_strindex = (int32_t)profdict__str(&b->d, type);
+	vt->unit_strindex = (int32_t)profdict__str(&b->d, unit);
 	return vt;
 }
 
@@ -442,65 +302,91 @@ int otlp_profiles__begin(struct otlp_profiles *b, uint32_t pid,
 		p = calloc(1, sizeof(*p));
 		if (!p || vec_push(&b->procs, p)) {
 			free(p);
-			return -ENOMEM;
+			return nomem(b);
 		}
 		p->pid = pid;
 		p->res = res;
 	}
 	pr = arena__alloc(&b->a, sizeof(*pr));
 	if (!pr)
-		return -ENOMEM;
+		return nomem(b);
 	opentelemetry__proto__profiles__v1development__profile__init(pr);
-	pr->sample_type = value_type(b, d->type, d->unit, d->temporality);
-	pr->period_type = value_type(b, d->period_type, d->period_unit,
-				     d->temporality);
+	pr->sample_type = value_type(b, d->type, d->unit);
+	pr->period_type = value_type(b, d->period_type, d->period_unit);
 	pr->period = d->period;
 	pr->time_unix_nano = d->time_unix_nano;
 	pr->duration_nano = d->duration_nano;
 	pr->profile_id.len = 16;
 	pr->profile_id.data = arena__alloc(&b->a, 16);
 	if (!pr->sample_type || !pr->period_type || !pr->profile_id.data)
-		return -ENOMEM;
+		return nomem(b);
 	/* an all-zero id is invalid */
 	if (getrandom(pr->profile_id.data, 16, 0) != 16)
 		memcpy(pr->profile_id.data, &pr, sizeof(pr));
 	pr->profile_id.data[0] |= 1;
 	if (vec_push(&p->profiles, pr))
-		return -ENOMEM;
+		return nomem(b);
 	b->cur = pr;
-	b->cur_proc = p;
 	return 0;
+}
+
+struct sample_ctx {
+	const struct otlp_profiles *b;
+	const struct sample_rec *r;
+};
+
+static bool sample_eq(const void *ctx, size_t idx)
+{
+	const struct sample_ctx *c = ctx;
+	const struct sample_rec *x = &c->b->samples[idx], *y = c->r;
+
+	return x->stack == y->stack && x->n_attrs == y->n_attrs &&
+	       !memcmp(x->attrs, y->attrs, y->n_attrs * sizeof(y->attrs[0]));
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 int otlp_profiles__sample(struct otlp_profiles *b, uint32_t stack_id,
 			  int64_t value, uint32_t tid, const char *thread_name)
 {
-	PSample *s;
+	struct sample_rec r = { 0 };
+	struct sample_ctx c = { .b = b, .r = &r };
+	uint64_t h;
+	int64_t hit;
 
 	if (!b->cur)
 		return -EINVAL;
-	s = arena__alloc(&b->a, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	opentelemetry__proto__profiles__v1development__sample__init(s);
-	s->stack_index = stack(b, stack_id);
-	s->values = arena__alloc(&b->a, sizeof(int64_t));
-	if (!s->values)
-		return -ENOMEM;
-	s->values[0] = value;
-	s->n_values = 1;
+	r.stack = stack(b, stack_id);
 	if (tid) {
-		s->attribute_indices = arena__alloc(&b->a, 2 * sizeof(int32_t));
-		if (!s->attribute_indices)
-			return -ENOMEM;
-		s->attribute_indices[0] = attr(b, "thread.id", NULL, tid);
-		s->attribute_indices[1] = attr(b, "thread.name",
-					       thread_name ? thread_name : "", 0);
-		s->n_attribute_indices = 2;
+		r.attrs[0] = attr(b, "thread.id", NULL, tid);
+		r.attrs[1] = attr(b, "thread.name",
+				  thread_name ? thread_name : "", 0);
+		r.n_attrs = 2;
+		/* the identity holds a *set* of attributes: one order */
+		qsort(r.attrs, r.n_attrs, sizeof(r.attrs[0]), cmp_i32);
 	}
-	if (vec_push(&b->cur_samples, s))
-		return -ENOMEM;
-	return b->failed ? -ENOMEM : 0;
+	if (b->err || b->d.err)
+		return b->err ? b->err : b->d.err;
+	/* link_index is always 0 here, so it is not part of the key */
+	h = hash__bytes(hash__u64(HASH_SEED, (uint32_t)r.stack), r.attrs,
+			r.n_attrs * sizeof(r.attrs[0]));
+	hit = table__find(&b->sample_t, h, sample_eq, &c);
+	if (hit >= 0) {
+		b->samples[hit].value += value;
+		return 0;
+	}
+	if (grow_one((void **)&b->samples, &b->cap_samples, b->n_samples,
+		     sizeof(*b->samples)) ||
+	    table__add(&b->sample_t, h, b->n_samples))
+		return nomem(b);
+	r.value = value;
+	b->samples[b->n_samples++] = r;
+	return 0;
 }
 
 size_t otlp_profiles__count(const struct otlp_profiles *b)
@@ -510,6 +396,25 @@ size_t otlp_profiles__count(const struct otlp_profiles *b)
 	for (i = 0; i < b->procs.n; i++)
 		n += ((struct proc_profiles *)b->procs.v[i])->profiles.n;
 	return n;
+}
+
+/* A string AnyValue; s is copied into the arena, made valid UTF-8. */
+static AnyValue *any_str(struct otlp_profiles *b, const char *s)
+{
+	AnyValue *v = arena__alloc(&b->a, sizeof(*v));
+	char *copy = NULL;
+	const char *ok;
+
+	if (!v)
+		return NULL;
+	opentelemetry__proto__common__v1__any_value__init(v);
+	ok = utf8__sanitize(s ? s : "", &copy);
+	if (!ok)
+		return NULL;
+	v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+	v->string_value = arena__strdup(&b->a, ok);
+	free(copy);
+	return v->string_value ? v : NULL;
 }
 
 static KeyValue **resource_attrs(struct otlp_profiles *b,
@@ -539,6 +444,169 @@ static KeyValue **resource_attrs(struct otlp_profiles *b,
 	return v;
 }
 
+/* Pointer array of n messages of size sz, each made by init(). */
+static void **messages(struct otlp_profiles *b, size_t n, size_t sz,
+		       void (*init)(void *))
+{
+	void **v = arena__alloc(&b->a, (n ? n : 1) * sizeof(*v));
+	size_t i;
+
+	if (!v)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		v[i] = arena__alloc(&b->a, sz);
+		if (!v[i])
+			return NULL;
+		init(v[i]);
+	}
+	return v;
+}
+
+#define MESSAGES(b, n, T, init)                                              \
+	((T **)messages(b, n, sizeof(T), (void (*)(void *))(init)))
+
+/* The dictionary's tables as messages (after every attribute is known:
+ * mappings and locations add theirs here). */
+static int dictionary(struct otlp_profiles *b,
+		      Opentelemetry__Proto__Profiles__V1development__ProfilesDictionary *dict)
+{
+	const struct profdict *d = &b->d;
+	int32_t *frame_attr = arena__alloc(&b->a, 2 * sizeof(*frame_attr));
+	PMapping **maps;
+	PLocation **locs;
+	PFunction **funcs;
+	PStack **stacks;
+	PAttr **attrs;
+	PLink **links;
+	size_t i, k;
+
+	if (!frame_attr)
+		return nomem(b);
+	frame_attr[PD_FRAME_NATIVE] = attr(b, "profile.frame.type", "native", 0);
+	frame_attr[PD_FRAME_KERNEL] = attr(b, "profile.frame.type", "kernel", 0);
+	maps = MESSAGES(b, d->n_maps, PMapping,
+			opentelemetry__proto__profiles__v1development__mapping__init);
+	if (!maps)
+		return nomem(b);
+	for (i = 1; i < d->n_maps; i++) {
+		const struct pd_mapping *m = &d->maps[i];
+		int32_t *ai = arena__alloc(&b->a, 2 * sizeof(*ai));
+		size_t n = 0;
+
+		if (!ai)
+			return nomem(b);
+		maps[i]->memory_start = m->start;
+		maps[i]->memory_limit = m->limit;
+		maps[i]->file_offset = m->offset;
+		maps[i]->filename_strindex = (int32_t)m->filename;
+		if (m->build_id)
+			ai[n++] = attr(b, "process.executable.build_id.gnu",
+				       d->strs[m->build_id], 0);
+		if (m->htlhash)
+			ai[n++] = attr(b, "process.executable.build_id.htlhash",
+				       d->strs[m->htlhash], 0);
+		maps[i]->attribute_indices = ai;
+		maps[i]->n_attribute_indices = n;
+	}
+	funcs = MESSAGES(b, d->n_funcs, PFunction,
+			 opentelemetry__proto__profiles__v1development__function__init);
+	if (!funcs)
+		return nomem(b);
+	for (i = 1; i < d->n_funcs; i++) {
+		const struct pd_function *f = &d->funcs[i];
+
+		funcs[i]->name_strindex = (int32_t)f->name;
+		funcs[i]->system_name_strindex =
+			(int32_t)(f->system_name ? f->system_name : f->name);
+		funcs[i]->filename_strindex = (int32_t)f->filename;
+		funcs[i]->start_line = f->start_line;
+	}
+	locs = MESSAGES(b, d->n_locs, PLocation,
+			opentelemetry__proto__profiles__v1development__location__init);
+	if (!locs)
+		return nomem(b);
+	for (i = 1; i < d->n_locs; i++) {
+		const struct pd_location *l = &d->locs[i];
+		PLine **lines = MESSAGES(b, l->n_lines, PLine,
+			opentelemetry__proto__profiles__v1development__line__init);
+
+		if (!lines)
+			return nomem(b);
+		for (k = 0; k < l->n_lines; k++) {
+			lines[k]->function_index =
+				(int32_t)d->lines[l->line_off + k].function;
+			lines[k]->line = d->lines[l->line_off + k].line;
+		}
+		locs[i]->mapping_index = (int32_t)l->mapping;
+		locs[i]->address = l->address;
+		locs[i]->lines = lines;
+		locs[i]->n_lines = l->n_lines;
+		locs[i]->attribute_indices = &frame_attr[l->frame];
+		locs[i]->n_attribute_indices = 1;
+	}
+	stacks = MESSAGES(b, d->n_stacks, PStack,
+			  opentelemetry__proto__profiles__v1development__stack__init);
+	if (!stacks)
+		return nomem(b);
+	for (i = 1; i < d->n_stacks; i++) {
+		const struct pd_stack *s = &d->stacks[i];
+		int32_t *li = arena__alloc(&b->a, (s->n_locs + 1) * sizeof(*li));
+
+		if (!li)
+			return nomem(b);
+		for (k = 0; k < s->n_locs; k++)
+			li[k] = (int32_t)d->stack_locs[s->loc_off + k];
+		stacks[i]->location_indices = li;
+		stacks[i]->n_location_indices = s->n_locs;
+	}
+	/* the attribute table last: the loops above add to it */
+	attrs = MESSAGES(b, b->n_attrs, PAttr,
+			 opentelemetry__proto__profiles__v1development__key_value_and_unit__init);
+	if (!attrs)
+		return nomem(b);
+	for (i = 1; i < b->n_attrs; i++) {
+		const struct attr_rec *r = &b->attrs[i];
+
+		attrs[i]->key_strindex = (int32_t)r->key;
+		attrs[i]->value = any_str(b, r->is_str ? d->strs[r->sval] : "");
+		if (!attrs[i]->value)
+			return nomem(b);
+		if (!r->is_str) {
+			attrs[i]->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+			attrs[i]->value->int_value = r->ival;
+		}
+	}
+	links = MESSAGES(b, 1, PLink,
+			 opentelemetry__proto__profiles__v1development__link__init);
+	if (!links)
+		return nomem(b);
+	/* all-zero ids of the full lengths: the spec's advice for codecs that
+	 * expect 16- and 8-byte ids */
+	links[0]->trace_id.data = arena__alloc(&b->a, 16);
+	links[0]->span_id.data = arena__alloc(&b->a, 8);
+	if (!links[0]->trace_id.data || !links[0]->span_id.data)
+		return nomem(b);
+	links[0]->trace_id.len = 16;
+	links[0]->span_id.len = 8;
+	if (b->err || d->err)
+		return b->err ? b->err : d->err;
+	dict->n_mapping_table = d->n_maps;
+	dict->mapping_table = maps;
+	dict->n_location_table = d->n_locs;
+	dict->location_table = locs;
+	dict->n_function_table = d->n_funcs;
+	dict->function_table = funcs;
+	dict->n_link_table = 1;
+	dict->link_table = links;
+	dict->n_string_table = d->n_strs;
+	dict->string_table = d->strs;
+	dict->n_attribute_table = b->n_attrs;
+	dict->attribute_table = attrs;
+	dict->n_stack_table = d->n_stacks;
+	dict->stack_table = stacks;
+	return 0;
+}
+
 int otlp_profiles__encode(struct otlp_profiles *b, uint8_t **buf, size_t *len)
 {
 	Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceRequest req =
@@ -549,6 +617,7 @@ int otlp_profiles__encode(struct otlp_profiles *b, uint8_t **buf, size_t *len)
 		OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
 	Opentelemetry__Proto__Profiles__V1development__ResourceProfiles **rps;
 	size_t i;
+	int err;
 
 	end_profile(b);
 	rps = arena__alloc(&b->a, (b->procs.n + 1) * sizeof(*rps));
@@ -584,22 +653,11 @@ int otlp_profiles__encode(struct otlp_profiles *b, uint8_t **buf, size_t *len)
 		rp->scope_profiles = spp;
 		rps[i] = rp;
 	}
-	if (b->failed || b->a.failed)
+	err = dictionary(b, &dict);
+	if (err)
+		return err;
+	if (b->a.failed)
 		return -ENOMEM;
-	dict.n_mapping_table = b->mappings.n;
-	dict.mapping_table = (PMapping **)b->mappings.v;
-	dict.n_location_table = b->locations.n;
-	dict.location_table = (PLocation **)b->locations.v;
-	dict.n_function_table = b->functions.n;
-	dict.function_table = (PFunction **)b->functions.v;
-	dict.n_link_table = b->links.n;
-	dict.link_table = (PLink **)b->links.v;
-	dict.n_string_table = b->strings.n;
-	dict.string_table = (char **)b->strings.v;
-	dict.n_attribute_table = b->attrs.n;
-	dict.attribute_table = (PAttr **)b->attrs.v;
-	dict.n_stack_table = b->stacks_t.n;
-	dict.stack_table = (PStack **)b->stacks_t.v;
 	req.n_resource_profiles = b->procs.n;
 	req.resource_profiles = rps;
 	req.dictionary = &dict;

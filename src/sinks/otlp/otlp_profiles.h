@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * otlp_profiles.h - build an OTLP ExportProfilesServiceRequest
- * (opentelemetry-proto 1.8.0, profiles/v1development): one ResourceProfiles
- * per process, one Profile per sample type, and a request-level
- * ProfilesDictionary whose tables (mapping, location, function, link,
- * string, attribute, stack) all start with the zero value.
+ * otlp_profiles.h - build an OTLP ExportProfilesServiceRequest in the
+ * layout of opentelemetry-proto v1.11.0 (profiles/v1development): one
+ * ResourceProfiles per process, one Profile per sample type, and a
+ * request-level ProfilesDictionary (the profile dictionary pprof files use
+ * too, sinks/profile/profdict.h) whose tables all start with the zero
+ * value. Samples with the same {stack, attributes, link} are merged, and
+ * every sample has the same shape: one value, no timestamps.
  */
 #ifndef MEMTEL_OTLP_PROFILES_H
 #define MEMTEL_OTLP_PROFILES_H
@@ -18,16 +20,11 @@
 
 struct otlp_profiles;
 
-enum otlp_temporality {
-	OTLP_TEMPORALITY_DELTA = 1,
-	OTLP_TEMPORALITY_CUMULATIVE = 2,
-};
-
 struct otlp_profile_desc {
 	const char *type, *unit;		/* sample type */
-	enum otlp_temporality temporality;
 	const char *period_type, *period_unit;
 	int64_t period;
+	/* the window; a live-heap snapshot: process start, time since */
 	uint64_t time_unix_nano, duration_nano;
 };
 
@@ -39,8 +36,9 @@ void otlp_profiles__free(struct otlp_profiles *b);
 int otlp_profiles__begin(struct otlp_profiles *b, uint32_t pid,
 			 const struct otlp_resource *res,
 			 const struct otlp_profile_desc *d);
-/* A sample of the current profile: value for stack_id; tid/thread name
- * become sample attributes when tid != 0. 0 or -errno. */
+/* Add value to the current profile's sample of stack_id (and, when
+ * tid != 0, the thread.id / thread.name attributes): a second call with
+ * the same identity adds to the first. 0 or -errno. */
 int otlp_profiles__sample(struct otlp_profiles *b, uint32_t stack_id,
 			  int64_t value, uint32_t tid, const char *thread_name);
 /* Profiles begun so far. */

@@ -2,18 +2,22 @@
 /*
  * profile_export.c - windows of OTLP profiles. CPU counts and heap
  * allocation totals are cumulative in the aggregators; the sink keeps what
- * it sent last and exports the difference (DELTA temporality), so the sum
- * over every request equals the session's pprof files. In-use heap is the
- * state at the end of the window (CUMULATIVE: everything allocated since
- * the session start and still live). Each process gets its own Resource
- * (process.pid, executable); with --all that is one per process seen.
+ * it sent last and exports the difference, timed as the window, so the sum
+ * over every request equals the session's pprof files. In-use heap is a
+ * live-heap snapshot at the end of the window: as the v1.11.0 profiles.proto
+ * asks, it is timed from the process start (time_unix_nano) to now
+ * (duration_nano). Each process gets its own Resource (process.pid,
+ * executable); with --all that is one per process seen.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "util/clock.h"
+#include "util/fileio.h"
 #include "util/log.h"
 #include "sinks/otlp/otlp_profiles.h"
 #include "sinks/otlp/otlp_resource.h"
@@ -30,6 +34,7 @@ struct profile_export {
 	struct u64map cpu_last;		/* stack << 32 | tid -> count sent */
 	struct u64map heap_last;	/* stack id -> struct heap_last * */
 	struct u64map resources;	/* pid -> struct otlp_resource * */
+	uint64_t proc_start_ns;		/* the target's start, 0 if unknown */
 	uint64_t requests;
 };
 
@@ -94,6 +99,39 @@ static const struct otlp_resource *resource(struct profile_export *pe,
 	return r;
 }
 
+/* When process pid started, in Unix ns: /proc/PID/stat's starttime (field
+ * 22, clock ticks since boot, proc(5)) moved onto the real-time clock.
+ * 0 if it cannot be read. */
+static uint64_t proc_start_unix_ns(pid_t pid)
+{
+	unsigned long long ticks;
+	uint64_t boot, real, start;
+	char path[64], *text = NULL, *p;
+	long hz = sysconf(_SC_CLK_TCK);
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (hz <= 0 || fileio__read_text(path, 0, 4096, &text, NULL))
+		return 0;
+	/* comm (field 2) may hold spaces and ')': skip past the last ')' */
+	p = strrchr(text, ')');
+	for (i = 2; p && i < 22; i++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p, " %llu", &ticks) != 1) {
+		free(text);
+		return 0;
+	}
+	free(text);
+	boot = clock__boot_ns();
+	real = clock__real_ns();
+	start = (uint64_t)(ticks / (unsigned long long)hz) * 1000000000ULL +
+		(uint64_t)(ticks % (unsigned long long)hz) * 1000000000ULL /
+			(uint64_t)hz;
+	if (start > boot || real < boot - start)
+		return 0;
+	return real - (boot - start);
+}
+
 static int cmp_pid(const void *a, const void *b)
 {
 	const struct cpu_entry *x = a, *y = b;
@@ -110,7 +148,6 @@ static int add_cpu(struct profile_export *pe, struct otlp_profiles *b,
 {
 	int64_t period = pe->o.freq ? 1000000000LL / pe->o.freq : 0;
 	struct otlp_profile_desc d = {
-		.temporality = OTLP_TEMPORALITY_DELTA,
 		.period_type = "cpu", .period_unit = "nanoseconds",
 		.period = period, .time_unix_nano = pe->last_ns,
 		.duration_nano = now - pe->last_ns,
@@ -122,7 +159,8 @@ static int add_cpu(struct profile_export *pe, struct otlp_profiles *b,
 	err = cpustate__entries(pe->o.cpu, &e, &n);
 	if (err)
 		return err;
-	qsort(e, n, sizeof(*e), cmp_pid);
+	if (n)	/* qsort(NULL, 0) is undefined */
+		qsort(e, n, sizeof(*e), cmp_pid);
 	for (start = 0; start < n; start = j) {
 		const struct otlp_resource *res;
 		bool any = false;
@@ -185,9 +223,8 @@ static int add_heap(struct profile_export *pe, struct otlp_profiles *b,
 		.period_type = "space", .period_unit = "bytes",
 		.period = pe->o.sample_bytes > 1 ? (int64_t)pe->o.sample_bytes
 						 : 1,
-		.time_unix_nano = pe->last_ns,
-		.duration_nano = now - pe->last_ns,
 	};
+	uint64_t start;
 	const struct otlp_resource *res;
 	struct heap_site *s = NULL;
 	size_t n = 0, i;
@@ -201,11 +238,17 @@ static int add_heap(struct profile_export *pe, struct otlp_profiles *b,
 		err = -ENOMEM;
 		goto cleanup;
 	}
+	if (!pe->proc_start_ns)
+		pe->proc_start_ns = proc_start_unix_ns(pe->o.pid);
+	/* a process that vanished, or a clock set back: the session start */
+	start = pe->proc_start_ns && pe->proc_start_ns <= now
+			? pe->proc_start_ns : pe->o.start_unix_ns;
 	for (k = 0; k < 4; k++) {
 		d.type = types[k][0];
 		d.unit = types[k][1];
-		d.temporality = k < 2 ? OTLP_TEMPORALITY_DELTA
-				      : OTLP_TEMPORALITY_CUMULATIVE;
+		/* allocations of the window; in use: since the process start */
+		d.time_unix_nano = k < 2 ? pe->last_ns : start;
+		d.duration_nano = now - d.time_unix_nano;
 		err = otlp_profiles__begin(b, (uint32_t)pe->o.pid, res, &d);
 		if (err)
 			goto cleanup;

@@ -13,6 +13,7 @@ pkgs=(
 	protobuf-compiler    # protoc, for decoding by hand
 	openssl
 	prometheus python3-yaml  # promtool and YAML checks of deploy/
+	chromium             # tools/check-svg-render.sh: flame graphs in a browser
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -238,6 +238,11 @@ static void test_svg(void **state)
 	out = slurp(path);
 	assert_non_null(strstr(out, "<svg"));
 	assert_non_null(strstr(out, "<script"));
+	/* The viewer's script and style, embedded from flamegraph.js/.css. */
+	assert_non_null(strstr(out, "<![CDATA[\n/* SPDX"));
+	assert_non_null(strstr(out, "function zoom(f) {"));
+	assert_non_null(strstr(out, "window.flamegraph = {"));
+	assert_non_null(strstr(out, ".f:hover rect { stroke: #000;"));
 	assert_null(strstr(out, "href"));		/* self-contained */
 	assert_non_null(strstr(out, "CPU &lt;profile&gt; &amp; "
 				    "&quot;friends&quot;"));

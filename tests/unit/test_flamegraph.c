@@ -99,8 +99,9 @@ static size_t count_entries(const char *dir)
 	DIR *d = opendir(dir);
 
 	assert_non_null(d);
+	/* Temporary files are dot files: count them too. */
 	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
 	closedir(d);
 	return n;
 }

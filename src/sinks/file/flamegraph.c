@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * flamegraph.c - weighted call stacks merged by prefix into a tree (one node
- * per distinct root-to-frame path, found through one open-addressing table
- * keyed on (parent, name), children kept sorted by name), written as folded
+ * per distinct root-to-frame path, found through the interning table of
+ * util/table.h keyed on (parent, name), children kept sorted by name),
+ * written as folded
  * text or as an SVG flame graph. The SVG is laid out here (x and width in
  * proportion to value, root at the bottom, colour from a hash of the name so
  * a function keeps its colour across runs); a small inline script re-lays
@@ -16,10 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "sinks/file/flamegraph.h"
+#include "util/fileio.h"
+#include "util/hash.h"
+#include "util/table.h"
 
 /* SVG geometry, in px. Labels use a monospace font whose advance is 0.6em. */
 #define SVG_WIDTH	1200
@@ -38,43 +40,20 @@ struct fg_node {
 	size_t nkids, kcap;
 	uint64_t total;		/* this frame and everything it called */
 	uint64_t self;		/* stacks ending at this frame */
-	uint64_t hash;		/* of (parent, name), for the table */
 	char name[];
 };
 
 struct flamegraph {
 	struct fg_node *root;	/* "all": never in the table */
-	struct fg_node **slots;	/* open addressing, linear probing */
-	size_t cap;		/* power of two, or 0 */
-	size_t len;
+	struct fg_node **nodes;	/* every other node; the table indexes it */
+	size_t n_nodes, cap_nodes;
+	struct table index;	/* (parent, name) -> nodes[] */
 };
 
 struct strbuf {
 	char *buf;
 	size_t len, cap;
 };
-
-static uint64_t mix64(uint64_t x)
-{
-	/* splitmix64 finaliser */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
 
 static void strbuf__free(struct strbuf *sb)
 {
@@ -121,8 +100,7 @@ static void strbuf__truncate(struct strbuf *sb, size_t len)
 
 /* --- the tree --------------------------------------------------------------- */
 
-static struct fg_node *node__new(struct fg_node *parent, const char *name,
-				 uint64_t hash)
+static struct fg_node *node__new(struct fg_node *parent, const char *name)
 {
 	size_t len = strlen(name);
 	struct fg_node *n = calloc(1, sizeof(*n) + len + 1);
@@ -130,7 +108,6 @@ static struct fg_node *node__new(struct fg_node *parent, const char *name,
 	if (!n)
 		return NULL;
 	n->parent = parent;
-	n->hash = hash;
 	memcpy(n->name, name, len + 1);
 	return n;
 }
@@ -149,7 +126,7 @@ struct flamegraph *flamegraph__new(void)
 
 	if (!fg)
 		goto cleanup;
-	fg->root = node__new(NULL, "all", 0);
+	fg->root = node__new(NULL, "all");
 	if (!fg->root)
 		goto cleanup;
 	return fg;
@@ -165,10 +142,11 @@ void flamegraph__free(struct flamegraph *fg)
 
 	if (!fg)
 		return;
-	for (i = 0; i < fg->cap; i++)
-		node__free(fg->slots[i]);
+	for (i = 0; i < fg->n_nodes; i++)
+		node__free(fg->nodes[i]);
 	node__free(fg->root);
-	free(fg->slots);
+	free(fg->nodes);
+	table__free(&fg->index);
 	free(fg);
 }
 
@@ -177,28 +155,18 @@ uint64_t flamegraph__total(const struct flamegraph *fg)
 	return fg ? fg->root->total : 0;
 }
 
-static int flamegraph__grow(struct flamegraph *fg)
+struct node_key {
+	const struct flamegraph *fg;
+	const struct fg_node *parent;
+	const char *name;
+};
+
+static bool node_eq(const void *ctx, size_t idx)
 {
-	size_t cap = fg->cap ? fg->cap * 2 : 256, i;
-	struct fg_node **slots = calloc(cap, sizeof(*slots));
+	const struct node_key *k = ctx;
+	const struct fg_node *n = k->fg->nodes[idx];
 
-	if (!slots)
-		return -ENOMEM;
-	for (i = 0; i < fg->cap; i++) {
-		struct fg_node *n = fg->slots[i];
-		size_t j;
-
-		if (!n)
-			continue;
-		j = n->hash & (cap - 1);
-		while (slots[j])
-			j = (j + 1) & (cap - 1);
-		slots[j] = n;
-	}
-	free(fg->slots);
-	fg->slots = slots;
-	fg->cap = cap;
-	return 0;
+	return n->parent == k->parent && !strcmp(n->name, k->name);
 }
 
 /* Position in parent->kids where name is or would be inserted. */
@@ -221,23 +189,28 @@ static size_t kids_search(const struct fg_node *parent, const char *name)
 static int flamegraph__child(struct flamegraph *fg, struct fg_node *parent,
 			     const char *name, struct fg_node **out)
 {
-	uint64_t h = mix64(fnv1a(name) ^ mix64((uintptr_t)parent));
+	uint64_t h = hash__u64(hash__str(HASH_SEED, name), (uintptr_t)parent);
+	struct node_key key = { fg, parent, name };
 	struct fg_node *n;
-	size_t i, pos;
+	size_t pos;
+	int64_t idx;
 
-	if (fg->cap) {
-		for (i = h & (fg->cap - 1); (n = fg->slots[i]);
-		     i = (i + 1) & (fg->cap - 1)) {
-			if (n->hash == h && n->parent == parent &&
-			    !strcmp(n->name, name)) {
-				*out = n;
-				return 0;
-			}
-		}
+	idx = table__find(&fg->index, h, node_eq, &key);
+	if (idx >= 0) {
+		*out = fg->nodes[idx];
+		return 0;
 	}
 	/* Make room everywhere first so nothing fails after the node exists. */
-	if ((fg->len + 1) * 2 > fg->cap && flamegraph__grow(fg))
-		return -ENOMEM;
+	if (fg->n_nodes == fg->cap_nodes) {
+		size_t cap = fg->cap_nodes ? fg->cap_nodes * 2 : 256;
+		struct fg_node **nodes = realloc(fg->nodes,
+						 cap * sizeof(*nodes));
+
+		if (!nodes)
+			return -ENOMEM;
+		fg->nodes = nodes;
+		fg->cap_nodes = cap;
+	}
 	if (parent->nkids == parent->kcap) {
 		size_t kcap = parent->kcap ? parent->kcap * 2 : 4;
 		struct fg_node **kids = realloc(parent->kids,
@@ -248,14 +221,14 @@ static int flamegraph__child(struct flamegraph *fg, struct fg_node *parent,
 		parent->kids = kids;
 		parent->kcap = kcap;
 	}
-	n = node__new(parent, name, h);
+	n = node__new(parent, name);
 	if (!n)
 		return -ENOMEM;
-
-	for (i = h & (fg->cap - 1); fg->slots[i]; i = (i + 1) & (fg->cap - 1))
-		;
-	fg->slots[i] = n;
-	fg->len++;
+	if (table__add(&fg->index, h, fg->n_nodes)) {
+		node__free(n);
+		return -ENOMEM;
+	}
+	fg->nodes[fg->n_nodes++] = n;
 	pos = kids_search(parent, name);
 	memmove(parent->kids + pos + 1, parent->kids + pos,
 		(parent->nkids - pos) * sizeof(*parent->kids));
@@ -295,78 +268,6 @@ int flamegraph__add(struct flamegraph *fg, const char *const *frames, size_t n,
 	for (; node; node = node->parent)
 		node->total += value;
 	return 0;
-}
-
-/* --- atomic file output ---------------------------------------------------- */
-
-typedef int (*emit_fn)(FILE *f, void *ctx);
-
-static int write_atomic(const char *path, emit_fn emit, void *ctx)
-{
-	bool created = false;
-	char *tmp = NULL;
-	FILE *f = NULL;
-	int fd = -1, err = 0, rc;
-
-	if (!path || !*path)
-		return -EINVAL;
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
-		tmp = NULL;
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	created = true;
-	/* mkstemp() makes it 0600; these are reports meant to be shared. */
-	if (fchmod(fd, 0644)) {
-		err = -errno;
-		goto cleanup;
-	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		err = -errno;
-		goto cleanup;
-	}
-	fd = -1;
-	err = emit(f, ctx);
-	if (err)
-		goto cleanup;
-	if (fflush(f)) {
-		err = -errno;
-		goto cleanup;
-	}
-	if (ferror(f)) {
-		err = -EIO;
-		goto cleanup;
-	}
-	if (fsync(fileno(f))) {
-		err = -errno;
-		goto cleanup;
-	}
-	rc = fclose(f);
-	f = NULL;
-	if (rc) {
-		err = -errno;
-		goto cleanup;
-	}
-	if (rename(tmp, path)) {
-		err = -errno;
-		goto cleanup;
-	}
-	created = false;
-cleanup:
-	if (f)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
-	if (created)
-		unlink(tmp);
-	free(tmp);
-	return err;
 }
 
 /* --- folded ----------------------------------------------------------------- */
@@ -486,7 +387,7 @@ int flamegraph__write_folded(const struct flamegraph *fg, const char *path)
 		}
 	}
 	c.n = j;
-	err = write_atomic(path, folded_emit, &c);
+	err = outfile__write(path, folded_emit, &c);
 cleanup:
 	for (i = 0; i < c.n; i++)
 		free(c.lines[i].stack);
@@ -688,7 +589,7 @@ static void fmt_value(const struct svg_ctx *c, char *buf, size_t sz,
 static void frame_color(const struct svg_ctx *c, const char *name, int *r,
 			int *g, int *b)
 {
-	uint64_t h = mix64(fnv1a(name));
+	uint64_t h = hash__mix(hash__str(HASH_SEED, name));
 	double v1 = (h & 0xff) / 255.0, v2 = ((h >> 8) & 0xff) / 255.0,
 	       v3 = ((h >> 16) & 0xff) / 255.0;
 
@@ -860,7 +761,7 @@ int flamegraph__write_svg(const struct flamegraph *fg, const char *path,
 	if (!cloc)
 		return -errno;
 	old = uselocale(cloc);
-	err = write_atomic(path, svg_emit, &c);
+	err = outfile__write(path, svg_emit, &c);
 	uselocale(old);
 	freelocale(cloc);
 	strbuf__free(&c.name);

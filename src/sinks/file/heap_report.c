@@ -16,6 +16,7 @@
 #include "sinks/file/flamegraph.h"
 #include "sinks/file/heap_report.h"
 #include "sinks/file/pprof.h"
+#include "util/fmt.h"
 
 #define HEAP_REPORT_MAX_FRAMES 256
 
@@ -126,18 +127,6 @@ static int cmp_site(const void *a, const void *b)
 	return x->stack_id < y->stack_id ? -1 : x->stack_id > y->stack_id;
 }
 
-static void human(double b, char *buf, size_t len)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int u = 0;
-
-	while (b >= 1024 && u < 4) {
-		b /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-}
-
 static void print_frame(FILE *out, const struct sym_result *r, uint64_t pc)
 {
 	const char *file, *base;
@@ -174,8 +163,8 @@ void heap_report__print_top(const struct heap_report *r, FILE *out, int top)
 
 		if (!stacks__get(r->stacks, s->stack_id, &v))
 			continue;
-		human(s->inuse_bytes, inuse, sizeof(inuse));
-		human(s->alloc_bytes, alloc, sizeof(alloc));
+		fmt__bytes(s->inuse_bytes, inuse, sizeof(inuse));
+		fmt__bytes(s->alloc_bytes, alloc, sizeof(alloc));
 		fprintf(out, "  %10s in use (%.0f objs), %10s allocated (%.0f objs)\n      ",
 			inuse, s->inuse_objects, alloc, s->alloc_objects);
 		for (k = 0; k < v.n && k < 4; k++) {

@@ -782,12 +782,9 @@ static int finish(struct session *s, int rc)
 		  cnt[MT_CNT_TID_FULL] + s->coll.orphans + s->coll.errors;
 
 	if (s->tel) {
-		int err = telemetry__finish(s->tel, wall_ns() / 1e9);
-
-		if (err) {
-			mt_err("metrics: %s", strerror(-err));
+		/* it names the file of each failure itself */
+		if (telemetry__finish(s->tel, wall_ns() / 1e9))
 			rc = EXIT_RUNTIME;
-		}
 	}
 	if (s->pexp) {
 		int err = profile_export__window(s->pexp, (uint64_t)wall_ns());

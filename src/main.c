@@ -689,11 +689,9 @@ static int write_outputs(struct session *s, int64_t duration)
 				 s->pid);
 		else
 			snprintf(title, sizeof(title), "CPU: all processes");
-		err = cpu_report__write_flame(&cr, path, path2, title);
-		if (err) {
-			mt_err("cannot write %s: %s", path2, strerror(-err));
+		/* two files: it names the one that failed itself */
+		if (cpu_report__write_flame(&cr, path, path2, title))
 			rc = EXIT_RUNTIME;
-		}
 	}
 	return rc;
 }

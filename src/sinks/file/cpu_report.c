@@ -11,6 +11,7 @@
 #include "sinks/file/cpu_report.h"
 #include "sinks/file/flamegraph.h"
 #include "sinks/file/pprof.h"
+#include "util/log.h"
 #include "util/u64map.h"
 
 #define CPU_REPORT_MAX_FRAMES 256
@@ -89,12 +90,10 @@ int cpu_report__write_flame(const struct cpu_report *r, const char *folded,
 	char sub[128], buf[8192];
 	struct flamegraph *fg;
 	size_t n_ents = 0, i;
-	int err;
+	int err, ferr;
 
 	fg = flamegraph__new();
-	if (!fg)
-		return -ENOMEM;
-	err = cpustate__entries(r->cpu, &ents, &n_ents);
+	err = fg ? cpustate__entries(r->cpu, &ents, &n_ents) : -ENOMEM;
 	for (i = 0; !err && i < n_ents; i++) {
 		struct stack_view v;
 		size_t n;
@@ -108,10 +107,20 @@ int cpu_report__write_flame(const struct cpu_report *r, const char *folded,
 	snprintf(sub, sizeof(sub), "%llu samples at %u Hz",
 		 (unsigned long long)cpustate__total(r->cpu), r->freq);
 	fo.subtitle = sub;
-	if (!err && folded)
-		err = flamegraph__write_folded(fg, folded);
-	if (!err && svg)
-		err = flamegraph__write_svg(fg, svg, &fo);
+	if (err) {
+		mt_err("cannot write %s: %s", svg ? svg : folded,
+		       strerror(-err));
+		goto cleanup;
+	}
+	ferr = folded ? flamegraph__write_folded(fg, folded) : 0;
+	if (ferr)
+		mt_err("cannot write %s: %s", folded, strerror(-ferr));
+	err = svg ? flamegraph__write_svg(fg, svg, &fo) : 0;
+	if (err)
+		mt_err("cannot write %s: %s", svg, strerror(-err));
+	if (ferr)
+		err = ferr;
+cleanup:
 	free(ents);
 	flamegraph__free(fg);
 	return err;

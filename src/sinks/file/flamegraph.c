@@ -352,15 +352,32 @@ static int folded_line_cmp(const void *a, const void *b)
 	return strcmp(x->stack, y->stack);
 }
 
+/*
+ * A failed buffered write leaves only the stream's error flag, and by
+ * outfile__commit() the errno that says why (ENOSPC: the disk is full) is
+ * gone; so the emitters look after each piece and stop at the first
+ * failure with its errno.
+ */
+static int stream_err(FILE *f)
+{
+	if (!ferror(f))
+		return 0;
+	return errno ? -errno : -EIO;
+}
+
 static int folded_emit(FILE *f, void *arg)
 {
 	const struct folded_ctx *c = arg;
 	size_t i;
 
-	for (i = 0; i < c->n; i++)
+	errno = 0;
+	for (i = 0; i < c->n; i++) {
 		fprintf(f, "%s %" PRIu64 "\n", c->lines[i].stack,
 			c->lines[i].value);
-	return 0;
+		if (ferror(f))
+			break;
+	}
+	return stream_err(f);
 }
 
 int flamegraph__write_folded(const struct flamegraph *fg, const char *path)
@@ -639,6 +656,9 @@ static int svg_frame(FILE *f, struct svg_ctx *c, const struct fg_node *n,
 		fputs("..", f);
 	}
 	fputs("</text></g>\n", f);
+	err = stream_err(f);
+	if (err)
+		return err;
 
 	for (i = 0; i < n->nkids; i++) {
 		err = svg_frame(f, c, n->kids[i], start, depth + 1);
@@ -667,6 +687,7 @@ static int svg_emit(FILE *f, void *arg)
 	const char *bg_bottom = c->palette == PALETTE_MEM ? "#dcebf2" : "#eeeeb0";
 	int title_y = 24, err;
 
+	errno = 0;
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
 		"<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" "
 		"width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n"
@@ -696,7 +717,7 @@ static int svg_emit(FILE *f, void *arg)
 	if (!root->total) {
 		fprintf(f, "<text id=\"empty\" x=\"%d\" y=\"%d\">no samples</text>\n"
 			"</svg>\n", SVG_WIDTH / 2, c->height / 2 + 10);
-		return 0;
+		return stream_err(f);
 	}
 
 	fprintf(f, "<text id=\"unzoom\" class=\"btn hide\" x=\"%d\" y=\"%d\">"
@@ -719,7 +740,7 @@ static int svg_emit(FILE *f, void *arg)
 		return err;
 	fprintf(f, "</g>\n<script type=\"text/ecmascript\"><![CDATA[\n%s]]>"
 		"</script>\n</svg>\n", asset_flamegraph_js);
-	return 0;
+	return stream_err(f);
 }
 
 int flamegraph__write_svg(const struct flamegraph *fg, const char *path,

@@ -21,6 +21,7 @@
 #include "model/memmetrics.h"
 #include "model/stacks.h"
 #include "sinks/telemetry.h"
+#include "util/fileio.h"
 
 struct fixture {
 	char dir[64];
@@ -71,21 +72,10 @@ static void fixture__close(struct fixture *f)
 
 static char *slurp(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
+	char *buf = NULL;
 
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	rewind(f);
-	buf = malloc(n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	if (len)
-		*len = (size_t)n;
+	assert_int_equal(fileio__read_text(path, FILEIO_REGULAR, 1 << 24,
+					   &buf, len), 0);
 	return buf;
 }
 

@@ -13,69 +13,48 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sinks/file/flamegraph.h"
 #include "sinks/file/heap_report.h"
-#include "sinks/file/pprof.h"
+#include "sinks/file/report.h"
 #include "util/fmt.h"
 
-#define HEAP_REPORT_MAX_FRAMES 256
+static const char *const heap_types[][2] = {
+	{ "alloc_objects", "count" }, { "alloc_space", "bytes" },
+	{ "inuse_objects", "count" }, { "inuse_space", "bytes" },
+};
 
 int heap_report__write_pprof(const struct heap_report *r, const char *path)
 {
-	uint64_t ids[HEAP_REPORT_MAX_FRAMES];
-	struct pprof_locs *pl = NULL;
+	const struct report_profile_spec spec = {
+		.types = heap_types, .n_types = 4,
+		.period_type = "space", .period_unit = "bytes",
+		.period = r->sample_bytes > 1 ? (int64_t)r->sample_bytes : 1,
+		.time_nanos = r->time_nanos,
+		.duration_nanos = r->duration_nanos,
+		.default_type = "inuse_space",
+		.comment = "memtel-bpf heap profile",
+	};
 	struct heap_site *sites = NULL;
-	struct pprof_builder *b;
+	struct report_profile p;
 	size_t n_sites = 0, i;
 	int err;
 
-	b = pprof_builder__new();
-	if (!b)
-		return -ENOMEM;
-	pl = pprof_locs__new(b, r->syms);
-	if (!pl) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	err = heapstate__sites(r->heap, &sites, &n_sites);
+	err = report_profile__open(&p, &spec, r->stacks, r->syms);
 	if (err)
-		goto cleanup;
-	if (pprof_builder__add_sample_type(b, "alloc_objects", "count") ||
-	    pprof_builder__add_sample_type(b, "alloc_space", "bytes") ||
-	    pprof_builder__add_sample_type(b, "inuse_objects", "count") ||
-	    pprof_builder__add_sample_type(b, "inuse_space", "bytes")) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	pprof_builder__set_period(b, "space", "bytes",
-				  r->sample_bytes > 1 ? (int64_t)r->sample_bytes
-						      : 1);
-	pprof_builder__set_time(b, r->time_nanos, r->duration_nanos);
-	pprof_builder__set_default_sample_type(b, "inuse_space");
-	pprof_builder__add_comment(b, "memtel-bpf heap profile");
-
-	for (i = 0; i < n_sites; i++) {
+		return err;
+	err = heapstate__sites(r->heap, &sites, &n_sites);
+	for (i = 0; !err && i < n_sites; i++) {
 		const struct heap_site *s = &sites[i];
-		struct stack_view v;
-		int64_t vals[4];
-		size_t n;
+		const int64_t vals[4] = {
+			llround(s->alloc_objects), llround(s->alloc_bytes),
+			llround(s->inuse_objects), llround(s->inuse_bytes),
+		};
 
-		if (!stacks__get(r->stacks, s->stack_id, &v))
-			continue;
-		n = pprof_locs__stack(pl, &v, ids, HEAP_REPORT_MAX_FRAMES);
-		vals[0] = llround(s->alloc_objects);
-		vals[1] = llround(s->alloc_bytes);
-		vals[2] = llround(s->inuse_objects);
-		vals[3] = llround(s->inuse_bytes);
-		err = pprof_builder__add_sample(b, ids, n, vals, 4, NULL, 0);
-		if (err)
-			goto cleanup;
+		err = report_profile__add(&p, s->stack_id, vals, NULL, 0);
 	}
-	err = pprof_builder__write_gz(b, path);
-cleanup:
+	if (!err)
+		err = report_profile__write(&p, path);
 	free(sites);
-	pprof_locs__free(pl);
-	pprof_builder__free(b);
+	report_profile__close(&p);
 	return err;
 }
 
@@ -86,11 +65,9 @@ int heap_report__write_svg(const struct heap_report *r, const char *path,
 		.title = title, .unit = "bytes", .palette = "mem",
 		.subtitle = "in-use bytes at the end of the session",
 	};
-	const char *names[HEAP_REPORT_MAX_FRAMES];
 	struct heap_site *sites = NULL;
 	struct flamegraph *fg;
 	size_t n_sites = 0, i;
-	char buf[8192];
 	int err;
 
 	fg = flamegraph__new();
@@ -98,16 +75,11 @@ int heap_report__write_svg(const struct heap_report *r, const char *path,
 		return -ENOMEM;
 	err = heapstate__sites(r->heap, &sites, &n_sites);
 	for (i = 0; !err && i < n_sites; i++) {
-		struct stack_view v;
-		size_t n;
-
-		if (sites[i].inuse_bytes < 0.5 ||
-		    !stacks__get(r->stacks, sites[i].stack_id, &v))
+		if (sites[i].inuse_bytes < 0.5)
 			continue;
-		n = symcache__names(r->syms, &v, names, HEAP_REPORT_MAX_FRAMES,
-				    buf, sizeof(buf));
-		err = flamegraph__add(fg, names, n,
-				      (uint64_t)llround(sites[i].inuse_bytes));
+		err = report__flame_add(fg, r->stacks, r->syms,
+					sites[i].stack_id,
+					(uint64_t)llround(sites[i].inuse_bytes));
 	}
 	if (!err)
 		err = flamegraph__write_svg(fg, path, &fo);

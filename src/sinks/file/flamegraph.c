@@ -22,6 +22,7 @@
 #include "util/fileio.h"
 #include "util/hash.h"
 #include "util/table.h"
+#include "util/utf8.h"
 
 /* SVG geometry, in px. Labels use a monospace font whose advance is 0.6em. */
 #define SVG_WIDTH	1200
@@ -415,29 +416,13 @@ cleanup:
 
 /* --- SVG -------------------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence at p (first byte >= 0x80), or 0. */
-static size_t utf8_seq_len(const unsigned char *p)
+/* Length of the well-formed UTF-8 sequence at p that XML accepts, or 0. */
+static size_t xml_seq_len(const unsigned char *p)
 {
-	unsigned char c = p[0];
-	size_t len, i;
+	size_t len = utf8__seq_len((const char *)p);
 
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	/* Unicode table 3-7: no overlongs, surrogates or > U+10FFFF. */
-	if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) ||
-	    (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
-		return 0;
-	for (i = 1; i < len; i++)	/* stops at the NUL too */
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
 	/* U+FFFE and U+FFFF are not XML characters. */
-	if (c == 0xef && p[1] == 0xbf && p[2] >= 0xbe)
+	if (len == 3 && p[0] == 0xef && p[1] == 0xbf && p[2] >= 0xbe)
 		return 0;
 	return len;
 }
@@ -462,7 +447,7 @@ static int display_put(struct strbuf *sb, const char *s)
 			p++;
 			continue;
 		}
-		len = utf8_seq_len(p);
+		len = xml_seq_len(p);
 		if (len) {
 			err = strbuf__append(sb, (const char *)p, len);
 			p += len;

@@ -370,8 +370,9 @@ static void print_suspects(const struct telemetry *t, FILE *out,
 
 static int leaks_emit(FILE *f, void *ctx)
 {
+	errno = 0;
 	print_suspects(ctx, f, 64);
-	return 0;	/* outfile__commit() sees a failed write */
+	return outfile__error(f);	/* ENOSPC, not EIO */
 }
 
 int telemetry__finish(struct telemetry *t, double t_unix)

@@ -353,19 +353,8 @@ static int folded_line_cmp(const void *a, const void *b)
 	return strcmp(x->stack, y->stack);
 }
 
-/*
- * A failed buffered write leaves only the stream's error flag, and by
- * outfile__commit() the errno that says why (ENOSPC: the disk is full) is
- * gone; so the emitters look after each piece and stop at the first
- * failure with its errno.
- */
-static int stream_err(FILE *f)
-{
-	if (!ferror(f))
-		return 0;
-	return errno ? -errno : -EIO;
-}
-
+/* The emitters stop at the first failed write with its errno (see
+ * outfile__error: ENOSPC must not read as EIO). */
 static int folded_emit(FILE *f, void *arg)
 {
 	const struct folded_ctx *c = arg;
@@ -378,7 +367,7 @@ static int folded_emit(FILE *f, void *arg)
 		if (ferror(f))
 			break;
 	}
-	return stream_err(f);
+	return outfile__error(f);
 }
 
 int flamegraph__write_folded(const struct flamegraph *fg, const char *path)
@@ -641,7 +630,7 @@ static int svg_frame(FILE *f, struct svg_ctx *c, const struct fg_node *n,
 		fputs("..", f);
 	}
 	fputs("</text></g>\n", f);
-	err = stream_err(f);
+	err = outfile__error(f);
 	if (err)
 		return err;
 
@@ -702,7 +691,7 @@ static int svg_emit(FILE *f, void *arg)
 	if (!root->total) {
 		fprintf(f, "<text id=\"empty\" x=\"%d\" y=\"%d\">no samples</text>\n"
 			"</svg>\n", SVG_WIDTH / 2, c->height / 2 + 10);
-		return stream_err(f);
+		return outfile__error(f);
 	}
 
 	fprintf(f, "<text id=\"unzoom\" class=\"btn hide\" x=\"%d\" y=\"%d\">"
@@ -725,7 +714,7 @@ static int svg_emit(FILE *f, void *arg)
 		return err;
 	fprintf(f, "</g>\n<script type=\"text/ecmascript\"><![CDATA[\n%s]]>"
 		"</script>\n</svg>\n", asset_flamegraph_js);
-	return stream_err(f);
+	return outfile__error(f);
 }
 
 int flamegraph__write_svg(const struct flamegraph *fg, const char *path,

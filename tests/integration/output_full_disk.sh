@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # Output on a full filesystem: a 64 KiB tmpfs as the output directory of a
-# heap + CPU session, twice: a 4 s session whose heap files still fit and
-# whose CPU files do not, and a 14 s one whose metrics.jsonl alone outgrows
-# the disk. Each time:
+# heap + CPU session, twice: one with 28 KiB left, where some files fit and
+# the ones written last do not, and a 14 s one whose metrics.jsonl alone
+# outgrows the disk. Each time:
 #  - memtel-bpf exits 1;
 #  - each file that did not fit is named by exactly one "cannot write
 #    DIR/FILE: No space left on device" line, and no error line names no
@@ -25,15 +25,17 @@ require_leaker
 
 outputs="metrics.jsonl leaks.txt heap.pb.gz heap.svg cpu.pb.gz cpu.folded cpu.svg"
 
-# full_session NAME SECONDS: the session on a fresh 64 KiB tmpfs and the
-# checks above; sets FAILED and WRITTEN (how many files of each).
+# full_session NAME SECONDS INTERVAL FILL_KIB: the session on a fresh 64 KiB
+# tmpfs with FILL_KIB taken by a filler file, and the checks above; sets
+# FAILED and WRITTEN (how many files of each).
 full_session() {
-	local name=$1 secs=$2 out=$W/$1 f n bad left
+	local name=$1 secs=$2 interval=$3 fill=$4 out=$W/$1 f n bad left
 	mkdir "$out"
 	mount -t tmpfs -o size=64k,mode=0755 memtel-test "$out" ||
 		fail "cannot mount a tmpfs on $out"
 	MOUNTS+=("$out")
-	run_memtel "$W/$name" 90 --sample-bytes 1 --export-interval 1 \
+	[ "$fill" -gt 0 ] && head -c "$((fill * 1024))" /dev/zero >"$out/filler"
+	run_memtel "$W/$name" 90 --sample-bytes 1 --export-interval "$interval" \
 		--leak-age 1 -o "$out" -- "$LEAKER" --seconds "$secs"
 	assert_exit 1 "$name: memtel-bpf on a full disk"
 	assert_no_sanitizer "$W/$name.err"
@@ -58,7 +60,7 @@ full_session() {
 	bad=$(grep -v '^memtel-bpf: attach\|^memtel-bpf: stopping' "$W/$name.err" |
 		grep -i 'error\|fail\|cannot\|no space' | grep -v "$out/" || true)
 	[ -z "$bad" ] || fail "$name: an error line that names no file: $bad"
-	left=$(ls -A "$out" | grep -v -x -F -e metrics.jsonl -e leaks.txt \
+	left=$(ls -A "$out" | grep -v -x -F -e filler -e metrics.jsonl -e leaks.txt \
 		-e heap.pb.gz -e heap.svg -e cpu.pb.gz -e cpu.folded -e cpu.svg || true)
 	[ -z "$left" ] || fail "$name: left behind in the output directory: $left"
 	pycheck "$name" "$out" <<-'EOF'
@@ -117,14 +119,15 @@ unmount() {
 }
 CLEANUP_HOOK=unmount
 
-# About 7 KiB of metrics a window: after 4 s the heap files fit, the CPU
-# files, written last, do not.
-full_session short 4
+# Two windows of metrics (the target's last look and the final one: 16 KiB
+# of pages) and leaks.txt, heap.pb.gz (a page each) leave 8 KiB: not enough
+# for the SVGs (12 KiB each); some files fit, the rest do not.
+full_session short 3 60 36
 [ "$WRITTEN" -ge 3 ] && [ "$FAILED" -ge 1 ] ||
 	fail "short: $WRITTEN files written, $FAILED failed: expected some of each"
 
 # After ~9 s metrics.jsonl fills the disk mid-line.
-full_session long 14
+full_session long 14 1 0
 grep -q "^memtel-bpf: cannot write $W/long/metrics.jsonl: No space left on device" "$W/long.err" ||
 	fail "long: metrics.jsonl never hit the full disk: the test did not test"
 grep -q "^metrics: $W/long/metrics.jsonl ([0-9]* windows, [1-9][0-9]* dropped after a write error: No space left on device)" \

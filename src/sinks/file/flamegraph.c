@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * flamegraph.c - weighted call stacks merged by prefix into a tree (one node
- * per distinct root-to-frame path, found through the interning table of
- * util/table.h keyed on (parent, name), children kept sorted by name),
- * written as folded
- * text or as an SVG flame graph. The SVG is laid out here (x and width in
+ * per distinct root-to-frame path, found through util/table.h keyed on
+ * (parent, name), children kept sorted by name), written as folded text or
+ * as an SVG flame graph. The SVG is laid out here (x and width in
  * proportion to value, root at the bottom, colour from a hash of the name so
- * a function keeps its colour across runs); a small inline script re-lays
- * the frames out on zoom from the value offsets stored on each frame
- * (data-s, data-v, data-d) and the full name kept in each frame's <title>.
+ * a function keeps its colour across runs); the viewer (flamegraph.js,
+ * embedded at build time) re-lays the frames out on zoom from the value
+ * offsets stored on each frame (data-s, data-v, data-d) and the full name
+ * kept in each frame's <title>.
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -83,6 +83,12 @@ PROTO_OBJS := $(PROTO_SRCS:.c=.o)
 # src/<stage>/*.c (and src/sinks/<kind>/*.c): the folders name the data path.
 SRCS := $(shell find src -name '*.c' | LC_ALL=C sort)
 OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(SRCS))
+# Assets (the flame graph's script and style) are real files in src/,
+# embedded at build time: src/sinks/file/flamegraph.js becomes the
+# NUL-terminated `const char asset_flamegraph_js[]`.
+ASSETS := $(shell find src -name '*.js' -o -name '*.css' | LC_ALL=C sort)
+ASSET_OBJS := $(patsubst src/%,$(OUTPUT)/assets/%.o,$(ASSETS))
+OBJS += $(ASSET_OBJS)
 LIB_OBJS := $(filter-out $(OUTPUT)/src/main.o,$(OBJS)) $(PROTO_OBJS)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -133,6 +139,20 @@ $(OUTPUT)/proto/%.pb-c.o: $(OUTPUT)/proto/%.pb-c.c $(PROTO_HDRS)
 $(OUTPUT)/src/%.o: src/%.c $(SKELS) $(PROTO_HDRS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The bytes as a C array: od prints them in hex, sed makes them initializers.
+# They land in a CDATA section, which "]]>" would end: refused here.
+$(OUTPUT)/assets/%.c: src/%
+	$(call msg,EMBED,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)if grep -qF ']]>' $<; then echo "$<: contains ']]>'" >&2; exit 1; fi
+	$(Q){ echo 'const char asset_$(subst .,_,$(notdir $<))[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0 };'; } > $@
+
+$(OUTPUT)/assets/%.o: $(OUTPUT)/assets/%.c
+	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BIN): $(OBJS) $(PROTO_OBJS)

@@ -14,6 +14,7 @@ pkgs=(
 	python3-protobuf     # decodes our OTLP profiles in tests
 	openssl
 	prometheus python3-yaml  # promtool and YAML checks of deploy/
+	chromium             # tools/check-svg-render.sh: flame graphs in a browser
 )
 missing=()
 for p in "${pkgs[@]}"; do

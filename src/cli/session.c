@@ -665,11 +665,10 @@ static int session__write_local(struct session *s, int64_t duration)
 	if (s->cpu)
 		rc = session__write_cpu(s, duration, what) ?: rc;
 	if (s->tel) {
+		/* it names the file of each failure itself */
 		err = telemetry__finish(s->tel, wall_ns() / 1e9);
-		if (err) {
-			mt_err("metrics: %s", strerror(-err));
+		if (err)
 			rc = EXIT_RUNTIME;
-		}
 		s->written[SF_LEAKS] = session__exists(s, SF_LEAKS);
 		s->written[SF_METRICS] =
 			!otel_config__enabled(&s->otel, OTLP_METRICS) &&

@@ -8,21 +8,32 @@
  * (the allocating function), closes the window with the process's RSS /
  * virtual / allocator figures, and encodes the snapshot: protobuf onto the
  * exporter's queue (a background thread does the HTTP), or one OTLP/JSON
- * line onto DIR/metrics.jsonl, flushed per window so a person (or `tail
+ * line onto DIR/metrics.jsonl, written per window so a person (or `tail
  * -f`) sees it as it happens.
+ *
+ * metrics.jsonl is the one output file that grows during the session, so
+ * it cannot be written atomically: outfile__create() replaces whatever
+ * stands at its name (a planted link is removed, never followed), each line
+ * is encoded in memory and written whole, and a write that fails part-way
+ * (a full disk) is cut back with ftruncate(), so the file holds only whole
+ * lines. Its size is capped; lines past the cap are counted, not written.
+ * leaks.txt is written once, through outfile__write().
  */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
-#include "util/log.h"
 #include "sinks/otlp/otlp_export.h"
 #include "sinks/otlp/otlp_metrics.h"
 #include "sinks/otlp/otlp_resource.h"
 #include "sinks/telemetry.h"
+#include "util/clock.h"
+#include "util/fileio.h"
+#include "util/fmt.h"
+#include "util/log.h"
 #include "util/u64map.h"
 
 struct stack_acc {
@@ -38,8 +49,14 @@ struct telemetry {
 	struct telemetry_opts o;
 	struct otlp_resource res;
 	struct otlp_exporter *exp;
-	FILE *jsonl;
-	uint64_t windows;
+	FILE *jsonl;		/* written with write(2) on its fd only */
+	char *jsonl_path, *leaks_path;
+	uint64_t jsonl_max, jsonl_bytes;
+	uint64_t windows;	/* computed */
+	uint64_t lines;		/* written to metrics.jsonl */
+	uint64_t dropped;	/* windows not written: cap or write error */
+	int jsonl_err;		/* the write error that stopped metrics.jsonl */
+	int err;		/* first write error of the session */
 	struct mm_snapshot last;
 	bool have_last;
 	/* window scratch */
@@ -51,22 +68,29 @@ struct telemetry {
 struct telemetry *telemetry__new(const struct telemetry_opts *o)
 {
 	struct telemetry *t = calloc(1, sizeof(*t));
-	char path[4200];
 	int err;
 
 	if (!t)
 		return NULL;
 	t->o = *o;
+	t->jsonl_max = o->jsonl_max ? o->jsonl_max : TELEMETRY_JSONL_MAX;
+	if (asprintf(&t->jsonl_path, "%s/metrics.jsonl", o->outdir) < 0 ||
+	    asprintf(&t->leaks_path, "%s/leaks.txt", o->outdir) < 0) {
+		t->jsonl_path = t->leaks_path = NULL;
+		err = -ENOMEM;
+		goto fail;
+	}
 	err = otlp_resource__build(&t->res, o->otel, o->pid, o->exe_path);
 	if (err)
 		goto fail;
 	if (o->exp && o->otel && otel_config__enabled(o->otel, OTLP_METRICS)) {
 		t->exp = o->exp;
 	} else {
-		snprintf(path, sizeof(path), "%s/metrics.jsonl", o->outdir);
-		t->jsonl = fopen(path, "we");
+		t->jsonl = outfile__create(t->jsonl_path);
 		if (!t->jsonl) {
 			err = -errno;
+			mt_err("cannot create %s: %s", t->jsonl_path,
+			       strerror(errno));
 			goto fail;
 		}
 	}
@@ -84,7 +108,9 @@ void telemetry__free(struct telemetry *t)
 	if (!t)
 		return;
 	if (t->jsonl)
-		fclose(t->jsonl);
+		fclose(t->jsonl);	/* nothing buffered: see jsonl_put */
+	free(t->jsonl_path);
+	free(t->leaks_path);
 	if (t->have_last)
 		mm_snapshot__free(&t->last);
 	otlp_resource__free(&t->res);
@@ -168,19 +194,88 @@ static int collect_block(const struct heap_block *b, void *ctx)
 	return 0;
 }
 
-static uint64_t mono_ns(void)
+static void note_err(struct telemetry *t, int err)
 {
-	struct timespec ts;
+	if (!t->err)
+		t->err = err;
+}
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+/* One line onto metrics.jsonl, whole or not at all: past the cap it is
+ * dropped; a write cut short (ENOSPC, EIO) is undone with ftruncate() and
+ * ends the file's growth. Either is logged once, here, naming the file;
+ * a write error is kept for telemetry__finish() (the session fails) while
+ * the windows go on being counted. */
+static int jsonl_put(struct telemetry *t, const char *line, size_t len)
+{
+	int fd = fileno(t->jsonl);
+	char cap[32];
+	size_t off = 0;
+
+	if (t->jsonl_err) {
+		t->dropped++;
+		return 0;	/* logged and kept when it happened */
+	}
+	if (t->jsonl_bytes + len > t->jsonl_max) {
+		if (!t->dropped) {
+			fmt__bytes((double)t->jsonl_max, cap, sizeof(cap));
+			mt_err("%s reached its %s cap: later windows are dropped (counted in the summary)",
+			       t->jsonl_path, cap);
+		}
+		t->dropped++;
+		return 0;
+	}
+	while (off < len) {
+		ssize_t n = write(fd, line + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			t->jsonl_err = n < 0 ? -errno : -ENOSPC;
+			/* keep whole lines only; O_APPEND writes at the end */
+			if (off && ftruncate(fd, (off_t)t->jsonl_bytes))
+				mt_err("cannot cut %s back to its last whole line: %s",
+				       t->jsonl_path, strerror(errno));
+			mt_err("cannot write %s: %s (later windows are dropped)",
+			       t->jsonl_path, strerror(-t->jsonl_err));
+			note_err(t, t->jsonl_err);
+			t->dropped++;
+			return 0;
+		}
+		off += (size_t)n;
+	}
+	t->jsonl_bytes += len;
+	t->lines++;
+	return 0;
+}
+
+/* The window as one OTLP/JSON line, encoded in memory first so that it is
+ * written whole. */
+static int jsonl_window(struct telemetry *t)
+{
+	char *line = NULL;
+	size_t len = 0;
+	FILE *m;
+	int err;
+
+	m = open_memstream(&line, &len);
+	if (!m)
+		return -errno;
+	err = otlp_metrics__write_json(&t->last, &t->res, m);
+	if (fputc('\n', m) == EOF && !err)
+		err = -ENOMEM;
+	if (fclose(m) && !err)
+		err = -ENOMEM;
+	if (!err)
+		err = jsonl_put(t, line, len);
+	free(line);
+	return err;
 }
 
 int telemetry__window(struct telemetry *t, double t_unix)
 {
 	struct heap_totals tot;
 	struct proc_mem proc;
-	uint64_t now = mono_ns();
+	uint64_t now = clock__mono_ns();
 	uint8_t *buf = NULL;
 	char name[256];
 	size_t i, len;
@@ -230,14 +325,11 @@ int telemetry__window(struct telemetry *t, double t_unix)
 		/* the queue owns buf from here; never blocks */
 		return otlp_exporter__enqueue(t->exp, OTLP_METRICS, buf, len);
 	}
-	err = otlp_metrics__write_json(&t->last, &t->res, t->jsonl);
-	fputc('\n', t->jsonl);
-	if (fflush(t->jsonl))
-		err = -errno;
-	return err;
+	return jsonl_window(t);
 }
 
-static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
+static void print_suspects(const struct telemetry *t, FILE *out,
+			   int max_frames)
 {
 	const struct mm_snapshot *s = &t->last;
 	size_t i;
@@ -276,23 +368,28 @@ static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 	}
 }
 
+static int leaks_emit(FILE *f, void *ctx)
+{
+	errno = 0;
+	print_suspects(ctx, f, 64);
+	return outfile__error(f);	/* ENOSPC, not EIO */
+}
+
 int telemetry__finish(struct telemetry *t, double t_unix)
 {
-	char path[4200];
-	FILE *f;
 	int err;
 
 	err = telemetry__window(t, t_unix);
-	snprintf(path, sizeof(path), "%s/leaks.txt", t->o.outdir);
-	f = fopen(path, "we");
-	if (f) {
-		print_suspects(t, f, 64);
-		if (fclose(f) && !err)
-			err = -errno;
-	} else if (!err) {
-		err = -errno;
+	if (err) {
+		mt_err("metrics: last window: %s", strerror(-err));
+		note_err(t, err);
 	}
-	return err;
+	err = outfile__write(t->leaks_path, leaks_emit, t);
+	if (err) {
+		mt_err("cannot write %s: %s", t->leaks_path, strerror(-err));
+		note_err(t, err);
+	}
+	return t->err;
 }
 
 void telemetry__print(struct telemetry *t, FILE *out)
@@ -310,8 +407,20 @@ void telemetry__print(struct telemetry *t, FILE *out)
 			(unsigned long long)(s.dropped_queue_full +
 					     s.dropped_after_retries +
 					     s.queued));
+	} else if (!t->dropped) {
+		fprintf(out, "metrics: %s (%llu windows)\n", t->jsonl_path,
+			(unsigned long long)t->lines);
 	} else {
-		fprintf(out, "metrics: %s/metrics.jsonl (%llu windows)\n",
-			t->o.outdir, (unsigned long long)t->windows);
+		char cap[32], why[128];
+
+		fmt__bytes((double)t->jsonl_max, cap, sizeof(cap));
+		if (t->jsonl_err)
+			snprintf(why, sizeof(why), "after a write error: %s",
+				 strerror(-t->jsonl_err));
+		else
+			snprintf(why, sizeof(why), "past its %s cap", cap);
+		fprintf(out, "metrics: %s (%llu windows, %llu dropped %s)\n",
+			t->jsonl_path, (unsigned long long)t->lines,
+			(unsigned long long)t->dropped, why);
 	}
 }

@@ -3,8 +3,11 @@
  * telemetry.h - the metrics sink: once per export window it turns the heap
  * aggregator's live set and the process's /proc figures into the memory
  * metrics (memmetrics), and ships them over OTLP (an exporter thread) or,
- * with no collector configured, appends them to DIR/metrics.jsonl. At the
- * end it writes DIR/leaks.txt naming the leak suspects with their stacks.
+ * with no collector configured, appends them to DIR/metrics.jsonl (bounded:
+ * past a size cap windows are dropped and counted). At the end it writes
+ * DIR/leaks.txt naming the leak suspects with their stacks. Both files go
+ * through util/fileio.h, so a link planted at either name is never
+ * followed; every failure to write one is logged naming the file.
  */
 #ifndef MEMTEL_TELEMETRY_H
 #define MEMTEL_TELEMETRY_H
@@ -23,6 +26,10 @@
 
 struct telemetry;
 
+/* Default cap of metrics.jsonl: about 30 hours of windows at one a
+ * minute for a process with a thousand allocation sites. */
+#define TELEMETRY_JSONL_MAX (64ULL << 20)
+
 struct telemetry_opts {
 	const struct otel_config *otel;	/* export over OTLP when enabled */
 	struct otlp_exporter *exp;	/* the session's exporter, or NULL */
@@ -35,17 +42,26 @@ struct telemetry_opts {
 	struct symcache *syms;
 	struct memmetrics *mm;		/* fed by the collector */
 	const char *session_id;
+	uint64_t jsonl_max;		/* metrics.jsonl cap in bytes; 0: the
+					 * default, TELEMETRY_JSONL_MAX */
 };
 
-/* NULL with errno set on failure. */
+/* NULL with errno set on failure (logged, naming metrics.jsonl if that
+ * could not be created). */
 struct telemetry *telemetry__new(const struct telemetry_opts *o);
-/* Close a window now (t: Unix seconds): compute, encode, ship. 0 or
- * -errno; never blocks on the network. */
+/* Close a window now (t: Unix seconds): compute, encode, ship. Never
+ * blocks on the network. A line that would pass the cap is dropped and
+ * counted (one warning); a write error is logged once naming the file,
+ * metrics.jsonl keeps only whole lines, later windows are counted as
+ * dropped and telemetry__finish() returns the error. 0 or -errno (a
+ * window that could not be computed). */
 int telemetry__window(struct telemetry *t, double t_unix);
-/* Final window and leaks.txt (the caller flushes the exporter). 0 or
- * -errno. */
+/* Final window and leaks.txt, written whole or not at all (the caller
+ * flushes the exporter). 0 or the first -errno of the session's writes
+ * to metrics.jsonl and leaks.txt, each failure logged naming its file. */
 int telemetry__finish(struct telemetry *t, double t_unix);
-/* Print the leak suspects (and export figures) to out. */
+/* Print the leak suspects, and the export figures or metrics.jsonl's
+ * windows (with those dropped and why) to out. */
 void telemetry__print(struct telemetry *t, FILE *out);
 void telemetry__free(struct telemetry *t);
 

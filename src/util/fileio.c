@@ -227,6 +227,13 @@ int outfile__commit(struct outfile *of)
 	return err;
 }
 
+int outfile__error(FILE *f)
+{
+	if (!ferror(f))
+		return 0;
+	return errno ? -errno : -EIO;
+}
+
 int outfile__write(const char *path, int (*emit)(FILE *f, void *ctx),
 		   void *ctx)
 {

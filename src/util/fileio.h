@@ -59,6 +59,12 @@ int outfile__open(struct outfile *of, const char *path);
 int outfile__commit(struct outfile *of);
 /* Remove the temporary file and release of. NULL-safe, idempotent. */
 void outfile__discard(struct outfile *of);
+/* For emit callbacks, after each piece they write: 0, or -errno of the
+ * write that failed on f (-EIO if that errno is lost). A failed buffered
+ * write leaves only the stream's error flag, and by outfile__commit() the
+ * errno that says why (ENOSPC: the disk is full) is gone; an emitter that
+ * sets errno = 0 first, checks this and returns it reports the cause. */
+int outfile__error(FILE *f);
 /* outfile__open, emit(f, ctx), outfile__commit: a file written whole or
  * not at all. 0 or the first -errno. */
 int outfile__write(const char *path, int (*emit)(FILE *f, void *ctx),

@@ -8,9 +8,9 @@
 
 #include "util/utf8.h"
 
-/* Length of the well-formed sequence at s, or 0 if it is not one. */
-static size_t seq_len(const unsigned char *s)
+size_t utf8__seq_len(const char *str)
 {
+	const unsigned char *s = (const unsigned char *)str;
 	unsigned char c = s[0];
 
 	if (c < 0x80)
@@ -42,7 +42,7 @@ bool utf8__valid(const char *s)
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p) {
-		size_t n = seq_len(p);
+		size_t n = utf8__seq_len((const char *)p);
 
 		if (!n)
 			return false;
@@ -63,7 +63,7 @@ const char *utf8__sanitize(const char *s, char **copy)
 	if (!out)
 		return NULL;
 	for (o = out; *p;) {
-		size_t n = seq_len(p);
+		size_t n = utf8__seq_len((const char *)p);
 
 		if (n) {
 			memcpy(o, p, n);

@@ -11,6 +11,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Length of the well-formed UTF-8 sequence at s: 1 for ASCII (NUL
+ * included), 2 to 4, or 0 if the bytes there are not one. Never reads
+ * past a NUL. */
+size_t utf8__seq_len(const char *s);
 /* Is s (NUL-terminated) valid UTF-8 (no overlongs, surrogates or code
  * points past U+10FFFF)? */
 bool utf8__valid(const char *s);

@@ -5,7 +5,8 @@
 # flamegraph.pl's format (root first, `;`-separated, a count last) and sums
 # exactly to the summary's `CPU: N samples` and to cpu.pb.gz's total, with
 # the same self counts for the hot leaves. With heap profiling on (the
-# default) heap.svg is written and well-formed too.
+# default) heap.svg is written and well-formed too. cpu.svg hovers, zooms
+# and searches in headless chromium (tools/check-svg-render.sh --check).
 set -u
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -117,3 +118,9 @@ if [ "$rc" -ne 0 ]; then
 	fail "${msg:-reading the outputs back failed}"
 fi
 log "cpu.svg, cpu.folded, cpu.pb.gz and heap.svg agree"
+
+# The viewer works in a real browser: hover, zoom and search.
+command -v chromium >/dev/null 2>&1 || fail "chromium missing (tools/deps.sh installs it)"
+v=$("$MEMTEL_ROOT/tools/check-svg-render.sh" --check "$W/prof/cpu.svg" 2>&1) ||
+	fail "cpu.svg in chromium: $v"
+log "cpu.svg: hover, zoom and search work in chromium"

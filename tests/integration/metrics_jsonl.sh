@@ -5,7 +5,8 @@
 #    ExportMetricsServiceRequest per window (lowerCamelCase, 64-bit
 #    integers as strings), all 13 metrics across the lines, as many lines
 #    as the summary's windows; DIR/leaks.txt names leak_steady as a
-#    critical suspect with its stack, leak_steady then main;
+#    critical suspect with its stack, leak_steady then main; heap.svg
+#    hovers, zooms and searches in headless chromium;
 #  - a bad variable (OTEL_EXPORTER_OTLP_TIMEOUT=abc, ...): exit 2 with one
 #    line naming it, before the command is launched;
 #  - OTEL_SDK_DISABLED=true with an endpoint: not one request is sent.
@@ -89,6 +90,12 @@ else:
         errors.append("no source line for leak_steady: %r" % text[i + 1])
 w.report(errors, notes)
 EOF
+
+# heap.svg (the leaker's in-use bytes) works in a real browser: hover, zoom
+# and search.
+command -v chromium >/dev/null 2>&1 || fail "chromium missing (tools/deps.sh installs it)"
+v=$("$MEMTEL_ROOT/tools/check-svg-render.sh" --check "$W/prof/heap.svg" 2>&1) ||
+	fail "heap.svg in chromium: $v"
 
 # --- bad OTEL_* values: usage errors naming the variable ---------------------
 n=0

@@ -99,8 +99,9 @@ static size_t count_entries(const char *dir)
 	DIR *d = opendir(dir);
 
 	assert_non_null(d);
+	/* Temporary files are dot files: count them too. */
 	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
 	closedir(d);
 	return n;
 }
@@ -230,6 +231,8 @@ static void test_svg(void **state)
 	add(fg, 500, 3, "main", "parse_config", "read_file");
 	add(fg, 300, 3, "main", "compute", "operator<<(std::ostream&, \"x\")'s");
 	add(fg, 199, 2, "main", "bad\xff\xfe utf8\x01");
+	/* U+FFFE (not XML), an overlong '/', then a valid e-acute */
+	add(fg, 100, 2, "main", "nc\xef\xbf\xbe ol\xc0\xaf caf\xc3\xa9");
 	add(fg, 1, 2, "main", "tiny_frame_below_threshold");	/* 0.1% */
 	add(fg, 1000, 2, "main", "compute");
 
@@ -238,6 +241,11 @@ static void test_svg(void **state)
 	out = slurp(path);
 	assert_non_null(strstr(out, "<svg"));
 	assert_non_null(strstr(out, "<script"));
+	/* The viewer's script and style, embedded from flamegraph.js/.css. */
+	assert_non_null(strstr(out, "<![CDATA[\n/* SPDX"));
+	assert_non_null(strstr(out, "function zoom(f) {"));
+	assert_non_null(strstr(out, "window.flamegraph = {"));
+	assert_non_null(strstr(out, ".f:hover rect { stroke: #000;"));
 	assert_null(strstr(out, "href"));		/* self-contained */
 	assert_non_null(strstr(out, "CPU &lt;profile&gt; &amp; "
 				    "&quot;friends&quot;"));
@@ -250,10 +258,12 @@ static void test_svg(void **state)
 	assert_null(strstr(out, "operator<<"));
 	/* Bad bytes become U+FFFD, control characters spaces. */
 	assert_non_null(strstr(out, "<title>bad\xEF\xBF\xBD\xEF\xBF\xBD utf8 \n"));
-	/* 1 of 2000 is under 0.1%: not drawn. 2000 samples is 100%. */
+	assert_non_null(strstr(out, "<title>nc\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD ol"
+				    "\xEF\xBF\xBD\xEF\xBF\xBD caf\xC3\xA9\n"));
+	/* 1 of 2100 is under 0.1%: not drawn. 2100 samples is 100%. */
 	assert_null(strstr(out, "tiny_frame_below_threshold"));
-	assert_non_null(strstr(out, "<title>all\n2,000 samples, 100.00%"));
-	assert_non_null(strstr(out, "<title>compute\n1,300 samples, 65.00%"));
+	assert_non_null(strstr(out, "<title>all\n2,100 samples, 100.00%"));
+	assert_non_null(strstr(out, "<title>compute\n1,300 samples, 61.90%"));
 	assert_non_null(strstr(out, "Reset Zoom"));
 	assert_non_null(strstr(out, ">Search<"));
 	free(out);

@@ -9,73 +9,54 @@
 #include <string.h>
 
 #include "sinks/file/cpu_report.h"
-#include "sinks/file/flamegraph.h"
-#include "sinks/file/pprof.h"
+#include "sinks/file/report.h"
 #include "sinks/profile/profstack.h"
-#include "util/u64map.h"
-
-#define CPU_REPORT_MAX_FRAMES 256
 
 static int64_t period_ns(const struct cpu_report *r)
 {
 	return r->freq ? 1000000000LL / r->freq : 0;
 }
 
+static const char *const cpu_types[][2] = {
+	{ "samples", "count" }, { "cpu", "nanoseconds" },
+};
+
 int cpu_report__write_pprof(const struct cpu_report *r, const char *path)
 {
-	uint64_t ids[CPU_REPORT_MAX_FRAMES];
+	const struct report_profile_spec spec = {
+		.types = cpu_types, .n_types = 2,
+		.period_type = "cpu", .period_unit = "nanoseconds",
+		.period = period_ns(r),
+		.time_nanos = r->time_nanos,
+		.duration_nanos = r->duration_nanos,
+		.default_type = "cpu", .comment = "memtel-bpf CPU profile",
+	};
 	struct cpu_entry *ents = NULL;
-	struct profstack *ps = NULL;
-	struct pprof_builder *b;
+	struct report_profile p;
 	size_t n_ents = 0, i;
 	int err;
 
-	b = pprof_builder__new();
-	if (!b)
-		return -ENOMEM;
-	ps = profstack__new(pprof_builder__dict(b), r->syms);
-	if (!ps) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	err = cpustate__entries(r->cpu, &ents, &n_ents);
+	err = report_profile__open(&p, &spec, r->stacks, r->syms);
 	if (err)
-		goto cleanup;
-	if (pprof_builder__add_sample_type(b, "samples", "count") ||
-	    pprof_builder__add_sample_type(b, "cpu", "nanoseconds")) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	pprof_builder__set_period(b, "cpu", "nanoseconds", period_ns(r));
-	pprof_builder__set_time(b, r->time_nanos, r->duration_nanos);
-	pprof_builder__set_default_sample_type(b, "cpu");
-	pprof_builder__add_comment(b, "memtel-bpf CPU profile");
-
-	for (i = 0; i < n_ents; i++) {
+		return err;
+	err = cpustate__entries(r->cpu, &ents, &n_ents);
+	for (i = 0; !err && i < n_ents; i++) {
 		const struct cpu_entry *e = &ents[i];
-		struct pprof_label labels[3] = {
+		const struct pprof_label labels[3] = {
 			{ .key = "pid", .num = e->pid },
 			{ .key = "tid", .num = e->tid },
 			{ .key = "thread_name", .str = e->comm },
 		};
-		struct stack_view v;
-		int64_t vals[2];
-		size_t n;
+		const int64_t vals[2] = {
+			(int64_t)e->count, (int64_t)e->count * period_ns(r),
+		};
 
-		if (!stacks__get(r->stacks, e->stack_id, &v))
-			continue;
-		n = profstack__locations(ps, &v, ids, CPU_REPORT_MAX_FRAMES);
-		vals[0] = (int64_t)e->count;
-		vals[1] = (int64_t)e->count * period_ns(r);
-		err = pprof_builder__add_sample(b, ids, n, vals, 2, labels, 3);
-		if (err)
-			goto cleanup;
+		err = report_profile__add(&p, e->stack_id, vals, labels, 3);
 	}
-	err = pprof_builder__write_gz(b, path);
-cleanup:
+	if (!err)
+		err = report_profile__write(&p, path);
 	free(ents);
-	profstack__free(ps);
-	pprof_builder__free(b);
+	report_profile__close(&p);
 	return err;
 }
 
@@ -85,34 +66,29 @@ int cpu_report__write_flame(const struct cpu_report *r, const char *folded,
 	struct flamegraph_opts fo = {
 		.title = title, .unit = "samples", .palette = "hot",
 	};
-	const char *names[CPU_REPORT_MAX_FRAMES + 1];
 	struct cpu_entry *ents = NULL;
-	char sub[128], buf[8192];
 	struct flamegraph *fg;
 	size_t n_ents = 0, i;
-	int err;
+	char sub[128];
+	int err, ferr;
 
 	fg = flamegraph__new();
-	if (!fg)
-		return -ENOMEM;
-	err = cpustate__entries(r->cpu, &ents, &n_ents);
-	for (i = 0; !err && i < n_ents; i++) {
-		struct stack_view v;
-		size_t n;
-
-		if (!stacks__get(r->stacks, ents[i].stack_id, &v))
-			continue;
-		n = profstack__names(r->syms, &v, names, CPU_REPORT_MAX_FRAMES,
-				    buf, sizeof(buf));
-		err = flamegraph__add(fg, names, n, ents[i].count);
-	}
+	err = fg ? cpustate__entries(r->cpu, &ents, &n_ents) : -ENOMEM;
+	for (i = 0; !err && i < n_ents; i++)
+		err = report__flame_add(fg, r->stacks, r->syms,
+					ents[i].stack_id, ents[i].count);
 	snprintf(sub, sizeof(sub), "%llu samples at %u Hz",
 		 (unsigned long long)cpustate__total(r->cpu), r->freq);
 	fo.subtitle = sub;
-	if (!err && folded)
-		err = flamegraph__write_folded(fg, folded);
-	if (!err && svg)
-		err = flamegraph__write_svg(fg, svg, &fo);
+	if (err)
+		goto cleanup;
+	/* both are tried; the first error is returned (the session writes
+	 * one file per call, so it knows which one failed) */
+	ferr = folded ? flamegraph__write_folded(fg, folded) : 0;
+	err = svg ? flamegraph__write_svg(fg, svg, &fo) : 0;
+	if (ferr)
+		err = ferr;
+cleanup:
 	free(ents);
 	flamegraph__free(fg);
 	return err;
@@ -134,7 +110,7 @@ static int cmp_fn(const void *a, const void *b)
 
 void cpu_report__print_top(const struct cpu_report *r, FILE *out, int top)
 {
-	const char *names[CPU_REPORT_MAX_FRAMES];
+	const char *names[REPORT_MAX_FRAMES];
 	struct fn_count *fns = NULL;
 	struct cpu_entry *ents = NULL;
 	size_t n_ents = 0, n_fns = 0, i, j;
@@ -155,7 +131,7 @@ void cpu_report__print_top(const struct cpu_report *r, FILE *out, int top)
 		if (!stacks__get(r->stacks, ents[i].stack_id, &v))
 			continue;
 		/* leaf frame only: names are root first */
-		n = profstack__names(r->syms, &v, names, CPU_REPORT_MAX_FRAMES,
+		n = profstack__names(r->syms, &v, names, REPORT_MAX_FRAMES,
 				    buf, sizeof(buf));
 		if (!n)
 			continue;
@@ -171,8 +147,7 @@ void cpu_report__print_top(const struct cpu_report *r, FILE *out, int top)
 		}
 		fns[j].self += ents[i].count;
 	}
-	if (n_fns)	/* qsort(NULL, 0) is undefined */
-		qsort(fns, n_fns, sizeof(*fns), cmp_fn);
+	qsort(fns, n_fns, sizeof(*fns), cmp_fn);
 	fprintf(out, "top functions by CPU (self):\n");
 	for (i = 0; i < n_fns && (int)i < top; i++)
 		fprintf(out, "  %6.2f%%  %8llu  %s\n",

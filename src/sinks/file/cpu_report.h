@@ -25,7 +25,10 @@ struct cpu_report {
 /* pprof with sample types samples/count and cpu/nanoseconds, period_type
  * cpu/nanoseconds, period 1e9/freq; labels pid, tid, thread_name. */
 int cpu_report__write_pprof(const struct cpu_report *r, const char *path);
-/* Folded stacks (flamegraph.pl input) and the rendered flame graph. */
+/* Folded stacks (flamegraph.pl input) and the rendered flame graph, each
+ * written whole or not at all, the second tried even when the first could
+ * not be (a full disk may still take it); either path may be NULL. The
+ * caller names the file that failed. 0 or the first -errno. */
 int cpu_report__write_flame(const struct cpu_report *r, const char *folded,
 			    const char *svg, const char *title);
 /* The top functions by self samples. */

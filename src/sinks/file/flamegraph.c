@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * flamegraph.c - weighted call stacks merged by prefix into a tree (one node
- * per distinct root-to-frame path, found through one open-addressing table
- * keyed on (parent, name), children kept sorted by name), written as folded
- * text or as an SVG flame graph. The SVG is laid out here (x and width in
+ * per distinct root-to-frame path, found through util/table.h keyed on
+ * (parent, name), children kept sorted by name), written as folded text or
+ * as an SVG flame graph. The SVG is laid out here (x and width in
  * proportion to value, root at the bottom, colour from a hash of the name so
- * a function keeps its colour across runs); a small inline script re-lays
- * the frames out on zoom from the value offsets stored on each frame
- * (data-s, data-v, data-d) and the full name kept in each frame's <title>.
+ * a function keeps its colour across runs); the viewer (flamegraph.js,
+ * embedded at build time) re-lays the frames out on zoom from the value
+ * offsets stored on each frame (data-s, data-v, data-d) and the full name
+ * kept in each frame's <title>.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "sinks/file/flamegraph.h"
+#include "util/fileio.h"
+#include "util/hash.h"
+#include "util/table.h"
+#include "util/utf8.h"
 
 /* SVG geometry, in px. Labels use a monospace font whose advance is 0.6em. */
 #define SVG_WIDTH	1200
@@ -38,43 +41,20 @@ struct fg_node {
 	size_t nkids, kcap;
 	uint64_t total;		/* this frame and everything it called */
 	uint64_t self;		/* stacks ending at this frame */
-	uint64_t hash;		/* of (parent, name), for the table */
 	char name[];
 };
 
 struct flamegraph {
 	struct fg_node *root;	/* "all": never in the table */
-	struct fg_node **slots;	/* open addressing, linear probing */
-	size_t cap;		/* power of two, or 0 */
-	size_t len;
+	struct fg_node **nodes;	/* every other node; the table indexes it */
+	size_t n_nodes, cap_nodes;
+	struct table index;	/* (parent, name) -> nodes[] */
 };
 
 struct strbuf {
 	char *buf;
 	size_t len, cap;
 };
-
-static uint64_t mix64(uint64_t x)
-{
-	/* splitmix64 finaliser */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
 
 static void strbuf__free(struct strbuf *sb)
 {
@@ -121,8 +101,7 @@ static void strbuf__truncate(struct strbuf *sb, size_t len)
 
 /* --- the tree --------------------------------------------------------------- */
 
-static struct fg_node *node__new(struct fg_node *parent, const char *name,
-				 uint64_t hash)
+static struct fg_node *node__new(struct fg_node *parent, const char *name)
 {
 	size_t len = strlen(name);
 	struct fg_node *n = calloc(1, sizeof(*n) + len + 1);
@@ -130,7 +109,6 @@ static struct fg_node *node__new(struct fg_node *parent, const char *name,
 	if (!n)
 		return NULL;
 	n->parent = parent;
-	n->hash = hash;
 	memcpy(n->name, name, len + 1);
 	return n;
 }
@@ -149,7 +127,7 @@ struct flamegraph *flamegraph__new(void)
 
 	if (!fg)
 		goto cleanup;
-	fg->root = node__new(NULL, "all", 0);
+	fg->root = node__new(NULL, "all");
 	if (!fg->root)
 		goto cleanup;
 	return fg;
@@ -165,10 +143,11 @@ void flamegraph__free(struct flamegraph *fg)
 
 	if (!fg)
 		return;
-	for (i = 0; i < fg->cap; i++)
-		node__free(fg->slots[i]);
+	for (i = 0; i < fg->n_nodes; i++)
+		node__free(fg->nodes[i]);
 	node__free(fg->root);
-	free(fg->slots);
+	free(fg->nodes);
+	table__free(&fg->index);
 	free(fg);
 }
 
@@ -177,28 +156,18 @@ uint64_t flamegraph__total(const struct flamegraph *fg)
 	return fg ? fg->root->total : 0;
 }
 
-static int flamegraph__grow(struct flamegraph *fg)
+struct node_key {
+	const struct flamegraph *fg;
+	const struct fg_node *parent;
+	const char *name;
+};
+
+static bool node_eq(const void *ctx, size_t idx)
 {
-	size_t cap = fg->cap ? fg->cap * 2 : 256, i;
-	struct fg_node **slots = calloc(cap, sizeof(*slots));
+	const struct node_key *k = ctx;
+	const struct fg_node *n = k->fg->nodes[idx];
 
-	if (!slots)
-		return -ENOMEM;
-	for (i = 0; i < fg->cap; i++) {
-		struct fg_node *n = fg->slots[i];
-		size_t j;
-
-		if (!n)
-			continue;
-		j = n->hash & (cap - 1);
-		while (slots[j])
-			j = (j + 1) & (cap - 1);
-		slots[j] = n;
-	}
-	free(fg->slots);
-	fg->slots = slots;
-	fg->cap = cap;
-	return 0;
+	return n->parent == k->parent && !strcmp(n->name, k->name);
 }
 
 /* Position in parent->kids where name is or would be inserted. */
@@ -221,23 +190,28 @@ static size_t kids_search(const struct fg_node *parent, const char *name)
 static int flamegraph__child(struct flamegraph *fg, struct fg_node *parent,
 			     const char *name, struct fg_node **out)
 {
-	uint64_t h = mix64(fnv1a(name) ^ mix64((uintptr_t)parent));
+	uint64_t h = hash__u64(hash__str(HASH_SEED, name), (uintptr_t)parent);
+	struct node_key key = { fg, parent, name };
 	struct fg_node *n;
-	size_t i, pos;
+	size_t pos;
+	int64_t idx;
 
-	if (fg->cap) {
-		for (i = h & (fg->cap - 1); (n = fg->slots[i]);
-		     i = (i + 1) & (fg->cap - 1)) {
-			if (n->hash == h && n->parent == parent &&
-			    !strcmp(n->name, name)) {
-				*out = n;
-				return 0;
-			}
-		}
+	idx = table__find(&fg->index, h, node_eq, &key);
+	if (idx >= 0) {
+		*out = fg->nodes[idx];
+		return 0;
 	}
 	/* Make room everywhere first so nothing fails after the node exists. */
-	if ((fg->len + 1) * 2 > fg->cap && flamegraph__grow(fg))
-		return -ENOMEM;
+	if (fg->n_nodes == fg->cap_nodes) {
+		size_t cap = fg->cap_nodes ? fg->cap_nodes * 2 : 256;
+		struct fg_node **nodes = realloc(fg->nodes,
+						 cap * sizeof(*nodes));
+
+		if (!nodes)
+			return -ENOMEM;
+		fg->nodes = nodes;
+		fg->cap_nodes = cap;
+	}
 	if (parent->nkids == parent->kcap) {
 		size_t kcap = parent->kcap ? parent->kcap * 2 : 4;
 		struct fg_node **kids = realloc(parent->kids,
@@ -248,14 +222,14 @@ static int flamegraph__child(struct flamegraph *fg, struct fg_node *parent,
 		parent->kids = kids;
 		parent->kcap = kcap;
 	}
-	n = node__new(parent, name, h);
+	n = node__new(parent, name);
 	if (!n)
 		return -ENOMEM;
-
-	for (i = h & (fg->cap - 1); fg->slots[i]; i = (i + 1) & (fg->cap - 1))
-		;
-	fg->slots[i] = n;
-	fg->len++;
+	if (table__add(&fg->index, h, fg->n_nodes)) {
+		node__free(n);
+		return -ENOMEM;
+	}
+	fg->nodes[fg->n_nodes++] = n;
 	pos = kids_search(parent, name);
 	memmove(parent->kids + pos + 1, parent->kids + pos,
 		(parent->nkids - pos) * sizeof(*parent->kids));
@@ -295,78 +269,6 @@ int flamegraph__add(struct flamegraph *fg, const char *const *frames, size_t n,
 	for (; node; node = node->parent)
 		node->total += value;
 	return 0;
-}
-
-/* --- atomic file output ---------------------------------------------------- */
-
-typedef int (*emit_fn)(FILE *f, void *ctx);
-
-static int write_atomic(const char *path, emit_fn emit, void *ctx)
-{
-	bool created = false;
-	char *tmp = NULL;
-	FILE *f = NULL;
-	int fd = -1, err = 0, rc;
-
-	if (!path || !*path)
-		return -EINVAL;
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
-		tmp = NULL;
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	created = true;
-	/* mkstemp() makes it 0600; these are reports meant to be shared. */
-	if (fchmod(fd, 0644)) {
-		err = -errno;
-		goto cleanup;
-	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		err = -errno;
-		goto cleanup;
-	}
-	fd = -1;
-	err = emit(f, ctx);
-	if (err)
-		goto cleanup;
-	if (fflush(f)) {
-		err = -errno;
-		goto cleanup;
-	}
-	if (ferror(f)) {
-		err = -EIO;
-		goto cleanup;
-	}
-	if (fsync(fileno(f))) {
-		err = -errno;
-		goto cleanup;
-	}
-	rc = fclose(f);
-	f = NULL;
-	if (rc) {
-		err = -errno;
-		goto cleanup;
-	}
-	if (rename(tmp, path)) {
-		err = -errno;
-		goto cleanup;
-	}
-	created = false;
-cleanup:
-	if (f)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
-	if (created)
-		unlink(tmp);
-	free(tmp);
-	return err;
 }
 
 /* --- folded ----------------------------------------------------------------- */
@@ -451,15 +353,21 @@ static int folded_line_cmp(const void *a, const void *b)
 	return strcmp(x->stack, y->stack);
 }
 
+/* The emitters stop at the first failed write with its errno (see
+ * outfile__error: ENOSPC must not read as EIO). */
 static int folded_emit(FILE *f, void *arg)
 {
 	const struct folded_ctx *c = arg;
 	size_t i;
 
-	for (i = 0; i < c->n; i++)
+	errno = 0;
+	for (i = 0; i < c->n; i++) {
 		fprintf(f, "%s %" PRIu64 "\n", c->lines[i].stack,
 			c->lines[i].value);
-	return 0;
+		if (ferror(f))
+			break;
+	}
+	return outfile__error(f);
 }
 
 int flamegraph__write_folded(const struct flamegraph *fg, const char *path)
@@ -486,7 +394,7 @@ int flamegraph__write_folded(const struct flamegraph *fg, const char *path)
 		}
 	}
 	c.n = j;
-	err = write_atomic(path, folded_emit, &c);
+	err = outfile__write(path, folded_emit, &c);
 cleanup:
 	for (i = 0; i < c.n; i++)
 		free(c.lines[i].stack);
@@ -497,29 +405,13 @@ cleanup:
 
 /* --- SVG -------------------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence at p (first byte >= 0x80), or 0. */
-static size_t utf8_seq_len(const unsigned char *p)
+/* Length of the well-formed UTF-8 sequence at p that XML accepts, or 0. */
+static size_t xml_seq_len(const unsigned char *p)
 {
-	unsigned char c = p[0];
-	size_t len, i;
+	size_t len = utf8__seq_len((const char *)p);
 
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	/* Unicode table 3-7: no overlongs, surrogates or > U+10FFFF. */
-	if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) ||
-	    (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
-		return 0;
-	for (i = 1; i < len; i++)	/* stops at the NUL too */
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
 	/* U+FFFE and U+FFFF are not XML characters. */
-	if (c == 0xef && p[1] == 0xbf && p[2] >= 0xbe)
+	if (len == 3 && p[0] == 0xef && p[1] == 0xbf && p[2] >= 0xbe)
 		return 0;
 	return len;
 }
@@ -544,7 +436,7 @@ static int display_put(struct strbuf *sb, const char *s)
 			p++;
 			continue;
 		}
-		len = utf8_seq_len(p);
+		len = xml_seq_len(p);
 		if (len) {
 			err = strbuf__append(sb, (const char *)p, len);
 			p += len;
@@ -688,7 +580,7 @@ static void fmt_value(const struct svg_ctx *c, char *buf, size_t sz,
 static void frame_color(const struct svg_ctx *c, const char *name, int *r,
 			int *g, int *b)
 {
-	uint64_t h = mix64(fnv1a(name));
+	uint64_t h = hash__mix(hash__str(HASH_SEED, name));
 	double v1 = (h & 0xff) / 255.0, v2 = ((h >> 8) & 0xff) / 255.0,
 	       v3 = ((h >> 16) & 0xff) / 255.0;
 
@@ -738,6 +630,9 @@ static int svg_frame(FILE *f, struct svg_ctx *c, const struct fg_node *n,
 		fputs("..", f);
 	}
 	fputs("</text></g>\n", f);
+	err = outfile__error(f);
+	if (err)
+		return err;
 
 	for (i = 0; i < n->nkids; i++) {
 		err = svg_frame(f, c, n->kids[i], start, depth + 1);
@@ -748,218 +643,16 @@ static int svg_frame(FILE *f, struct svg_ctx *c, const struct fg_node *n,
 	return 0;
 }
 
-static const char svg_style[] =
-	"text { font-family: \"DejaVu Sans Mono\", Menlo, Consolas, monospace; "
-	"font-size: 12px; fill: #000; }\n"
-	"#title { font-size: 17px; text-anchor: middle; }\n"
-	"#subtitle { fill: #555; text-anchor: middle; }\n"
-	"#empty { font-size: 17px; fill: #777; text-anchor: middle; }\n"
-	".btn { fill: #2a55a0; cursor: pointer; }\n"
-	".btn:hover { text-decoration: underline; }\n"
-	".f { cursor: pointer; }\n"
-	".f text { pointer-events: none; }\n"
-	".f:hover rect { stroke: #000; stroke-width: 0.6; }\n"
-	".parent { opacity: 0.5; }\n"
-	".hide { display: none; }\n";
-
 /*
- * The viewer. Everything it needs is in the document: layout constants and
- * the unit on #frames, per frame the value offset (data-s), value (data-v),
- * depth (data-d), and "name\nvalue, share" in <title>. Kept free of "]]>"
- * as it goes into a CDATA section.
+ * The viewer's style and script, embedded at build time from flamegraph.css
+ * and flamegraph.js beside this file (see the Makefile's "assets"): the
+ * script needs only what the document holds (layout constants and the unit
+ * on #frames; per frame data-s, data-v, data-d and "name\nvalue, share" in
+ * <title>). Both go into CDATA sections; the build refuses either file if
+ * it contains "]]>".
  */
-static const char svg_script[] =
-	"\"use strict\";\n"
-	"(function () {\n"
-	"\tvar root = document.getElementById(\"frames\");\n"
-	"\tvar X0 = +root.getAttribute(\"data-x0\");\n"
-	"\tvar W = +root.getAttribute(\"data-width\");\n"
-	"\tvar CW = +root.getAttribute(\"data-cw\");\n"
-	"\tvar TOTAL = +root.getAttribute(\"data-total\");\n"
-	"\tvar UNIT = root.getAttribute(\"data-unit\");\n"
-	"\tvar details = document.getElementById(\"details\");\n"
-	"\tvar matched = document.getElementById(\"matched\");\n"
-	"\tvar unzoomBtn = document.getElementById(\"unzoom\");\n"
-	"\tvar searchBtn = document.getElementById(\"search\");\n"
-	"\tvar HIGHLIGHT = \"rgb(230,0,230)\";\n"
-	"\tvar nodes = [], searching = false, zoomed = null;\n"
-	"\tvar gs = root.getElementsByTagName(\"g\"), i;\n"
-	"\n"
-	"\tfor (i = 0; i < gs.length; i++) {\n"
-	"\t\tvar g = gs[i], t = g.getElementsByTagName(\"title\")[0].textContent;\n"
-	"\t\tvar nl = t.indexOf(\"\\n\");\n"
-	"\t\tvar n = {\n"
-	"\t\t\tg: g,\n"
-	"\t\t\trect: g.getElementsByTagName(\"rect\")[0],\n"
-	"\t\t\ttext: g.getElementsByTagName(\"text\")[0],\n"
-	"\t\t\tname: nl < 0 ? t : t.substring(0, nl),\n"
-	"\t\t\tinfo: nl < 0 ? \"\" : t.substring(nl + 1),\n"
-	"\t\t\ts: +g.getAttribute(\"data-s\"),\n"
-	"\t\t\tv: +g.getAttribute(\"data-v\"),\n"
-	"\t\t\td: +g.getAttribute(\"data-d\")\n"
-	"\t\t};\n"
-	"\t\tn.fill = n.rect.getAttribute(\"fill\");\n"
-	"\t\tg.fgNode = n;\n"
-	"\t\tnodes.push(n);\n"
-	"\t}\n"
-	"\n"
-	"\tfunction commas(v) {\n"
-	"\t\tvar s = String(Math.round(v)), o = \"\";\n"
-	"\t\twhile (s.length > 3) {\n"
-	"\t\t\to = \",\" + s.slice(-3) + o;\n"
-	"\t\t\ts = s.slice(0, -3);\n"
-	"\t\t}\n"
-	"\t\treturn s + o;\n"
-	"\t}\n"
-	"\tfunction fmt(v) {\n"
-	"\t\tvar u = [\"KiB\", \"MiB\", \"GiB\", \"TiB\", \"PiB\", \"EiB\"], k = 0;\n"
-	"\t\tif (UNIT !== \"bytes\")\n"
-	"\t\t\treturn commas(v) + \" \" + UNIT;\n"
-	"\t\tif (v < 1024)\n"
-	"\t\t\treturn commas(v) + \" bytes\";\n"
-	"\t\tv /= 1024;\n"
-	"\t\twhile (v >= 1024 && k < u.length - 1) {\n"
-	"\t\t\tv /= 1024;\n"
-	"\t\t\tk++;\n"
-	"\t\t}\n"
-	"\t\treturn v.toFixed(2) + \" \" + u[k];\n"
-	"\t}\n"
-	"\t/* Same rule as the C writer: whole name, or a prefix + \"..\". */\n"
-	"\tfunction label(name, w) {\n"
-	"\t\tvar cps = Array.from(name), k = w > 6 ? Math.floor((w - 6) / CW) : 0;\n"
-	"\t\tif (k >= cps.length)\n"
-	"\t\t\treturn name;\n"
-	"\t\tif (k < 3)\n"
-	"\t\t\treturn \"\";\n"
-	"\t\treturn cps.slice(0, k - 2).join(\"\") + \"..\";\n"
-	"\t}\n"
-	"\tfunction place(n, x, w) {\n"
-	"\t\tn.g.classList.remove(\"hide\");\n"
-	"\t\tn.rect.setAttribute(\"x\", x.toFixed(2));\n"
-	"\t\tn.rect.setAttribute(\"width\", w.toFixed(2));\n"
-	"\t\tn.text.setAttribute(\"x\", (x + 3).toFixed(2));\n"
-	"\t\tn.text.textContent = label(n.name, w);\n"
-	"\t}\n"
-	"\tfunction unzoom() {\n"
-	"\t\tzoomed = null;\n"
-	"\t\tnodes.forEach(function (n) {\n"
-	"\t\t\tn.g.classList.remove(\"parent\");\n"
-	"\t\t\tplace(n, X0 + n.s / TOTAL * W, n.v / TOTAL * W);\n"
-	"\t\t});\n"
-	"\t\tunzoomBtn.classList.add(\"hide\");\n"
-	"\t}\n"
-	"\t/* f fills the width; its ancestors span it, dimmed; others hide. */\n"
-	"\tfunction zoom(f) {\n"
-	"\t\tvar zs = f.s, ze = f.s + f.v;\n"
-	"\t\tif (f.d === 0) {\n"
-	"\t\t\tunzoom();\n"
-	"\t\t\treturn;\n"
-	"\t\t}\n"
-	"\t\tzoomed = f;\n"
-	"\t\tnodes.forEach(function (n) {\n"
-	"\t\t\tvar e = n.s + n.v;\n"
-	"\t\t\tn.g.classList.remove(\"parent\");\n"
-	"\t\t\tif (n.d < f.d && n.s <= zs && e >= ze) {\n"
-	"\t\t\t\tplace(n, X0, W);\n"
-	"\t\t\t\tn.g.classList.add(\"parent\");\n"
-	"\t\t\t} else if (n.d >= f.d && n.s >= zs && e <= ze &&\n"
-	"\t\t\t\t   (n.d > f.d || n === f)) {\n"
-	"\t\t\t\tplace(n, X0 + (n.s - zs) / f.v * W, n.v / f.v * W);\n"
-	"\t\t\t} else {\n"
-	"\t\t\t\tn.g.classList.add(\"hide\");\n"
-	"\t\t\t}\n"
-	"\t\t});\n"
-	"\t\tunzoomBtn.classList.remove(\"hide\");\n"
-	"\t}\n"
-	"\tfunction resetSearch() {\n"
-	"\t\tnodes.forEach(function (n) {\n"
-	"\t\t\tn.rect.setAttribute(\"fill\", n.fill);\n"
-	"\t\t});\n"
-	"\t\tsearching = false;\n"
-	"\t\tsearchBtn.textContent = \"Search\";\n"
-	"\t\tmatched.textContent = \"\";\n"
-	"\t}\n"
-	"\t/* Highlight frames whose name matches term (a regular expression,\n"
-	"\t * or a plain substring if it is not one); the matched share is the\n"
-	"\t * union of their value ranges, so nested matches count once. */\n"
-	"\tfunction search(term) {\n"
-	"\t\tvar re = null, iv = [], sum = 0, end = -1, j;\n"
-	"\t\tif (!term) {\n"
-	"\t\t\tresetSearch();\n"
-	"\t\t\treturn 0;\n"
-	"\t\t}\n"
-	"\t\ttry {\n"
-	"\t\t\tre = new RegExp(term);\n"
-	"\t\t} catch (e) {\n"
-	"\t\t\tre = null;\n"
-	"\t\t}\n"
-	"\t\tnodes.forEach(function (n) {\n"
-	"\t\t\tvar hit = n.d > 0 &&\n"
-	"\t\t\t\t(re ? re.test(n.name) : n.name.indexOf(term) >= 0);\n"
-	"\t\t\tn.rect.setAttribute(\"fill\", hit ? HIGHLIGHT : n.fill);\n"
-	"\t\t\tif (hit)\n"
-	"\t\t\t\tiv.push([n.s, n.s + n.v]);\n"
-	"\t\t});\n"
-	"\t\tiv.sort(function (a, b) { return a[0] - b[0]; });\n"
-	"\t\tfor (j = 0; j < iv.length; j++) {\n"
-	"\t\t\tsum += Math.max(0, iv[j][1] - Math.max(iv[j][0], end));\n"
-	"\t\t\tend = Math.max(end, iv[j][1]);\n"
-	"\t\t}\n"
-	"\t\tsearching = true;\n"
-	"\t\tsearchBtn.textContent = \"Reset Search\";\n"
-	"\t\tmatched.textContent = \"Matched: \" + fmt(sum) + \" (\" +\n"
-	"\t\t\t(TOTAL ? sum / TOTAL * 100 : 0).toFixed(2) + \"%)\";\n"
-	"\t\treturn sum;\n"
-	"\t}\n"
-	"\tfunction promptSearch() {\n"
-	"\t\tvar term = window.prompt(\"Search frames (regular expression):\", \"\");\n"
-	"\t\tif (term !== null)\n"
-	"\t\t\tsearch(term);\n"
-	"\t}\n"
-	"\tfunction frameOf(ev) {\n"
-	"\t\tfor (var el = ev.target; el && el !== root; el = el.parentNode)\n"
-	"\t\t\tif (el.fgNode)\n"
-	"\t\t\t\treturn el.fgNode;\n"
-	"\t\treturn null;\n"
-	"\t}\n"
-	"\n"
-	"\troot.addEventListener(\"mouseover\", function (ev) {\n"
-	"\t\tvar n = frameOf(ev);\n"
-	"\t\tif (n)\n"
-	"\t\t\tdetails.textContent = label(n.name + \" (\" + n.info + \")\", W);\n"
-	"\t});\n"
-	"\troot.addEventListener(\"mouseout\", function () {\n"
-	"\t\tdetails.textContent = \" \";\n"
-	"\t});\n"
-	"\troot.addEventListener(\"click\", function (ev) {\n"
-	"\t\tvar n = frameOf(ev);\n"
-	"\t\tif (n)\n"
-	"\t\t\tzoom(n);\n"
-	"\t});\n"
-	"\tunzoomBtn.addEventListener(\"click\", unzoom);\n"
-	"\tsearchBtn.addEventListener(\"click\", function () {\n"
-	"\t\tif (searching)\n"
-	"\t\t\tresetSearch();\n"
-	"\t\telse\n"
-	"\t\t\tpromptSearch();\n"
-	"\t});\n"
-	"\twindow.addEventListener(\"keydown\", function (ev) {\n"
-	"\t\tif ((ev.ctrlKey || ev.metaKey) && (ev.key === \"f\" || ev.key === \"F\")) {\n"
-	"\t\t\tev.preventDefault();\n"
-	"\t\t\tpromptSearch();\n"
-	"\t\t} else if (ev.key === \"Escape\") {\n"
-	"\t\t\tif (searching)\n"
-	"\t\t\t\tresetSearch();\n"
-	"\t\t\telse if (zoomed)\n"
-	"\t\t\t\tunzoom();\n"
-	"\t\t}\n"
-	"\t});\n"
-	"\t/* For scripted checks (tools/check-svg-render.sh) and consoles. */\n"
-	"\twindow.flamegraph = {\n"
-	"\t\tsearch: search, resetSearch: resetSearch, unzoom: unzoom,\n"
-	"\t\tzoomed: function () { return zoomed ? zoomed.name : null; }\n"
-	"\t};\n"
-	"})();\n";
+extern const char asset_flamegraph_css[];
+extern const char asset_flamegraph_js[];
 
 static int svg_emit(FILE *f, void *arg)
 {
@@ -968,6 +661,7 @@ static int svg_emit(FILE *f, void *arg)
 	const char *bg_bottom = c->palette == PALETTE_MEM ? "#dcebf2" : "#eeeeb0";
 	int title_y = 24, err;
 
+	errno = 0;
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
 		"<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" "
 		"width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n"
@@ -978,7 +672,8 @@ static int svg_emit(FILE *f, void *arg)
 		"<style type=\"text/css\"><![CDATA[\n%s]]></style>\n"
 		"<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"url(#bg)\"/>\n"
 		"<text id=\"title\" x=\"%d\" y=\"%d\">",
-		SVG_WIDTH, c->height, SVG_WIDTH, c->height, bg_bottom, svg_style,
+		SVG_WIDTH, c->height, SVG_WIDTH, c->height, bg_bottom,
+		asset_flamegraph_css,
 		SVG_WIDTH, c->height, SVG_WIDTH / 2, title_y);
 	err = xml_put_raw(f, &c->name, c->title);
 	if (err)
@@ -996,7 +691,7 @@ static int svg_emit(FILE *f, void *arg)
 	if (!root->total) {
 		fprintf(f, "<text id=\"empty\" x=\"%d\" y=\"%d\">no samples</text>\n"
 			"</svg>\n", SVG_WIDTH / 2, c->height / 2 + 10);
-		return 0;
+		return outfile__error(f);
 	}
 
 	fprintf(f, "<text id=\"unzoom\" class=\"btn hide\" x=\"%d\" y=\"%d\">"
@@ -1018,8 +713,8 @@ static int svg_emit(FILE *f, void *arg)
 	if (err)
 		return err;
 	fprintf(f, "</g>\n<script type=\"text/ecmascript\"><![CDATA[\n%s]]>"
-		"</script>\n</svg>\n", svg_script);
-	return 0;
+		"</script>\n</svg>\n", asset_flamegraph_js);
+	return outfile__error(f);
 }
 
 int flamegraph__write_svg(const struct flamegraph *fg, const char *path,
@@ -1061,7 +756,7 @@ int flamegraph__write_svg(const struct flamegraph *fg, const char *path,
 	if (!cloc)
 		return -errno;
 	old = uselocale(cloc);
-	err = write_atomic(path, svg_emit, &c);
+	err = outfile__write(path, svg_emit, &c);
 	uselocale(old);
 	freelocale(cloc);
 	strbuf__free(&c.name);

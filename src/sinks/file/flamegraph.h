@@ -4,7 +4,10 @@
  * them as Brendan Gregg's folded text (`cpu.folded`, readable by
  * flamegraph.pl, speedscope, inferno) or as a self-contained interactive SVG
  * flame graph (`cpu.svg`, `heap.svg`) with hover details, click-to-zoom and
- * search, all in inline script so the file opens offline in any browser.
+ * search, all in inline script (flamegraph.js and flamegraph.css, embedded
+ * at build time) so the file opens offline in any browser. Both files are
+ * written with outfile__write(): whole or not at all, a link planted at
+ * the name replaced, never followed.
  */
 #ifndef MEMTEL_FLAMEGRAPH_H
 #define MEMTEL_FLAMEGRAPH_H
@@ -38,7 +41,8 @@ int flamegraph__add(struct flamegraph *fg, const char *const *frames, size_t n,
  * "root;child;leaf VALUE" with its self weight, sorted by stack in byte (C
  * locale) order. Inside names ';' becomes ':' and ASCII control characters
  * (newline, CR, tab, ...) become ' '; stacks made equal by this merge.
- * Written atomically (tmp + rename). 0 or -errno. */
+ * Written atomically (util/fileio.h). 0 or -errno (-ENOSPC when the disk
+ * is full, the final name then untouched). */
 int flamegraph__write_folded(const struct flamegraph *fg, const char *path);
 
 /* Write an interactive SVG flame graph, root at the bottom; o may be NULL.

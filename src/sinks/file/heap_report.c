@@ -13,69 +13,48 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sinks/file/flamegraph.h"
 #include "sinks/file/heap_report.h"
-#include "sinks/file/pprof.h"
-#include "sinks/profile/profstack.h"
+#include "sinks/file/report.h"
+#include "util/fmt.h"
 
-#define HEAP_REPORT_MAX_FRAMES 256
+static const char *const heap_types[][2] = {
+	{ "alloc_objects", "count" }, { "alloc_space", "bytes" },
+	{ "inuse_objects", "count" }, { "inuse_space", "bytes" },
+};
 
 int heap_report__write_pprof(const struct heap_report *r, const char *path)
 {
-	uint64_t ids[HEAP_REPORT_MAX_FRAMES];
-	struct profstack *ps = NULL;
+	const struct report_profile_spec spec = {
+		.types = heap_types, .n_types = 4,
+		.period_type = "space", .period_unit = "bytes",
+		.period = r->sample_bytes > 1 ? (int64_t)r->sample_bytes : 1,
+		.time_nanos = r->time_nanos,
+		.duration_nanos = r->duration_nanos,
+		.default_type = "inuse_space",
+		.comment = "memtel-bpf heap profile",
+	};
 	struct heap_site *sites = NULL;
-	struct pprof_builder *b;
+	struct report_profile p;
 	size_t n_sites = 0, i;
 	int err;
 
-	b = pprof_builder__new();
-	if (!b)
-		return -ENOMEM;
-	ps = profstack__new(pprof_builder__dict(b), r->syms);
-	if (!ps) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	err = heapstate__sites(r->heap, &sites, &n_sites);
+	err = report_profile__open(&p, &spec, r->stacks, r->syms);
 	if (err)
-		goto cleanup;
-	if (pprof_builder__add_sample_type(b, "alloc_objects", "count") ||
-	    pprof_builder__add_sample_type(b, "alloc_space", "bytes") ||
-	    pprof_builder__add_sample_type(b, "inuse_objects", "count") ||
-	    pprof_builder__add_sample_type(b, "inuse_space", "bytes")) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	pprof_builder__set_period(b, "space", "bytes",
-				  r->sample_bytes > 1 ? (int64_t)r->sample_bytes
-						      : 1);
-	pprof_builder__set_time(b, r->time_nanos, r->duration_nanos);
-	pprof_builder__set_default_sample_type(b, "inuse_space");
-	pprof_builder__add_comment(b, "memtel-bpf heap profile");
-
-	for (i = 0; i < n_sites; i++) {
+		return err;
+	err = heapstate__sites(r->heap, &sites, &n_sites);
+	for (i = 0; !err && i < n_sites; i++) {
 		const struct heap_site *s = &sites[i];
-		struct stack_view v;
-		int64_t vals[4];
-		size_t n;
+		const int64_t vals[4] = {
+			llround(s->alloc_objects), llround(s->alloc_bytes),
+			llround(s->inuse_objects), llround(s->inuse_bytes),
+		};
 
-		if (!stacks__get(r->stacks, s->stack_id, &v))
-			continue;
-		n = profstack__locations(ps, &v, ids, HEAP_REPORT_MAX_FRAMES);
-		vals[0] = llround(s->alloc_objects);
-		vals[1] = llround(s->alloc_bytes);
-		vals[2] = llround(s->inuse_objects);
-		vals[3] = llround(s->inuse_bytes);
-		err = pprof_builder__add_sample(b, ids, n, vals, 4, NULL, 0);
-		if (err)
-			goto cleanup;
+		err = report_profile__add(&p, s->stack_id, vals, NULL, 0);
 	}
-	err = pprof_builder__write_gz(b, path);
-cleanup:
+	if (!err)
+		err = report_profile__write(&p, path);
 	free(sites);
-	profstack__free(ps);
-	pprof_builder__free(b);
+	report_profile__close(&p);
 	return err;
 }
 
@@ -86,11 +65,9 @@ int heap_report__write_svg(const struct heap_report *r, const char *path,
 		.title = title, .unit = "bytes", .palette = "mem",
 		.subtitle = "in-use bytes at the end of the session",
 	};
-	const char *names[HEAP_REPORT_MAX_FRAMES];
 	struct heap_site *sites = NULL;
 	struct flamegraph *fg;
 	size_t n_sites = 0, i;
-	char buf[8192];
 	int err;
 
 	fg = flamegraph__new();
@@ -98,16 +75,11 @@ int heap_report__write_svg(const struct heap_report *r, const char *path,
 		return -ENOMEM;
 	err = heapstate__sites(r->heap, &sites, &n_sites);
 	for (i = 0; !err && i < n_sites; i++) {
-		struct stack_view v;
-		size_t n;
-
-		if (sites[i].inuse_bytes < 0.5 ||
-		    !stacks__get(r->stacks, sites[i].stack_id, &v))
+		if (sites[i].inuse_bytes < 0.5)
 			continue;
-		n = profstack__names(r->syms, &v, names, HEAP_REPORT_MAX_FRAMES,
-				    buf, sizeof(buf));
-		err = flamegraph__add(fg, names, n,
-				      (uint64_t)llround(sites[i].inuse_bytes));
+		err = report__flame_add(fg, r->stacks, r->syms,
+					sites[i].stack_id,
+					(uint64_t)llround(sites[i].inuse_bytes));
 	}
 	if (!err)
 		err = flamegraph__write_svg(fg, path, &fo);
@@ -125,18 +97,6 @@ static int cmp_site(const void *a, const void *b)
 	if (x->alloc_bytes != y->alloc_bytes)
 		return x->alloc_bytes < y->alloc_bytes ? 1 : -1;
 	return x->stack_id < y->stack_id ? -1 : x->stack_id > y->stack_id;
-}
-
-static void human(double b, char *buf, size_t len)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int u = 0;
-
-	while (b >= 1024 && u < 4) {
-		b /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
 }
 
 static void print_frame(FILE *out, const struct sym_result *r, uint64_t pc)
@@ -163,8 +123,7 @@ void heap_report__print_top(const struct heap_report *r, FILE *out, int top)
 
 	if (heapstate__sites(r->heap, &sites, &n))
 		return;
-	if (n)	/* qsort(NULL, 0) is undefined */
-		qsort(sites, n, sizeof(*sites), cmp_site);
+	qsort(sites, n, sizeof(*sites), cmp_site);
 	fprintf(out, "top allocation sites by in-use bytes:\n");
 	if (!n)
 		fprintf(out, "  (no allocations recorded)\n");
@@ -176,8 +135,8 @@ void heap_report__print_top(const struct heap_report *r, FILE *out, int top)
 
 		if (!stacks__get(r->stacks, s->stack_id, &v))
 			continue;
-		human(s->inuse_bytes, inuse, sizeof(inuse));
-		human(s->alloc_bytes, alloc, sizeof(alloc));
+		fmt__bytes(s->inuse_bytes, inuse, sizeof(inuse));
+		fmt__bytes(s->alloc_bytes, alloc, sizeof(alloc));
 		fprintf(out, "  %10s in use (%.0f objs), %10s allocated (%.0f objs)\n      ",
 			inuse, s->inuse_objects, alloc, s->alloc_objects);
 		for (k = 0; k < v.n && k < 4; k++) {

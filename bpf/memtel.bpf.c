@@ -47,12 +47,6 @@ extern bool bpf_session_is_return(void) __ksym __weak;
  * alone is recorded. */
 #define NEST_WINDOW_NS (50ULL * 1000 * 1000)
 
-struct sampler {
-	__s64 remaining;	/* bytes until the next sample point */
-	__u64 calls;
-	__u64 sampled;
-};
-
 struct tstate {
 	__u64 sp;
 	__u64 ts;
@@ -74,7 +68,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct sampler);
+	__type(value, struct mt_sampler);
 } samplers SEC(".maps");
 
 struct {
@@ -208,7 +202,7 @@ static __always_inline void copy_regs(__u64 *r, struct pt_regs *regs)
 
 /* Registers + stack window of a sampled call, sent ahead of its return. */
 static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
-				      __u64 pid_tgid, __u64 size)
+				      __u64 pid_tgid)
 {
 	__u32 zero = 0, len;
 	struct mt_alloc_enter *e;
@@ -217,9 +211,7 @@ static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
 	if (!e)
 		return -1;
 	fill_hdr(&e->hdr, MT_EV_ALLOC_ENTER, op, pid_tgid);
-	e->size = size;
 	copy_regs(e->regs, ctx);
-	e->nr_fp = 0;
 	len = copy_stack(e->stack, ctx->sp);
 	e->stack_len = len;
 
@@ -238,7 +230,7 @@ static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
 static __always_inline bool sample(__u64 size)
 {
 	__u32 zero = 0;
-	struct sampler *s;
+	struct mt_sampler *s;
 
 	s = bpf_map_lookup_elem(&samplers, &zero);
 	if (!s)
@@ -321,7 +313,7 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 		return 1;
 	}
 
-	if (sampled && emit_enter(ctx, op, pid_tgid, size))
+	if (sampled && emit_enter(ctx, op, pid_tgid))
 		sampled = false;
 
 	nst.sp = sp;
@@ -463,6 +455,9 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	__u32 tgid = pid_tgid >> 32, zero = 0, len = 0;
 	struct task_struct *task;
 	struct mt_cpu_sample *e;
+	/* probed insn being single-stepped (or 0); caller to resume in when
+	 * interrupted in the uretprobe trampoline (or 0) */
+	__u64 xol_ip = 0, tramp_ip = 0, tramp_sp = 0;
 	struct pt_regs *uregs;
 	long n;
 
@@ -490,8 +485,6 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	task = bpf_get_current_task_btf();
 	e->user = 0;
 	e->nr_uret = 0;
-	e->xol_ip = 0;
-	e->tramp_ip = e->tramp_sp = 0;
 	{
 		/* a uretprobe (ours: a sampled allocation in progress) has
 		 * replaced return addresses with its trampoline; report the
@@ -509,15 +502,15 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 			/* interrupted while single-stepping a probed
 			 * instruction out of line: name the probed one */
 			if (xol && ip - xol < 32)
-				e->xol_ip = BPF_CORE_READ(ut, vaddr);
+				xol_ip = BPF_CORE_READ(ut, vaddr);
 			/* interrupted in the uretprobe trampoline (at the
 			 * start of the [uprobes] page), on its way back to
 			 * the caller: resume from the caller as if the
 			 * function had returned there */
 			else if (ri && ip - BPF_CORE_READ(task, mm, uprobes_state.xol_area,
 							  vaddr) < 64) {
-				e->tramp_ip = BPF_CORE_READ(ri, orig_ret_vaddr);
-				e->tramp_sp = BPF_CORE_READ(ri, stack) + 8;
+				tramp_ip = BPF_CORE_READ(ri, orig_ret_vaddr);
+				tramp_sp = BPF_CORE_READ(ri, stack) + 8;
 			}
 		}
 		for (i = 0; i < MT_MAX_URET && ri; i++) {
@@ -530,11 +523,11 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	if (!(BPF_CORE_READ(task, flags) & 0x00200000 /* PF_KTHREAD */)) {
 		uregs = (struct pt_regs *)bpf_task_pt_regs(task);
 		copy_regs(e->regs, uregs);
-		if (e->xol_ip)
-			e->regs[MT_REG_RIP] = e->xol_ip;
-		if (e->tramp_ip) {
-			e->regs[MT_REG_RIP] = e->tramp_ip;
-			e->regs[MT_REG_RSP] = e->tramp_sp;
+		if (xol_ip)
+			e->regs[MT_REG_RIP] = xol_ip;
+		if (tramp_ip) {
+			e->regs[MT_REG_RIP] = tramp_ip;
+			e->regs[MT_REG_RSP] = tramp_sp;
 		}
 		e->user = 1;
 		len = copy_stack(e->stack, e->regs[MT_REG_RSP]);

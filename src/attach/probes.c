@@ -64,10 +64,7 @@ struct probes {
  * allocation after attach is not always sampled. */
 static int seed_samplers(struct probes *p, const uint64_t *table)
 {
-	struct sampler_v {
-		int64_t remaining;
-		uint64_t calls, sampled;
-	} *v;
+	struct mt_sampler *v;
 	uint32_t zero = 0;
 	int i, err;
 
@@ -372,10 +369,7 @@ int probes__drain(struct probes *p)
 void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],
 		      uint64_t *calls, uint64_t *sampled)
 {
-	struct {
-		int64_t remaining;
-		uint64_t calls, sampled;
-	} *sv = calloc(p->nr_cpus, sizeof(*sv));
+	struct mt_sampler *sv = calloc(p->nr_cpus, sizeof(*sv));
 	uint64_t *v = calloc(p->nr_cpus, sizeof(*v));
 	uint32_t k, zero = 0;
 	int i;

@@ -16,7 +16,7 @@
  * so their frees, and only theirs, are reported.
  *
  * Ring-buffer records are submitted with BPF_RB_NO_WAKEUP: on our kernels
- * wakeups from uprobe context lose events (shared/PLATFORM.md); userspace
+ * wakeups from uprobe context lose events (docs/PLATFORM.md); userspace
  * drains on a timer. Every record or map insert that fails is counted.
  */
 #include "vmlinux.h"

@@ -3,7 +3,7 @@
  * probes.c - load memtel.bpf.c's skeleton, attach uprobes/uretprobes at the
  * planned offsets with the op as bpf_cookie, and drain the ring buffer.
  *
- * The BPF side never wakes us (BPF_RB_NO_WAKEUP, see PLATFORM.md), so the
+ * The BPF side never wakes us (BPF_RB_NO_WAKEUP, see docs/PLATFORM.md), so the
  * session loop calls probes__drain() on a short timer.
  *
  * Allocation functions are attached as one uprobe session (kernel 6.12+)

@@ -3,8 +3,10 @@
  * memtel.bpf.c - heap profiling probes on the target's allocator.
  *
  * alloc_enter runs at (an emulated instruction near) the entry of every
- * malloc-family function, alloc_ret at its return, free_enter inside free
- * after the NULL test. Where the kernel has uprobe sessions (6.12+),
+ * allocating function (malloc family, C++ operator new where the allocator
+ * defines its own, jemalloc's *allocx), alloc_ret at its return,
+ * free_enter inside every freeing one (free, operator delete, sdallocx,
+ * free_sized...) after the NULL test. Where the kernel has uprobe sessions (6.12+),
  * alloc_session does both halves through one uprobe_multi link, and its
  * entry half returns 1 for calls that need no return (the unsampled ones),
  * so the kernel skips hijacking their return address: that hijack is most
@@ -267,7 +269,14 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 	case MT_OP_MALLOC:
 	case MT_OP_VALLOC:
 	case MT_OP_PVALLOC:
+	case MT_OP_NEW ... MT_OP_NEW_ARRAY_ALIGNED_NOTHROW:
+	case MT_OP_MALLOCX:
 		size = a0;
+		break;
+	case MT_OP_RALLOCX:
+	case MT_OP_XALLOCX:
+		old = a0;
+		size = a1;
 		break;
 	case MT_OP_CALLOC:
 		size = mul_or_zero(a0, a1);
@@ -378,10 +387,18 @@ static __always_inline int on_return(struct pt_regs *ctx)
 			addr = 0;
 	}
 
+	/* xallocx(p, size, ...) resizes in place and returns the usable size
+	 * it ended with: below size means it could not, and p is unchanged.
+	 * Success is accounted like a realloc that kept its address. */
+	if (op == MT_OP_XALLOCX)
+		addr = ret >= st->size ? st->old : 0;
+
 	/* realloc(p, n): on success p is freed (even when the block stays in
 	 * place); realloc(p, 0) frees p and returns NULL; any other NULL
-	 * return is a failure that leaves p allocated. */
-	if (st->old && (addr || st->size == 0)) {
+	 * return is a failure that leaves p allocated (rallocx and xallocx
+	 * take no size 0). */
+	if (st->old && (addr || (st->size == 0 && (op == MT_OP_REALLOC ||
+						   op == MT_OP_REALLOCARRAY)))) {
 		__u64 old = st->old;
 
 		if (!bpf_map_delete_elem(&live, &old))

@@ -23,6 +23,38 @@ enum mt_op {
 	MT_OP_VALLOC,
 	MT_OP_PVALLOC,
 	MT_OP_FREE,
+	/* C++ operators, where an allocator library defines its own (the
+	 * libstdc++ ones call malloc/free and are not probed) */
+	MT_OP_NEW,
+	MT_OP_NEW_ARRAY,
+	MT_OP_NEW_NOTHROW,
+	MT_OP_NEW_ARRAY_NOTHROW,
+	MT_OP_NEW_ALIGNED,
+	MT_OP_NEW_ARRAY_ALIGNED,
+	MT_OP_NEW_ALIGNED_NOTHROW,
+	MT_OP_NEW_ARRAY_ALIGNED_NOTHROW,
+	MT_OP_DELETE,
+	MT_OP_DELETE_ARRAY,
+	MT_OP_DELETE_SIZED,
+	MT_OP_DELETE_ARRAY_SIZED,
+	MT_OP_DELETE_NOTHROW,
+	MT_OP_DELETE_ARRAY_NOTHROW,
+	MT_OP_DELETE_ALIGNED,
+	MT_OP_DELETE_ARRAY_ALIGNED,
+	MT_OP_DELETE_SIZED_ALIGNED,
+	MT_OP_DELETE_ARRAY_SIZED_ALIGNED,
+	MT_OP_DELETE_ALIGNED_NOTHROW,
+	MT_OP_DELETE_ARRAY_ALIGNED_NOTHROW,
+	/* jemalloc's non-standard API */
+	MT_OP_MALLOCX,		/* (size, flags) */
+	MT_OP_RALLOCX,		/* (ptr, size, flags): moves like realloc */
+	MT_OP_XALLOCX,		/* (ptr, size, extra, flags): in place,
+				 * returns the resulting usable size */
+	MT_OP_SDALLOCX,		/* (ptr, size, flags): a free */
+	MT_OP_DALLOCX,		/* (ptr, flags): a free */
+	/* C23 */
+	MT_OP_FREE_SIZED,
+	MT_OP_FREE_ALIGNED_SIZED,
 	MT_OP__COUNT,
 };
 

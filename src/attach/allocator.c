@@ -19,34 +19,89 @@
 #include "process/procmaps.h"
 
 struct op_desc {
-	const char *name;
+	const char *sym;	/* symbol probed */
+	const char *label;	/* name in reports and metrics */
 	unsigned int args;
-	bool ret;
-	bool null_is_noop;
+	bool frees;		/* free_enter, no return probe */
 };
 
+#define RDI PROLOGUE_ARG_RDI
+#define RSI PROLOGUE_ARG_RSI
+#define RDX PROLOGUE_ARG_RDX
+#define ALLOC(op, sym, label, args) [op] = { sym, label, args, false }
+#define FREE(op, sym, label) [op] = { sym, label, RDI, true }
+
+/* Order matters for aliases (one address, several names): the first op
+ * in enum mt_op names the probe. */
 static const struct op_desc ops[MT_OP__COUNT] = {
-	[MT_OP_MALLOC] = { "malloc", PROLOGUE_ARG_RDI, true },
-	[MT_OP_CALLOC] = { "calloc", PROLOGUE_ARG_RDI | PROLOGUE_ARG_RSI, true },
-	[MT_OP_REALLOC] = { "realloc", PROLOGUE_ARG_RDI | PROLOGUE_ARG_RSI, true },
-	[MT_OP_REALLOCARRAY] = { "reallocarray", PROLOGUE_ARG_RDI |
-				 PROLOGUE_ARG_RSI | PROLOGUE_ARG_RDX, true },
-	[MT_OP_POSIX_MEMALIGN] = { "posix_memalign", PROLOGUE_ARG_RDI |
-				   PROLOGUE_ARG_RSI | PROLOGUE_ARG_RDX, true },
-	[MT_OP_ALIGNED_ALLOC] = { "aligned_alloc", PROLOGUE_ARG_RDI |
-				  PROLOGUE_ARG_RSI, true },
-	[MT_OP_MEMALIGN] = { "memalign", PROLOGUE_ARG_RDI | PROLOGUE_ARG_RSI,
-			     true },
-	[MT_OP_VALLOC] = { "valloc", PROLOGUE_ARG_RDI, true },
-	[MT_OP_PVALLOC] = { "pvalloc", PROLOGUE_ARG_RDI, true },
-	/* no return probe, but the stack must still be unchanged so [rsp]
-	 * is the caller's return address: need_ret is set for free too */
-	[MT_OP_FREE] = { "free", PROLOGUE_ARG_RDI, false, true },
+	ALLOC(MT_OP_MALLOC, "malloc", "malloc", RDI),
+	ALLOC(MT_OP_CALLOC, "calloc", "calloc", RDI | RSI),
+	ALLOC(MT_OP_REALLOC, "realloc", "realloc", RDI | RSI),
+	ALLOC(MT_OP_REALLOCARRAY, "reallocarray", "reallocarray",
+	      RDI | RSI | RDX),
+	ALLOC(MT_OP_POSIX_MEMALIGN, "posix_memalign", "posix_memalign",
+	      RDI | RSI | RDX),
+	ALLOC(MT_OP_ALIGNED_ALLOC, "aligned_alloc", "aligned_alloc", RDI | RSI),
+	ALLOC(MT_OP_MEMALIGN, "memalign", "memalign", RDI | RSI),
+	ALLOC(MT_OP_VALLOC, "valloc", "valloc", RDI),
+	ALLOC(MT_OP_PVALLOC, "pvalloc", "pvalloc", RDI),
+	FREE(MT_OP_FREE, "free", "free"),
+	ALLOC(MT_OP_NEW, "_Znwm", "operator new", RDI),
+	ALLOC(MT_OP_NEW_ARRAY, "_Znam", "operator new[]", RDI),
+	ALLOC(MT_OP_NEW_NOTHROW, "_ZnwmRKSt9nothrow_t",
+	      "operator new(nothrow)", RDI),
+	ALLOC(MT_OP_NEW_ARRAY_NOTHROW, "_ZnamRKSt9nothrow_t",
+	      "operator new[](nothrow)", RDI),
+	ALLOC(MT_OP_NEW_ALIGNED, "_ZnwmSt11align_val_t",
+	      "operator new(align)", RDI),
+	ALLOC(MT_OP_NEW_ARRAY_ALIGNED, "_ZnamSt11align_val_t",
+	      "operator new[](align)", RDI),
+	ALLOC(MT_OP_NEW_ALIGNED_NOTHROW, "_ZnwmSt11align_val_tRKSt9nothrow_t",
+	      "operator new(align, nothrow)", RDI),
+	ALLOC(MT_OP_NEW_ARRAY_ALIGNED_NOTHROW,
+	      "_ZnamSt11align_val_tRKSt9nothrow_t",
+	      "operator new[](align, nothrow)", RDI),
+	FREE(MT_OP_DELETE, "_ZdlPv", "operator delete"),
+	FREE(MT_OP_DELETE_ARRAY, "_ZdaPv", "operator delete[]"),
+	FREE(MT_OP_DELETE_SIZED, "_ZdlPvm", "operator delete(sized)"),
+	FREE(MT_OP_DELETE_ARRAY_SIZED, "_ZdaPvm", "operator delete[](sized)"),
+	FREE(MT_OP_DELETE_NOTHROW, "_ZdlPvRKSt9nothrow_t",
+	     "operator delete(nothrow)"),
+	FREE(MT_OP_DELETE_ARRAY_NOTHROW, "_ZdaPvRKSt9nothrow_t",
+	     "operator delete[](nothrow)"),
+	FREE(MT_OP_DELETE_ALIGNED, "_ZdlPvSt11align_val_t",
+	     "operator delete(align)"),
+	FREE(MT_OP_DELETE_ARRAY_ALIGNED, "_ZdaPvSt11align_val_t",
+	     "operator delete[](align)"),
+	FREE(MT_OP_DELETE_SIZED_ALIGNED, "_ZdlPvmSt11align_val_t",
+	     "operator delete(sized, align)"),
+	FREE(MT_OP_DELETE_ARRAY_SIZED_ALIGNED, "_ZdaPvmSt11align_val_t",
+	     "operator delete[](sized, align)"),
+	FREE(MT_OP_DELETE_ALIGNED_NOTHROW,
+	     "_ZdlPvSt11align_val_tRKSt9nothrow_t",
+	     "operator delete(align, nothrow)"),
+	FREE(MT_OP_DELETE_ARRAY_ALIGNED_NOTHROW,
+	     "_ZdaPvSt11align_val_tRKSt9nothrow_t",
+	     "operator delete[](align, nothrow)"),
+	ALLOC(MT_OP_MALLOCX, "mallocx", "mallocx", RDI),
+	ALLOC(MT_OP_RALLOCX, "rallocx", "rallocx", RDI | RSI),
+	ALLOC(MT_OP_XALLOCX, "xallocx", "xallocx", RDI | RSI),
+	FREE(MT_OP_SDALLOCX, "sdallocx", "sdallocx"),
+	FREE(MT_OP_DALLOCX, "dallocx", "dallocx"),
+	FREE(MT_OP_FREE_SIZED, "free_sized", "free_sized"),
+	FREE(MT_OP_FREE_ALIGNED_SIZED, "free_aligned_sized",
+	     "free_aligned_sized"),
 };
+
+#undef ALLOC
+#undef FREE
+#undef RDI
+#undef RSI
+#undef RDX
 
 const char *allocator__op_name(enum mt_op op)
 {
-	return op < MT_OP__COUNT ? ops[op].name : "?";
+	return op < MT_OP__COUNT ? ops[op].label : "?";
 }
 
 static bool is_libc(const char *path)
@@ -130,26 +185,30 @@ int allocator__plan(const struct allocator *a, struct probe_point *pts,
 	int op, err;
 
 	for (op = 0; op < MT_OP__COUNT; op++) {
+		/* A free has no return probe, but the stack must still be
+		 * unchanged so [rsp] is the caller's return address: need_ret
+		 * holds for frees too. Freeing NULL does nothing. */
 		struct prologue_req req = {
 			.args = ops[op].args,
-			.need_ret = true,	/* see MT_OP_FREE above */
-			.null_is_noop = ops[op].null_is_noop,
+			.need_ret = true,
+			.null_is_noop = ops[op].frees,
 		};
 		struct probe_point *p = &pts[cnt];
 		struct elf_func f;
 		uint8_t code[64];
 		long got;
 
-		err = elfinfo__find_func(a->open_path, ops[op].name, &f);
+		err = elfinfo__find_func(a->open_path, ops[op].sym, &f);
 		if (err == -ENOENT && op != MT_OP_MALLOC && op != MT_OP_FREE)
 			continue;
 		if (err)
 			return err;
 		memset(p, 0, sizeof(*p));
 		p->op = op;
-		p->func = ops[op].name;
+		p->func = ops[op].sym;
 		p->func_offset = f.file_offset;
-		p->has_ret = ops[op].ret;
+		p->has_ret = !ops[op].frees;
+		p->frees = ops[op].frees;
 		for (j = 0; j < cnt; j++)
 			if (pts[j].func_offset == f.file_offset)
 				p->alias = true;

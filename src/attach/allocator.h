@@ -28,18 +28,20 @@ struct probe_point {
 	uint64_t func_offset;		/* file offset of the function */
 	struct prologue_plan plan;	/* where inside it */
 	bool has_ret;			/* a uretprobe shares the site */
+	bool frees;			/* a free: free_enter, no return */
 	bool alias;			/* same address as an earlier op: skipped */
 };
 
-/* Name of an op ("malloc", ...). */
+/* Name of an op for reports ("malloc", "operator new[]", ...). */
 const char *allocator__op_name(enum mt_op op);
 
 /* 0, -ENOENT if no mapped file defines malloc, -ESRCH if pid is gone,
  * or another -errno. */
 int allocator__find(pid_t pid, struct allocator *out);
 
-/* Plan probe points for every malloc-family function the allocator
- * defines. pts must hold MT_OP__COUNT entries; *n receives how many were
+/* Plan probe points for every allocation entry point the allocator
+ * defines (malloc family, its own C++ operators, jemalloc's *allocx, C23
+ * free_sized). pts must hold MT_OP__COUNT entries; *n receives how many were
  * filled. 0, -ENOENT if malloc or free is missing, or -errno. */
 int allocator__plan(const struct allocator *a, struct probe_point *pts,
 		    size_t *n);

@@ -175,7 +175,7 @@ static int attach_session(struct probes *p, pid_t pid, const char *path,
 	int fd;
 
 	for (i = 0; i < n && cnt < MT_OP__COUNT; i++) {
-		if (pts[i].alias || pts[i].op == MT_OP_FREE)
+		if (pts[i].alias || pts[i].frees)
 			continue;
 		offs[cnt] = pts[i].func_offset + pts[i].plan.offset;
 		cookies[cnt] = pts[i].op;
@@ -220,7 +220,7 @@ int probes__attach(struct probes *p, const struct allocator *a,
 			 (unsigned long long)pt->plan.offset, pt->plan.insn,
 			 pt->plan.emulated ? ", emulated" : ", single-stepped",
 			 pt->plan.why);
-		if (pt->op == MT_OP_FREE) {
+		if (pt->frees) {
 			err = attach_one(p, p->skel->progs.free_enter, pid,
 					 a->open_path, off, pt->op, false);
 		} else if (p->session) {

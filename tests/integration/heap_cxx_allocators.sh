@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# C++ on allocators that define their own operator new/delete: jemalloc and
+# tcmalloc, preloaded and linked. tools/workloads/cxxalloc.cc knows its
+# new/new[]/nothrow/aligned counts and sizes; at --sample-bytes 1 the heap
+# profile must match them exactly, site by site. On glibc, libstdc++'s
+# operators call malloc: every C++ allocation must be counted once, not
+# twice (there the leaf frame is libstdc++'s operator new, so only the
+# call count is compared).
+set -u
+# shellcheck source=../lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+
+require_bpf
+require_memtel
+require_go
+
+LIBDIR=/usr/lib/x86_64-linux-gnu
+JE=$LIBDIR/libjemalloc.so.2
+TC=$LIBDIR/libtcmalloc_minimal.so.4
+CXX=${CXX:-g++}
+for f in "$JE" "$TC" "$LIBDIR/libjemalloc.so" "$LIBDIR/libtcmalloc_minimal.so"; do
+	[ -e "$f" ] || fail "$f missing (tools/deps.sh installs libjemalloc-dev, libgoogle-perftools-dev)"
+done
+command -v "$CXX" >/dev/null || fail "$CXX missing (tools/deps.sh installs g++)"
+
+SRC=$MEMTEL_ROOT/tools/workloads/cxxalloc.cc
+build() { # OUT EXTRA-LDFLAGS...
+	local out=$1
+	shift
+	"$CXX" -O2 -g -fomit-frame-pointer -Wall -Wextra -Werror "$SRC" -o "$out" "$@" \
+		>"$W/cxx.log" 2>&1 || fail "building $out: $(cat "$W/cxx.log")"
+}
+build "$W/cxxalloc"
+build "$W/cxxalloc-je" -ljemalloc
+build "$W/cxxalloc-tc" -ltcmalloc_minimal
+"$W/cxxalloc" --expect >"$W/expect.json" || fail "cxxalloc --expect"
+
+# one_run NAME EXPECTED-ALLOCATOR-PATH-ERE [ENV...] -- PROG
+one_run() {
+	local name=$1 want=$2
+	shift 2
+	local envs=()
+	while [ "$1" != -- ]; do envs+=("$1"); shift; done
+	shift
+	log "case $name"
+	watch_log "$W/$name.out" "$W/$name.err"
+	spawn "$W/$name.out" "$W/$name.err" env "${envs[@]}" "$MEMTEL_BIN" \
+		--no-cpu --sample-bytes 1 -o "$W/$name" -- "$@"
+	wait_exit "$SPAWN_PID" 120 || fail "$name: memtel-bpf did not exit"
+	assert_exit 0 "$name: memtel-bpf"
+	assert_no_sanitizer "$W/$name.err"
+	grep -Eq "^memtel-bpf: attached [0-9]+ heap probes to $want " "$W/$name.err" ||
+		fail "$name: probes not attached to $want: $(grep attached "$W/$name.err")"
+	grep -q '"mode": "exact"' "$W/$name.out" || fail "$name: cxxalloc did not run to the end"
+	assert_no_drops "$W/$name.out"
+	[ "$name" = glibc ] || check_profile exact "$W/$name/heap.pb.gz" "$W/expect.json"
+}
+
+one_run jemalloc-preload "$JE" LD_PRELOAD="$JE" -- "$W/cxxalloc"
+one_run tcmalloc-preload "$LIBDIR/libtcmalloc_minimal\\.so[.0-9]*" LD_PRELOAD="$TC" -- "$W/cxxalloc"
+one_run jemalloc-linked "$JE" -- "$W/cxxalloc-je"
+one_run tcmalloc-linked "$LIBDIR/libtcmalloc_minimal\\.so[.0-9]*" -- "$W/cxxalloc-tc"
+one_run glibc "[^ ]*/libc\\.so\\.6" -- "$W/cxxalloc"
+# the workload's own allocations, plus a few from the C++ runtime's startup
+want=$(python3 -c 'import json,sys; print(sum(s["alloc_objects"] for s in json.load(open(sys.argv[1]))["sites"].values()))' "$W/expect.json")
+seen=$(sed -n 's/^allocation calls seen: \([0-9]*\),.*/\1/p' "$W/glibc.out")
+[ -n "$seen" ] || fail "glibc: no 'allocation calls seen' line"
+[ "$seen" -ge "$want" ] && [ "$seen" -lt $((want + 64)) ] ||
+	fail "glibc: allocation calls seen $seen, expected $want (+ < 64 from startup)"
+exit 0

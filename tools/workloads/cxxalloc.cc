@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * cxxalloc.cc - a C++ program with known operator new/new[]/delete/delete[]
+ * counts and sizes, for the heap tests on allocators that define their own
+ * operators (jemalloc, tcmalloc, mimalloc). Each site is a separate
+ * extern "C" function (plain names in the profile) called from run_exact;
+ * the run prints per-site totals as JSON, the format heapsites uses, and
+ * --expect prints them without allocating.
+ *
+ * Built by the tests with g++ -O2 (the Makefile builds C workloads only),
+ * optionally linked with -ljemalloc or -ltcmalloc_minimal.
+ */
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#define SITE extern "C" __attribute__((noipa))
+#define BARRIER() asm volatile("" ::: "memory")
+
+/* Every result goes through here, so no new/delete pair can be elided. */
+static void *volatile sink;
+
+struct Obj {			/* 48 bytes: plain new, sized delete */
+	char bytes[48];
+};
+
+struct alignas(64) Wide {	/* 192 bytes, over-aligned: aligned new */
+	char bytes[192];
+};
+
+enum site { S_NEW, S_NEW_ARRAY, S_NOTHROW, S_ALIGNED, S_CHURN, S__COUNT };
+
+static struct {
+	const char *name;
+	uint64_t alloc_objects, alloc_space, inuse_objects, inuse_space;
+} stats[S__COUNT] = {
+	{ "new_site", 0, 0, 0, 0 },
+	{ "new_array_site", 0, 0, 0, 0 },
+	{ "nothrow_site", 0, 0, 0, 0 },
+	{ "aligned_new_site", 0, 0, 0, 0 },
+	{ "churn_site", 0, 0, 0, 0 },
+};
+
+static void account(enum site s, uint64_t n, uint64_t size, bool kept)
+{
+	stats[s].alloc_objects += n;
+	stats[s].alloc_space += n * size;
+	if (kept) {
+		stats[s].inuse_objects += n;
+		stats[s].inuse_space += n * size;
+	}
+}
+
+/* n objects kept (never deleted): operator new(size_t) */
+SITE void new_site(int n, Obj **keep)
+{
+	for (int i = 0; i < n; i++) {
+		keep[i] = new Obj;
+		sink = keep[i];
+		BARRIER();
+	}
+}
+
+/* n arrays of size bytes, kept: operator new[](size_t) */
+SITE void new_array_site(int n, size_t size, char **keep)
+{
+	for (int i = 0; i < n; i++) {
+		keep[i] = new char[size];
+		sink = keep[i];
+		BARRIER();
+	}
+}
+
+/* n nothrow arrays, kept: operator new[](size_t, nothrow_t) */
+SITE void nothrow_site(int n, size_t size, char **keep)
+{
+	for (int i = 0; i < n; i++) {
+		keep[i] = new (std::nothrow) char[size];
+		if (!keep[i])
+			abort();
+		sink = keep[i];
+		BARRIER();
+	}
+}
+
+/* n over-aligned objects, kept: operator new(size_t, align_val_t) */
+SITE void aligned_new_site(int n, Wide **keep)
+{
+	for (int i = 0; i < n; i++) {
+		keep[i] = new Wide;
+		sink = keep[i];
+		BARRIER();
+	}
+}
+
+/* n objects and n arrays, each deleted at once (sized delete, delete[],
+ * aligned delete): nothing stays in use */
+SITE void churn_site(int n, size_t size)
+{
+	for (int i = 0; i < n; i++) {
+		Obj *o = new Obj;
+		char *a = new char[size];
+		Wide *w = new Wide;
+
+		sink = o;
+		sink = a;
+		sink = w;
+		BARRIER();
+		delete w;
+		delete[] a;
+		delete o;
+	}
+}
+
+template <typename T> static T **keep_array(int n, bool dry)
+{
+	/* std::malloc, not new: the bookkeeping is no site's allocation */
+	return dry ? nullptr : static_cast<T **>(calloc((size_t)n, sizeof(T *)));
+}
+
+SITE void run_exact(int k, bool dry)
+{
+	Obj **objs = keep_array<Obj>(300 * k, dry);
+	char **arrays = keep_array<char>(50 * k, dry);
+	char **nothrow = keep_array<char>(40 * k, dry);
+	Wide **wide = keep_array<Wide>(30 * k, dry);
+
+	account(S_NEW, 300 * k, sizeof(Obj), true);
+	account(S_NEW_ARRAY, 50 * k, 1000, true);
+	account(S_NOTHROW, 40 * k, 2000, true);
+	account(S_ALIGNED, 30 * k, sizeof(Wide), true);
+	account(S_CHURN, 3 * 200 * k, 0, false);
+	stats[S_CHURN].alloc_space +=
+		200 * k * (sizeof(Obj) + 3000 + sizeof(Wide));
+	if (dry)
+		return;
+	if (!objs || !arrays || !nothrow || !wide)
+		abort();
+	new_site(300 * k, objs);
+	new_array_site(50 * k, 1000, arrays);
+	nothrow_site(40 * k, 2000, nothrow);
+	aligned_new_site(30 * k, wide);
+	churn_site(200 * k, 3000);
+	BARRIER();	/* no tail call: run_exact stays the caller */
+}
+
+static void print_json(const char *mode)
+{
+	printf("{\"mode\": \"%s\", \"sites\": {", mode);
+	for (int s = 0; s < S__COUNT; s++)
+		printf("%s\"%s\": {\"alloc_objects\": %" PRIu64
+		       ", \"alloc_space\": %" PRIu64
+		       ", \"inuse_objects\": %" PRIu64
+		       ", \"inuse_space\": %" PRIu64 "}",
+		       s ? ", " : "", stats[s].name, stats[s].alloc_objects,
+		       stats[s].alloc_space, stats[s].inuse_objects,
+		       stats[s].inuse_space);
+	printf("}}\n");
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	bool dry = argc > 1 && !strcmp(argv[1], "--expect");
+
+	if (argc > 2 || (argc == 2 && !dry)) {
+		fprintf(stderr, "usage: cxxalloc [--expect]\n");
+		return 2;
+	}
+	run_exact(2, dry);
+	print_json("exact");
+	return 0;
+}

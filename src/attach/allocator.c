@@ -10,11 +10,13 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "attach/allocator.h"
 #include "process/elfinfo.h"
+#include "util/fileio.h"
 #include "util/log.h"
 #include "process/procmaps.h"
 
@@ -120,6 +122,94 @@ static bool defines_malloc(const char *path)
 	       elfinfo__find_func(path, "free", &f) == 0;
 }
 
+/* libstdc++'s and libc++'s operator new/delete call malloc/free: through
+ * them C++ allocations reach whichever allocator is probed. */
+static bool is_cxx_runtime(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return !strncmp(base, "libstdc++.so", 12) ||
+	       !strncmp(base, "libc++.so", 9);
+}
+
+static bool defines_new(const char *path)
+{
+	struct elf_func f;
+
+	return elfinfo__find_func(path, "_Znwm", &f) == 0;
+}
+
+/* Never silent: say so when a mapped file other than the probed allocator
+ * provides allocation entry points the process may bind to. Lookup order
+ * is approximated as symbol interposition does it: the executable, then
+ * the probed allocator (preloaded or linked early), then the rest. */
+static void warn_unprobed(pid_t pid, const struct mt_maps *maps,
+			  const struct mt_mapping *chosen, bool chosen_new,
+			  const char *exe_path)
+{
+	bool warned_malloc = false, warned_new = chosen_new;
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < maps->n; i++) {
+		const struct mt_mapping *m = &maps->v[i];
+
+		if (m->path[0] != '/' || m->perms[2] != 'x' ||
+		    !strcmp(m->path, chosen->path) || is_libc(m->path) ||
+		    is_cxx_runtime(m->path) || strstr(m->path, "/ld-linux") ||
+		    procmaps__target_path(pid, m, path, sizeof(path)))
+			continue;
+		if (!warned_malloc && defines_malloc(path)) {
+			mt_info("warning: %s also defines malloc and free but is not probed (heap probes are on %s): allocations it serves are not seen (likely cause: two allocators loaded, e.g. one preloaded and one linked)",
+				m->path, chosen->path);
+			warned_malloc = true;
+		}
+		if (!warned_new && defines_new(path)) {
+			mt_info("warning: operator new likely resolves to %s, which is not probed (heap probes are on %s): C++ allocations are seen only if it calls that malloc (likely cause: %s)",
+				m->path, chosen->path,
+				!strcmp(m->path, exe_path) ?
+				"the program defines its own operator new" :
+				"a C++ allocator library loaded beside the malloc one");
+			warned_new = true;
+		}
+	}
+}
+
+/* Is the file mapped at path named in the target's LD_PRELOAD? The loader
+ * searches preloaded libraries right after the executable, so among
+ * several allocators the preloaded one serves the calls. Entries are
+ * matched by base name prefix: libtcmalloc_minimal.so.4 is mapped as
+ * the file its symlink names, libtcmalloc_minimal.so.4.5.10. */
+static bool preloaded(pid_t pid, const char *path)
+{
+	const char *base = strrchr(path, '/'), *v, *end;
+	char env[64], *buf = NULL;
+	bool hit = false;
+	size_t len = 0;
+
+	base = base ? base + 1 : path;
+	snprintf(env, sizeof(env), "/proc/%d/environ", pid);
+	if (fileio__read_text(env, 0, 1 << 20, &buf, &len))
+		return false;
+	for (v = buf; v < buf + len; v += strlen(v) + 1) {
+		if (strncmp(v, "LD_PRELOAD=", 11))
+			continue;
+		for (v += 11; *v && !hit; v = *end ? end + 1 : end) {
+			const char *e, *eb;
+
+			end = v + strcspn(v, " :");
+			for (e = eb = v; e < end; e++)
+				if (*e == '/')
+					eb = e + 1;
+			hit = end > eb && !strncmp(base, eb, (size_t)(end - eb));
+		}
+		break;
+	}
+	free(buf);
+	return hit;
+}
+
 static void fill(struct allocator *out, pid_t pid, const struct mt_mapping *m,
 		 const char *kind)
 {
@@ -135,6 +225,7 @@ int allocator__find(pid_t pid, struct allocator *out)
 	const struct mt_mapping *libc = NULL, *lib = NULL, *exe = NULL;
 	char link[64], exe_path[PATH_MAX] = "", path[PATH_MAX];
 	struct mt_maps maps = {};
+	bool lib_pre = false;
 	ssize_t len;
 	size_t i;
 	int err;
@@ -160,9 +251,11 @@ int allocator__find(pid_t pid, struct allocator *out)
 		} else if (is_libc(m->path)) {
 			if (!libc && defines_malloc(path))
 				libc = m;
-		} else if (!lib && strstr(m->path, "/ld-linux") == NULL &&
+		} else if ((!lib || (!lib_pre && preloaded(pid, m->path))) &&
+			   strstr(m->path, "/ld-linux") == NULL &&
 			   defines_malloc(path)) {
 			lib = m;
+			lib_pre = preloaded(pid, m->path);
 		}
 	}
 	err = 0;
@@ -174,6 +267,9 @@ int allocator__find(pid_t pid, struct allocator *out)
 		fill(out, pid, libc, "libc");
 	else
 		err = -ENOENT;
+	if (!err)
+		warn_unprobed(pid, &maps, exe ? exe : lib ? lib : libc,
+			      defines_new(out->open_path), exe_path);
 	procmaps__free(&maps);
 	return err;
 }

@@ -2,8 +2,9 @@
 /*
  * allocator.h - find the allocator a process really uses, and where to
  * probe it. Search order follows symbol interposition: the executable
- * itself (static binaries, or a malloc linked in), then any other mapped
- * library defining malloc (jemalloc, tcmalloc, mimalloc...), then libc.
+ * itself (static binaries, or a malloc linked in), then a library defining
+ * malloc named in LD_PRELOAD, then any other mapped library defining malloc
+ * (jemalloc, tcmalloc, mimalloc...), then libc.
  */
 #ifndef MEMTEL_ALLOCATOR_H
 #define MEMTEL_ALLOCATOR_H

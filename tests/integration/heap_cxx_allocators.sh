@@ -6,7 +6,8 @@
 # profile must match them exactly, site by site. On glibc, libstdc++'s
 # operators call malloc: every C++ allocation must be counted once, not
 # twice (there the leaf frame is libstdc++'s operator new, so only the
-# call count is compared).
+# call count is compared). With two allocators mapped, the one not probed
+# is named in a warning.
 set -u
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -62,6 +63,15 @@ one_run tcmalloc-preload "$LIBDIR/libtcmalloc_minimal\\.so[.0-9]*" LD_PRELOAD="$
 one_run jemalloc-linked "$JE" -- "$W/cxxalloc-je"
 one_run tcmalloc-linked "$LIBDIR/libtcmalloc_minimal\\.so[.0-9]*" -- "$W/cxxalloc-tc"
 one_run glibc "[^ ]*/libc\\.so\\.6" -- "$W/cxxalloc"
+for name in jemalloc-preload tcmalloc-preload jemalloc-linked tcmalloc-linked glibc; do
+	! grep -q 'warning' "$W/$name.err" || fail "$name: unexpected warning: $(grep warning "$W/$name.err")"
+done
+
+# Never silent: jemalloc preloaded into a program linked with tcmalloc has
+# two allocators; the one not probed is named in one warning line.
+one_run two-allocators "$JE" LD_PRELOAD="$JE" -- "$W/cxxalloc-tc"
+n=$(grep -c '^memtel-bpf: warning: .*libtcmalloc_minimal.* not probed .*likely cause' "$W/two-allocators.err")
+[ "$n" = 1 ] || fail "two-allocators: expected one warning naming tcmalloc, got $n"
 # the workload's own allocations, plus a few from the C++ runtime's startup
 want=$(python3 -c 'import json,sys; print(sum(s["alloc_objects"] for s in json.load(open(sys.argv[1]))["sites"].values()))' "$W/expect.json")
 seen=$(sed -n 's/^allocation calls seen: \([0-9]*\),.*/\1/p' "$W/glibc.out")

@@ -274,10 +274,24 @@ int allocator__find(pid_t pid, struct allocator *out)
 	return err;
 }
 
+/* File offset a function's first instruction jumps to (jmp rel8/rel32),
+ * or UINT64_MAX. Offsets and addresses differ by a constant within the
+ * text segment. */
+static uint64_t tail_jump(const uint8_t *code, long len, uint64_t off)
+{
+	if (len >= 5 && code[0] == 0xe9)
+		return off + 5 + (uint64_t)(int64_t)(int32_t)(code[1] |
+			code[2] << 8 | code[3] << 16 | (uint32_t)code[4] << 24);
+	if (len >= 2 && code[0] == 0xeb)
+		return off + 2 + (uint64_t)(int64_t)(int8_t)code[1];
+	return UINT64_MAX;
+}
+
 int allocator__plan(const struct allocator *a, struct probe_point *pts,
 		    size_t *n)
 {
-	size_t cnt = 0, j;
+	uint64_t tail[MT_OP__COUNT];
+	size_t cnt = 0, i, j;
 	int op, err;
 
 	for (op = 0; op < MT_OP__COUNT; op++) {
@@ -318,7 +332,21 @@ int allocator__plan(const struct allocator *a, struct probe_point *pts,
 			snprintf(p->plan.why, sizeof(p->plan.why),
 				 "cannot decode: probing the entry");
 		}
+		tail[cnt] = tail_jump(code, got, f.file_offset);
 		cnt++;
+	}
+	/* jemalloc's operator new[] is `jmp operator new`: probing both would
+	 * see the call twice and, when sampling, give it two chances. The
+	 * target's probe sees it with the same stack, so skip the jump. */
+	for (i = 0; i < cnt; i++) {
+		for (j = 0; j < cnt && !pts[i].alias; j++) {
+			if (j == i || tail[i] != pts[j].func_offset ||
+			    pts[j].frees != pts[i].frees)
+				continue;
+			pts[i].alias = true;
+			snprintf(pts[i].plan.why, sizeof(pts[i].plan.why),
+				 "tail-jumps to %s, probed there", pts[j].func);
+		}
 	}
 	*n = cnt;
 	return 0;

@@ -30,7 +30,8 @@ struct probe_point {
 	struct prologue_plan plan;	/* where inside it */
 	bool has_ret;			/* a uretprobe shares the site */
 	bool frees;			/* a free: free_enter, no return */
-	bool alias;			/* same address as an earlier op: skipped */
+	bool alias;			/* skipped: same address as an earlier op,
+					 * or a tail jump to another probed op */
 };
 
 /* Name of an op for reports ("malloc", "operator new[]", ...). */

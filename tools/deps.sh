@@ -13,7 +13,7 @@ pkgs=(
 	protobuf-compiler    # protoc, for decoding by hand
 	openssl
 	prometheus python3-yaml  # promtool and YAML checks of deploy/
-	g++ libjemalloc-dev libgoogle-perftools-dev  # C++ and jemalloc API heap tests
+	g++ libjemalloc-dev libgoogle-perftools-dev libmimalloc2.0  # C++ and jemalloc API heap tests
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # C++ on allocators that define their own operator new/delete: jemalloc and
-# tcmalloc, preloaded and linked. tools/workloads/cxxalloc.cc knows its
-# new/new[]/nothrow/aligned counts and sizes; at --sample-bytes 1 the heap
+# tcmalloc, preloaded and linked, and mimalloc preloaded.
+# tools/workloads/cxxalloc.cc knows its new/new[]/nothrow/aligned counts and
+# sizes; at --sample-bytes 1 the heap
 # profile must match them exactly, site by site. On glibc, libstdc++'s
 # operators call malloc: every C++ allocation must be counted once, not
 # twice (there the leaf frame is libstdc++'s operator new, so only the
@@ -19,9 +20,10 @@ require_go
 LIBDIR=/usr/lib/x86_64-linux-gnu
 JE=$LIBDIR/libjemalloc.so.2
 TC=$LIBDIR/libtcmalloc_minimal.so.4
+MI=$LIBDIR/libmimalloc.so.2
 CXX=${CXX:-g++}
-for f in "$JE" "$TC" "$LIBDIR/libjemalloc.so" "$LIBDIR/libtcmalloc_minimal.so"; do
-	[ -e "$f" ] || fail "$f missing (tools/deps.sh installs libjemalloc-dev, libgoogle-perftools-dev)"
+for f in "$JE" "$TC" "$MI" "$LIBDIR/libjemalloc.so" "$LIBDIR/libtcmalloc_minimal.so"; do
+	[ -e "$f" ] || fail "$f missing (tools/deps.sh installs libjemalloc-dev, libgoogle-perftools-dev, libmimalloc2.0)"
 done
 command -v "$CXX" >/dev/null || fail "$CXX missing (tools/deps.sh installs g++)"
 
@@ -60,10 +62,11 @@ one_run() {
 
 one_run jemalloc-preload "$JE" LD_PRELOAD="$JE" -- "$W/cxxalloc"
 one_run tcmalloc-preload "$LIBDIR/libtcmalloc_minimal\\.so[.0-9]*" LD_PRELOAD="$TC" -- "$W/cxxalloc"
+one_run mimalloc-preload "$LIBDIR/libmimalloc\\.so[.0-9]*" LD_PRELOAD="$MI" -- "$W/cxxalloc"
 one_run jemalloc-linked "$JE" -- "$W/cxxalloc-je"
 one_run tcmalloc-linked "$LIBDIR/libtcmalloc_minimal\\.so[.0-9]*" -- "$W/cxxalloc-tc"
 one_run glibc "[^ ]*/libc\\.so\\.6" -- "$W/cxxalloc"
-for name in jemalloc-preload tcmalloc-preload jemalloc-linked tcmalloc-linked glibc; do
+for name in jemalloc-preload tcmalloc-preload mimalloc-preload jemalloc-linked tcmalloc-linked glibc; do
 	! grep -q 'warning' "$W/$name.err" || fail "$name: unexpected warning: $(grep warning "$W/$name.err")"
 done
 

@@ -31,7 +31,8 @@ SRC=$MEMTEL_ROOT/tools/workloads/cxxalloc.cc
 build() { # OUT EXTRA-LDFLAGS...
 	local out=$1
 	shift
-	"$CXX" -O2 -g -fomit-frame-pointer -Wall -Wextra -Werror "$SRC" -o "$out" "$@" \
+	"$CXX" -O2 -g -fomit-frame-pointer -Wall -Wextra -Werror \
+		-I"$MEMTEL_ROOT/tools/workloads" "$SRC" -o "$out" "$@" \
 		>"$W/cxx.log" 2>&1 || fail "building $out: $(cat "$W/cxx.log")"
 }
 build "$W/cxxalloc"

@@ -7,14 +7,15 @@
  * the run prints per-site totals as JSON, the format heapsites uses, and
  * --expect prints them without allocating.
  *
- * Built by the tests with g++ -O2 (the Makefile builds C workloads only),
- * optionally linked with -ljemalloc or -ltcmalloc_minimal.
+ * Built by the tests with g++ -O2 -Itools/workloads (the Makefile builds C
+ * workloads only), optionally linked with -ljemalloc or -ltcmalloc_minimal.
  */
-#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+
+#include "sitestats.h"
 
 #define SITE extern "C" __attribute__((noipa))
 #define BARRIER() asm volatile("" ::: "memory")
@@ -32,10 +33,7 @@ struct alignas(64) Wide {	/* 192 bytes, over-aligned: aligned new */
 
 enum site { S_NEW, S_NEW_ARRAY, S_NOTHROW, S_ALIGNED, S_CHURN, S__COUNT };
 
-static struct {
-	const char *name;
-	uint64_t alloc_objects, alloc_space, inuse_objects, inuse_space;
-} stats[S__COUNT] = {
+static struct site_stats stats[S__COUNT] = {
 	{ "new_site", 0, 0, 0, 0 },
 	{ "new_array_site", 0, 0, 0, 0 },
 	{ "nothrow_site", 0, 0, 0, 0 },
@@ -45,12 +43,7 @@ static struct {
 
 static void account(enum site s, uint64_t n, uint64_t size, bool kept)
 {
-	stats[s].alloc_objects += n;
-	stats[s].alloc_space += n * size;
-	if (kept) {
-		stats[s].inuse_objects += n;
-		stats[s].inuse_space += n * size;
-	}
+	site_account(&stats[s], n, size, kept);
 }
 
 /* n objects kept (never deleted): operator new(size_t) */
@@ -146,21 +139,6 @@ SITE void run_exact(int k, bool dry)
 	BARRIER();	/* no tail call: run_exact stays the caller */
 }
 
-static void print_json(const char *mode)
-{
-	printf("{\"mode\": \"%s\", \"sites\": {", mode);
-	for (int s = 0; s < S__COUNT; s++)
-		printf("%s\"%s\": {\"alloc_objects\": %" PRIu64
-		       ", \"alloc_space\": %" PRIu64
-		       ", \"inuse_objects\": %" PRIu64
-		       ", \"inuse_space\": %" PRIu64 "}",
-		       s ? ", " : "", stats[s].name, stats[s].alloc_objects,
-		       stats[s].alloc_space, stats[s].inuse_objects,
-		       stats[s].inuse_space);
-	printf("}}\n");
-	fflush(stdout);
-}
-
 int main(int argc, char **argv)
 {
 	bool dry = argc > 1 && !strcmp(argv[1], "--expect");
@@ -170,6 +148,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	run_exact(2, dry);
-	print_json("exact");
+	site_print_json("exact", stats, S__COUNT);
 	return 0;
 }

@@ -8,12 +8,11 @@
  * JSON in heapsites' format, --expect prints them without allocating.
  */
 #include <dlfcn.h>
-#include <inttypes.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "sitestats.h"
 
 #define SITE __attribute__((noipa))
 #define BARRIER() asm volatile("" ::: "memory")
@@ -30,10 +29,7 @@ static void *volatile sink;
 
 enum site { S_MALLOCX, S_RALLOCX, S_XALLOCX, S_SDALLOCX, S_DALLOCX, S__COUNT };
 
-static struct {
-	const char *name;
-	uint64_t alloc_objects, alloc_space, inuse_objects, inuse_space;
-} stats[S__COUNT] = {
+static struct site_stats stats[S__COUNT] = {
 	[S_MALLOCX] = { .name = "mallocx_site" },
 	[S_RALLOCX] = { .name = "rallocx_site" },
 	[S_XALLOCX] = { .name = "xallocx_site" },
@@ -43,12 +39,7 @@ static struct {
 
 static void account(enum site s, uint64_t n, uint64_t size, bool kept)
 {
-	stats[s].alloc_objects += n;
-	stats[s].alloc_space += n * size;
-	if (kept) {
-		stats[s].inuse_objects += n;
-		stats[s].inuse_space += n * size;
-	}
+	site_account(&stats[s], n, size, kept);
 }
 
 static void *check(void *p)
@@ -148,21 +139,6 @@ SITE static void run_exact(int k, bool dry)
 	BARRIER();	/* no tail call: run_exact stays the caller */
 }
 
-static void print_json(void)
-{
-	printf("{\"mode\": \"exact\", \"sites\": {");
-	for (int s = 0; s < S__COUNT; s++)
-		printf("%s\"%s\": {\"alloc_objects\": %" PRIu64
-		       ", \"alloc_space\": %" PRIu64
-		       ", \"inuse_objects\": %" PRIu64
-		       ", \"inuse_space\": %" PRIu64 "}",
-		       s ? ", " : "", stats[s].name, stats[s].alloc_objects,
-		       stats[s].alloc_space, stats[s].inuse_objects,
-		       stats[s].inuse_space);
-	printf("}}\n");
-	fflush(stdout);
-}
-
 int main(int argc, char **argv)
 {
 	bool dry = argc > 1 && !strcmp(argv[1], "--expect");
@@ -186,6 +162,6 @@ int main(int argc, char **argv)
 		}
 	}
 	run_exact(2, dry);
-	print_json();
+	site_print_json("exact", stats, S__COUNT);
 	return 0;
 }

@@ -40,40 +40,62 @@ build "$W/cxxalloc-je" -ljemalloc
 build "$W/cxxalloc-tc" -ltcmalloc_minimal
 "$W/cxxalloc" --expect >"$W/expect.json" || fail "cxxalloc --expect"
 
-# one_run NAME EXPECTED-ALLOCATOR-PATH-ERE [ENV...] -- PROG
-one_run() {
+# check_case NAME EXPECTED-ALLOCATOR-PATH-ERE: memtel-bpf's output in $W/NAME*
+check_case() {
 	local name=$1 want=$2
-	shift 2
-	local envs=()
-	while [ "$1" != -- ]; do envs+=("$1"); shift; done
-	shift
-	log "case $name"
-	watch_log "$W/$name.out" "$W/$name.err"
-	spawn "$W/$name.out" "$W/$name.err" env "${envs[@]}" "$MEMTEL_BIN" \
-		--no-cpu --sample-bytes 1 -o "$W/$name" -- "$@"
-	wait_exit "$SPAWN_PID" 120 || fail "$name: memtel-bpf did not exit"
 	assert_exit 0 "$name: memtel-bpf"
 	assert_no_sanitizer "$W/$name.err"
 	grep -Eq "^memtel-bpf: attached [0-9]+ heap probes to $want " "$W/$name.err" ||
 		fail "$name: probes not attached to $want: $(grep attached "$W/$name.err")"
-	grep -q '"mode": "exact"' "$W/$name.out" || fail "$name: cxxalloc did not run to the end"
 	assert_no_drops "$W/$name.out"
 	[ "$name" = glibc ] || check_profile exact "$W/$name/heap.pb.gz" "$W/expect.json"
 }
 
-one_run jemalloc-preload "$JE" LD_PRELOAD="$JE" -- "$W/cxxalloc"
-one_run tcmalloc-preload "$LIBDIR/libtcmalloc_minimal\\.so[.0-9]*" LD_PRELOAD="$TC" -- "$W/cxxalloc"
-one_run mimalloc-preload "$LIBDIR/libmimalloc\\.so[.0-9]*" LD_PRELOAD="$MI" -- "$W/cxxalloc"
-one_run jemalloc-linked "$JE" -- "$W/cxxalloc-je"
-one_run tcmalloc-linked "$LIBDIR/libtcmalloc_minimal\\.so[.0-9]*" -- "$W/cxxalloc-tc"
-one_run glibc "[^ ]*/libc\\.so\\.6" -- "$W/cxxalloc"
+# one_run NAME EXPECTED-ALLOCATOR-PATH-ERE PROG: launch mode, for linked
+# allocators
+one_run() {
+	local name=$1 want=$2 prog=$3
+	log "case $name (launch)"
+	watch_log "$W/$name.out" "$W/$name.err"
+	spawn "$W/$name.out" "$W/$name.err" "$MEMTEL_BIN" \
+		--no-cpu --sample-bytes 1 -o "$W/$name" -- "$prog"
+	wait_exit "$SPAWN_PID" 120 || fail "$name: memtel-bpf did not exit"
+	grep -q '"mode": "exact"' "$W/$name.out" || fail "$name: the workload did not run to the end"
+	check_case "$name" "$want"
+}
+
+# pid_run NAME EXPECTED-ALLOCATOR-PATH-ERE PRELOAD PROG: the workload is
+# started with LD_PRELOAD (the profiler must not carry it: an ASan build
+# refuses another allocator first), attached by pid, then released.
+pid_run() {
+	local name=$1 want=$2 pre=$3 prog=$4 tpid
+	log "case $name (--pid, LD_PRELOAD=$pre)"
+	watch_log "$W/$name.target" "$W/$name.target.err"
+	spawn "$W/$name.target" "$W/$name.target.err" env LD_PRELOAD="$pre" "$prog" --wait-signal
+	tpid=$SPAWN_PID
+	wait_for_line "$W/$name.target" '^ready [0-9]+$' 10 "$tpid" || fail "$name: workload did not start"
+	start_memtel "$W/$name" --no-cpu --pid "$tpid" --sample-bytes 1 -o "$W/$name"
+	kill -USR1 "$tpid"
+	wait_exit "$tpid" 60 || fail "$name: workload did not finish"
+	[ "$EXIT_CODE" = 0 ] || fail "$name: workload exited $EXIT_CODE"
+	grep -q '"mode": "exact"' "$W/$name.target" || fail "$name: the workload did not run to the end"
+	wait_exit "$MEMTEL_PID" 60 || fail "$name: memtel-bpf did not exit after its target"
+	check_case "$name" "$want"
+}
+
+pid_run jemalloc-preload "$JE" "$JE" "$W/cxxalloc"
+pid_run tcmalloc-preload "$LIBDIR/libtcmalloc_minimal\\.so[.0-9]*" "$TC" "$W/cxxalloc"
+pid_run mimalloc-preload "$LIBDIR/libmimalloc\\.so[.0-9]*" "$MI" "$W/cxxalloc"
+one_run jemalloc-linked "$JE" "$W/cxxalloc-je"
+one_run tcmalloc-linked "$LIBDIR/libtcmalloc_minimal\\.so[.0-9]*" "$W/cxxalloc-tc"
+one_run glibc "[^ ]*/libc\\.so\\.6" "$W/cxxalloc"
 for name in jemalloc-preload tcmalloc-preload mimalloc-preload jemalloc-linked tcmalloc-linked glibc; do
 	! grep -q 'warning' "$W/$name.err" || fail "$name: unexpected warning: $(grep warning "$W/$name.err")"
 done
 
 # Never silent: jemalloc preloaded into a program linked with tcmalloc has
 # two allocators; the one not probed is named in one warning line.
-one_run two-allocators "$JE" LD_PRELOAD="$JE" -- "$W/cxxalloc-tc"
+pid_run two-allocators "$JE" "$JE" "$W/cxxalloc-tc"
 n=$(grep -c '^memtel-bpf: warning: .*libtcmalloc_minimal.* not probed .*likely cause' "$W/two-allocators.err")
 [ "$n" = 1 ] || fail "two-allocators: expected one warning naming tcmalloc, got $n"
 # the workload's own allocations, plus a few from the C++ runtime's startup

@@ -19,19 +19,28 @@ JE=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 JEALLOCX=$MEMTEL_WL_DIR/jeallocx
 "$JEALLOCX" --expect >"$W/expect.json" || fail "jeallocx --expect"
 
+# The workload gets LD_PRELOAD, the profiler does not (an ASan build
+# refuses another allocator first): attach by pid, then release it.
 for mode in session classic; do
-	envs=(LD_PRELOAD="$JE")
-	[ $mode = classic ] && envs+=(MEMTEL_NO_SESSION=1)
+	unset MEMTEL_NO_SESSION
+	[ $mode = classic ] && export MEMTEL_NO_SESSION=1
 	log "case $mode"
-	watch_log "$W/$mode.out" "$W/$mode.err"
-	spawn "$W/$mode.out" "$W/$mode.err" env "${envs[@]}" "$MEMTEL_BIN" \
-		--no-cpu --sample-bytes 1 -o "$W/$mode" -- "$JEALLOCX"
-	wait_exit "$SPAWN_PID" 120 || fail "$mode: memtel-bpf did not exit"
+	watch_log "$W/$mode.target" "$W/$mode.target.err"
+	spawn "$W/$mode.target" "$W/$mode.target.err" env LD_PRELOAD="$JE" "$JEALLOCX" --wait-signal
+	tpid=$SPAWN_PID
+	wait_for_line "$W/$mode.target" '^ready [0-9]+$' 10 "$tpid" || fail "$mode: jeallocx did not start"
+	start_memtel "$W/$mode" --no-cpu --pid "$tpid" --sample-bytes 1 -o "$W/$mode"
+	kill -USR1 "$tpid"
+	wait_exit "$tpid" 60 || fail "$mode: jeallocx did not finish"
+	[ "$EXIT_CODE" = 0 ] || fail "$mode: jeallocx exited $EXIT_CODE"
+	grep -q '"mode": "exact"' "$W/$mode.target" || fail "$mode: jeallocx did not run to the end"
+	wait_exit "$MEMTEL_PID" 60 || fail "$mode: memtel-bpf did not exit after its target"
 	assert_exit 0 "$mode: memtel-bpf"
 	assert_no_sanitizer "$W/$mode.err"
-	grep -Eq "^memtel-bpf: attached [0-9]+ heap probes to $JE " "$W/$mode.err" ||
-		fail "$mode: probes not attached to $JE"
-	grep -q '"mode": "exact"' "$W/$mode.out" || fail "$mode: jeallocx did not run to the end"
+	kind="uprobe session"
+	[ $mode = classic ] && kind="uprobes + uretprobes"
+	grep -E "^memtel-bpf: attached [0-9]+ heap probes to $JE " "$W/$mode.err" |
+		grep -qF "($kind)" || fail "$mode: probes not attached to $JE as $kind"
 	assert_no_drops "$W/$mode.out"
 	check_profile exact "$W/$mode/heap.pb.gz" "$W/expect.json"
 done

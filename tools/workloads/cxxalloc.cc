@@ -5,7 +5,8 @@
  * operators (jemalloc, tcmalloc, mimalloc). Each site is a separate
  * extern "C" function (plain names in the profile) called from run_exact;
  * the run prints per-site totals as JSON, the format heapsites uses, and
- * --expect prints them without allocating.
+ * --expect prints them without allocating; --wait-signal waits for SIGUSR1
+ * first (for attaching by pid).
  *
  * Built by the tests with g++ -O2 -Itools/workloads (the Makefile builds C
  * workloads only), optionally linked with -ljemalloc or -ltcmalloc_minimal.
@@ -141,12 +142,15 @@ SITE void run_exact(int k, bool dry)
 
 int main(int argc, char **argv)
 {
-	bool dry = argc > 1 && !strcmp(argv[1], "--expect");
+	bool dry = argc == 2 && !strcmp(argv[1], "--expect");
+	bool wait = argc == 2 && !strcmp(argv[1], "--wait-signal");
 
-	if (argc > 2 || (argc == 2 && !dry)) {
-		fprintf(stderr, "usage: cxxalloc [--expect]\n");
+	if (argc > 2 || (argc == 2 && !dry && !wait)) {
+		fprintf(stderr, "usage: cxxalloc [--expect | --wait-signal]\n");
 		return 2;
 	}
+	if (wait && site_wait_signal())
+		return 1;
 	run_exact(2, dry);
 	site_print_json("exact", stats, S__COUNT);
 	return 0;

@@ -5,7 +5,8 @@
  * functions are looked up at run time (run it with jemalloc preloaded or
  * linked), so the Makefile builds it like any other workload. Each site is
  * a noipa function called from run_exact; the run prints per-site totals as
- * JSON in heapsites' format, --expect prints them without allocating.
+ * JSON in heapsites' format, --expect prints them without allocating;
+ * --wait-signal waits for SIGUSR1 first (for attaching by pid).
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -141,11 +142,12 @@ SITE static void run_exact(int k, bool dry)
 
 int main(int argc, char **argv)
 {
-	bool dry = argc > 1 && !strcmp(argv[1], "--expect");
+	bool dry = argc == 2 && !strcmp(argv[1], "--expect");
+	bool wait = argc == 2 && !strcmp(argv[1], "--wait-signal");
 
-	if (argc > 2 || (argc == 2 && !dry)) {
-		fprintf(stderr, "usage: jeallocx [--expect]  (with jemalloc "
-			"preloaded or linked)\n");
+	if (argc > 2 || (argc == 2 && !dry && !wait)) {
+		fprintf(stderr, "usage: jeallocx [--expect | --wait-signal]  "
+			"(with jemalloc preloaded or linked)\n");
 		return 2;
 	}
 	if (!dry) {
@@ -161,6 +163,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (wait && site_wait_signal())
+		return 1;
 	run_exact(2, dry);
 	site_print_json("exact", stats, S__COUNT);
 	return 0;

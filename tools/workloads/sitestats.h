@@ -10,10 +10,12 @@
 #define MEMTEL_WL_SITESTATS_H
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <unistd.h>
 
 struct site_stats {
 	const char *name;	/* the site function, the profile's leaf */
@@ -54,6 +56,23 @@ static inline void site_print_json(const char *mode,
 	}
 	printf("}}\n");
 	fflush(stdout);
+}
+
+/* --wait-signal: print "ready PID" and wait for SIGUSR1 (blocked before
+ * the announcement, so none is missed), for tests that attach by pid.
+ * 0, or -1 if waiting failed. */
+static inline int site_wait_signal(void)
+{
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -1;
+	printf("ready %d\n", (int)getpid());
+	fflush(stdout);
+	return sigwait(&set, &sig) ? -1 : 0;
 }
 
 #endif /* MEMTEL_WL_SITESTATS_H */

@@ -64,22 +64,13 @@ one_run() {
 	check_case "$name" "$want"
 }
 
-# pid_run NAME EXPECTED-ALLOCATOR-PATH-ERE PRELOAD PROG: the workload is
-# started with LD_PRELOAD (the profiler must not carry it: an ASan build
-# refuses another allocator first), attached by pid, then released.
+# pid_run NAME EXPECTED-ALLOCATOR-PATH-ERE PRELOAD PROG: preloaded into
+# the workload, attached by pid
 pid_run() {
-	local name=$1 want=$2 pre=$3 prog=$4 tpid
+	local name=$1 want=$2 pre=$3 prog=$4
 	log "case $name (--pid, LD_PRELOAD=$pre)"
-	watch_log "$W/$name.target" "$W/$name.target.err"
-	spawn "$W/$name.target" "$W/$name.target.err" env LD_PRELOAD="$pre" "$prog" --wait-signal
-	tpid=$SPAWN_PID
-	wait_for_line "$W/$name.target" '^ready [0-9]+$' 10 "$tpid" || fail "$name: workload did not start"
-	start_memtel "$W/$name" --no-cpu --pid "$tpid" --sample-bytes 1 -o "$W/$name"
-	kill -USR1 "$tpid"
-	wait_exit "$tpid" 60 || fail "$name: workload did not finish"
-	[ "$EXIT_CODE" = 0 ] || fail "$name: workload exited $EXIT_CODE"
+	run_preloaded "$name" "$pre" "$prog" --no-cpu --sample-bytes 1 -o "$W/$name"
 	grep -q '"mode": "exact"' "$W/$name.target" || fail "$name: the workload did not run to the end"
-	wait_exit "$MEMTEL_PID" 60 || fail "$name: memtel-bpf did not exit after its target"
 	check_case "$name" "$want"
 }
 

@@ -19,22 +19,13 @@ JE=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 JEALLOCX=$MEMTEL_WL_DIR/jeallocx
 "$JEALLOCX" --expect >"$W/expect.json" || fail "jeallocx --expect"
 
-# The workload gets LD_PRELOAD, the profiler does not (an ASan build
-# refuses another allocator first): attach by pid, then release it.
+# The workload gets LD_PRELOAD, the profiler does not: attach by pid.
 for mode in session classic; do
 	unset MEMTEL_NO_SESSION
 	[ $mode = classic ] && export MEMTEL_NO_SESSION=1
 	log "case $mode"
-	watch_log "$W/$mode.target" "$W/$mode.target.err"
-	spawn "$W/$mode.target" "$W/$mode.target.err" env LD_PRELOAD="$JE" "$JEALLOCX" --wait-signal
-	tpid=$SPAWN_PID
-	wait_for_line "$W/$mode.target" '^ready [0-9]+$' 10 "$tpid" || fail "$mode: jeallocx did not start"
-	start_memtel "$W/$mode" --no-cpu --pid "$tpid" --sample-bytes 1 -o "$W/$mode"
-	kill -USR1 "$tpid"
-	wait_exit "$tpid" 60 || fail "$mode: jeallocx did not finish"
-	[ "$EXIT_CODE" = 0 ] || fail "$mode: jeallocx exited $EXIT_CODE"
+	run_preloaded "$mode" "$JE" "$JEALLOCX" --no-cpu --sample-bytes 1 -o "$W/$mode"
 	grep -q '"mode": "exact"' "$W/$mode.target" || fail "$mode: jeallocx did not run to the end"
-	wait_exit "$MEMTEL_PID" 60 || fail "$mode: memtel-bpf did not exit after its target"
 	assert_exit 0 "$mode: memtel-bpf"
 	assert_no_sanitizer "$W/$mode.err"
 	kind="uprobe session"

@@ -180,6 +180,26 @@ start_heapsites() {
 		fail "heapsites did not start"
 }
 
+# run_preloaded NAME PRELOAD PROG [MEMTEL-ARG...]: start `PROG --wait-signal`
+# with LD_PRELOAD=PRELOAD (stdout in $W/NAME.target; the profiler itself must
+# not carry the preload: an ASan build refuses another allocator first),
+# attach `memtel-bpf --pid` with the given args (stdout/stderr in
+# $W/NAME.out/.err), release the workload with SIGUSR1 and wait for both;
+# sets EXIT_CODE to memtel-bpf's.
+run_preloaded() {
+	local name=$1 pre=$2 prog=$3 tpid
+	shift 3
+	watch_log "$W/$name.target" "$W/$name.target.err"
+	spawn "$W/$name.target" "$W/$name.target.err" env LD_PRELOAD="$pre" "$prog" --wait-signal
+	tpid=$SPAWN_PID
+	wait_for_line "$W/$name.target" '^ready [0-9]+$' 10 "$tpid" || fail "$name: $prog did not start"
+	start_memtel "$W/$name" --pid "$tpid" "$@"
+	kill -USR1 "$tpid"
+	wait_exit "$tpid" 60 || fail "$name: $prog did not finish"
+	[ "$EXIT_CODE" = 0 ] || fail "$name: $prog exited $EXIT_CODE"
+	wait_exit "$MEMTEL_PID" 60 || fail "$name: memtel-bpf did not exit after its target"
+}
+
 # --- assertions ----------------------------------------------------------------
 
 assert_eq() { # WHAT EXPECTED ACTUAL

@@ -24,7 +24,7 @@ for mode in session classic; do
 	unset MEMTEL_NO_SESSION
 	[ $mode = classic ] && export MEMTEL_NO_SESSION=1
 	log "case $mode"
-	run_preloaded "$mode" "$JE" "$JEALLOCX" --no-cpu --sample-bytes 1 -o "$W/$mode"
+	run_preloaded "$mode" "$JE" "$JEALLOCX" -- --no-cpu --sample-bytes 1 -o "$W/$mode"
 	grep -q '"mode": "exact"' "$W/$mode.target" || fail "$mode: jeallocx did not run to the end"
 	assert_exit 0 "$mode: memtel-bpf"
 	assert_no_sanitizer "$W/$mode.err"

@@ -6,7 +6,8 @@
  * extern "C" function (plain names in the profile) called from run_exact;
  * the run prints per-site totals as JSON, the format heapsites uses, and
  * --expect prints them without allocating; --wait-signal waits for SIGUSR1
- * first (for attaching by pid).
+ * first (for attaching by pid). --sampled churns ~1.6 GB through new[] and
+ * new instead, for the default byte sampling.
  *
  * Built by the tests with g++ -O2 -Itools/workloads (the Makefile builds C
  * workloads only), optionally linked with -ljemalloc or -ltcmalloc_minimal.
@@ -32,7 +33,11 @@ struct alignas(64) Wide {	/* 192 bytes, over-aligned: aligned new */
 	char bytes[192];
 };
 
-enum site { S_NEW, S_NEW_ARRAY, S_NOTHROW, S_ALIGNED, S_CHURN, S__COUNT };
+enum site {
+	S_NEW, S_NEW_ARRAY, S_NOTHROW, S_ALIGNED, S_CHURN,
+	S_ARRAY_CHURN, S_BIG_CHURN,	/* --sampled */
+	S__COUNT
+};
 
 static struct site_stats stats[S__COUNT] = {
 	{ "new_site", 0, 0, 0, 0 },
@@ -40,6 +45,12 @@ static struct site_stats stats[S__COUNT] = {
 	{ "nothrow_site", 0, 0, 0, 0 },
 	{ "aligned_new_site", 0, 0, 0, 0 },
 	{ "churn_site", 0, 0, 0, 0 },
+	{ "array_churn_site", 0, 0, 0, 0 },
+	{ "big_churn_site", 0, 0, 0, 0 },
+};
+
+struct Big {			/* 2 KiB: plain new, sized delete */
+	char bytes[2048];
 };
 
 static void account(enum site s, uint64_t n, uint64_t size, bool kept)
@@ -108,6 +119,43 @@ SITE void churn_site(int n, size_t size)
 	}
 }
 
+/* n arrays of size bytes, each deleted at once: operator new[] */
+SITE void array_churn_site(int n, size_t size)
+{
+	for (int i = 0; i < n; i++) {
+		char *a = new char[size];
+
+		sink = a;
+		BARRIER();
+		delete[] a;
+	}
+}
+
+/* n 2 KiB objects, each deleted at once: operator new */
+SITE void big_churn_site(int n)
+{
+	for (int i = 0; i < n; i++) {
+		Big *b = new Big;
+
+		sink = b;
+		BARRIER();
+		delete b;
+	}
+}
+
+/* ~1.6 GB through operator new[] and new for the default byte sampling:
+ * about 1500 samples per site (one sigma ~2.6%). */
+SITE void run_sampled(bool dry)
+{
+	account(S_ARRAY_CHURN, 200000, 4096, false);
+	account(S_BIG_CHURN, 400000, sizeof(Big), false);
+	if (dry)
+		return;
+	array_churn_site(200000, 4096);
+	big_churn_site(400000);
+	BARRIER();
+}
+
 template <typename T> static T **keep_array(int n, bool dry)
 {
 	/* std::malloc, not new: the bookkeeping is no site's allocation */
@@ -142,16 +190,27 @@ SITE void run_exact(int k, bool dry)
 
 int main(int argc, char **argv)
 {
-	bool dry = argc == 2 && !strcmp(argv[1], "--expect");
-	bool wait = argc == 2 && !strcmp(argv[1], "--wait-signal");
+	bool dry = false, sampled = false, wait = false;
 
-	if (argc > 2 || (argc == 2 && !dry && !wait)) {
-		fprintf(stderr, "usage: cxxalloc [--expect | --wait-signal]\n");
-		return 2;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--expect")) {
+			dry = true;
+		} else if (!strcmp(argv[i], "--sampled")) {
+			sampled = true;
+		} else if (!strcmp(argv[i], "--wait-signal")) {
+			wait = true;
+		} else {
+			fprintf(stderr, "usage: cxxalloc [--sampled] "
+				"[--expect | --wait-signal]\n");
+			return 2;
+		}
 	}
-	if (wait && site_wait_signal())
+	if (wait && !dry && site_wait_signal())
 		return 1;
-	run_exact(2, dry);
-	site_print_json("exact", stats, S__COUNT);
+	if (sampled)
+		run_sampled(dry);
+	else
+		run_exact(2, dry);
+	site_print_json(sampled ? "sampled" : "exact", stats, S__COUNT);
 	return 0;
 }

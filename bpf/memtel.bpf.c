@@ -3,8 +3,10 @@
  * memtel.bpf.c - heap profiling probes on the target's allocator.
  *
  * alloc_enter runs at (an emulated instruction near) the entry of every
- * malloc-family function, alloc_ret at its return, free_enter inside free
- * after the NULL test. Where the kernel has uprobe sessions (6.12+),
+ * allocating function (malloc family, C++ operator new where the allocator
+ * defines its own, jemalloc's *allocx), alloc_ret at its return,
+ * free_enter inside every freeing one (free, operator delete, sdallocx,
+ * free_sized...) after the NULL test. Where the kernel has uprobe sessions (6.12+),
  * alloc_session does both halves through one uprobe_multi link, and its
  * entry half returns 1 for calls that need no return (the unsampled ones),
  * so the kernel skips hijacking their return address: that hijack is most
@@ -16,7 +18,7 @@
  * so their frees, and only theirs, are reported.
  *
  * Ring-buffer records are submitted with BPF_RB_NO_WAKEUP: on our kernels
- * wakeups from uprobe context lose events (shared/PLATFORM.md); userspace
+ * wakeups from uprobe context lose events (docs/PLATFORM.md); userspace
  * drains on a timer. Every record or map insert that fails is counted.
  */
 #include "vmlinux.h"
@@ -47,12 +49,6 @@ extern bool bpf_session_is_return(void) __ksym __weak;
  * alone is recorded. */
 #define NEST_WINDOW_NS (50ULL * 1000 * 1000)
 
-struct sampler {
-	__s64 remaining;	/* bytes until the next sample point */
-	__u64 calls;
-	__u64 sampled;
-};
-
 struct tstate {
 	__u64 sp;
 	__u64 ts;
@@ -74,7 +70,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct sampler);
+	__type(value, struct mt_sampler);
 } samplers SEC(".maps");
 
 struct {
@@ -208,7 +204,7 @@ static __always_inline void copy_regs(__u64 *r, struct pt_regs *regs)
 
 /* Registers + stack window of a sampled call, sent ahead of its return. */
 static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
-				      __u64 pid_tgid, __u64 size)
+				      __u64 pid_tgid)
 {
 	__u32 zero = 0, len;
 	struct mt_alloc_enter *e;
@@ -217,9 +213,7 @@ static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
 	if (!e)
 		return -1;
 	fill_hdr(&e->hdr, MT_EV_ALLOC_ENTER, op, pid_tgid);
-	e->size = size;
 	copy_regs(e->regs, ctx);
-	e->nr_fp = 0;
 	len = copy_stack(e->stack, ctx->sp);
 	e->stack_len = len;
 
@@ -238,7 +232,7 @@ static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
 static __always_inline bool sample(__u64 size)
 {
 	__u32 zero = 0;
-	struct sampler *s;
+	struct mt_sampler *s;
 
 	s = bpf_map_lookup_elem(&samplers, &zero);
 	if (!s)
@@ -275,7 +269,14 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 	case MT_OP_MALLOC:
 	case MT_OP_VALLOC:
 	case MT_OP_PVALLOC:
+	case MT_OP_NEW ... MT_OP_NEW_ARRAY_ALIGNED_NOTHROW:
+	case MT_OP_MALLOCX:
 		size = a0;
+		break;
+	case MT_OP_RALLOCX:
+	case MT_OP_XALLOCX:
+		old = a0;
+		size = a1;
 		break;
 	case MT_OP_CALLOC:
 		size = mul_or_zero(a0, a1);
@@ -321,7 +322,7 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 		return 1;
 	}
 
-	if (sampled && emit_enter(ctx, op, pid_tgid, size))
+	if (sampled && emit_enter(ctx, op, pid_tgid))
 		sampled = false;
 
 	nst.sp = sp;
@@ -386,10 +387,18 @@ static __always_inline int on_return(struct pt_regs *ctx)
 			addr = 0;
 	}
 
+	/* xallocx(p, size, ...) resizes in place and returns the usable size
+	 * it ended with: below size means it could not, and p is unchanged.
+	 * Success is accounted like a realloc that kept its address. */
+	if (op == MT_OP_XALLOCX)
+		addr = ret >= st->size ? st->old : 0;
+
 	/* realloc(p, n): on success p is freed (even when the block stays in
 	 * place); realloc(p, 0) frees p and returns NULL; any other NULL
-	 * return is a failure that leaves p allocated. */
-	if (st->old && (addr || st->size == 0)) {
+	 * return is a failure that leaves p allocated (rallocx and xallocx
+	 * take no size 0). */
+	if (st->old && (addr || (st->size == 0 && (op == MT_OP_REALLOC ||
+						   op == MT_OP_REALLOCARRAY)))) {
 		__u64 old = st->old;
 
 		if (!bpf_map_delete_elem(&live, &old))
@@ -463,6 +472,9 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	__u32 tgid = pid_tgid >> 32, zero = 0, len = 0;
 	struct task_struct *task;
 	struct mt_cpu_sample *e;
+	/* probed insn being single-stepped (or 0); caller to resume in when
+	 * interrupted in the uretprobe trampoline (or 0) */
+	__u64 xol_ip = 0, tramp_ip = 0, tramp_sp = 0;
 	struct pt_regs *uregs;
 	long n;
 
@@ -490,8 +502,6 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	task = bpf_get_current_task_btf();
 	e->user = 0;
 	e->nr_uret = 0;
-	e->xol_ip = 0;
-	e->tramp_ip = e->tramp_sp = 0;
 	{
 		/* a uretprobe (ours: a sampled allocation in progress) has
 		 * replaced return addresses with its trampoline; report the
@@ -509,15 +519,15 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 			/* interrupted while single-stepping a probed
 			 * instruction out of line: name the probed one */
 			if (xol && ip - xol < 32)
-				e->xol_ip = BPF_CORE_READ(ut, vaddr);
+				xol_ip = BPF_CORE_READ(ut, vaddr);
 			/* interrupted in the uretprobe trampoline (at the
 			 * start of the [uprobes] page), on its way back to
 			 * the caller: resume from the caller as if the
 			 * function had returned there */
 			else if (ri && ip - BPF_CORE_READ(task, mm, uprobes_state.xol_area,
 							  vaddr) < 64) {
-				e->tramp_ip = BPF_CORE_READ(ri, orig_ret_vaddr);
-				e->tramp_sp = BPF_CORE_READ(ri, stack) + 8;
+				tramp_ip = BPF_CORE_READ(ri, orig_ret_vaddr);
+				tramp_sp = BPF_CORE_READ(ri, stack) + 8;
 			}
 		}
 		for (i = 0; i < MT_MAX_URET && ri; i++) {
@@ -530,11 +540,11 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	if (!(BPF_CORE_READ(task, flags) & 0x00200000 /* PF_KTHREAD */)) {
 		uregs = (struct pt_regs *)bpf_task_pt_regs(task);
 		copy_regs(e->regs, uregs);
-		if (e->xol_ip)
-			e->regs[MT_REG_RIP] = e->xol_ip;
-		if (e->tramp_ip) {
-			e->regs[MT_REG_RIP] = e->tramp_ip;
-			e->regs[MT_REG_RSP] = e->tramp_sp;
+		if (xol_ip)
+			e->regs[MT_REG_RIP] = xol_ip;
+		if (tramp_ip) {
+			e->regs[MT_REG_RIP] = tramp_ip;
+			e->regs[MT_REG_RSP] = tramp_sp;
 		}
 		e->user = 1;
 		len = copy_stack(e->stack, e->regs[MT_REG_RSP]);

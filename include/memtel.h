@@ -23,6 +23,38 @@ enum mt_op {
 	MT_OP_VALLOC,
 	MT_OP_PVALLOC,
 	MT_OP_FREE,
+	/* C++ operators, where an allocator library defines its own (the
+	 * libstdc++ ones call malloc/free and are not probed) */
+	MT_OP_NEW,
+	MT_OP_NEW_ARRAY,
+	MT_OP_NEW_NOTHROW,
+	MT_OP_NEW_ARRAY_NOTHROW,
+	MT_OP_NEW_ALIGNED,
+	MT_OP_NEW_ARRAY_ALIGNED,
+	MT_OP_NEW_ALIGNED_NOTHROW,
+	MT_OP_NEW_ARRAY_ALIGNED_NOTHROW,
+	MT_OP_DELETE,
+	MT_OP_DELETE_ARRAY,
+	MT_OP_DELETE_SIZED,
+	MT_OP_DELETE_ARRAY_SIZED,
+	MT_OP_DELETE_NOTHROW,
+	MT_OP_DELETE_ARRAY_NOTHROW,
+	MT_OP_DELETE_ALIGNED,
+	MT_OP_DELETE_ARRAY_ALIGNED,
+	MT_OP_DELETE_SIZED_ALIGNED,
+	MT_OP_DELETE_ARRAY_SIZED_ALIGNED,
+	MT_OP_DELETE_ALIGNED_NOTHROW,
+	MT_OP_DELETE_ARRAY_ALIGNED_NOTHROW,
+	/* jemalloc's non-standard API */
+	MT_OP_MALLOCX,		/* (size, flags) */
+	MT_OP_RALLOCX,		/* (ptr, size, flags): moves like realloc */
+	MT_OP_XALLOCX,		/* (ptr, size, extra, flags): in place,
+				 * returns the resulting usable size */
+	MT_OP_SDALLOCX,		/* (ptr, size, flags): a free */
+	MT_OP_DALLOCX,		/* (ptr, flags): a free */
+	/* C23 */
+	MT_OP_FREE_SIZED,
+	MT_OP_FREE_ALIGNED_SIZED,
 	MT_OP__COUNT,
 };
 
@@ -50,9 +82,6 @@ enum mt_dwarf_reg {
 /* Upper bound of the user stack window copied per sampled event. */
 #define MT_MAX_STACK_BYTES 16384
 #endif
-#ifndef MT_MAX_FP_FRAMES
-#define MT_MAX_FP_FRAMES 64
-#endif
 #ifndef MT_SAMPLE_TABLE_SIZE
 /* Entries of the table of exponential sampling intervals (power of 2). */
 #define MT_SAMPLE_TABLE_SIZE 4096
@@ -67,13 +96,13 @@ struct mt_event_hdr {
 	__u64 ktime_ns;
 };
 
+/* Sent only for sampled calls; the size travels in the matching
+ * mt_alloc_ret, which is the record that creates the block. */
 struct mt_alloc_enter {
 	struct mt_event_hdr hdr;
-	__u64 size;		/* requested bytes (nmemb*size for calloc) */
 	__u64 regs[MT_NREGS];	/* user registers at the probe, DWARF order */
 	__u32 stack_len;	/* bytes of stack[] that are valid */
-	__u32 nr_fp;		/* frame-pointer walk (bpf_get_stack), may be 0 */
-	__u64 fp[MT_MAX_FP_FRAMES];
+	__u32 pad;
 	__u8 stack[MT_MAX_STACK_BYTES]; /* copy of [sp, sp + stack_len) */
 };
 
@@ -110,9 +139,6 @@ struct mt_cpu_sample {
 	 * allocator call in progress): stack slot and original value */
 	__u32 nr_uret;
 	__u32 pad2;
-	__u64 xol_ip;		/* probed insn being single-stepped, or 0 */
-	__u64 tramp_ip, tramp_sp; /* caller to resume in, when interrupted
-				   * in the uretprobe trampoline */
 	__u64 uret_slot[MT_MAX_URET];
 	__u64 uret_orig[MT_MAX_URET];
 	char comm[MT_COMM_LEN];	/* thread name */
@@ -121,12 +147,19 @@ struct mt_cpu_sample {
 	__u8 stack[MT_MAX_STACK_BYTES];
 };
 
-/* Counters the BPF side keeps (per-CPU array indices); reported at exit. */
+/* Per-CPU state of the byte sampler (the `samplers` map's value): BPF
+ * counts down, userspace seeds `remaining` before attach and sums the
+ * call counts at exit. */
+struct mt_sampler {
+	__s64 remaining;	/* bytes until the next sample point */
+	__u64 calls;		/* allocation calls seen */
+	__u64 sampled;		/* of which sampled */
+};
+
+/* Counters the BPF side keeps (per-CPU array indices); reported at exit.
+ * Calls seen and sampled live in struct mt_sampler. */
 enum mt_counter {
-	MT_CNT_CALLS = 0,	/* allocation calls seen */
-	MT_CNT_SAMPLED,		/* allocation calls sampled */
-	MT_CNT_FREES_SEEN,	/* frees seen (incl. unsampled blocks) */
-	MT_CNT_RB_DROPS,	/* failed ring-buffer reservations */
+	MT_CNT_RB_DROPS = 0,	/* failed ring-buffer reservations */
 	MT_CNT_LIVE_FULL,	/* live-block map full */
 	MT_CNT_TID_FULL,	/* per-thread state map full */
 	MT_CNT_STACK_FAIL,	/* user stack copy failed */

@@ -15,6 +15,7 @@ pkgs=(
 	openssl
 	prometheus python3-yaml  # promtool and YAML checks of deploy/
 	chromium             # tools/check-svg-render.sh: flame graphs in a browser
+	g++ libjemalloc-dev libgoogle-perftools-dev libmimalloc2.0  # C++ and jemalloc API heap tests
 )
 missing=()
 for p in "${pkgs[@]}"; do

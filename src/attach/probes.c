@@ -3,17 +3,14 @@
  * probes.c - load memtel.bpf.c's skeleton, attach uprobes/uretprobes at the
  * planned offsets with the op as bpf_cookie, and drain the ring buffer.
  *
- * The BPF side never wakes us (BPF_RB_NO_WAKEUP, see PLATFORM.md), so the
+ * The BPF side never wakes us (BPF_RB_NO_WAKEUP, see docs/PLATFORM.md), so the
  * session loop calls probes__drain() on a short timer.
  *
- * Allocation functions are attached as one uprobe session (kernel 6.12+,
- * BPF_TRACE_UPROBE_SESSION) when the kernel takes it: the entry half
- * tells the kernel to skip the return of unsampled calls. libbpf 1.1 knows
- * neither the attach type nor uprobe_multi links, so the program's expected
- * attach type is set by number and the link is created with the bpf(2)
- * syscall directly; the attr layout below is the kernel's (uapi
- * linux/bpf.h, link_create.uprobe_multi). Older kernels get classic
- * uprobe + uretprobe pairs.
+ * Allocation functions are attached as one uprobe session (kernel 6.12+)
+ * when the kernel takes it: the entry half tells the kernel to skip the
+ * return of unsampled calls. What libbpf 1.1 cannot do for that lives in
+ * uprobe_multi_compat.c; kernels without sessions get classic uprobe +
+ * uretprobe pairs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,27 +25,8 @@
 #include "util/log.h"
 #include "memtel.skel.h"
 #include "attach/probes.h"
+#include "attach/uprobe_multi_compat.h"
 #include "model/sampling.h"
-
-/* uapi values from kernels newer than our headers */
-#define MT_BPF_TRACE_UPROBE_SESSION 57
-#define MT_BPF_LINK_CREATE 28
-
-struct mt_link_create_uprobe_multi {
-	uint32_t prog_fd;
-	uint32_t target_fd;
-	uint32_t attach_type;
-	uint32_t flags;
-	uint64_t path;
-	uint64_t offsets;
-	uint64_t ref_ctr_offsets;
-	uint64_t cookies;
-	uint32_t cnt;
-	uint32_t multi_flags;
-	uint32_t pid;
-	uint32_t pad;
-	uint8_t tail[64];	/* rest of union bpf_attr: zero */
-};
 
 struct probes {
 	struct memtel_bpf *skel;
@@ -64,10 +42,7 @@ struct probes {
  * allocation after attach is not always sampled. */
 static int seed_samplers(struct probes *p, const uint64_t *table)
 {
-	struct sampler_v {
-		int64_t remaining;
-		uint64_t calls, sampled;
-	} *v;
+	struct mt_sampler *v;
 	uint32_t zero = 0;
 	int i, err;
 
@@ -104,9 +79,7 @@ static int open_load(struct probes *p, const struct probes_opts *o,
 	bpf_program__set_autoload(p->skel->progs.alloc_enter, !session);
 	bpf_program__set_autoload(p->skel->progs.alloc_ret, !session);
 	if (session)
-		bpf_program__set_expected_attach_type(
-			p->skel->progs.alloc_session,
-			(enum bpf_attach_type)MT_BPF_TRACE_UPROBE_SESSION);
+		uprobe_multi_compat__set_session(p->skel->progs.alloc_session);
 	table = (uint64_t *)p->skel->rodata->sample_table;
 	sampling__fill_table(o->sample_bytes, table, MT_SAMPLE_TABLE_SIZE);
 	if (o->ring_bytes)
@@ -115,6 +88,12 @@ static int open_load(struct probes *p, const struct probes_opts *o,
 	err = memtel_bpf__load(p->skel);
 	if (err)
 		return err;
+	/* loading proves the attach type, not the link: probe that too */
+	if (session) {
+		err = uprobe_multi_compat__probe(p->skel->progs.alloc_session);
+		if (err)
+			return err;
+	}
 	p->session = session;
 	if (o->sample_bytes > 1) {
 		err = seed_samplers(p, table);
@@ -191,14 +170,12 @@ static int attach_one(struct probes *p, struct bpf_program *prog, pid_t pid,
 static int attach_session(struct probes *p, pid_t pid, const char *path,
 			  const struct probe_point *pts, size_t n)
 {
-	struct mt_link_create_uprobe_multi attr;
 	uint64_t offs[MT_OP__COUNT], cookies[MT_OP__COUNT];
-	uint32_t cnt = 0;
-	size_t i;
+	size_t i, cnt = 0;
 	int fd;
 
 	for (i = 0; i < n && cnt < MT_OP__COUNT; i++) {
-		if (pts[i].alias || pts[i].op == MT_OP_FREE)
+		if (pts[i].alias || pts[i].frees)
 			continue;
 		offs[cnt] = pts[i].func_offset + pts[i].plan.offset;
 		cookies[cnt] = pts[i].op;
@@ -206,17 +183,10 @@ static int attach_session(struct probes *p, pid_t pid, const char *path,
 	}
 	if (!cnt)
 		return 0;
-	memset(&attr, 0, sizeof(attr));
-	attr.prog_fd = (uint32_t)bpf_program__fd(p->skel->progs.alloc_session);
-	attr.attach_type = MT_BPF_TRACE_UPROBE_SESSION;
-	attr.path = (uint64_t)(uintptr_t)path;
-	attr.offsets = (uint64_t)(uintptr_t)offs;
-	attr.cookies = (uint64_t)(uintptr_t)cookies;
-	attr.cnt = cnt;
-	attr.pid = (uint32_t)pid;
-	fd = (int)syscall(__NR_bpf, MT_BPF_LINK_CREATE, &attr, sizeof(attr));
+	fd = uprobe_multi_compat__attach_session(p->skel->progs.alloc_session,
+						 pid, path, offs, cookies, cnt);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	p->session_fd = fd;
 	return (int)cnt;
 }
@@ -250,7 +220,7 @@ int probes__attach(struct probes *p, const struct allocator *a,
 			 (unsigned long long)pt->plan.offset, pt->plan.insn,
 			 pt->plan.emulated ? ", emulated" : ", single-stepped",
 			 pt->plan.why);
-		if (pt->op == MT_OP_FREE) {
+		if (pt->frees) {
 			err = attach_one(p, p->skel->progs.free_enter, pid,
 					 a->open_path, off, pt->op, false);
 		} else if (p->session) {
@@ -372,10 +342,7 @@ int probes__drain(struct probes *p)
 void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],
 		      uint64_t *calls, uint64_t *sampled)
 {
-	struct {
-		int64_t remaining;
-		uint64_t calls, sampled;
-	} *sv = calloc(p->nr_cpus, sizeof(*sv));
+	struct mt_sampler *sv = calloc(p->nr_cpus, sizeof(*sv));
 	uint64_t *v = calloc(p->nr_cpus, sizeof(*v));
 	uint32_t k, zero = 0;
 	int i;

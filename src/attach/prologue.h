@@ -2,7 +2,7 @@
 /*
  * prologue.h - choose where in a function to place a uprobe so the kernel
  * emulates the probed instruction instead of single-stepping it out of line
- * (single-step costs ~28x here; see shared/PLATFORM.md).
+ * (single-step costs ~28x here; see docs/PLATFORM.md).
  *
  * x86-64 kernels emulate: push %reg (no 0x66 prefix), jmp rel8/rel32,
  * jcc rel8/rel32, call rel32 and nop (0x90 with prefixes). The decoder walks

@@ -180,6 +180,28 @@ start_heapsites() {
 		fail "heapsites did not start"
 }
 
+# run_preloaded NAME PRELOAD PROG [PROG-ARG...] -- [MEMTEL-ARG...]: start
+# `PROG PROG-ARG... --wait-signal` with LD_PRELOAD=PRELOAD (stdout in
+# $W/NAME.target; the profiler itself must not carry the preload: an ASan
+# build refuses another allocator first), attach `memtel-bpf --pid` with
+# MEMTEL-ARGs (stdout/stderr in $W/NAME.out/.err), release the workload with
+# SIGUSR1 and wait for both; sets EXIT_CODE to memtel-bpf's.
+run_preloaded() {
+	local name=$1 pre=$2 prog=() tpid
+	shift 2
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do prog+=("$1"); shift; done
+	[ $# -gt 0 ] && shift
+	watch_log "$W/$name.target" "$W/$name.target.err"
+	spawn "$W/$name.target" "$W/$name.target.err" env LD_PRELOAD="$pre" "${prog[@]}" --wait-signal
+	tpid=$SPAWN_PID
+	wait_for_line "$W/$name.target" '^ready [0-9]+$' 10 "$tpid" || fail "$name: ${prog[0]} did not start"
+	start_memtel "$W/$name" --pid "$tpid" "$@"
+	kill -USR1 "$tpid"
+	wait_exit "$tpid" 120 || fail "$name: ${prog[0]} did not finish"
+	[ "$EXIT_CODE" = 0 ] || fail "$name: ${prog[0]} exited $EXIT_CODE"
+	wait_exit "$MEMTEL_PID" 60 || fail "$name: memtel-bpf did not exit after its target"
+}
+
 # --- assertions ----------------------------------------------------------------
 
 assert_eq() { # WHAT EXPECTED ACTUAL

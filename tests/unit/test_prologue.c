@@ -2,7 +2,8 @@
 /*
  * test_prologue.c - unit tests for uprobe placement: synthetic byte sequences
  * for each rule, the kernel's emulation classes, and the real allocator
- * entry points of this machine's libc (the offsets the profiler will use).
+ * entry points of this machine's libc, jemalloc and tcmalloc (the offsets
+ * the profiler will use, planned by allocator__plan).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "process/elfinfo.h"
+#include "attach/allocator.h"
 #include "attach/prologue.h"
 
 #define LIBC "/lib/x86_64-linux-gnu/libc.so.6"
@@ -346,6 +348,119 @@ static void test_real_libc(void **state)
 			      "rules only\n", id, LIBC_KNOWN_BUILD_ID);
 }
 
+#define LIBDIR "/usr/lib/x86_64-linux-gnu/"
+
+struct pinned {
+	const char *func;
+	uint64_t offset;
+	bool alias;
+};
+
+struct real_lib {
+	const char *path;
+	const char *build_id;	/* where pins[] hold */
+	size_t n_points;	/* entry points defined, aliases included */
+	size_t n_probed;	/* of which probed */
+	struct pinned pins[8];
+};
+
+/* Debian 12: jemalloc 5.3.0-1, google-perftools 2.10-1 */
+static const struct real_lib real_libs[] = {
+	{ LIBDIR "libjemalloc.so.2", "1d5163c246dc9cd2b4d339f2ac42efd95c6e0ae1",
+	  33, 31, {
+		{ "free", 48, false },		/* jne after 9 straight insns */
+		{ "_Znwm", 7, false },		/* ja after cmp */
+		{ "_Znam", 0, true },		/* jmp _Znwm: probed there */
+		{ "_ZnamRKSt9nothrow_t", 0, true },
+		{ "_ZdlPvm", 3, false },	/* je after the NULL test */
+		{ "mallocx", 0, false },	/* push r15 */
+		{ "sdallocx", 10, false },
+		{ "xallocx", 0, false } } },
+	{ LIBDIR "libtcmalloc_minimal.so.4",
+	  "39dfd4a5855703fa6c2469749282f75b18a1aa66", 29, 17, {
+		{ "malloc", 10, false },
+		{ "free", 10, false },
+		{ "_Znwm", 10, false },
+		{ "_Znam", 10, true },		/* same address as _Znwm */
+		{ "_ZnwmSt11align_val_t", 13, false },
+		{ "_ZdlPv", 10, true },		/* same address as free */
+		{ "_ZdlPvm", 10, false },
+		{ "memalign", 10, true } } },
+};
+
+static bool is_free_sym(const char *s)
+{
+	return !strncmp(s, "_Zd", 3) || strstr(s, "free") ||
+	       strstr(s, "dallocx");
+}
+
+static void test_real_allocators(void **state)
+{
+	size_t i, j, k;
+
+	(void)state;
+	for (i = 0; i < sizeof(real_libs) / sizeof(real_libs[0]); i++) {
+		const struct real_lib *l = &real_libs[i];
+		struct probe_point pts[MT_OP__COUNT];
+		struct allocator a = { .kind = "library" };
+		size_t n = 0, probed = 0;
+		char id[129] = "";
+		bool known;
+
+		snprintf(a.path, sizeof(a.path), "%s", l->path);
+		snprintf(a.open_path, sizeof(a.open_path), "%s", l->path);
+		assert_int_equal(allocator__plan(&a, pts, &n), 0);
+		known = elfinfo__build_id(l->path, id, sizeof(id)) == 0 &&
+			!strcmp(id, l->build_id);
+		for (j = 0; j < n; j++) {
+			const struct probe_point *p = &pts[j];
+			uint8_t code[16];
+
+			/* the op table: frees have no return probe */
+			assert_int_equal(p->frees, is_free_sym(p->func));
+			assert_int_equal(p->has_ret, !p->frees);
+			probed += !p->alias;
+			if (p->alias)
+				continue;
+			/* what is probed is emulated on these allocators */
+			assert_true(elfinfo__read_bytes(l->path, p->func_offset +
+							p->plan.offset, code,
+							sizeof(code)) > 0);
+			if (!p->plan.emulated ||
+			    !prologue__is_emulated(code, sizeof(code)))
+				fail_msg("%s %s: +%llu '%s' is not emulated",
+					 l->path, p->func,
+					 (unsigned long long)p->plan.offset,
+					 p->plan.insn);
+		}
+		print_message("  %s: %zu entry points, %zu probed\n", l->path,
+			      n, probed);
+		if (!known) {
+			print_message("  build id %s differs from %s: checked "
+				      "the rules only\n", id, l->build_id);
+			continue;
+		}
+		assert_int_equal(n, l->n_points);
+		assert_int_equal(probed, l->n_probed);
+		for (k = 0; k < 8 && l->pins[k].func; k++) {
+			const struct pinned *pin = &l->pins[k];
+
+			for (j = 0; j < n && strcmp(pts[j].func, pin->func); j++)
+				;
+			if (j == n)
+				fail_msg("%s: %s not planned", l->path, pin->func);
+			if (pts[j].alias != pin->alias ||
+			    (!pin->alias && pts[j].plan.offset != pin->offset))
+				fail_msg("%s %s: got +%llu alias %d, want +%llu "
+					 "alias %d", l->path, pin->func,
+					 (unsigned long long)pts[j].plan.offset,
+					 pts[j].alias,
+					 (unsigned long long)pin->offset,
+					 pin->alias);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_rsp_change),
 		cmocka_unit_test(test_no_candidate),
 		cmocka_unit_test(test_real_libc),
+		cmocka_unit_test(test_real_allocators),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,7 +8,7 @@
  * Attaches `noop` to the target's libc at malloc's entry (through libbpf's
  * func_name lookup) and at free+3, the conditional jump after free's NULL
  * test, which the kernel emulates instead of single-stepping (see
- * shared/PLATFORM.md; memtel-bpf picks the same instruction). --ret adds a
+ * docs/PLATFORM.md; memtel-bpf picks the same instruction). --ret adds a
  * uretprobe on malloc, as memtel-bpf attaches one. Probes are pid-filtered
  * at attach time. Prints "floor: attached N probes ..." on stderr once
  * attached, then stays until SIGINT/SIGTERM or the target's exit.

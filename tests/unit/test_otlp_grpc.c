@@ -31,6 +31,7 @@
 #include "google_rpc_status.pb-c.h"
 #include "util/log.h"
 #include "sinks/otlp/otlp_export.h"
+#include "sinks/otlp/otlp_grpc.h"
 #include "otlp_metrics_service.pb-c.h"
 #include "otlp_profiles_service.pb-c.h"
 #include "otlp_test_util.h"

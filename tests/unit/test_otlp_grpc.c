@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "google_rpc_retryinfo.pb-c.h"
 #include "google_rpc_status.pb-c.h"
 #include "util/log.h"
@@ -105,6 +107,100 @@ static void test_frame_decode(void **state)
 	/* A length near 4 GiB must not wrap anything. */
 	memcpy(buf, "\x00\xff\xff\xff\xff", 5);
 	assert_int_equal(otlp_grpc_unframe(buf, 8, &msg, &mlen, &comp), -EBADMSG);
+}
+
+/* --- compressed answers ------------------------------------------------------------ */
+
+/* in compressed as gzip (gzip) or zlib ("deflate"), malloc'ed. */
+static uint8_t *compress_buf(const uint8_t *in, size_t len, bool gzip,
+			     size_t *out_len)
+{
+	z_stream zs = {};
+	uint8_t *out;
+	size_t cap;
+
+	assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, gzip ? 15 + 16 : 15,
+				      9, Z_DEFAULT_STRATEGY), Z_OK);
+	cap = deflateBound(&zs, len);
+	out = malloc(cap);
+	assert_non_null(out);
+	zs.next_in = (Bytef *)in;
+	zs.avail_in = len;
+	zs.next_out = out;
+	zs.avail_out = cap;
+	assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	*out_len = zs.total_out;
+	deflateEnd(&zs);
+	return out;
+}
+
+/* A framed answer: n bytes of 'A' compressed (gzip or deflate). */
+static uint8_t *framed_bomb(size_t n, bool gzip, size_t *len)
+{
+	uint8_t *plain = malloc(n), *z, *framed;
+	size_t zlen;
+
+	assert_non_null(plain);
+	memset(plain, 'A', n);
+	z = compress_buf(plain, n, gzip, &zlen);
+	free(plain);
+	assert_int_equal(otlp_grpc_frame(z, zlen, true, &framed, len), 0);
+	free(z);
+	return framed;
+}
+
+static void test_inflate_bounded(void **state)
+{
+	uint8_t *body, *out = NULL;
+	size_t len, olen = 0;
+
+	(void)state;
+	/* 60 KB in ~100 bytes: inflated in full when it fits the cap, in a
+	 * buffer of its own (the frame was far smaller). */
+	body = framed_bomb(60000, true, &len);
+	fprintf(stderr, "60000 bytes gzip'ed and framed: %zu bytes\n", len);
+	assert_true(len < 200);
+	assert_int_equal(otlp_grpc_message(body, len, "gzip", 65536, &out, &olen), 0);
+	assert_int_equal(olen, 60000);
+	assert_int_equal(out[0], 'A');
+	assert_int_equal(out[59999], 'A');
+	free(out);
+	/* One byte over the cap is refused, not truncated. */
+	assert_int_equal(otlp_grpc_message(body, len, "gzip", 59999, &out, &olen),
+			 -E2BIG);
+	assert_int_equal(otlp_grpc_message(body, len, "GZIP", 60000, &out, &olen), 0);
+	free(out);
+	/* A compressed frame needs a compression it names. */
+	assert_int_equal(otlp_grpc_message(body, len, "", 65536, &out, &olen),
+			 -EPROTO);
+	assert_int_equal(otlp_grpc_message(body, len, "snappy", 65536, &out, &olen),
+			 -EPROTO);
+	/* Cut anywhere inside the stream: malformed, never a crash. */
+	body[4] -= 3;
+	assert_int_equal(otlp_grpc_message(body, len - 3, "gzip", 65536, &out, &olen),
+			 -EBADMSG);
+	free(body);
+
+	/* A zip bomb (16 MB in ~16 KB) costs the cap, then stops. */
+	body = framed_bomb(16 << 20, false, &len);
+	assert_int_equal(otlp_grpc_message(body, len, "deflate", 65536, &out, &olen),
+			 -E2BIG);
+	free(body);
+
+	/* An uncompressed message past the cap is refused too. */
+	body = malloc(OTLP_GRPC_FRAME_HDR + 100);
+	assert_non_null(body);
+	otlp_grpc_frame_header(body, false, 100);
+	memset(body + OTLP_GRPC_FRAME_HDR, 'x', 100);
+	assert_int_equal(otlp_grpc_message(body, 105, "identity", 99, &out, &olen),
+			 -E2BIG);
+	assert_int_equal(otlp_grpc_message(body, 105, "identity", 100, &out, &olen), 0);
+	assert_int_equal(olen, 100);
+	free(out);
+	free(body);
+	/* Garbage flagged compressed. */
+	assert_int_equal(otlp_grpc_inflate((const uint8_t *)"garbage!", 8, 4096,
+					   &out, &olen), -EBADMSG);
 }
 
 /* --- status codes ------------------------------------------------------------------- */
@@ -644,6 +740,49 @@ static void test_grpc_gzip_profiles_partial(void **state)
 	assert_int_equal(st.partial_success_rejected, 6);
 }
 
+static void test_grpc_compressed_answer_overflow(void **state)
+{
+	struct otlp_export_stats st;
+	struct receiver r;
+	struct otel_config c;
+	struct otlp_exporter *e;
+	int n;
+
+	(void)state;
+	if (!grpc_available())
+		skip();
+	/* issue 10: a gzip'ed OK answer of a few hundred bytes whose
+	 * partial_success inflates to 60 KB was inflated into the buffer
+	 * that held the compressed bytes: a heap overflow (ASan aborts
+	 * here without the fix). Now it is read in full: 2 rejected. */
+	receiver_start(&r, "--compress", "--partial", "2:", "--pad", "60000",
+		       NULL);
+	config_grpc(&c, r.port);
+	e = exporter_for(&c, 8, 10, 3);
+	otel_config__free(&c);
+	enqueue_value(e, 1);
+	flush_stats_free(e, 8000, &st);
+	free(receiver_stop(&r, &n));
+	assert_int_equal(n, 1);
+	assert_int_equal(st.sent, 1);
+	assert_int_equal(st.partial_success_rejected, 2);
+
+	/* A zip bomb (8 MB inflated): ignored past 64 KiB, the export
+	 * still counts as delivered, and nothing is retried. */
+	receiver_start(&r, "--compress", "--partial", "5:", "--pad", "8000000",
+		       NULL);
+	config_grpc(&c, r.port);
+	e = exporter_for(&c, 8, 10, 3);
+	otel_config__free(&c);
+	enqueue_value(e, 1);
+	flush_stats_free(e, 8000, &st);
+	free(receiver_stop(&r, &n));
+	assert_int_equal(n, 1);
+	assert_int_equal(st.sent, 1);
+	assert_int_equal(st.retried, 0);
+	assert_int_equal(st.partial_success_rejected, 0);
+}
+
 static void test_grpc_connection_refused(void **state)
 {
 	struct otlp_export_stats st;
@@ -674,12 +813,14 @@ int main(void)
 		cmocka_unit_test(test_retry_classification),
 		cmocka_unit_test(test_timeout_header),
 		cmocka_unit_test(test_retry_info),
+		cmocka_unit_test(test_inflate_bounded),
 		cmocka_unit_test(test_grpc_config),
 		cmocka_unit_test(test_grpc_connection_refused),
 		cmocka_unit_test(test_grpc_metrics_unavailable_retried),
 		cmocka_unit_test(test_grpc_invalid_argument_final),
 		cmocka_unit_test(test_grpc_resource_exhausted),
 		cmocka_unit_test(test_grpc_gzip_profiles_partial),
+		cmocka_unit_test(test_grpc_compressed_answer_overflow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -354,71 +354,113 @@ static int grpc_code_of_http(long status)
 	}
 }
 
-/* Inflate a compressed answer message (gzip or deflate, i.e. zlib) into
- * a new buffer of at most OTLP_RESP_MAX bytes. */
-static int grpc_inflate(const uint8_t *in, size_t len, uint8_t **out,
-			size_t *out_len)
+int otlp_grpc_inflate(const uint8_t *in, size_t len, size_t max,
+		      uint8_t **out, size_t *out_len)
 {
 	z_stream zs = {};
-	uint8_t *buf;
+	uint8_t *buf = NULL, *tmp;
+	size_t cap;
 	int ret, zr;
 
-	buf = malloc(OTLP_RESP_MAX);
-	if (!buf)
+	if (len > UINT32_MAX || !max)
+		return -E2BIG;
+	/* windowBits 15 + 32: a gzip or a zlib header, detected. */
+	if (inflateInit2(&zs, 15 + 32) != Z_OK)
 		return -ENOMEM;
-	/* windowBits 15 + 32: either header, detected. */
-	if (inflateInit2(&zs, 15 + 32) != Z_OK) {
-		free(buf);
-		return -ENOMEM;
-	}
+	/* Start near the compressed size and double: what the answer says
+	 * it holds is not believed, only what it inflates to, up to max. */
+	cap = len < max / 4 ? (len < 256 ? 1024 : len * 4) : max;
+	if (cap > max)
+		cap = max;
 	zs.next_in = (Bytef *)in;
 	zs.avail_in = len;
-	zs.next_out = buf;
-	zs.avail_out = OTLP_RESP_MAX;
-	zr = inflate(&zs, Z_FINISH);
-	if (zr == Z_STREAM_END) {
-		*out = buf;
-		*out_len = zs.total_out;
-		buf = NULL;
-		ret = 0;
-	} else {
-		ret = zr == Z_BUF_ERROR ? -E2BIG : -EBADMSG;
+	for (;;) {
+		tmp = realloc(buf, cap);
+		if (!tmp) {
+			ret = -ENOMEM;
+			goto cleanup;
+		}
+		buf = tmp;
+		zs.next_out = buf + zs.total_out;
+		zs.avail_out = cap - zs.total_out;
+		zr = inflate(&zs, Z_NO_FLUSH);
+		if (zr == Z_STREAM_END)
+			break;
+		if (zr != Z_OK && zr != Z_BUF_ERROR) {
+			ret = -EBADMSG;
+			goto cleanup;
+		}
+		if (zs.avail_out) {
+			/* out of input with room left: a cut stream */
+			ret = -EBADMSG;
+			goto cleanup;
+		}
+		if (cap == max) {
+			ret = -E2BIG;
+			goto cleanup;
+		}
+		cap = cap > max / 2 ? max : cap * 2;
 	}
+	/* Bytes after the stream's end are not part of the message. */
+	if (zs.avail_in) {
+		ret = -EBADMSG;
+		goto cleanup;
+	}
+	*out = buf;
+	*out_len = zs.total_out;
+	buf = NULL;
+	ret = 0;
+cleanup:
 	inflateEnd(&zs);
 	free(buf);
 	return ret;
 }
 
-/* Replace a's framed answer body by the message it carries (empty if
- * none or malformed: the call succeeded all the same). */
-static void take_message(struct otlp_attempt *a, const struct otlp_grpc_answer *r)
+int otlp_grpc_message(const uint8_t *body, size_t len, const char *encoding,
+		      size_t max, uint8_t **out, size_t *out_len)
 {
 	const uint8_t *msg;
-	uint8_t *plain = NULL;
-	size_t mlen, plen = 0;
+	size_t mlen;
 	bool compressed;
 	int ret;
 
-	ret = otlp_grpc_unframe(a->resp, a->resp_len, &msg, &mlen, &compressed);
-	if (!ret && compressed) {
-		if (!strcasecmp(r->encoding, "gzip") ||
-		    !strcasecmp(r->encoding, "deflate"))
-			ret = grpc_inflate(msg, mlen, &plain, &plen);
-		else
-			ret = -EPROTO;
-		msg = plain;
-		mlen = plen;
+	ret = otlp_grpc_unframe(body, len, &msg, &mlen, &compressed);
+	if (ret)
+		return ret;
+	if (compressed) {
+		if (strcasecmp(encoding, "gzip") && strcasecmp(encoding, "deflate"))
+			return -EPROTO;
+		return otlp_grpc_inflate(msg, mlen, max, out, out_len);
 	}
-	if (ret) {
-		if (ret != -ENODATA)
-			mt_debug("OTLP gRPC answer message unreadable (%s); ignored",
-				 strerror(-ret));
-		a->resp_len = 0;
-		return;
-	}
-	memmove(a->resp, msg, mlen);
-	a->resp_len = mlen;
-	free(plain);
+	if (mlen > max)
+		return -E2BIG;
+	*out = malloc(mlen ? mlen : 1);
+	if (!*out)
+		return -ENOMEM;
+	if (mlen)
+		memcpy(*out, msg, mlen);
+	*out_len = mlen;
+	return 0;
+}
+
+/* Replace a's framed answer body by the message it carries, in a buffer
+ * of its own (empty if none or malformed: the call succeeded all the
+ * same). */
+static void take_message(struct otlp_attempt *a, const struct otlp_grpc_answer *r)
+{
+	uint8_t *plain = NULL;
+	size_t plen = 0;
+	int ret;
+
+	ret = otlp_grpc_message(a->resp, a->resp_len, r->encoding,
+				OTLP_RESP_MAX, &plain, &plen);
+	if (ret && ret != -ENODATA)
+		mt_debug("OTLP gRPC answer message unreadable (%s); ignored",
+			 strerror(-ret));
+	free(a->resp);
+	a->resp = ret ? NULL : plain;
+	a->resp_len = ret ? 0 : plen;
+	a->resp_cap = a->resp_len;
 }
 
 static bool header_ours(const char *name)

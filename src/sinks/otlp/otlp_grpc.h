@@ -3,7 +3,9 @@
  * otlp_grpc.h - OTLP/gRPC without a gRPC library: the wire pieces of
  * gRPC over HTTP/2 the transport (otlp_grpc_transport in
  * otlp_transport.h) is built from, exposed for the unit tests and the
- * fuzzer.
+ * fuzzer. Everything parsed here comes from a collector and is bounded:
+ * header and trailer values are cut to fixed sizes, a message is at most
+ * the caller's max bytes inflated or not, a RetryInfo delay at most a day.
  */
 #ifndef MEMTEL_OTLP_GRPC_H
 #define MEMTEL_OTLP_GRPC_H
@@ -58,6 +60,18 @@ int otlp_grpc_frame(const uint8_t *msg, size_t len, bool compressed,
  * -ENODATA if len is 0, -EBADMSG if buf is not exactly one message. */
 int otlp_grpc_unframe(const uint8_t *buf, size_t len, const uint8_t **msg,
 		      size_t *msg_len, bool *compressed);
+/* Inflate a gzip or zlib ("deflate") stream into a malloc'ed *out that
+ * grows as needed up to max bytes: -E2BIG past max (a zip bomb costs
+ * max bytes, no more), -EBADMSG if in is not a whole valid stream,
+ * -ENOMEM. */
+int otlp_grpc_inflate(const uint8_t *in, size_t len, size_t max,
+		      uint8_t **out, size_t *out_len);
+/* The message of a unary answer's framed body, inflated per encoding
+ * (grpc-encoding: identity, gzip, deflate) when flagged compressed, into
+ * a new malloc'ed *out of at most max bytes. -ENODATA for an empty body,
+ * -EBADMSG, -EPROTO for an unknown encoding, -E2BIG, -ENOMEM. */
+int otlp_grpc_message(const uint8_t *body, size_t len, const char *encoding,
+		      size_t max, uint8_t **out, size_t *out_len);
 /* RetryInfo.retry_delay in ms (capped at a day) from a
  * grpc-status-details-bin value (a base64 google.rpc.Status); 0 if the
  * RetryInfo has no delay, -1 if there is none or the value is malformed. */

@@ -128,19 +128,25 @@ int otel_percent_decode(char *s)
 
 int otel_redact_url(const char *url, char *buf, size_t len)
 {
-	const char *auth = strstr(url ? url : "", "://");
-	const char *end, *at;
+	const char *auth, *end, *at, *p, *q;
 
 	if (!url)
 		return snprintf(buf, len, "(none)");
-	if (!auth)
-		return snprintf(buf, len, "%s", url);
-	auth += 3;
+	auth = strstr(url, "://");
+	auth = auth ? auth + 3 : url;
+	/* RFC 3986: the authority ends at the first '/', '?' or '#'; the
+	 * userinfo at its last '@' (a password may hold an unencoded '@'). */
 	end = auth + strcspn(auth, "/?#");
-	at = memchr(auth, '@', end - auth);
-	if (!at)
-		return snprintf(buf, len, "%s", url);
-	return snprintf(buf, len, "%.*s***%s", (int)(auth - url), url, at);
+	at = NULL;
+	for (p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	/* A query holds tokens as often as the userinfo does ("?api_key=");
+	 * neither it nor a fragment goes into a log. */
+	q = end + strcspn(end, "?#");
+	return snprintf(buf, len, "%.*s%s%.*s%s", (int)(auth - url), url,
+			at ? "***" : "", (int)(q - (at ? at : auth)),
+			at ? at : auth, *q ? "?***" : "");
 }
 
 /* "%s: '<value>'" material: at most QUOTE_MAX characters of v. */

@@ -783,6 +783,62 @@ static void test_grpc_compressed_answer_overflow(void **state)
 	assert_int_equal(st.partial_success_rejected, 0);
 }
 
+static void test_grpc_silent_collector(void **state)
+{
+	struct otlp_export_stats st;
+	struct otel_config c;
+	struct otlp_exporter *e;
+	uint64_t t0, took;
+	int fd, port;
+
+	(void)state;
+	/* A collector that accepts and never answers: the kernel completes
+	 * the handshake for a listening socket nobody accept()s, and our
+	 * HTTP/2 preface and request then wait for an answer that never
+	 * comes. Each attempt ends at the signal's timeout. */
+	fd = listen_loopback(&port);
+	config_grpc(&c, port);
+	assert_int_equal(otel_config__set_timeout_ms(&c, 300), 0);
+	e = exporter_for(&c, 8, 10, 2);
+	otel_config__free(&c);
+	t0 = now_ms();
+	enqueue_value(e, 1);
+	assert_int_equal(otlp_exporter__flush(e, 5000), 0);
+	took = now_ms() - t0;
+	otlp_exporter__stats(e, &st);
+	otlp_exporter__free(e);
+	fprintf(stderr, "silent collector, 2 x 300 ms attempts: %llu ms\n",
+		(unsigned long long)took);
+	assert_true(took >= 550);
+	assert_true(took < 2500);
+	assert_int_equal(st.retried, 1);
+	assert_int_equal(st.dropped_after_retries, 1);
+	assert_int_equal(st.sent, 0);
+	assert_non_null(strstr(st.last_error, "imed out"));
+
+	/* With a 30 s timeout, the final flush still ends at its deadline
+	 * and free() aborts the attempt in flight within about a second
+	 * (libcurl calls the abort check once a second while it waits). */
+	config_grpc(&c, port);
+	assert_int_equal(otel_config__set_timeout_ms(&c, 30000), 0);
+	e = exporter_for(&c, 8, 10, 2);
+	otel_config__free(&c);
+	enqueue_value(e, 1);
+	sleep_ms(100);
+	t0 = now_ms();
+	assert_int_equal(otlp_exporter__flush(e, 300), -ETIMEDOUT);
+	took = now_ms() - t0;
+	assert_true(took >= 290);
+	assert_true(took < 1000);
+	t0 = now_ms();
+	otlp_exporter__free(e);
+	took = now_ms() - t0;
+	fprintf(stderr, "free() with an attempt in flight: %llu ms\n",
+		(unsigned long long)took);
+	assert_true(took < 1500);
+	close(fd);
+}
+
 static void test_grpc_connection_refused(void **state)
 {
 	struct otlp_export_stats st;
@@ -816,6 +872,7 @@ int main(void)
 		cmocka_unit_test(test_inflate_bounded),
 		cmocka_unit_test(test_grpc_config),
 		cmocka_unit_test(test_grpc_connection_refused),
+		cmocka_unit_test(test_grpc_silent_collector),
 		cmocka_unit_test(test_grpc_metrics_unavailable_retried),
 		cmocka_unit_test(test_grpc_invalid_argument_final),
 		cmocka_unit_test(test_grpc_resource_exhausted),

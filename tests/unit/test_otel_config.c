@@ -557,6 +557,15 @@ static void test_redact_url(void **state)
 	assert_string_equal(buf, "https://h?***");
 	otel_redact_url("https://u:SECRET@h#frag", buf, sizeof(buf));
 	assert_string_equal(buf, "https://***@h?***");
+	/* Not a URL: no scheme to keep, nothing after '?' or '#' shown. */
+	otel_redact_url("#x?token=SECRET://h", buf, sizeof(buf));
+	assert_string_equal(buf, "?***");
+	otel_redact_url("u:SECRET@h:1/p", buf, sizeof(buf));
+	assert_string_equal(buf, "***@h:1/p");
+	/* Found by fuzz_otel_config: junk before the scheme hid the
+	 * userinfo from the authority scan. */
+	otel_redact_url("\xa5http://u:p@ss@h:4318/x?k=SECRET", buf, sizeof(buf));
+	assert_string_equal(buf, "***@h:4318/x?***");
 	otel_redact_url("http://h:1", buf, sizeof(buf));
 	assert_string_equal(buf, "http://h:1");
 	/* Cut to fit, like snprintf(). */

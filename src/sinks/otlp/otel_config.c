@@ -132,11 +132,21 @@ int otel_redact_url(const char *url, char *buf, size_t len)
 
 	if (!url)
 		return snprintf(buf, len, "(none)");
-	auth = strstr(url, "://");
-	auth = auth ? auth + 3 : url;
+	/* Only a real scheme (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" /
+	 * "." )) is kept as it is; anything else is redacted as authority. */
+	auth = url + strspn(url, "abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
 	/* RFC 3986: the authority ends at the first '/', '?' or '#'; the
-	 * userinfo at its last '@' (a password may hold an unencoded '@'). */
-	end = auth + strcspn(auth, "/?#");
+	 * userinfo at its last '@' (a password may hold an unencoded '@').
+	 * Without a scheme there is no telling where the authority ends, so
+	 * anything up to the last '@' before a query counts as userinfo. */
+	if (auth > url && !strncmp(auth, "://", 3)) {
+		auth += 3;
+		end = auth + strcspn(auth, "/?#");
+	} else {
+		auth = url;
+		end = url + strcspn(url, "?#");
+	}
 	at = NULL;
 	for (p = auth; p < end; p++)
 		if (*p == '@')

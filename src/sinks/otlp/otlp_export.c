@@ -118,48 +118,67 @@ static bool sleep_unless_stopping(struct otlp_exporter *e, int ms)
 	return !stopping;
 }
 
-int64_t otlp_export_partial_success(enum otlp_signal sig, const uint8_t *resp,
-				    size_t len)
+int otlp_export_partial_success(enum otlp_signal sig, const uint8_t *resp,
+				size_t len, int64_t *rejected, char *msg,
+				size_t msglen)
 {
 	Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceResponse *mr = NULL;
 	Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceResponse *pr = NULL;
-	char msg[OTLP_EXCERPT_MAX + 1] = "";
-	const char *what = "data points";
 	const char *text = NULL;
-	int64_t rejected = 0;
+	int64_t n = 0;
+	int ret = 0;
 
+	*rejected = 0;
+	if (msglen)
+		msg[0] = '\0';
 	if (!len)
 		return 0;
 	if (sig == OTLP_METRICS) {
 		mr = opentelemetry__proto__collector__metrics__v1__export_metrics_service_response__unpack(
 			NULL, len, resp);
 		if (mr && mr->partial_success) {
-			rejected = mr->partial_success->rejected_data_points;
+			n = mr->partial_success->rejected_data_points;
 			text = mr->partial_success->error_message;
 		}
 	} else {
-		what = "profiles";
 		pr = opentelemetry__proto__collector__profiles__v1development__export_profiles_service_response__unpack(
 			NULL, len, resp);
 		if (pr && pr->partial_success) {
-			rejected = pr->partial_success->rejected_profiles;
+			n = pr->partial_success->rejected_profiles;
 			text = pr->partial_success->error_message;
 		}
 	}
 	if (!mr && !pr)
+		ret = -EBADMSG;
+	if (text)
+		otlp_excerpt(msg, msglen, (const uint8_t *)text, strlen(text));
+	*rejected = n > 0 ? n : 0;
+	opentelemetry__proto__collector__metrics__v1__export_metrics_service_response__free_unpacked(mr, NULL);
+	opentelemetry__proto__collector__profiles__v1development__export_profiles_service_response__free_unpacked(pr, NULL);
+	return ret;
+}
+
+/* Log a 2xx answer's partial_success and return how many items the
+ * server rejected. */
+static int64_t check_partial_success(enum otlp_signal sig,
+				     const struct otlp_attempt *a)
+{
+	char msg[OTLP_EXCERPT_MAX + 1];
+	int64_t rejected;
+
+	if (otlp_export_partial_success(sig, a->resp, a->resp_len, &rejected,
+					msg, sizeof(msg)))
 		mt_debug("OTLP %s export: the 2xx answer is not an export response; ignored",
 			 otlp_signal__name(sig));
-	if (text)
-		otlp_excerpt(msg, sizeof(msg), (const uint8_t *)text, strlen(text));
 	if (rejected > 0)
 		mt_err("OTLP %s export: the collector rejected %" PRId64 " %s%s%s",
-		       otlp_signal__name(sig), rejected, what, *msg ? ": " : "", msg);
+		       otlp_signal__name(sig), rejected,
+		       sig == OTLP_METRICS ? "data points" : "profiles",
+		       *msg ? ": " : "", msg);
 	else if (*msg)
 		mt_err("OTLP %s export: the collector warns: %s",
 		       otlp_signal__name(sig), msg);
-	opentelemetry__proto__collector__metrics__v1__export_metrics_service_response__free_unpacked(mr, NULL);
-	opentelemetry__proto__collector__profiles__v1development__export_profiles_service_response__free_unpacked(pr, NULL);
-	return rejected > 0 ? rejected : 0;
+	return rejected;
 }
 
 /* Record a lost request; log it unless the same error was just logged. */
@@ -253,8 +272,7 @@ static bool deliver(struct otlp_exporter *e, struct otlp_entry *en)
 		t->transport->send(t, body, len, &e->stopping, &a);
 		attempts++;
 		if (a.outcome == OTLP_ATTEMPT_OK) {
-			note_sent(e, en->sig, otlp_export_partial_success(en->sig, a.resp,
-								     a.resp_len));
+			note_sent(e, en->sig, check_partial_success(en->sig, &a));
 			break;
 		}
 		if (a.outcome == OTLP_ATTEMPT_ABORTED) {

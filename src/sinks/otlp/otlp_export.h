@@ -84,10 +84,12 @@ void otlp_exporter__stats(const struct otlp_exporter *e,
 			  struct otlp_export_stats *s);
 
 /* A 2xx answer's Export*ServiceResponse (len bytes from the collector):
- * its partial_success is logged (the spec says not to retry it) and the
- * number of data points or profiles it rejected returned (0 if none or
- * the answer is no such message). Exposed for tests and the fuzzer. */
-int64_t otlp_export_partial_success(enum otlp_signal sig, const uint8_t *resp,
-				    size_t len);
+ * *rejected gets the data points or profiles its partial_success refused
+ * (0 if none), msg a printable excerpt of its error_message ("" if none).
+ * 0, or -EBADMSG if resp is no such message. The exporter logs these
+ * (the spec says not to retry them). Exposed for tests and the fuzzer. */
+int otlp_export_partial_success(enum otlp_signal sig, const uint8_t *resp,
+				size_t len, int64_t *rejected, char *msg,
+				size_t msglen);
 
 #endif /* MEMTEL_OTLP_EXPORT_H */

@@ -740,13 +740,30 @@ static void test_grpc_gzip_profiles_partial(void **state)
 	assert_int_equal(st.partial_success_rejected, 6);
 }
 
-static void test_grpc_compressed_answer_overflow(void **state)
+/* One metrics request to a receiver whose OK answer is gzip'ed and
+ * carries a partial_success of partial ("N:") padded with pad bytes. */
+static void send_compressed_answer(const char *partial, const char *pad,
+				   struct otlp_export_stats *st)
 {
-	struct otlp_export_stats st;
 	struct receiver r;
 	struct otel_config c;
 	struct otlp_exporter *e;
 	int n;
+
+	receiver_start(&r, "--compress", "--partial", partial, "--pad", pad,
+		       NULL);
+	config_grpc(&c, r.port);
+	e = exporter_for(&c, 8, 10, 3);
+	otel_config__free(&c);
+	enqueue_value(e, 1);
+	flush_stats_free(e, 8000, st);
+	free(receiver_stop(&r, &n));
+	assert_int_equal(n, 1);
+}
+
+static void test_grpc_compressed_answer_overflow(void **state)
+{
+	struct otlp_export_stats st;
 
 	(void)state;
 	if (!grpc_available())
@@ -755,29 +772,13 @@ static void test_grpc_compressed_answer_overflow(void **state)
 	 * partial_success inflates to 60 KB was inflated into the buffer
 	 * that held the compressed bytes: a heap overflow (ASan aborts
 	 * here without the fix). Now it is read in full: 2 rejected. */
-	receiver_start(&r, "--compress", "--partial", "2:", "--pad", "60000",
-		       NULL);
-	config_grpc(&c, r.port);
-	e = exporter_for(&c, 8, 10, 3);
-	otel_config__free(&c);
-	enqueue_value(e, 1);
-	flush_stats_free(e, 8000, &st);
-	free(receiver_stop(&r, &n));
-	assert_int_equal(n, 1);
+	send_compressed_answer("2:", "60000", &st);
 	assert_int_equal(st.sent, 1);
 	assert_int_equal(st.partial_success_rejected, 2);
 
 	/* A zip bomb (8 MB inflated): ignored past 64 KiB, the export
 	 * still counts as delivered, and nothing is retried. */
-	receiver_start(&r, "--compress", "--partial", "5:", "--pad", "8000000",
-		       NULL);
-	config_grpc(&c, r.port);
-	e = exporter_for(&c, 8, 10, 3);
-	otel_config__free(&c);
-	enqueue_value(e, 1);
-	flush_stats_free(e, 8000, &st);
-	free(receiver_stop(&r, &n));
-	assert_int_equal(n, 1);
+	send_compressed_answer("5:", "8000000", &st);
 	assert_int_equal(st.sent, 1);
 	assert_int_equal(st.retried, 0);
 	assert_int_equal(st.partial_success_rejected, 0);

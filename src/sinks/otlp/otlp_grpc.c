@@ -522,18 +522,54 @@ static int grpc_init(struct otlp_target *t, const struct otel_signal_config *s,
 	return ret;
 }
 
+/* a from the answer's HTTP status and gRPC headers/trailers r. */
+static void grpc_verdict(struct otlp_attempt *a, struct otlp_grpc_answer *r)
+{
+	char text[OTLP_EXCERPT_MAX + 1] = "";
+	int delay;
+
+	if (r->code < 0) {
+		/* No grpc-status at all: a proxy's answer, or a server that
+		 * died mid-call. */
+		if (a->status != 200)
+			r->code = grpc_code_of_http(a->status);
+		else
+			r->code = OTLP_GRPC_INTERNAL;
+		snprintf(r->message, sizeof(r->message),
+			 "HTTP %ld without grpc-status%s", a->status,
+			 r->grpc_ctype ? "" : " (not a gRPC answer)");
+	}
+	a->error_code = GRPC_ERROR_CODE_BASE + r->code;
+	if (r->code == OTLP_GRPC_OK) {
+		a->outcome = OTLP_ATTEMPT_OK;
+		take_message(a, r);
+		return;
+	}
+	delay = r->details_cut ? -1 : otlp_grpc_retry_delay_ms(r->details);
+	if (otlp_grpc_retryable(r->code, delay >= 0)) {
+		a->outcome = OTLP_ATTEMPT_RETRY;
+		a->retry_after_ms = delay;
+	} else {
+		a->outcome = OTLP_ATTEMPT_FAIL;
+	}
+	otlp_grpc_message_decode(r->message);
+	otlp_excerpt(text, sizeof(text), (const uint8_t *)r->message,
+		     strlen(r->message));
+	snprintf(a->error, sizeof(a->error), "gRPC %s (%d)%s%s",
+		 otlp_grpc_code_name(r->code), r->code, *text ? ": " : "", text);
+}
+
 static void grpc_send(const struct otlp_target *t, const uint8_t *body,
 		      size_t len, const atomic_bool *stop,
 		      struct otlp_attempt *a)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
-	char text[OTLP_EXCERPT_MAX + 1] = "";
 	struct otlp_grpc_answer *r;
 	CURL *curl = t->curl;
 	uint8_t *framed = NULL;
 	size_t flen;
 	long version = 0;
-	int ret, delay;
+	int ret;
 	CURLcode rc;
 
 	/* t->gzip: body is already compressed (the exporter did it). */
@@ -582,35 +618,7 @@ static void grpc_send(const struct otlp_target *t, const uint8_t *body,
 			 a->status);
 		goto cleanup;
 	}
-	if (r->code < 0) {
-		/* No grpc-status at all: a proxy's answer, or a server that
-		 * died mid-call. */
-		if (a->status != 200)
-			r->code = grpc_code_of_http(a->status);
-		else
-			r->code = OTLP_GRPC_INTERNAL;
-		snprintf(r->message, sizeof(r->message),
-			 "HTTP %ld without grpc-status%s", a->status,
-			 r->grpc_ctype ? "" : " (not a gRPC answer)");
-	}
-	a->error_code = GRPC_ERROR_CODE_BASE + r->code;
-	if (r->code == OTLP_GRPC_OK) {
-		a->outcome = OTLP_ATTEMPT_OK;
-		take_message(a, r);
-		goto cleanup;
-	}
-	delay = r->details_cut ? -1 : otlp_grpc_retry_delay_ms(r->details);
-	if (otlp_grpc_retryable(r->code, delay >= 0)) {
-		a->outcome = OTLP_ATTEMPT_RETRY;
-		a->retry_after_ms = delay;
-	} else {
-		a->outcome = OTLP_ATTEMPT_FAIL;
-	}
-	otlp_grpc_message_decode(r->message);
-	otlp_excerpt(text, sizeof(text), (const uint8_t *)r->message,
-		     strlen(r->message));
-	snprintf(a->error, sizeof(a->error), "gRPC %s (%d)%s%s",
-		 otlp_grpc_code_name(r->code), r->code, *text ? ": " : "", text);
+	grpc_verdict(a, r);
 cleanup:
 	free(framed);
 	free(r);

@@ -34,6 +34,7 @@
 #include "google_rpc_status.pb-c.h"
 #include "util/log.h"
 #include "sinks/otlp/otlp_export.h"
+#include "sinks/otlp/otlp_http.h"
 #include "otlp_metrics_service.pb-c.h"
 #include "otlp_test_util.h"
 
@@ -485,6 +486,32 @@ static void test_headers_and_gzip(void **state)
 	server_stop(s);
 }
 
+static void test_retry_after_values(void **state)
+{
+	const time_t now = 1700000000; /* Tue, 14 Nov 2023 22:13:20 GMT */
+
+	(void)state;
+	assert_int_equal(otlp_http_retry_after_ms("120", now), 120000);
+	assert_int_equal(otlp_http_retry_after_ms("  7 ", now), 7000);
+	assert_int_equal(otlp_http_retry_after_ms("0", now), 0);
+	/* A collector cannot park us for longer than a day... */
+	assert_int_equal(otlp_http_retry_after_ms("86401", now), 86400000);
+	assert_int_equal(otlp_http_retry_after_ms("99999999999999999999999", now),
+			 86400000);
+	assert_int_equal(otlp_http_retry_after_ms("Fri, 31 Dec 9999 23:59:59 GMT",
+						  now), 86400000);
+	/* ...and a date in the past means now. */
+	assert_int_equal(otlp_http_retry_after_ms("Tue, 14 Nov 2023 22:13:30 GMT",
+						  now), 10000);
+	assert_int_equal(otlp_http_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT",
+						  now), 0);
+	/* Anything else is no Retry-After. */
+	assert_int_equal(otlp_http_retry_after_ms("", now), -1);
+	assert_int_equal(otlp_http_retry_after_ms("-5", now), -1);
+	assert_int_equal(otlp_http_retry_after_ms("5s", now), -1);
+	assert_int_equal(otlp_http_retry_after_ms("soon", now), -1);
+}
+
 static void test_retry_after_seconds(void **state)
 {
 	static const struct step steps[] = {
@@ -834,6 +861,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_headers_and_gzip),
+		cmocka_unit_test(test_retry_after_values),
 		cmocka_unit_test(test_retry_after_seconds),
 		cmocka_unit_test(test_retry_after_date_429),
 		cmocka_unit_test(test_4xx_not_retried),

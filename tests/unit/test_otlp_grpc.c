@@ -203,6 +203,70 @@ static void test_inflate_bounded(void **state)
 					   &out, &olen), -EBADMSG);
 }
 
+/* --- headers and trailers ------------------------------------------------------------ */
+
+static void header(struct otlp_grpc_answer *r, const char *line)
+{
+	otlp_grpc_answer__header(r, line, strlen(line));
+}
+
+static void test_answer_headers(void **state)
+{
+	struct otlp_grpc_answer r;
+	char *big;
+
+	(void)state;
+	otlp_grpc_answer__init(&r);
+	assert_int_equal(r.code, -1);
+	header(&r, "HTTP/2 200\r\n");
+	header(&r, "Content-Type: application/grpc+proto\r\n");
+	header(&r, "grpc-encoding:  gzip \r\n");
+	assert_true(r.grpc_ctype);
+	assert_string_equal(r.encoding, "gzip");
+	/* The trailer wins over a header; codes we do not know are UNKNOWN. */
+	header(&r, "grpc-status: 0\r\n");
+	header(&r, "grpc-status: 14\r\n");
+	assert_int_equal(r.code, OTLP_GRPC_UNAVAILABLE);
+	header(&r, "grpc-status: 17\r\n");
+	assert_int_equal(r.code, OTLP_GRPC_UNKNOWN);
+	header(&r, "grpc-status: -1\r\n");
+	assert_int_equal(r.code, OTLP_GRPC_UNKNOWN);
+	header(&r, "grpc-status: 99999999999999999999\r\n");
+	assert_int_equal(r.code, OTLP_GRPC_UNKNOWN);
+	header(&r, "grpc-status: 4x\r\n");
+	assert_int_equal(r.code, OTLP_GRPC_UNKNOWN);
+	header(&r, "grpc-message: bad%20things%zz%00%\r\n");
+	otlp_grpc_message_decode(r.message);
+	assert_string_equal(r.message, "bad things%zz%00%");
+
+	/* A collector picks the sizes: 100 KB values are cut to our
+	 * buffers; cut details are marked and never decoded. */
+	big = malloc(100100);
+	assert_non_null(big);
+	memcpy(big, "grpc-message: ", 14);
+	memset(big + 14, 'm', 100000);
+	big[100014] = '\0';
+	header(&r, big);
+	assert_int_equal(strlen(r.message), OTLP_GRPC_MESSAGE_MAX - 1);
+	memcpy(big, "grpc-status-details-bin: ", 25);
+	memset(big + 25, 'Q', 99975);
+	otlp_grpc_answer__header(&r, big, 100000);
+	assert_true(r.details_cut);
+	assert_int_equal(strlen(r.details), OTLP_GRPC_DETAILS_MAX - 1);
+	memcpy(big, "grpc-encoding: ", 15);
+	memset(big + 15, 'e', 1000);
+	otlp_grpc_answer__header(&r, big, 1015);
+	assert_int_equal(strlen(r.encoding), sizeof(r.encoding) - 1);
+	free(big);
+	/* A details value past the limit is no RetryInfo. */
+	big = malloc(OTLP_GRPC_DETAILS_MAX + 2);
+	assert_non_null(big);
+	memset(big, 'A', OTLP_GRPC_DETAILS_MAX + 1);
+	big[OTLP_GRPC_DETAILS_MAX + 1] = '\0';
+	assert_int_equal(otlp_grpc_retry_delay_ms(big), -1);
+	free(big);
+}
+
 /* --- status codes ------------------------------------------------------------------- */
 
 static void test_retry_classification(void **state)
@@ -871,6 +935,7 @@ int main(void)
 		cmocka_unit_test(test_timeout_header),
 		cmocka_unit_test(test_retry_info),
 		cmocka_unit_test(test_inflate_bounded),
+		cmocka_unit_test(test_answer_headers),
 		cmocka_unit_test(test_grpc_config),
 		cmocka_unit_test(test_grpc_connection_refused),
 		cmocka_unit_test(test_grpc_silent_collector),

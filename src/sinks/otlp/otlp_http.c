@@ -123,10 +123,14 @@ static void http_send(const struct otlp_target *t, const uint8_t *body,
 	CURLcode rc;
 
 	otlp_curl__setup(t, body, len, stop, errbuf, a);
-	/* libcurl inflates a compressed answer into write_cb, which keeps
-	 * OTLP_RESP_MAX bytes of it at most. */
+	/* libcurl inflates a compressed answer into the collector, which
+	 * ends the transfer past OTLP_RESP_MAX inflated bytes: the status
+	 * line and headers are in by then, and what we keep is all we read. */
 	curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+	a->stop_at_cap = true;
 	rc = curl_easy_perform(curl);
+	if (rc == CURLE_WRITE_ERROR && a->resp_cut)
+		rc = CURLE_OK;
 	if (rc != CURLE_OK) {
 		otlp_curl__failed(rc, stop, errbuf, a);
 		return;

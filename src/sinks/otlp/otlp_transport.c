@@ -65,7 +65,9 @@ void otlp_excerpt(char *dst, size_t dlen, const uint8_t *src, size_t slen)
 }
 
 /* The server decides how much it sends; we keep OTLP_RESP_MAX bytes at
- * most and read (and drop) the rest. */
+ * most and read (and drop) the rest, or with a->stop_at_cap end the
+ * transfer there: what libcurl inflates for us (a gzip'ed OTLP/HTTP
+ * answer) could otherwise be a zip bomb that burns the whole timeout. */
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct otlp_attempt *a = arg;
@@ -75,8 +77,10 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	take = a->resp_len < OTLP_RESP_MAX ? OTLP_RESP_MAX - a->resp_len : 0;
 	if (take > n)
 		take = n;
+	if (take < n)
+		a->resp_cut = true;
 	if (!take)
-		return n;
+		return a->stop_at_cap ? 0 : n;
 	if (a->resp_len + take > a->resp_cap) {
 		cap = a->resp_cap ? a->resp_cap * 2 : 4096;
 		while (cap < a->resp_len + take)

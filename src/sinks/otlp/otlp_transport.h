@@ -43,6 +43,8 @@ struct otlp_attempt {
 	uint8_t *resp;		/* response body, at most OTLP_RESP_MAX bytes */
 	size_t resp_len;
 	size_t resp_cap;	/* bytes allocated at resp */
+	bool resp_cut;		/* the answer had more than OTLP_RESP_MAX */
+	bool stop_at_cap;	/* then end the transfer (CURLE_WRITE_ERROR) */
 };
 
 struct otlp_transport;

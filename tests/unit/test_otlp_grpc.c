@@ -882,8 +882,9 @@ static void test_grpc_silent_collector(void **state)
 	assert_non_null(strstr(st.last_error, "imed out"));
 
 	/* With a 30 s timeout, the final flush still ends at its deadline
-	 * and free() aborts the attempt in flight within about a second
-	 * (libcurl calls the abort check once a second while it waits). */
+	 * and free() aborts the attempt in flight at once (the transfer
+	 * looks at the stop flag every 50 ms, not once a second as
+	 * libcurl's progress callback does while a server is silent). */
 	config_grpc(&c, port);
 	assert_int_equal(otel_config__set_timeout_ms(&c, 30000), 0);
 	e = exporter_for(&c, 8, 10, 2);
@@ -900,7 +901,7 @@ static void test_grpc_silent_collector(void **state)
 	took = now_ms() - t0;
 	fprintf(stderr, "free() with an attempt in flight: %llu ms\n",
 		(unsigned long long)took);
-	assert_true(took < 1500);
+	assert_true(took < 300);
 	close(fd);
 }
 

@@ -351,6 +351,7 @@ static void *worker(void *arg)
 
 static void target_fini(struct otlp_target *t)
 {
+	curl_multi_cleanup(t->multi);
 	curl_easy_cleanup(t->curl);
 	free(t->url);
 	free(t->log_url);
@@ -391,7 +392,8 @@ static int target_init(struct otlp_target *t, const struct otel_config *c,
 	if (ret)
 		return ret;
 	t->curl = curl_easy_init();
-	if (!t->curl)
+	t->multi = curl_multi_init();
+	if (!t->curl || !t->multi)
 		return -ENOMEM;
 	ret = t->transport->init(t, s, sig);
 	if (ret)

@@ -55,10 +55,9 @@ struct otlp_retry_policy {
  * ENOMEM, or pthread_create()'s error. */
 struct otlp_exporter *otlp_exporter__new(const struct otel_config *c,
 					 size_t queue_max);
-/* Stop the thread: a backoff wait is cut short at once, a request in
- * flight aborted within about a second (libcurl checks for the abort once
- * a second while it waits on a silent server); whatever was still queued
- * is dropped and logged. NULL-safe. */
+/* Stop the thread at once: a backoff wait is cut short, a request in
+ * flight aborted (within OTLP_STOP_POLL_MS, 50 ms); whatever was still
+ * queued is dropped and logged. NULL-safe. */
 void otlp_exporter__free(struct otlp_exporter *e);
 
 /* Replace the retry policy (tests, tuning); values <= 0 keep the current

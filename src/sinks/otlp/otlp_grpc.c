@@ -603,7 +603,7 @@ static void grpc_send(const struct otlp_target *t, const uint8_t *body,
 	/* Through a proxy, HTTP/2 needs a CONNECT tunnel (as gRPC does). */
 	curl_easy_setopt(curl, CURLOPT_HTTPPROXYTUNNEL, 1L);
 
-	rc = curl_easy_perform(curl);
+	rc = otlp_curl__perform(t, stop);
 	if (rc != CURLE_OK) {
 		otlp_curl__failed(rc, stop, errbuf, a);
 		goto cleanup;

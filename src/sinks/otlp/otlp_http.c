@@ -128,7 +128,7 @@ static void http_send(const struct otlp_target *t, const uint8_t *body,
 	 * line and headers are in by then, and what we keep is all we read. */
 	curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
 	a->stop_at_cap = true;
-	rc = curl_easy_perform(curl);
+	rc = otlp_curl__perform(t, stop);
 	if (rc == CURLE_WRITE_ERROR && a->resp_cut)
 		rc = CURLE_OK;
 	if (rc != CURLE_OK) {

@@ -3,7 +3,8 @@
  * otlp_transport.c - the libcurl plumbing under both OTLP transports: the
  * global init reference count, the options every attempt sets (one
  * per-attempt timeout that covers connect, send and the wait for an
- * answer; an abort callback so that stopping never waits for a server),
+ * answer; transfers run on the multi interface in 50 ms slices, so that
+ * stopping never waits for a server),
  * a response collector that keeps at most OTLP_RESP_MAX bytes whatever the
  * server sends, which curl errors are worth a retry, and the configured
  * headers turned into request lines.
@@ -96,9 +97,10 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* Called by libcurl at least once a second during a transfer, also while
- * it waits for a silent server: a non-zero return aborts it
- * (CURLE_ABORTED_BY_CALLBACK), so stopping never waits for the network. */
+/* Called by libcurl during a transfer: a non-zero return aborts it
+ * (CURLE_ABORTED_BY_CALLBACK). otlp_curl__perform() checks the flag
+ * itself between its short waits; this also covers what libcurl does
+ * between them (a long resolve, a TLS handshake). */
 static int progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 		       curl_off_t ultotal, curl_off_t ulnow)
 {
@@ -140,6 +142,42 @@ void otlp_curl__setup(const struct otlp_target *t, const uint8_t *body,
 		curl_easy_setopt(curl, CURLOPT_SSLCERT, t->sslcert);
 	if (t->sslkey)
 		curl_easy_setopt(curl, CURLOPT_SSLKEY, t->sslkey);
+}
+
+/* curl_easy_perform() would only notice a stop in the progress callback,
+ * which libcurl calls once a second while a server is silent; the multi
+ * interface lets us wait in short slices instead. */
+CURLcode otlp_curl__perform(const struct otlp_target *t,
+			    const atomic_bool *stop)
+{
+	CURLcode rc = CURLE_OK;
+	CURLMsg *msg;
+	int running = 1, left;
+
+	if (curl_multi_add_handle(t->multi, t->curl) != CURLM_OK)
+		return CURLE_OUT_OF_MEMORY;
+	for (;;) {
+		if (curl_multi_perform(t->multi, &running) != CURLM_OK) {
+			rc = CURLE_OUT_OF_MEMORY;
+			break;
+		}
+		if (!running)
+			break;
+		if (atomic_load(stop)) {
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		if (curl_multi_poll(t->multi, NULL, 0, OTLP_STOP_POLL_MS, NULL) !=
+		    CURLM_OK) {
+			rc = CURLE_OUT_OF_MEMORY;
+			break;
+		}
+	}
+	while (!running && (msg = curl_multi_info_read(t->multi, &left)))
+		if (msg->msg == CURLMSG_DONE)
+			rc = msg->data.result;
+	curl_multi_remove_handle(t->multi, t->curl);
+	return rc;
 }
 
 /* Spec: retry on connection-level trouble, never on what resending cannot

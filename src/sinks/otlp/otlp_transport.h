@@ -23,6 +23,8 @@
 #define OTLP_RESP_MAX (64 * 1024)
 /* Characters of a server's text quoted in a log line. */
 #define OTLP_EXCERPT_MAX 160
+/* How often a transfer in progress looks at the stop flag. */
+#define OTLP_STOP_POLL_MS 50
 /* Retry-After and RetryInfo delays beyond this are taken as this (a day). */
 #define OTLP_RETRY_AFTER_MAX_S 86400
 
@@ -53,6 +55,7 @@ struct otlp_transport;
 struct otlp_target {
 	const struct otlp_transport *transport;
 	CURL *curl;		/* exporter thread only; kept for reuse */
+	CURLM *multi;		/* runs curl; holds the connection cache */
 	char *url;		/* NULL: signal not exported; gRPC: method URL */
 	char *log_url;		/* url without credentials or query */
 	struct curl_slist *headers;
@@ -93,6 +96,10 @@ void otlp_curl__put(void);
 void otlp_curl__setup(const struct otlp_target *t, const uint8_t *body,
 		      size_t len, const atomic_bool *stop, char *errbuf,
 		      struct otlp_attempt *a);
+/* Run the transfer set up on t->curl to its end, or until *stop: then
+ * CURLE_ABORTED_BY_CALLBACK within OTLP_STOP_POLL_MS. */
+CURLcode otlp_curl__perform(const struct otlp_target *t,
+			    const atomic_bool *stop);
 /* a for a transfer that did not complete (rc != CURLE_OK). */
 void otlp_curl__failed(CURLcode rc, const atomic_bool *stop,
 		       const char *errbuf, struct otlp_attempt *a);

@@ -34,13 +34,7 @@ profile() {
 	run_memtel "$W/$name" 60 --no-cpu --sample-bytes 1 --export-interval 1 \
 		-o "$W/$name.prof" --otlp-endpoint "$url" "$@" -- "$LEAKER" --seconds 3
 	ELAPSED=$((SECONDS - t0))
-	assert_exit 0 "$name: memtel-bpf"
-	assert_no_sanitizer "$W/$name.err"
-	grep -q '^leaked [0-9]* blocks' "$W/$name.out" || fail "$name: the leaker did not finish"
-	assert_file "$W/$name.prof/heap.pb.gz"
-	assert_file "$W/$name.prof/leaks.txt"
-	STATS=$(otlp_stats "$W/$name.out")
-	[ -n "$STATS" ] || fail "$name: no 'OTLP export: N sent, ...' line in the summary"
+	check_leaker_run "$name"
 	log "$name: ${ELAPSED}s; summary: $STATS (sent failed retried dropped)"
 }
 

@@ -18,11 +18,14 @@ Answers follow --statuses, a comma-separated list consumed per method (the
 last entry repeats): OK, a gRPC code name (UNAVAILABLE, INVALID_ARGUMENT...)
 or NAME@MS to attach a google.rpc.RetryInfo of MS milliseconds in
 grpc-status-details-bin. OK answers carry --partial N:TEXT as partial_success
-if given.
+if given; --pad N appends N bytes of 'A' to its error_message, and
+--compress answers OK calls gzip-compressed (grpc-encoding: gzip), so that a
+few hundred bytes on the wire inflate to N.
 
 Command line (exit 0 ok, 1 check failed, 2 usage error):
   grpc_receiver.py serve --port-file F --record F.jsonl [--statuses LIST]
-                   [--partial N:TEXT] [--delay-ms MS] [--lifetime S]
+                   [--partial N:TEXT] [--pad N] [--compress]
+                   [--delay-ms MS] [--lifetime S]
                    [--tls-cert PEM --tls-key PEM]
   grpc_receiver.py count RECORD [--method metrics|profiles] [--status CODE]
   grpc_receiver.py check RECORD [--method metrics|profiles] [--min N]
@@ -139,12 +142,13 @@ def decode_profiles(buf):
     return out
 
 
-def export_response(partial):
+def export_response(partial, pad=0):
     """Export*ServiceResponse with partial_success (1) = {rejected (1),
     error_message (2)}; both services share these field numbers."""
     if not partial:
         return b""
     n, _, text = partial.partition(":")
+    text += "A" * pad
     ps = enc_field(1, int(n)) + (enc_field(2, text) if text else b"")
     return enc_field(1, ps)
 
@@ -220,7 +224,9 @@ class Receiver:
             self.record.write(json.dumps(rec) + "\n")
             self.record.flush()
         if name == "OK":
-            return export_response(self.args.partial)
+            if self.args.compress:
+                context.set_compression(grpc.Compression.Gzip)
+            return export_response(self.args.partial, self.args.pad)
         code = getattr(grpc.StatusCode, name)
         text = "scripted %s (call %d)" % (name, i + 1)
         if delay:
@@ -361,6 +367,8 @@ def main():
     s.add_argument("--record", required=True)
     s.add_argument("--statuses", default="OK")
     s.add_argument("--partial", default="")
+    s.add_argument("--pad", type=int, default=0)
+    s.add_argument("--compress", action="store_true")
     s.add_argument("--delay-ms", type=int, default=0)
     s.add_argument("--lifetime", type=float, default=120)
     s.add_argument("--tls-cert", help="serve TLS with this PEM certificate")

@@ -73,6 +73,21 @@ otlp_stats() {
 	sed -nE 's/^OTLP (metrics )?export: ([0-9]+) sent, ([0-9]+) failed, ([0-9]+) retried, ([0-9]+) dropped.*/\2 \3 \4 \5/p' "$1" | head -n 1
 }
 
+# check_leaker_run NAME: what every fault case checks of a run on the
+# leaker with -o $W/NAME.prof: exit 0, no sanitizer report, the leaker
+# finished, the local files written, and a summary line; sets STATS
+# ("SENT FAILED RETRIED DROPPED").
+check_leaker_run() {
+	local name=$1
+	assert_exit 0 "$name: memtel-bpf"
+	assert_no_sanitizer "$W/$name.err"
+	grep -q '^leaked [0-9]* blocks' "$W/$name.out" || fail "$name: the leaker did not finish"
+	assert_file "$W/$name.prof/heap.pb.gz"
+	assert_file "$W/$name.prof/leaks.txt"
+	STATS=$(otlp_stats "$W/$name.out")
+	[ -n "$STATS" ] || fail "$name: no 'OTLP export: N sent, ...' line in the summary"
+}
+
 # pycheck NAME ARG... <<'EOF' ... EOF: run the Python on stdin with
 # otlp_wire importable and ARG... as sys.argv[1:]; its output goes to the
 # log, and the first 'FAIL: ' line it prints fails the test.

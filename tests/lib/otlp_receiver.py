@@ -4,7 +4,9 @@
 
   otlp_receiver.py serve DIR [--respond SPEC] [--retry-after VALUE]
                              [--watch-pid-file FILE] [--lifetime S]
-      Listen on 127.0.0.1 on an ephemeral port (written to DIR/port once
+                             [--port N]
+      Listen on 127.0.0.1 on an ephemeral port, or N (a collector coming
+      back where a client has been trying; written to DIR/port once
       listening), answer every request as SPEC says, and append JSON lines
       to DIR/requests.jsonl: one per request as soon as its body is read,
         seq (arrival order), t_start (time.time() when the request line
@@ -222,7 +224,7 @@ class Server(http.server.ThreadingHTTPServer):
 def serve(args):
     os.makedirs(args.dir, exist_ok=True)
     Handler.state = State(args)
-    srv = Server(("127.0.0.1", 0), Handler)
+    srv = Server(("127.0.0.1", args.port), Handler)
     port = srv.server_address[1]
     tmp = os.path.join(args.dir, "port.tmp")
     with open(tmp, "w") as f:
@@ -252,6 +254,7 @@ def main():
     s.add_argument("--retry-after")
     s.add_argument("--watch-pid-file")
     s.add_argument("--lifetime", type=float, default=300)
+    s.add_argument("--port", type=int, default=0)
     s.set_defaults(fn=serve)
     f = sub.add_parser("freeport")
     f.set_defaults(fn=freeport)

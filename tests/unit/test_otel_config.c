@@ -542,9 +542,35 @@ static void test_redact_url(void **state)
 
 	(void)state;
 	otel_redact_url("https://user:pw@h:1/v1/metrics?x=1", buf, sizeof(buf));
-	assert_string_equal(buf, "https://***@h:1/v1/metrics?x=1");
+	assert_string_equal(buf, "https://***@h:1/v1/metrics?***");
+	/* An '@' in the path is no userinfo. */
 	otel_redact_url("http://h:1/a@b", buf, sizeof(buf));
 	assert_string_equal(buf, "http://h:1/a@b");
+	/* issue 10: a password with an '@' leaked what followed it. */
+	otel_redact_url("http://user:p@ssw0rd@h:4318/v1", buf, sizeof(buf));
+	assert_string_equal(buf, "http://***@h:4318/v1");
+	assert_null(strstr(buf, "ssw0rd"));
+	/* issue 10: tokens in the query string went into logs. */
+	otel_redact_url("https://h/v1/metrics?api_key=SECRET&x=1", buf, sizeof(buf));
+	assert_string_equal(buf, "https://h/v1/metrics?***");
+	otel_redact_url("https://h?token=SECRET", buf, sizeof(buf));
+	assert_string_equal(buf, "https://h?***");
+	otel_redact_url("https://u:SECRET@h#frag", buf, sizeof(buf));
+	assert_string_equal(buf, "https://***@h?***");
+	/* Not a URL: no scheme to keep, nothing after '?' or '#' shown. */
+	otel_redact_url("#x?token=SECRET://h", buf, sizeof(buf));
+	assert_string_equal(buf, "?***");
+	otel_redact_url("u:SECRET@h:1/p", buf, sizeof(buf));
+	assert_string_equal(buf, "***@h:1/p");
+	/* Found by fuzz_otel_config: junk before the scheme hid the
+	 * userinfo from the authority scan. */
+	otel_redact_url("\xa5http://u:p@ss@h:4318/x?k=SECRET", buf, sizeof(buf));
+	assert_string_equal(buf, "***@h:4318/x?***");
+	otel_redact_url("http://h:1", buf, sizeof(buf));
+	assert_string_equal(buf, "http://h:1");
+	/* Cut to fit, like snprintf(). */
+	assert_int_equal(otel_redact_url("http://u:SECRET@h/x?y", buf, 8), 18);
+	assert_string_equal(buf, "http://");
 	otel_redact_url(NULL, buf, sizeof(buf));
 	assert_string_equal(buf, "(none)");
 	assert_string_equal(otlp_signal__name(OTLP_METRICS), "metrics");

@@ -34,6 +34,7 @@
 #include "google_rpc_status.pb-c.h"
 #include "util/log.h"
 #include "sinks/otlp/otlp_export.h"
+#include "sinks/otlp/otlp_http.h"
 #include "otlp_metrics_service.pb-c.h"
 #include "otlp_test_util.h"
 
@@ -485,6 +486,32 @@ static void test_headers_and_gzip(void **state)
 	server_stop(s);
 }
 
+static void test_retry_after_values(void **state)
+{
+	const time_t now = 1700000000; /* Tue, 14 Nov 2023 22:13:20 GMT */
+
+	(void)state;
+	assert_int_equal(otlp_http_retry_after_ms("120", now), 120000);
+	assert_int_equal(otlp_http_retry_after_ms("  7 ", now), 7000);
+	assert_int_equal(otlp_http_retry_after_ms("0", now), 0);
+	/* A collector cannot park us for longer than a day... */
+	assert_int_equal(otlp_http_retry_after_ms("86401", now), 86400000);
+	assert_int_equal(otlp_http_retry_after_ms("99999999999999999999999", now),
+			 86400000);
+	assert_int_equal(otlp_http_retry_after_ms("Fri, 31 Dec 9999 23:59:59 GMT",
+						  now), 86400000);
+	/* ...and a date in the past means now. */
+	assert_int_equal(otlp_http_retry_after_ms("Tue, 14 Nov 2023 22:13:30 GMT",
+						  now), 10000);
+	assert_int_equal(otlp_http_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT",
+						  now), 0);
+	/* Anything else is no Retry-After. */
+	assert_int_equal(otlp_http_retry_after_ms("", now), -1);
+	assert_int_equal(otlp_http_retry_after_ms("-5", now), -1);
+	assert_int_equal(otlp_http_retry_after_ms("5s", now), -1);
+	assert_int_equal(otlp_http_retry_after_ms("soon", now), -1);
+}
+
 static void test_retry_after_seconds(void **state)
 {
 	static const struct step steps[] = {
@@ -687,6 +714,85 @@ static void test_queue_overflow_drops_oldest(void **state)
 	server_stop(s);
 }
 
+/* A gzip member of n MiB of zeros (n MiB compressed 1000:1), built
+ * without compressing n MiB: after a full flush the deflate state starts
+ * over, so every further MiB compresses to the same bytes. The trailer's
+ * CRC is not right; nothing gets that far. */
+static uint8_t *gzip_bomb(size_t mib, size_t *len)
+{
+	static uint8_t zeros[1 << 20];
+	uint8_t *out, *one;
+	size_t cap = mib * 2048 + 4096, first, rep, i;
+	z_stream zs = {};
+
+	out = malloc(cap);
+	one = malloc(8192);
+	assert_non_null(out);
+	assert_non_null(one);
+	assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 9,
+				      Z_DEFAULT_STRATEGY), Z_OK);
+	zs.next_in = zeros;
+	zs.avail_in = sizeof(zeros);
+	zs.next_out = out;
+	zs.avail_out = cap;
+	assert_int_equal(deflate(&zs, Z_FULL_FLUSH), Z_OK);
+	first = zs.total_out;
+	zs.next_in = zeros;
+	zs.avail_in = sizeof(zeros);
+	zs.next_out = one;
+	zs.avail_out = 8192;
+	assert_int_equal(deflate(&zs, Z_FULL_FLUSH), Z_OK);
+	rep = zs.total_out - first;
+	deflateEnd(&zs);
+	for (i = 1; i < mib; i++)
+		memcpy(out + first + (i - 1) * rep, one, rep);
+	free(one);
+	*len = first + (mib - 1) * rep;
+	return out;
+}
+
+static void test_compressed_answer_bounded(void **state)
+{
+	struct step steps[] = {
+		{ .status = 200, .headers = "Content-Encoding: gzip\r\n",
+		  .ctype = "application/x-protobuf" },
+	};
+	struct otlp_export_stats st;
+	struct otel_config c;
+	struct otlp_exporter *e;
+	struct server *s;
+	uint8_t *bomb;
+	uint64_t t0, took;
+
+	(void)state;
+	/* 4 GiB of zeros in ~4 MB: libcurl inflates what it gets, so an
+	 * answer like this kept the exporter busy past its timeout and the
+	 * export counted as failed and was sent again. It is read up to
+	 * 64 KiB inflated now, and the 2xx counts. */
+	bomb = gzip_bomb(4096, &steps[0].body_len);
+	steps[0].body = bomb;
+	fprintf(stderr, "4 GiB gzip'ed: %zu bytes\n", steps[0].body_len);
+	s = server_start(steps, 1);
+	config_for(&c, s->port);
+	assert_int_equal(otel_config__set_timeout_ms(&c, 1500), 0);
+	e = exporter_for(&c, 8, 10, 2);
+	otel_config__free(&c);
+	t0 = now_ms();
+	enqueue_value(e, 1);
+	assert_int_equal(otlp_exporter__flush(e, 8000), 0);
+	took = now_ms() - t0;
+	otlp_exporter__stats(e, &st);
+	otlp_exporter__free(e);
+	server_stop(s);
+	free(bomb);
+	fprintf(stderr, "delivered against a gzip bomb in %llu ms\n",
+		(unsigned long long)took);
+	assert_int_equal(st.sent, 1);
+	assert_int_equal(st.retried, 0);
+	assert_int_equal(st.failed + st.dropped_after_retries, 0);
+	assert_true(took < 1500);
+}
+
 static void test_partial_success(void **state)
 {
 	Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceResponse resp =
@@ -834,6 +940,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_headers_and_gzip),
+		cmocka_unit_test(test_retry_after_values),
 		cmocka_unit_test(test_retry_after_seconds),
 		cmocka_unit_test(test_retry_after_date_429),
 		cmocka_unit_test(test_4xx_not_retried),
@@ -841,6 +948,7 @@ int main(void)
 		cmocka_unit_test(test_slow_server_timeout),
 		cmocka_unit_test(test_queue_overflow_drops_oldest),
 		cmocka_unit_test(test_partial_success),
+		cmocka_unit_test(test_compressed_answer_bounded),
 		cmocka_unit_test(test_flush_deadline_and_prompt_free),
 		cmocka_unit_test(test_new_errors),
 	};

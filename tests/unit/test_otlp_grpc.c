@@ -27,10 +27,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "google_rpc_retryinfo.pb-c.h"
 #include "google_rpc_status.pb-c.h"
 #include "util/log.h"
 #include "sinks/otlp/otlp_export.h"
+#include "sinks/otlp/otlp_grpc.h"
 #include "otlp_metrics_service.pb-c.h"
 #include "otlp_profiles_service.pb-c.h"
 #include "otlp_test_util.h"
@@ -104,6 +107,164 @@ static void test_frame_decode(void **state)
 	/* A length near 4 GiB must not wrap anything. */
 	memcpy(buf, "\x00\xff\xff\xff\xff", 5);
 	assert_int_equal(otlp_grpc_unframe(buf, 8, &msg, &mlen, &comp), -EBADMSG);
+}
+
+/* --- compressed answers ------------------------------------------------------------ */
+
+/* in compressed as gzip (gzip) or zlib ("deflate"), malloc'ed. */
+static uint8_t *compress_buf(const uint8_t *in, size_t len, bool gzip,
+			     size_t *out_len)
+{
+	z_stream zs = {};
+	uint8_t *out;
+	size_t cap;
+
+	assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, gzip ? 15 + 16 : 15,
+				      9, Z_DEFAULT_STRATEGY), Z_OK);
+	cap = deflateBound(&zs, len);
+	out = malloc(cap);
+	assert_non_null(out);
+	zs.next_in = (Bytef *)in;
+	zs.avail_in = len;
+	zs.next_out = out;
+	zs.avail_out = cap;
+	assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	*out_len = zs.total_out;
+	deflateEnd(&zs);
+	return out;
+}
+
+/* A framed answer: n bytes of 'A' compressed (gzip or deflate). */
+static uint8_t *framed_bomb(size_t n, bool gzip, size_t *len)
+{
+	uint8_t *plain = malloc(n), *z, *framed;
+	size_t zlen;
+
+	assert_non_null(plain);
+	memset(plain, 'A', n);
+	z = compress_buf(plain, n, gzip, &zlen);
+	free(plain);
+	assert_int_equal(otlp_grpc_frame(z, zlen, true, &framed, len), 0);
+	free(z);
+	return framed;
+}
+
+static void test_inflate_bounded(void **state)
+{
+	uint8_t *body, *out = NULL;
+	size_t len, olen = 0;
+
+	(void)state;
+	/* 60 KB in ~100 bytes: inflated in full when it fits the cap, in a
+	 * buffer of its own (the frame was far smaller). */
+	body = framed_bomb(60000, true, &len);
+	fprintf(stderr, "60000 bytes gzip'ed and framed: %zu bytes\n", len);
+	assert_true(len < 200);
+	assert_int_equal(otlp_grpc_message(body, len, "gzip", 65536, &out, &olen), 0);
+	assert_int_equal(olen, 60000);
+	assert_int_equal(out[0], 'A');
+	assert_int_equal(out[59999], 'A');
+	free(out);
+	/* One byte over the cap is refused, not truncated. */
+	assert_int_equal(otlp_grpc_message(body, len, "gzip", 59999, &out, &olen),
+			 -E2BIG);
+	assert_int_equal(otlp_grpc_message(body, len, "GZIP", 60000, &out, &olen), 0);
+	free(out);
+	/* A compressed frame needs a compression it names. */
+	assert_int_equal(otlp_grpc_message(body, len, "", 65536, &out, &olen),
+			 -EPROTO);
+	assert_int_equal(otlp_grpc_message(body, len, "snappy", 65536, &out, &olen),
+			 -EPROTO);
+	/* Cut anywhere inside the stream: malformed, never a crash. */
+	body[4] -= 3;
+	assert_int_equal(otlp_grpc_message(body, len - 3, "gzip", 65536, &out, &olen),
+			 -EBADMSG);
+	free(body);
+
+	/* A zip bomb (16 MB in ~16 KB) costs the cap, then stops. */
+	body = framed_bomb(16 << 20, false, &len);
+	assert_int_equal(otlp_grpc_message(body, len, "deflate", 65536, &out, &olen),
+			 -E2BIG);
+	free(body);
+
+	/* An uncompressed message past the cap is refused too. */
+	body = malloc(OTLP_GRPC_FRAME_HDR + 100);
+	assert_non_null(body);
+	otlp_grpc_frame_header(body, false, 100);
+	memset(body + OTLP_GRPC_FRAME_HDR, 'x', 100);
+	assert_int_equal(otlp_grpc_message(body, 105, "identity", 99, &out, &olen),
+			 -E2BIG);
+	assert_int_equal(otlp_grpc_message(body, 105, "identity", 100, &out, &olen), 0);
+	assert_int_equal(olen, 100);
+	free(out);
+	free(body);
+	/* Garbage flagged compressed. */
+	assert_int_equal(otlp_grpc_inflate((const uint8_t *)"garbage!", 8, 4096,
+					   &out, &olen), -EBADMSG);
+}
+
+/* --- headers and trailers ------------------------------------------------------------ */
+
+static void header(struct otlp_grpc_answer *r, const char *line)
+{
+	otlp_grpc_answer__header(r, line, strlen(line));
+}
+
+static void test_answer_headers(void **state)
+{
+	struct otlp_grpc_answer r;
+	char *big;
+
+	(void)state;
+	otlp_grpc_answer__init(&r);
+	assert_int_equal(r.code, -1);
+	header(&r, "HTTP/2 200\r\n");
+	header(&r, "Content-Type: application/grpc+proto\r\n");
+	header(&r, "grpc-encoding:  gzip \r\n");
+	assert_true(r.grpc_ctype);
+	assert_string_equal(r.encoding, "gzip");
+	/* The trailer wins over a header; codes we do not know are UNKNOWN. */
+	header(&r, "grpc-status: 0\r\n");
+	header(&r, "grpc-status: 14\r\n");
+	assert_int_equal(r.code, OTLP_GRPC_UNAVAILABLE);
+	header(&r, "grpc-status: 17\r\n");
+	assert_int_equal(r.code, OTLP_GRPC_UNKNOWN);
+	header(&r, "grpc-status: -1\r\n");
+	assert_int_equal(r.code, OTLP_GRPC_UNKNOWN);
+	header(&r, "grpc-status: 99999999999999999999\r\n");
+	assert_int_equal(r.code, OTLP_GRPC_UNKNOWN);
+	header(&r, "grpc-status: 4x\r\n");
+	assert_int_equal(r.code, OTLP_GRPC_UNKNOWN);
+	header(&r, "grpc-message: bad%20things%zz%00%\r\n");
+	otlp_grpc_message_decode(r.message);
+	assert_string_equal(r.message, "bad things%zz%00%");
+
+	/* A collector picks the sizes: 100 KB values are cut to our
+	 * buffers; cut details are marked and never decoded. */
+	big = malloc(100100);
+	assert_non_null(big);
+	memcpy(big, "grpc-message: ", 14);
+	memset(big + 14, 'm', 100000);
+	big[100014] = '\0';
+	header(&r, big);
+	assert_int_equal(strlen(r.message), OTLP_GRPC_MESSAGE_MAX - 1);
+	memcpy(big, "grpc-status-details-bin: ", 25);
+	memset(big + 25, 'Q', 99975);
+	otlp_grpc_answer__header(&r, big, 100000);
+	assert_true(r.details_cut);
+	assert_int_equal(strlen(r.details), OTLP_GRPC_DETAILS_MAX - 1);
+	memcpy(big, "grpc-encoding: ", 15);
+	memset(big + 15, 'e', 1000);
+	otlp_grpc_answer__header(&r, big, 1015);
+	assert_int_equal(strlen(r.encoding), sizeof(r.encoding) - 1);
+	free(big);
+	/* A details value past the limit is no RetryInfo. */
+	big = malloc(OTLP_GRPC_DETAILS_MAX + 2);
+	assert_non_null(big);
+	memset(big, 'A', OTLP_GRPC_DETAILS_MAX + 1);
+	big[OTLP_GRPC_DETAILS_MAX + 1] = '\0';
+	assert_int_equal(otlp_grpc_retry_delay_ms(big), -1);
+	free(big);
 }
 
 /* --- status codes ------------------------------------------------------------------- */
@@ -643,6 +804,107 @@ static void test_grpc_gzip_profiles_partial(void **state)
 	assert_int_equal(st.partial_success_rejected, 6);
 }
 
+/* One metrics request to a receiver whose OK answer is gzip'ed and
+ * carries a partial_success of partial ("N:") padded with pad bytes. */
+static void send_compressed_answer(const char *partial, const char *pad,
+				   struct otlp_export_stats *st)
+{
+	struct receiver r;
+	struct otel_config c;
+	struct otlp_exporter *e;
+	int n;
+
+	receiver_start(&r, "--compress", "--partial", partial, "--pad", pad,
+		       NULL);
+	config_grpc(&c, r.port);
+	e = exporter_for(&c, 8, 10, 3);
+	otel_config__free(&c);
+	enqueue_value(e, 1);
+	flush_stats_free(e, 8000, st);
+	free(receiver_stop(&r, &n));
+	assert_int_equal(n, 1);
+}
+
+static void test_grpc_compressed_answer_overflow(void **state)
+{
+	struct otlp_export_stats st;
+
+	(void)state;
+	if (!grpc_available())
+		skip();
+	/* issue 10: a gzip'ed OK answer of a few hundred bytes whose
+	 * partial_success inflates to 60 KB was inflated into the buffer
+	 * that held the compressed bytes: a heap overflow (ASan aborts
+	 * here without the fix). Now it is read in full: 2 rejected. */
+	send_compressed_answer("2:", "60000", &st);
+	assert_int_equal(st.sent, 1);
+	assert_int_equal(st.partial_success_rejected, 2);
+
+	/* A zip bomb (8 MB inflated): ignored past 64 KiB, the export
+	 * still counts as delivered, and nothing is retried. */
+	send_compressed_answer("5:", "8000000", &st);
+	assert_int_equal(st.sent, 1);
+	assert_int_equal(st.retried, 0);
+	assert_int_equal(st.partial_success_rejected, 0);
+}
+
+static void test_grpc_silent_collector(void **state)
+{
+	struct otlp_export_stats st;
+	struct otel_config c;
+	struct otlp_exporter *e;
+	uint64_t t0, took;
+	int fd, port;
+
+	(void)state;
+	/* A collector that accepts and never answers: the kernel completes
+	 * the handshake for a listening socket nobody accept()s, and our
+	 * HTTP/2 preface and request then wait for an answer that never
+	 * comes. Each attempt ends at the signal's timeout. */
+	fd = listen_loopback(&port);
+	config_grpc(&c, port);
+	assert_int_equal(otel_config__set_timeout_ms(&c, 300), 0);
+	e = exporter_for(&c, 8, 10, 2);
+	otel_config__free(&c);
+	t0 = now_ms();
+	enqueue_value(e, 1);
+	assert_int_equal(otlp_exporter__flush(e, 5000), 0);
+	took = now_ms() - t0;
+	otlp_exporter__stats(e, &st);
+	otlp_exporter__free(e);
+	fprintf(stderr, "silent collector, 2 x 300 ms attempts: %llu ms\n",
+		(unsigned long long)took);
+	assert_true(took >= 550);
+	assert_true(took < 2500);
+	assert_int_equal(st.retried, 1);
+	assert_int_equal(st.dropped_after_retries, 1);
+	assert_int_equal(st.sent, 0);
+	assert_non_null(strstr(st.last_error, "imed out"));
+
+	/* With a 30 s timeout, the final flush still ends at its deadline
+	 * and free() aborts the attempt in flight at once (the transfer
+	 * looks at the stop flag every 50 ms, not once a second as
+	 * libcurl's progress callback does while a server is silent). */
+	config_grpc(&c, port);
+	assert_int_equal(otel_config__set_timeout_ms(&c, 30000), 0);
+	e = exporter_for(&c, 8, 10, 2);
+	otel_config__free(&c);
+	enqueue_value(e, 1);
+	sleep_ms(100);
+	t0 = now_ms();
+	assert_int_equal(otlp_exporter__flush(e, 300), -ETIMEDOUT);
+	took = now_ms() - t0;
+	assert_true(took >= 290);
+	assert_true(took < 1000);
+	t0 = now_ms();
+	otlp_exporter__free(e);
+	took = now_ms() - t0;
+	fprintf(stderr, "free() with an attempt in flight: %llu ms\n",
+		(unsigned long long)took);
+	assert_true(took < 300);
+	close(fd);
+}
+
 static void test_grpc_connection_refused(void **state)
 {
 	struct otlp_export_stats st;
@@ -673,12 +935,16 @@ int main(void)
 		cmocka_unit_test(test_retry_classification),
 		cmocka_unit_test(test_timeout_header),
 		cmocka_unit_test(test_retry_info),
+		cmocka_unit_test(test_inflate_bounded),
+		cmocka_unit_test(test_answer_headers),
 		cmocka_unit_test(test_grpc_config),
 		cmocka_unit_test(test_grpc_connection_refused),
+		cmocka_unit_test(test_grpc_silent_collector),
 		cmocka_unit_test(test_grpc_metrics_unavailable_retried),
 		cmocka_unit_test(test_grpc_invalid_argument_final),
 		cmocka_unit_test(test_grpc_resource_exhausted),
 		cmocka_unit_test(test_grpc_gzip_profiles_partial),
+		cmocka_unit_test(test_grpc_compressed_answer_overflow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -128,19 +128,35 @@ int otel_percent_decode(char *s)
 
 int otel_redact_url(const char *url, char *buf, size_t len)
 {
-	const char *auth = strstr(url ? url : "", "://");
-	const char *end, *at;
+	const char *auth, *end, *at, *p, *q;
 
 	if (!url)
 		return snprintf(buf, len, "(none)");
-	if (!auth)
-		return snprintf(buf, len, "%s", url);
-	auth += 3;
-	end = auth + strcspn(auth, "/?#");
-	at = memchr(auth, '@', end - auth);
-	if (!at)
-		return snprintf(buf, len, "%s", url);
-	return snprintf(buf, len, "%.*s***%s", (int)(auth - url), url, at);
+	/* Only a real scheme (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" /
+	 * "." )) is kept as it is; anything else is redacted as authority. */
+	auth = url + strspn(url, "abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+	/* RFC 3986: the authority ends at the first '/', '?' or '#'; the
+	 * userinfo at its last '@' (a password may hold an unencoded '@').
+	 * Without a scheme there is no telling where the authority ends, so
+	 * anything up to the last '@' before a query counts as userinfo. */
+	if (auth > url && !strncmp(auth, "://", 3)) {
+		auth += 3;
+		end = auth + strcspn(auth, "/?#");
+	} else {
+		auth = url;
+		end = url + strcspn(url, "?#");
+	}
+	at = NULL;
+	for (p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	/* A query holds tokens as often as the userinfo does ("?api_key=");
+	 * neither it nor a fragment goes into a log. */
+	q = end + strcspn(end, "?#");
+	return snprintf(buf, len, "%.*s%s%.*s%s", (int)(auth - url), url,
+			at ? "***" : "", (int)(q - (at ? at : auth)),
+			at ? at : auth, *q ? "?***" : "");
 }
 
 /* "%s: '<value>'" material: at most QUOTE_MAX characters of v. */

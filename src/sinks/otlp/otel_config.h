@@ -116,7 +116,8 @@ bool otel_config__enabled(const struct otel_config *c, enum otlp_signal sig);
  * length snprintf() would have written. */
 int otel_config__redacted_headers(const struct otel_config *c,
 				  enum otlp_signal sig, char *buf, size_t len);
-/* url with any "user:password@" replaced by "***@", for logs. */
+/* url for logs: its userinfo ("user:password@", up to the authority's
+ * last '@') replaced by "***@", and its query and fragment by "?***". */
 int otel_redact_url(const char *url, char *buf, size_t len);
 
 /* "metrics" or "profiles". */

@@ -55,8 +55,9 @@ struct otlp_retry_policy {
  * ENOMEM, or pthread_create()'s error. */
 struct otlp_exporter *otlp_exporter__new(const struct otel_config *c,
 					 size_t queue_max);
-/* Stop the thread at once (a request in flight is aborted, a backoff wait
- * cut short); whatever was still queued is dropped and logged. NULL-safe. */
+/* Stop the thread at once: a backoff wait is cut short, a request in
+ * flight aborted (within OTLP_STOP_POLL_MS, 50 ms); whatever was still
+ * queued is dropped and logged. NULL-safe. */
 void otlp_exporter__free(struct otlp_exporter *e);
 
 /* Replace the retry policy (tests, tuning); values <= 0 keep the current
@@ -72,60 +73,22 @@ int otlp_exporter__enqueue(struct otlp_exporter *e, enum otlp_signal sig,
 			   uint8_t *body, size_t len);
 
 /* Wait until every queued request has been delivered or given up on, at
- * most deadline_ms (< 0: no limit). -ETIMEDOUT if some are still pending. */
+ * most deadline_ms (< 0: no limit; the session's final flush passes what
+ * is left of its stop grace). -ETIMEDOUT if some are still pending: they
+ * stay queued, and otlp_exporter__free() aborts them at once. */
 int otlp_exporter__flush(struct otlp_exporter *e, int deadline_ms);
 
 /* A consistent snapshot of the counters. */
 void otlp_exporter__stats(const struct otlp_exporter *e,
 			  struct otlp_export_stats *s);
 
-/* --- gRPC wire helpers (exposed for tests) ------------------------------------ */
-
-/* google.rpc.Code, the gRPC status codes. */
-enum otlp_grpc_code {
-	OTLP_GRPC_OK = 0,
-	OTLP_GRPC_CANCELLED = 1,
-	OTLP_GRPC_UNKNOWN = 2,
-	OTLP_GRPC_INVALID_ARGUMENT = 3,
-	OTLP_GRPC_DEADLINE_EXCEEDED = 4,
-	OTLP_GRPC_NOT_FOUND = 5,
-	OTLP_GRPC_ALREADY_EXISTS = 6,
-	OTLP_GRPC_PERMISSION_DENIED = 7,
-	OTLP_GRPC_RESOURCE_EXHAUSTED = 8,
-	OTLP_GRPC_FAILED_PRECONDITION = 9,
-	OTLP_GRPC_ABORTED = 10,
-	OTLP_GRPC_OUT_OF_RANGE = 11,
-	OTLP_GRPC_UNIMPLEMENTED = 12,
-	OTLP_GRPC_INTERNAL = 13,
-	OTLP_GRPC_UNAVAILABLE = 14,
-	OTLP_GRPC_DATA_LOSS = 15,
-	OTLP_GRPC_UNAUTHENTICATED = 16,
-};
-
-/* Bytes before each gRPC message: compressed flag, 32-bit BE length. */
-#define OTLP_GRPC_FRAME_HDR 5
-
-/* "UNAVAILABLE" for 14; "UNKNOWN" for a code out of range. */
-const char *otlp_grpc_code_name(int code);
-/* Whether the OTLP spec has code retried; RESOURCE_EXHAUSTED only if the
- * status carried a google.rpc.RetryInfo (retry_info). */
-bool otlp_grpc_retryable(int code, bool retry_info);
-/* The grpc-timeout value for ms ("250m", "100000S"): at most 8 digits,
- * rounded up. snprintf()'s result, or -EINVAL if ms <= 0. */
-int otlp_grpc_timeout(int ms, char *buf, size_t len);
-/* Fill hdr for a message of len bytes. */
-void otlp_grpc_frame_header(uint8_t hdr[OTLP_GRPC_FRAME_HDR], bool compressed,
-			    uint32_t len);
-/* *out (malloc'ed, *out_len bytes) = header + msg. -E2BIG past 4 GiB. */
-int otlp_grpc_frame(const uint8_t *msg, size_t len, bool compressed,
-		    uint8_t **out, size_t *out_len);
-/* The one message of a unary answer's body buf (msg points into buf).
- * -ENODATA if len is 0, -EBADMSG if buf is not exactly one message. */
-int otlp_grpc_unframe(const uint8_t *buf, size_t len, const uint8_t **msg,
-		      size_t *msg_len, bool *compressed);
-/* RetryInfo.retry_delay in ms (capped at a day) from a
- * grpc-status-details-bin value (a base64 google.rpc.Status); 0 if the
- * RetryInfo has no delay, -1 if there is none or the value is malformed. */
-int otlp_grpc_retry_delay_ms(const char *details_bin);
+/* A 2xx answer's Export*ServiceResponse (len bytes from the collector):
+ * *rejected gets the data points or profiles its partial_success refused
+ * (0 if none), msg a printable excerpt of its error_message ("" if none).
+ * 0, or -EBADMSG if resp is no such message. The exporter logs these
+ * (the spec says not to retry them). Exposed for tests and the fuzzer. */
+int otlp_export_partial_success(enum otlp_signal sig, const uint8_t *resp,
+				size_t len, int64_t *rejected, char *msg,
+				size_t msglen);
 
 #endif /* MEMTEL_OTLP_EXPORT_H */

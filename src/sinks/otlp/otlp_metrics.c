@@ -6,7 +6,10 @@
  * explicit-bucket Histogram. The protobuf message tree is built in an
  * arena and packed with protobuf-c; the JSON form follows the OTLP/JSON
  * mapping (lowerCamelCase names, 64-bit integers as strings, enums as
- * numbers).
+ * numbers). Label values and resource attributes name what a target
+ * chose (its component and function names, its executable's path): every
+ * string goes out as valid UTF-8, invalid bytes replaced by U+FFFD, or a
+ * receiver would refuse the whole request.
  */
 #include <errno.h>
 #include <math.h>
@@ -14,6 +17,7 @@
 #include <string.h>
 
 #include "util/arena.h"
+#include "util/utf8.h"
 #include "sinks/otlp/otlp_metrics.h"
 #include "otlp_metrics_service.pb-c.h"
 
@@ -28,6 +32,25 @@ static uint64_t nanos(double s)
 	return s > 0 ? (uint64_t)llround(s * 1e9) : 0;
 }
 
+/* s as valid UTF-8: s itself, or a repaired copy owned by a. */
+static char *str_utf8(struct arena *a, const char *s)
+{
+	const char *v;
+	char *copy, *dup;
+
+	if (!s)
+		return (char *)"";
+	v = utf8__sanitize(s, &copy);
+	if (!copy) {
+		if (!v)
+			a->failed = true;
+		return (char *)(v ? v : "");
+	}
+	dup = arena__strdup(a, copy);
+	free(copy);
+	return dup ? dup : (char *)"";
+}
+
 static KeyValue *kv_str(struct arena *a, const char *key, const char *val)
 {
 	KeyValue *kv = arena__alloc(a, sizeof(*kv));
@@ -37,9 +60,9 @@ static KeyValue *kv_str(struct arena *a, const char *key, const char *val)
 		return NULL;
 	opentelemetry__proto__common__v1__key_value__init(kv);
 	opentelemetry__proto__common__v1__any_value__init(v);
-	kv->key = (char *)key;
+	kv->key = str_utf8(a, key);
 	v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-	v->string_value = (char *)val;
+	v->string_value = str_utf8(a, val);
 	kv->value = v;
 	return kv;
 }
@@ -123,9 +146,9 @@ static Metric *metric(struct arena *a, const struct mm_snapshot *s, size_t i,
 	if (!m)
 		return NULL;
 	opentelemetry__proto__metrics__v1__metric__init(m);
-	m->name = (char *)p->name;
-	m->description = (char *)(p->description ? p->description : "");
-	m->unit = (char *)(p->unit ? p->unit : "");
+	m->name = str_utf8(a, p->name);
+	m->description = str_utf8(a, p->description);
+	m->unit = str_utf8(a, p->unit);
 	if (p->kind == MM_KIND_HISTOGRAM) {
 		Opentelemetry__Proto__Metrics__V1__Histogram *h =
 			arena__alloc(a, sizeof(*h));
@@ -241,6 +264,10 @@ out:
 
 static void json_str(FILE *f, const char *s)
 {
+	char *copy = NULL;
+
+	/* JSON text is UTF-8 too (RFC 8259 section 8.1). */
+	s = s ? utf8__sanitize(s, &copy) : NULL;
 	fputc('"', f);
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
@@ -253,6 +280,7 @@ static void json_str(FILE *f, const char *s)
 			fputc(c, f);
 	}
 	fputc('"', f);
+	free(copy);
 }
 
 static void json_num(FILE *f, double v)

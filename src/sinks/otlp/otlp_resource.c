@@ -3,6 +3,8 @@
  * otlp_resource.c - resource attributes per the OpenTelemetry semantic
  * conventions (service, host, process, container, telemetry.sdk). The SDK
  * name is ours, not "opentelemetry": we are not the OpenTelemetry SDK.
+ * The executable's name and path are the target's choice, so every value
+ * is stored as valid UTF-8 (invalid bytes replaced by U+FFFD).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/utf8.h"
 #include "sinks/otlp/otlp_resource.h"
 #include "util/fileio.h"
 
@@ -18,6 +21,8 @@ static int add(struct otlp_resource *r, const char *key, const char *str,
 	       int64_t num)
 {
 	struct otlp_attr *n;
+	const char *valid = NULL;
+	char *copy = NULL;
 	size_t i;
 
 	for (i = 0; i < r->n; i++)
@@ -28,8 +33,11 @@ static int add(struct otlp_resource *r, const char *key, const char *str,
 		return -ENOMEM;
 	r->attrs = n;
 	n = &r->attrs[r->n];
+	if (str && !(valid = utf8__sanitize(str, &copy)))
+		return -ENOMEM;
 	n->key = strdup(key);
-	n->str = str ? strdup(str) : NULL;
+	n->str = valid ? strdup(valid) : NULL;
+	free(copy);
 	n->num = num;
 	if (!n->key || (str && !n->str)) {
 		free(n->key);

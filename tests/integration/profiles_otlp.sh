@@ -30,16 +30,17 @@ command -v protoc >/dev/null || skip "no protoc (apt-get install protobuf-compil
 LIB=$MEMTEL_ROOT/tests/lib
 CHECK=$LIB/otlp_profiles_check.py
 
+# Not in $(...): spawn must run in this shell so that cleanup stops it.
 start_receiver() { # DIR
 	mkdir -p "$1"
 	spawn "$1/recv.out" "$1/recv.err" python3 "$LIB/otlp_receiver.py" serve "$1" --lifetime 120
 	for _ in $(seq 50); do [ -s "$1/port" ] && break; sleep 0.1; done
 	[ -s "$1/port" ] || fail "receiver did not start: $(cat "$1/recv.err")"
-	cat "$1/port"
 }
 
 # 1. CPU: the 3:1 workload, several windows
-port=$(start_receiver "$W/r1")
+start_receiver "$W/r1"
+port=$(cat "$W/r1/port")
 run_memtel "$W/cpu" 60 --no-heap --export-interval 1 \
 	--otlp-endpoint "http://127.0.0.1:$port" -o "$W/cpu.prof" -- \
 	"$MEMTEL_WL_DIR/cpusplit" --seconds 3
@@ -53,7 +54,8 @@ log "CPU run"
 cat "$W/check1.out"
 
 # 2. heap and CPU together, every allocation recorded
-port=$(start_receiver "$W/r2")
+start_receiver "$W/r2"
+port=$(cat "$W/r2/port")
 run_memtel "$W/heap" 60 --sample-bytes 1 --export-interval 1 \
 	--otlp-endpoint "http://127.0.0.1:$port" -o "$W/heap.prof" -- \
 	"$HEAPSITES" --repeat 20
@@ -69,7 +71,8 @@ cat "$W/check2.out"
 
 # 3. --pid on a process that has run for 2 s: the live-heap snapshot starts
 # at the process start
-port=$(start_receiver "$W/r3")
+start_receiver "$W/r3"
+port=$(cat "$W/r3/port")
 start_heapsites "$W/target" --hold
 sleep 2
 start_memtel "$W/pid" --pid "$TARGET_PID" --no-cpu --sample-bytes 1 \

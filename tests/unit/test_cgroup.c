@@ -3,8 +3,9 @@
  * test_cgroup.c - process/cgroup.c: the cgroup2 mount in mounts text, the
  * v2 line of /proc/PID/cgroup, and container ids and pod uids in the paths
  * kubelet (cgroupfs and systemd drivers), containerd, CRI-O, Docker and
- * podman create; hostile text (huge, no newline, NULs, near misses); and
- * this machine's real files.
+ * podman create; hostile text (huge, no newline, NULs, near misses);
+ * this machine's real files; and real processes moved into cgroups named
+ * the way kubelet and the runtimes name them.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -14,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -238,6 +242,76 @@ static void test_real_files(void **state)
 	assert_int_equal(cgroup__ids(0x3ffffff0, &ids) < 0, 1);
 }
 
+/* A real process placed in kubelet- and systemd-style cgroups under the
+ * real cgroup2 mount (root: mkdir there makes cgroups, a pid written to
+ * cgroup.procs moves the process). */
+static void place_and_read(const char *mnt, const char *rel, const char *cid,
+			   const char *uid)
+{
+	char dir[2048], procs[2100], pidbuf[32], *slash;
+	struct cgroup_ids ids;
+	int pfd[2], fd, st;
+	pid_t child;
+	char c;
+
+	snprintf(dir, sizeof(dir), "%s/memtel-test-%d%s", mnt, (int)getpid(), rel);
+	for (slash = dir + strlen(mnt) + 1; (slash = strchr(slash, '/')); slash++) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			fail_msg("mkdir %s: %s", dir, strerror(errno));
+		*slash = '/';
+	}
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		fail_msg("mkdir %s: %s", dir, strerror(errno));
+	assert_int_equal(pipe(pfd), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		close(pfd[1]);
+		(void)!read(pfd[0], &c, 1);
+		_exit(0);
+	}
+	close(pfd[0]);
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+	fd = open(procs, O_WRONLY);
+	assert_true(fd >= 0);
+	snprintf(pidbuf, sizeof(pidbuf), "%d\n", (int)child);
+	st = write(fd, pidbuf, strlen(pidbuf)) == (ssize_t)strlen(pidbuf);
+	close(fd);
+	if (st) {
+		memset(&ids, 0x7f, sizeof(ids));
+		st = cgroup__ids(child, &ids);
+	}
+	close(pfd[1]);
+	waitpid(child, NULL, 0);
+	/* remove the cgroups bottom-up */
+	for (;;) {
+		rmdir(dir);
+		slash = strrchr(dir, '/');
+		if (!slash || slash - dir <= (long)strlen(mnt))
+			break;
+		*slash = '\0';
+	}
+	assert_int_equal(st, 0);
+	assert_string_equal(ids.container_id, cid);
+	assert_string_equal(ids.pod_uid, uid);
+}
+
+static void test_real_cgroups(void **state)
+{
+	char mnt[1024];
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(cgroup__find_mount(0, mnt, sizeof(mnt)), 0);
+	place_and_read(mnt, "/kubepods/burstable/pod" UID "/" CID, CID, UID);
+	place_and_read(mnt, "/kubepods.slice/kubepods-besteffort.slice/"
+		       "kubepods-besteffort-pod" UID_ ".slice/crio-" CID ".scope",
+		       CID, UID);
+	place_and_read(mnt, "/system.slice/docker-" CID ".scope", CID, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_parse_proc_huge),
 		cmocka_unit_test(test_parse_mounts),
 		cmocka_unit_test(test_real_files),
+		cmocka_unit_test(test_real_cgroups),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

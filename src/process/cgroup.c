@@ -137,22 +137,32 @@ int cgroup__parse_mounts(const char *text, size_t len, char *out, size_t size)
 	return -ENOENT;
 }
 
-int cgroup__find_mount(pid_t pid, char *out, size_t size)
+/* fileio__read_text(path) with max, then parse(text, len, out, size). */
+static int read_parse(const char *path, size_t max,
+		      int (*parse)(const char *, size_t, char *, size_t),
+		      char *out, size_t size)
 {
-	char path[64], *text = NULL;
+	char *text = NULL;
 	size_t len;
 	int err;
+
+	err = fileio__read_text(path, 0, max, &text, &len);
+	if (err)
+		return err;
+	err = parse(text, len, out, size);
+	free(text);
+	return err;
+}
+
+int cgroup__find_mount(pid_t pid, char *out, size_t size)
+{
+	char path[64];
 
 	if (pid > 0)
 		snprintf(path, sizeof(path), "/proc/%d/mounts", (int)pid);
 	else
 		snprintf(path, sizeof(path), "/proc/self/mounts");
-	err = fileio__read_text(path, 0, CGROUP_MAX_MOUNTS, &text, &len);
-	if (err)
-		return err;
-	err = cgroup__parse_mounts(text, len, out, size);
-	free(text);
-	return err;
+	return read_parse(path, CGROUP_MAX_MOUNTS, cgroup__parse_mounts, out, size);
 }
 
 int cgroup__parse_proc(const char *text, size_t len, char *out, size_t size)
@@ -183,20 +193,13 @@ int cgroup__parse_proc(const char *text, size_t len, char *out, size_t size)
 
 int cgroup__read_path(pid_t pid, char *out, size_t size)
 {
-	char path[64], *text = NULL;
-	size_t len;
-	int err;
+	char path[64];
 
 	if (pid <= 0)
 		return -EINVAL;
 	/* the target (or its container manager) chose the path: bounded */
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	err = fileio__read_text(path, 0, CGROUP_MAX_FILE, &text, &len);
-	if (err)
-		return err;
-	err = cgroup__parse_proc(text, len, out, size);
-	free(text);
-	return err;
+	return read_parse(path, CGROUP_MAX_FILE, cgroup__parse_proc, out, size);
 }
 
 /* <64 lowercase hex> after a runtime's prefix, before ".scope". */

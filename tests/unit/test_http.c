@@ -5,7 +5,8 @@
  * it fails); /healthz following the owner's ticks; /readyz before ready,
  * ready and after a failure; 404, 405 and HEAD; IPv6 loopback; and idle
  * (slowloris) connections that fill the connection cap are timed out so
- * the endpoint answers again.
+ * the endpoint answers again; and sinks/prom's text served as /metrics
+ * passes promtool check metrics.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -20,11 +21,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "sinks/http/http.h"
+#include "sinks/prom/prom.h"
 
 static void test_addr_parse(void **state)
 {
@@ -288,6 +291,59 @@ static void test_slowloris(void **state)
 	http_server__stop(s);
 }
 
+/* The two sinks together, as the agent will use them: /metrics rendered by
+ * sinks/prom, fetched over HTTP, judged by promtool. */
+static int render_prom(void *ctx, FILE *out)
+{
+	const struct prom_label l[] = { { "k8s.pod.uid", "6f1b3c2a-8d4e-4f5a-9b6c-7d8e9f0a1b2c" },
+					{ "reason", "ring \"full\"" } };
+	struct prom_writer *w = prom_writer__new(out);
+	int err;
+
+	(void)ctx;
+	if (!w)
+		return -errno;
+	err = prom_writer__family(w, "memtel.events.dropped", "{event}", PROM_COUNTER,
+				  "Events dropped by reason");
+	err = err ? err : prom_writer__sample(w, l, 2, NULL, 0, 3);
+	err = err ? err : prom_writer__family(w, "memtel.agent.rss", "By", PROM_GAUGE,
+					      "The agent's resident set size");
+	err = err ? err : prom_writer__sample(w, NULL, 0, NULL, 0, 12345678);
+	err = err ? err : prom_writer__finish(w);
+	prom_writer__free(w);
+	return err;
+}
+
+static void test_metrics_promtool(void **state)
+{
+	struct http_server_opts o = {
+		.listen = "127.0.0.1:0", .render_metrics = render_prom,
+		.metrics_content_type = PROM_CONTENT_TYPE,
+	};
+	struct http_server *s;
+	struct body b;
+	char path[] = "/tmp/test_http.XXXXXX", cmd[128];
+	int fd, st;
+
+	(void)state;
+	s = http_server__start(&o);
+	assert_non_null(s);
+	assert_int_equal(get(http_server__port(s), "/metrics", &b), 200);
+	http_server__stop(s);
+	assert_non_null(strstr(b.buf, "memtel_events_dropped_total{k8s_pod_uid="
+			       "\"6f1b3c2a-8d4e-4f5a-9b6c-7d8e9f0a1b2c\",reason=\"ring \\\"full\\\"\"} 3\n"));
+	assert_non_null(strstr(b.buf, "memtel_agent_rss_bytes 1.2345678e+07\n"));
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b.buf, b.len), (ssize_t)b.len);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s", path);
+	st = system(cmd);
+	unlink(path);
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("promtool check metrics rejected /metrics:\n%s", b.buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_ipv6_loopback),
 		cmocka_unit_test(test_bad_listen),
 		cmocka_unit_test(test_slowloris),
+		cmocka_unit_test(test_metrics_promtool),
 	};
 	int rc;
 

@@ -270,15 +270,17 @@ sys.exit(1 if errors else 0)
 EOF
 
 # the Debian packages of the shared libraries the built binary links
-# directly (DT_NEEDED; theirs come with them as package dependencies)
-require_memtel
-ldd "$MEMTEL_BIN" >"$W/ldd.txt" || fail "ldd $MEMTEL_BIN"
-readelf -d "$MEMTEL_BIN" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | while read -r so; do
+# directly (DT_NEEDED; theirs come with them as package dependencies).
+# The normal build is what the image ships, also in the ASan pass.
+BIN=$MEMTEL_ROOT/memtel-bpf
+[ -x "$BIN" ] || fail "not built: $BIN (make)"
+ldd "$BIN" >"$W/ldd.txt" || fail "ldd $BIN"
+readelf -d "$BIN" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | while read -r so; do
 	lib=$(awk -v so="$so" '$1 == so && $2 == "=>" {print $3}' "$W/ldd.txt")
 	[ -n "$lib" ] || continue
 	dpkg -S "$(readlink -f "$lib")" 2>/dev/null || dpkg -S "$lib" 2>/dev/null
 done | cut -d: -f1 | sort -u >"$W/runtime-pkgs.txt"
-[ -s "$W/runtime-pkgs.txt" ] || fail "no packages found for $(ldd "$MEMTEL_BIN")"
+[ -s "$W/runtime-pkgs.txt" ] || fail "no packages found for $(cat "$W/ldd.txt")"
 log "runtime packages: $(tr '\n' ' ' <"$W/runtime-pkgs.txt")"
 python3 "$W/rules.py" "$D" "$W/runtime-pkgs.txt" >"$W/rules.txt" 2>&1 ||
 	fail "deploy rules: $(grep -m5 FAIL "$W/rules.txt" | tr '\n' ' ' || tail -n 3 "$W/rules.txt")"

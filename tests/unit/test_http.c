@@ -245,25 +245,37 @@ static void test_bad_listen(void **state)
 	assert_null(http_server__start(NULL));
 }
 
-/* Open a TCP connection and send half a request line, as slowloris does. */
-static int idle_client(int port)
+/* Open a TCP connection from src (0: any) and send half a request line,
+ * as slowloris does. */
+static int idle_client_from(int port, uint32_t src)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in b = { .sin_family = AF_INET };
 	struct timeval tv = { 0, 500000 };	/* reads give up: no false pass */
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	assert_true(fd >= 0);
 	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	if (src) {
+		b.sin_addr.s_addr = htonl(src);
+		assert_int_equal(bind(fd, (struct sockaddr *)&b, sizeof(b)), 0);
+	}
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(write(fd, "GET /metr", 9), 9);
 	return fd;
 }
 
+static int idle_client(int port)
+{
+	return idle_client_from(port, 0);
+}
+
 static void test_slowloris(void **state)
 {
 	struct http_server_opts o = {
-		.listen = "127.0.0.1:0", .max_conns = 4, .conn_timeout_s = 1,
+		.listen = "127.0.0.1:0", .max_conns = 4, .max_conns_per_ip = 8,
+		.conn_timeout_s = 1,
 	};
 	struct http_server *s;
 	int fds[4], port, i;
@@ -288,6 +300,47 @@ static void test_slowloris(void **state)
 		close(fds[i]);
 	}
 	assert_int_equal(get(port, "/healthz", NULL), 200);
+	http_server__stop(s);
+}
+
+/* One address trickling bytes keeps its connections open past any idle
+ * timeout; the per-address cap keeps it from taking every slot. */
+static void test_per_address_cap(void **state)
+{
+	struct http_server_opts o = {
+		.listen = "127.0.0.1:0", .max_conns = 8, .max_conns_per_ip = 2,
+		.conn_timeout_s = 30,
+	};
+	struct http_server *s;
+	int fds[4], port, i;
+	char c;
+
+	(void)state;
+	s = http_server__start(&o);
+	assert_non_null(s);
+	port = http_server__port(s);
+	for (i = 0; i < 4; i++)
+		fds[i] = idle_client_from(port, 0x7f000002);	/* 127.0.0.2 */
+	sleep_ms(200);
+	/* two are held, the others closed at once */
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(read(fds[i], &c, 1), -1);	/* still open */
+		assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+	}
+	for (i = 2; i < 4; i++) {
+		ssize_t r = read(fds[i], &c, 1);
+
+		/* closed, or reset by the close of an unread request */
+		if (!(r == 0 || (r < 0 && errno == ECONNRESET)))
+			fail_msg("connection %d from the same address: read %zd (%s)",
+				 i, r, strerror(errno));
+	}
+	/* another address is served at once */
+	fetch_timeout_ms = 500;
+	assert_int_equal(get(port, "/healthz", NULL), 200);
+	fetch_timeout_ms = 3000;
+	for (i = 0; i < 4; i++)
+		close(fds[i]);
 	http_server__stop(s);
 }
 
@@ -352,6 +405,7 @@ int main(void)
 		cmocka_unit_test(test_ipv6_loopback),
 		cmocka_unit_test(test_bad_listen),
 		cmocka_unit_test(test_slowloris),
+		cmocka_unit_test(test_per_address_cap),
 		cmocka_unit_test(test_metrics_promtool),
 	};
 	int rc;

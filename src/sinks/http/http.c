@@ -5,9 +5,11 @@
  * /metrics, two atomics for health), so it never waits on the owner's
  * loop beyond the render callback. MHD enforces the limits: a connection
  * cap (more wait in a short listen backlog, then are refused by the
- * kernel), an idle timeout per connection (so idle or trickling clients
- * free their slot), and a small per-connection memory pool that bounds a
- * request's headers.
+ * kernel), a cap per client address (more are closed at once), an idle
+ * timeout per connection (so idle clients free their slot; a client that
+ * trickles a byte now and then keeps it, which is what the per-address cap
+ * is for), and a small per-connection memory pool that bounds a request's
+ * headers.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -208,6 +210,8 @@ struct http_server *http_server__start(const struct http_server_opts *o)
 	s->o = *o;
 	if (!s->o.max_conns)
 		s->o.max_conns = HTTP_DEFAULT_MAX_CONNS;
+	if (!s->o.max_conns_per_ip)
+		s->o.max_conns_per_ip = s->o.max_conns / 4 > 2 ? s->o.max_conns / 4 : 2;
 	if (!s->o.conn_timeout_s)
 		s->o.conn_timeout_s = HTTP_DEFAULT_CONN_TIMEOUT_S;
 	if (!s->o.health_timeout_ms)
@@ -221,6 +225,7 @@ struct http_server *http_server__start(const struct http_server_opts *o)
 	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				MHD_OPTION_CONNECTION_LIMIT, s->o.max_conns,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->o.max_conns_per_ip,
 				MHD_OPTION_CONNECTION_TIMEOUT, s->o.conn_timeout_s,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 				MHD_OPTION_LISTEN_BACKLOG_SIZE, s->o.max_conns,

@@ -5,8 +5,11 @@
  * the owner's loop has ticked recently, for a liveness probe), /readyz
  * (200 once the owner says BPF is attached and the first scan is done, for
  * a readiness probe), 404 for anything else, GET and HEAD only. Bounded in
- * connections, request memory and connection time, so idle or slow clients
- * (slowloris) cannot pin it. Bound to loopback unless told otherwise.
+ * connections (in all and per client address), request memory and idle
+ * time, so idle or slow clients (slowloris) cannot pin it: one address
+ * trickling bytes holds at most its own share of the slots, and the
+ * kubelet's probes and Prometheus come from other addresses. Bound to
+ * loopback unless told otherwise.
  */
 #ifndef MEMTEL_SINKS_HTTP_H
 #define MEMTEL_SINKS_HTTP_H
@@ -31,6 +34,7 @@ int http_addr__parse(const char *s, struct sockaddr_storage *out,
 struct http_server_opts {
 	const char *listen;		/* NULL: HTTP_DEFAULT_LISTEN */
 	unsigned int max_conns;		/* 0: HTTP_DEFAULT_MAX_CONNS */
+	unsigned int max_conns_per_ip;	/* 0: max_conns / 4, at least 2 */
 	unsigned int conn_timeout_s;	/* 0: HTTP_DEFAULT_CONN_TIMEOUT_S */
 	unsigned int health_timeout_ms;	/* 0: HTTP_DEFAULT_HEALTH_TIMEOUT_MS */
 	/* Write /metrics to out; called from the server's thread, one call

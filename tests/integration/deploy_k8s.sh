@@ -3,7 +3,8 @@
 # deploy/kubernetes/ and deploy/Dockerfile, checked without a cluster:
 #  - every manifest document validates against the Kubernetes API schemas
 #    (npm kubernetes-models, and @kubernetes-models/prometheus-operator for
-#    the PodMonitor; pinned versions installed into .output/ on first use);
+#    the PodMonitor; pinned versions installed into .output/ on first use)
+#    and has no field its type does not declare (a misspelling);
 #  - our own rules: hostPID, no privileged, exactly the capabilities the
 #    agent needs (drop ALL, no SYS_ADMIN), read-only root, liveness on
 #    /healthz and readiness on /readyz at the listen port, NODE_NAME from
@@ -44,8 +45,15 @@ if [ "$(cat "$N/package.json" 2>/dev/null)" != "$PKG" ] || [ ! -d "$N/node_modul
 fi
 cat >"$N/validate.mjs" <<'EOF'
 // Validate every YAML document of the files given against the Kubernetes
-// API schemas of kubernetes-models; print one line per document.
+// API schemas of kubernetes-models; print one line per document. Its
+// validate() ignores unknown fields, which the API server (strict field
+// validation) and a careful reader would not: a misspelt "hostPid" or
+// "readOnlyRootFileSystem" silently does nothing. So also walk each
+// document along the package's type declarations (.d.ts) and report every
+// field its type does not declare.
 import fs from "node:fs";
+import path from "node:path";
+import url from "node:url";
 import yaml from "js-yaml";
 const groups = {
   "v1": "kubernetes-models/v1",
@@ -53,6 +61,43 @@ const groups = {
   "rbac.authorization.k8s.io/v1": "kubernetes-models/rbac.authorization.k8s.io/v1",
   "monitoring.coreos.com/v1": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1",
 };
+const NM = path.join(path.dirname(url.fileURLToPath(import.meta.url)), "node_modules");
+// interfaces by their exported full name (IIoK8sApiCoreV1PodSpec), and the
+// top-level ones by file (apps/v1/DaemonSet.d.ts -> IDaemonSet)
+const ifaces = new Map(), byFile = new Map();
+function scan(dir) {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) { if (e.name !== "_schemas") scan(p); continue; }
+    if (!e.name.endsWith(".d.ts")) continue;
+    const text = fs.readFileSync(p, "utf8");
+    const local = new Map();
+    for (const m of text.matchAll(/^export interface (\w+)[^{\n]*\{\n([\s\S]*?)^\}/gm)) {
+      const props = new Map();
+      for (const pm of m[2].matchAll(/^ {4}"([^"]+)"\??: (.*?);?$/gm))
+        props.set(pm[1], pm[2]);
+      local.set(m[1], props);
+    }
+    for (const m of text.matchAll(/^export type \{ (\w+) as (\w+)/gm))
+      if (local.has(m[1])) ifaces.set(m[2], local.get(m[1]));
+    byFile.set(p, local);
+  }
+}
+scan(path.join(NM, "kubernetes-models"));
+scan(path.join(NM, "@kubernetes-models"));
+function unknownFields(obj, props, where, out) {
+  if (!props || typeof obj !== "object" || obj === null) return;
+  for (const [k, v] of Object.entries(obj)) {
+    if (!props.has(k)) { out.push(`${where}.${k}`); continue; }
+    const t = props.get(k), arr = t.match(/^Array<(\w+)>$/);
+    if (arr) {
+      if (Array.isArray(v))
+        v.forEach((x, i) => unknownFields(x, ifaces.get(arr[1]), `${where}.${k}[${i}]`, out));
+    } else if (/^\w+$/.test(t)) {
+      unknownFields(v, ifaces.get(t), `${where}.${k}`, out);
+    }
+  }
+}
 let bad = 0, n = 0;
 for (const file of process.argv.slice(2)) {
   for (const doc of yaml.loadAll(fs.readFileSync(file, "utf8"))) {
@@ -65,6 +110,11 @@ for (const file of process.argv.slice(2)) {
       const Kind = (await import(mod))[doc.kind];
       if (!Kind) throw new Error(`unknown kind ${doc.kind} in ${doc.apiVersion}`);
       new Kind(doc).validate();
+      const top = byFile.get(path.join(NM, mod, doc.kind + ".d.ts"))?.get("I" + doc.kind);
+      if (!top) throw new Error(`no type declarations for ${doc.kind}`);
+      const unknown = [];
+      unknownFields(doc, top, doc.kind, unknown);
+      if (unknown.length) throw new Error(`unknown fields: ${unknown.join(", ")}`);
       console.log(`ok ${where}`);
     } catch (e) {
       bad++;
@@ -72,7 +122,7 @@ for (const file of process.argv.slice(2)) {
     }
   }
 }
-console.log(`${n} documents, ${bad} invalid`);
+console.log(`${n} documents, ${bad} invalid (${ifaces.size} types known)`);
 process.exit(bad || !n ? 1 : 0);
 EOF
 files=()
@@ -88,6 +138,16 @@ node "$N/validate.mjs" "$W/bad-schema/agent.yaml" >"$W/schema-bad.txt" 2>&1 &&
 	fail "schema validation accepted hostPID: \"yes\": $(cat "$W/schema-bad.txt")"
 grep -q 'hostPID must be boolean' "$W/schema-bad.txt" ||
 	fail "schema validation did not name hostPID: $(cat "$W/schema-bad.txt")"
+# ... and to see a misspelt field, at any depth
+sed -e 's/readOnlyRootFilesystem: true/readOnlyRootFileSystem: true/' \
+	-e 's/^      hostPID: true/      hostPid: true/' \
+	"$K/agent.yaml" >"$W/bad-schema/agent.yaml"
+node "$N/validate.mjs" "$W/bad-schema/agent.yaml" >"$W/schema-bad.txt" 2>&1 &&
+	fail "schema validation accepted misspelt fields: $(cat "$W/schema-bad.txt")"
+for f in spec.template.spec.hostPid 'containers\[0\].securityContext.readOnlyRootFileSystem'; do
+	grep -q "unknown fields: .*$f" "$W/schema-bad.txt" ||
+		fail "schema validation missed the misspelt $f: $(cat "$W/schema-bad.txt")"
+done
 
 # --- our rules -----------------------------------------------------------
 cat >"$W/rules.py" <<'EOF'

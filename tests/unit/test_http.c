@@ -245,6 +245,23 @@ static void test_bad_listen(void **state)
 	assert_null(http_server__start(NULL));
 }
 
+static void test_port_in_use(void **state)
+{
+	struct http_server_opts o = { .listen = "127.0.0.1:0" };
+	struct http_server *a, *b;
+	char addr[32];
+
+	(void)state;
+	a = http_server__start(&o);
+	assert_non_null(a);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", http_server__port(a));
+	o.listen = addr;
+	b = http_server__start(&o);
+	assert_null(b);
+	assert_int_equal(errno, EADDRINUSE);
+	http_server__stop(a);
+}
+
 /* Open a TCP connection from src (0: any) and send half a request line,
  * as slowloris does. */
 static int idle_client_from(int port, uint32_t src)
@@ -404,6 +421,7 @@ int main(void)
 		cmocka_unit_test(test_endpoints),
 		cmocka_unit_test(test_ipv6_loopback),
 		cmocka_unit_test(test_bad_listen),
+		cmocka_unit_test(test_port_in_use),
 		cmocka_unit_test(test_slowloris),
 		cmocka_unit_test(test_per_address_cap),
 		cmocka_unit_test(test_metrics_promtool),

@@ -220,6 +220,7 @@ struct http_server *http_server__start(const struct http_server_opts *o)
 	atomic_store(&s->last_tick_ms, clock__mono_ms());
 	atomic_store(&s->ready, false);
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+	errno = 0;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
@@ -231,10 +232,11 @@ struct http_server *http_server__start(const struct http_server_opts *o)
 				MHD_OPTION_LISTEN_BACKLOG_SIZE, s->o.max_conns,
 				MHD_OPTION_END);
 	if (!s->d) {
-		/* MHD does not say why; binding is what fails in practice */
+		/* MHD returns no reason; errno is usually bind()'s */
+		err = errno ? errno : EADDRNOTAVAIL;
 		pthread_mutex_destroy(&s->render_lock);
 		free(s);
-		errno = EADDRNOTAVAIL;
+		errno = err;
 		return NULL;
 	}
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);

@@ -48,7 +48,8 @@ struct http_server;
 
 /* Bind and start serving. The start counts as the first tick (a slow BPF
  * attach is not killed by the liveness probe before health_timeout_ms);
- * not ready until http_server__set_ready(s, true). NULL and errno. */
+ * not ready until http_server__set_ready(s, true). NULL and errno (EINVAL
+ * for the address, EADDRINUSE when the port is taken). */
 struct http_server *http_server__start(const struct http_server_opts *o);
 /* The bound port (the chosen one when the address said port 0). */
 int http_server__port(const struct http_server *s);

@@ -283,28 +283,35 @@ static int idle_client_from(int port, uint32_t src)
 	return fd;
 }
 
-static int idle_client(int port)
+/* A loopback server with these limits and four idle clients from src
+ * (0: 127.0.0.1), given 200 ms to be seen. */
+static struct http_server *start_with_idle(unsigned int max, unsigned int per_ip,
+					   unsigned int timeout_s, uint32_t src,
+					   int fds[4], int *port)
 {
-	return idle_client_from(port, 0);
+	struct http_server_opts o = {
+		.listen = "127.0.0.1:0", .max_conns = max,
+		.max_conns_per_ip = per_ip, .conn_timeout_s = timeout_s,
+	};
+	struct http_server *s = http_server__start(&o);
+	int i;
+
+	assert_non_null(s);
+	*port = http_server__port(s);
+	for (i = 0; i < 4; i++)
+		fds[i] = idle_client_from(*port, src);
+	sleep_ms(200);
+	return s;
 }
 
 static void test_slowloris(void **state)
 {
-	struct http_server_opts o = {
-		.listen = "127.0.0.1:0", .max_conns = 4, .max_conns_per_ip = 8,
-		.conn_timeout_s = 1,
-	};
 	struct http_server *s;
 	int fds[4], port, i;
 	char c;
 
 	(void)state;
-	s = http_server__start(&o);
-	assert_non_null(s);
-	port = http_server__port(s);
-	for (i = 0; i < 4; i++)
-		fds[i] = idle_client(port);
-	sleep_ms(200);
+	s = start_with_idle(4, 8, 1, 0, fds, &port);
 	/* the cap is full of idle clients: a new one waits in the backlog
 	 * with no answer now ... */
 	fetch_timeout_ms = 300;
@@ -324,21 +331,12 @@ static void test_slowloris(void **state)
  * timeout; the per-address cap keeps it from taking every slot. */
 static void test_per_address_cap(void **state)
 {
-	struct http_server_opts o = {
-		.listen = "127.0.0.1:0", .max_conns = 8, .max_conns_per_ip = 2,
-		.conn_timeout_s = 30,
-	};
 	struct http_server *s;
 	int fds[4], port, i;
 	char c;
 
 	(void)state;
-	s = http_server__start(&o);
-	assert_non_null(s);
-	port = http_server__port(s);
-	for (i = 0; i < 4; i++)
-		fds[i] = idle_client_from(port, 0x7f000002);	/* 127.0.0.2 */
-	sleep_ms(200);
+	s = start_with_idle(8, 2, 30, 0x7f000002 /* 127.0.0.2 */, fds, &port);
 	/* two are held, the others closed at once */
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(read(fds[i], &c, 1), -1);	/* still open */

@@ -53,7 +53,7 @@ BIN := memtel-bpf
 endif
 
 VMLINUX := vmlinux/$(ARCH)/vmlinux.h
-LIBS_PKG := libbpf libelf libdw libprotobuf-c zlib capstone libcurl libcrypto
+LIBS_PKG := libbpf libelf libdw libprotobuf-c zlib capstone libcurl libcrypto libmicrohttpd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PKG) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PKG) 2>/dev/null)
 

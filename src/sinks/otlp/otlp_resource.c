@@ -6,16 +6,15 @@
  * The executable's name and path are the target's choice, so every value
  * is stored as valid UTF-8 (invalid bytes replaced by U+FFFD).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "util/utf8.h"
+#include "process/cgroup.h"
 #include "sinks/otlp/otlp_resource.h"
-#include "util/fileio.h"
+#include "util/utf8.h"
 
 static int add(struct otlp_resource *r, const char *key, const char *str,
 	       int64_t num)
@@ -48,48 +47,12 @@ static int add(struct otlp_resource *r, const char *key, const char *str,
 	return 0;
 }
 
-int otlp_resource__container_id_text(const char *text, char out[65])
-{
-	const char *p;
-
-	/* the last 64-hex-digit run in any cgroup path: docker-<id>.scope,
-	 * /docker/<id>, cri-containerd-<id>.scope, /kubepods/.../<id> */
-	for (p = text; *p; p++) {
-		size_t n = 0;
-
-		while (isxdigit((unsigned char)p[n]) &&
-		       !isupper((unsigned char)p[n]))
-			n++;
-		if (n == 64 && (p == text || !isxdigit((unsigned char)p[-1]))) {
-			memcpy(out, p, 64);
-			out[64] = '\0';
-			return 0;
-		}
-		if (n)
-			p += n - 1;
-	}
-	return -ENOENT;
-}
-
-int otlp_resource__container_id(pid_t pid, char out[65])
-{
-	char path[64], *text = NULL;
-	int err;
-
-	/* the target controls its cgroup path's length: bounded read */
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
-	if (fileio__read_text(path, 0, 64 * 1024, &text, NULL))
-		return -ENOENT;
-	err = otlp_resource__container_id_text(text, out);
-	free(text);
-	return err;
-}
-
 int otlp_resource__build(struct otlp_resource *r, const struct otel_config *c,
 			 pid_t pid, const char *exe_path)
 {
 	const char *exe = exe_path ? strrchr(exe_path, '/') : NULL;
-	char host[256] = "", svc[300], cid[65];
+	struct cgroup_ids ids;
+	char host[256] = "", svc[300];
 	size_t i;
 	int err = 0;
 
@@ -110,8 +73,13 @@ int otlp_resource__build(struct otlp_resource *r, const struct otel_config *c,
 			err |= add(r, "process.executable.name", exe, 0);
 		if (exe_path && *exe_path)
 			err |= add(r, "process.executable.path", exe_path, 0);
-		if (!otlp_resource__container_id(pid, cid))
-			err |= add(r, "container.id", cid, 0);
+		/* the v2 cgroup path names the container and the pod */
+		if (!cgroup__ids(pid, &ids)) {
+			if (ids.container_id[0])
+				err |= add(r, "container.id", ids.container_id, 0);
+			if (ids.pod_uid[0])
+				err |= add(r, "k8s.pod.uid", ids.pod_uid, 0);
+		}
 	}
 	err |= add(r, "telemetry.sdk.name", "memtel-bpf", 0);
 	err |= add(r, "telemetry.sdk.language", "c", 0);

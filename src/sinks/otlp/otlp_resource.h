@@ -28,8 +28,9 @@ struct otlp_resource {
 
 /* service.name (CLI/env, else "unknown_service:<exe>"), host.name,
  * process.pid, process.executable.name, process.executable.path,
- * container.id (from /proc/PID/cgroup, when the target runs in a
- * container), telemetry.sdk.{name,language,version}, then the
+ * container.id and k8s.pod.uid (from its cgroup v2 path, process/cgroup.h,
+ * when it runs in a container or pod), telemetry.sdk.{name,language,
+ * version}, then the
  * OTEL_RESOURCE_ATTRIBUTES entries (service.version, deployment...).
  * pid 0 (a whole-host session) leaves out the process attributes.
  * 0 or -ENOMEM. */
@@ -38,10 +39,5 @@ int otlp_resource__build(struct otlp_resource *r, const struct otel_config *c,
 void otlp_resource__free(struct otlp_resource *r);
 /* The attribute's string value, or NULL. */
 const char *otlp_resource__get(const struct otlp_resource *r, const char *key);
-/* Container id (64 hex digits) of pid from its cgroup paths; 0 or
- * -ENOENT. */
-int otlp_resource__container_id(pid_t pid, char out[65]);
-/* Parse cgroup file text for a container id; testable. */
-int otlp_resource__container_id_text(const char *text, char out[65]);
 
 #endif /* MEMTEL_OTLP_RESOURCE_H */

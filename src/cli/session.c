@@ -468,6 +468,10 @@ static int session__attach(struct session *s, struct allocator *a,
 			s->cpu_event, o->freq, s->n_cpus,
 			o->all ? "all processes" : "the target");
 	}
+	/* our own programs (and any loaded since) are in kallsyms now:
+	 * a sample landing in one gets its name */
+	if (s->ksyms && ksyms__reload(s->ksyms, NULL))
+		mt_debug("cannot reload /proc/kallsyms: %s", strerror(errno));
 	mt_info("attached; writing to %s/", s->outdir);
 	return 0;
 }

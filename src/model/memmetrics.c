@@ -875,6 +875,9 @@ static void history_note(struct memmetrics *m, const struct mm_suspect *s,
 		free((char *)h->component);
 		h->component = name;
 	}
+	h->last_bytes = s->live_bytes;
+	h->last_objects = s->live_objects;
+	h->last_age_s = s->oldest_age_s;
 	if (s->severity > h->peak_severity)
 		h->peak_severity = s->severity;
 	if (s->growth_mb_h > h->peak_growth_mb_h)

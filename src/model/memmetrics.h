@@ -134,6 +134,9 @@ struct mm_suspect {
 struct mm_session_suspect {
 	uint32_t stack_id;
 	const char *component;	/* as of the last window it was a suspect */
+	/* live bytes, blocks and oldest age at the last window it was a
+	 * suspect */
+	double last_bytes, last_objects, last_age_s;
 	enum mm_severity peak_severity;
 	double peak_growth_mb_h;
 	double peak_live_bytes;

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/fileio.h"
 #include "util/log.h"
 #include "sinks/otlp/otlp_export.h"
 #include "sinks/otlp/otlp_metrics.h"
@@ -47,6 +48,8 @@ struct telemetry {
 	struct stack_acc *accs;
 	size_t n_accs, cap_accs;
 };
+
+static int write_leaks(struct telemetry *t);
 
 struct telemetry *telemetry__new(const struct telemetry_opts *o)
 {
@@ -222,6 +225,10 @@ int telemetry__window(struct telemetry *t, double t_unix)
 		return err;
 	t->have_last = true;
 	t->windows++;
+	/* a person (or a script) can read the suspects while it runs */
+	err = write_leaks(t);
+	if (err)
+		return err;
 
 	if (t->exp) {
 		err = otlp_metrics__encode(&t->last, &t->res, &buf, &len);
@@ -237,25 +244,36 @@ int telemetry__window(struct telemetry *t, double t_unix)
 	return err;
 }
 
+/* Every suspect of the session: peak severity and growth, the live set
+ * when last flagged, and whether it is still live (a leak the program
+ * frees at exit was still one during the run). */
 static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 {
 	const struct mm_snapshot *s = &t->last;
 	size_t i;
 
-	if (!t->have_last || !s->n_suspects) {
+	if (!t->have_last || !s->n_session_suspects) {
 		fprintf(out, "leak suspects: none\n");
 		return;
 	}
-	fprintf(out, "leak suspects: %zu\n", s->n_suspects);
-	for (i = 0; i < s->n_suspects; i++) {
-		const struct mm_suspect *x = &s->suspects[i];
+	fprintf(out, "leak suspects: %zu\n", s->n_session_suspects);
+	for (i = 0; i < s->n_session_suspects; i++) {
+		const struct mm_session_suspect *x = &s->session_suspects[i];
 		struct stack_view v;
+		char state[64];
 		uint32_t k;
 
-		fprintf(out, "  [%s] %s: %.0f bytes live in %.0f blocks, growing %.2f MB/h, oldest %.0f s\n",
-			memmetrics__severity_name(x->severity), x->component,
-			x->live_bytes, x->live_objects, x->growth_mb_h,
-			x->oldest_age_s);
+		if (x->live)
+			snprintf(state, sizeof(state), "still live");
+		else if (s->time_s - x->freed_s < 1)
+			snprintf(state, sizeof(state), "freed at exit");
+		else
+			snprintf(state, sizeof(state), "freed %.0f s before the end",
+				 s->time_s - x->freed_s);
+		fprintf(out, "  [%s] %s: %.0f bytes live in %.0f blocks, growing %.2f MB/h, oldest %.0f s, %s\n",
+			memmetrics__severity_name(x->peak_severity),
+			x->component, x->last_bytes, x->last_objects,
+			x->peak_growth_mb_h, x->last_age_s, state);
 		if (!stacks__get(t->o.stacks, x->stack_id, &v))
 			continue;
 		for (k = 0; k < v.n && (int)k < max_frames; k++) {
@@ -276,23 +294,25 @@ static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 	}
 }
 
-int telemetry__finish(struct telemetry *t, double t_unix)
+static int emit_leaks(FILE *f, void *ctx)
+{
+	print_suspects(ctx, f, 64);
+	return 0;
+}
+
+/* DIR/leaks.txt as of the last window, replaced whole (util/fileio.h). */
+static int write_leaks(struct telemetry *t)
 {
 	char path[4200];
-	FILE *f;
-	int err;
 
-	err = telemetry__window(t, t_unix);
 	snprintf(path, sizeof(path), "%s/leaks.txt", t->o.outdir);
-	f = fopen(path, "we");
-	if (f) {
-		print_suspects(t, f, 64);
-		if (fclose(f) && !err)
-			err = -errno;
-	} else if (!err) {
-		err = -errno;
-	}
-	return err;
+	return outfile__write(path, emit_leaks, t);
+}
+
+int telemetry__finish(struct telemetry *t, double t_unix)
+{
+	/* the window rewrites leaks.txt */
+	return telemetry__window(t, t_unix);
 }
 
 void telemetry__print(struct telemetry *t, FILE *out)

@@ -3,8 +3,9 @@
  * telemetry.h - the metrics sink: once per export window it turns the heap
  * aggregator's live set and the process's /proc figures into the memory
  * metrics (memmetrics), and ships them over OTLP (an exporter thread) or,
- * with no collector configured, appends them to DIR/metrics.jsonl. At the
- * end it writes DIR/leaks.txt naming the leak suspects with their stacks.
+ * with no collector configured, appends them to DIR/metrics.jsonl. Every
+ * window also rewrites DIR/leaks.txt, naming every leak suspect of the
+ * session with its stack.
  */
 #ifndef MEMTEL_TELEMETRY_H
 #define MEMTEL_TELEMETRY_H
@@ -39,11 +40,10 @@ struct telemetry_opts {
 
 /* NULL with errno set on failure. */
 struct telemetry *telemetry__new(const struct telemetry_opts *o);
-/* Close a window now (t: Unix seconds): compute, encode, ship. 0 or
- * -errno; never blocks on the network. */
+/* Close a window now (t: Unix seconds): compute, encode, ship, rewrite
+ * leaks.txt. 0 or -errno; never blocks on the network. */
 int telemetry__window(struct telemetry *t, double t_unix);
-/* Final window and leaks.txt (the caller flushes the exporter). 0 or
- * -errno. */
+/* Final window (the caller flushes the exporter). 0 or -errno. */
 int telemetry__finish(struct telemetry *t, double t_unix);
 /* Print the leak suspects (and export figures) to out. */
 void telemetry__print(struct telemetry *t, FILE *out);

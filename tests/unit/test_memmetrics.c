@@ -365,6 +365,9 @@ static void test_leak_session(void **state)
 	assert_int_equal(h->peak_severity, MM_SEV_CRITICAL);
 	assert_near(h->peak_growth_mb_h, 60.0, 1e-9);
 	assert_near(h->peak_live_bytes, 5e6, 0);
+	assert_near(h->last_bytes, 5e6, 0);
+	assert_near(h->last_objects, 5000, 0);
+	assert_near(h->last_age_s, 300, 0);
 	assert_near(h->first_s, T0 + 180, 0);
 	assert_near(h->last_s, T0 + 300, 0);
 	assert_false(h->live);

@@ -492,8 +492,9 @@ static int session__attach(struct session *s, struct allocator *a,
 	}
 	/* our own programs (and any loaded since) are in kallsyms now:
 	 * a sample landing in one gets its name */
-	if (s->ksyms && ksyms__reload(s->ksyms, NULL))
-		mt_debug("cannot reload /proc/kallsyms: %s", strerror(errno));
+	err = s->ksyms ? ksyms__reload(s->ksyms, NULL) : 0;
+	if (err)
+		mt_debug("cannot reload /proc/kallsyms: %s", strerror(-err));
 	mt_info("attached; writing to %s/", s->outdir);
 	return 0;
 }

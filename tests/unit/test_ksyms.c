@@ -79,6 +79,8 @@ static void test_core_bounds(void **state)
 	assert_null(ksyms__lookup(ks, 0xffffffff82000100ULL, NULL));
 	assert_null(ksyms__lookup(ks, 0xffffffff90000000ULL, NULL));
 	assert_null(ksyms__lookup(ks, 0xffffffff80000000ULL, NULL));
+	assert_true(ksyms__is_kernel(0xffffffff81000000ULL));
+	assert_false(ksyms__is_kernel(0x7fffffffe000ULL));
 	ksyms__free(ks);
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * test_core.c - the loader's own data structures: the u64 hash map, stack
- * interning, the heap and CPU aggregators and the kallsyms index.
+ * interning, and the heap and CPU aggregators (kallsyms: test_ksyms.c).
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -29,6 +29,7 @@
  * MM_MAX_COMPONENTS distinct names, "other" after that.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -899,10 +900,15 @@ static void history_update_live(struct memmetrics *m, double t_s)
 
 		h->live = idx && m->trk[*idx].p_bytes > 0;
 		h->live_bytes = h->live ? m->trk[*idx].p_bytes : 0;
-		if (h->live)
+		if (h->live) {
 			h->freed_s = 0;
-		else if (!h->freed_s)
+			h->freed_windows = 0;
+			continue;
+		}
+		if (!h->freed_s)
 			h->freed_s = t_s;
+		if (h->freed_windows < UINT_MAX)
+			h->freed_windows++;
 	}
 }
 

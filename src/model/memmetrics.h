@@ -145,6 +145,8 @@ struct mm_session_suspect {
 	double live_bytes;	/* then */
 	double freed_s;		/* the window it was first seen empty, 0
 				 * while live */
+	unsigned int freed_windows;	/* windows closed since, that one
+					 * included; 0 while live */
 };
 
 /* Points of the same metric are contiguous, metrics in the order. */

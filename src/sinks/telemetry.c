@@ -265,7 +265,9 @@ static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 
 		if (x->live)
 			snprintf(state, sizeof(state), "still live");
-		else if (s->time_s - x->freed_s < 1)
+		else if (x->freed_windows <= 2)
+			/* a launched target's last two windows are taken as
+			 * it exits and as the session ends */
 			snprintf(state, sizeof(state), "freed at exit");
 		else
 			snprintf(state, sizeof(state), "freed %.0f s before the end",

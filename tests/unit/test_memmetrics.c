@@ -373,6 +373,7 @@ static void test_leak_session(void **state)
 	assert_false(h->live);
 	assert_near(h->live_bytes, 0, 0);
 	assert_near(h->freed_s, T0 + 360, 0);
+	assert_int_equal(h->freed_windows, 1);
 	h = &s.session_suspects[1];
 	assert_int_equal(h->stack_id, 9);
 	assert_int_equal(h->peak_severity, MM_SEV_MEDIUM);
@@ -386,6 +387,8 @@ static void test_leak_session(void **state)
 	assert_int_equal(memmetrics__end_window(m, T0 + 420, &proc, 1e6), 0);
 	assert_int_equal(memmetrics__snapshot(m, &s), 0);
 	assert_near(s.session_suspects[0].freed_s, T0 + 360, 0);
+	assert_int_equal(s.session_suspects[0].freed_windows, 2);
+	assert_int_equal(s.session_suspects[1].freed_windows, 0);
 	mm_snapshot__free(&s);
 	memmetrics__free(m);
 }

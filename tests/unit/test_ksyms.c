@@ -36,10 +36,10 @@ static const char kallsyms[] =
 	"ffffffffc2000000 t mod_b_fn\t[mod_b]\n"
 	"0000000000000000 A zero\n";
 
-static struct ksyms *load(const char *text)
+/* text into a new temporary file; its name into path (a mkstemp
+ * template). */
+static void write_tmp(const char *text, char *path)
 {
-	char path[] = "/tmp/memtel-ksyms-XXXXXX";
-	struct ksyms *ks;
 	FILE *f;
 	int fd;
 
@@ -49,6 +49,14 @@ static struct ksyms *load(const char *text)
 	assert_non_null(f);
 	fputs(text, f);
 	fclose(f);
+}
+
+static struct ksyms *load(const char *text)
+{
+	char path[] = "/tmp/memtel-ksyms-XXXXXX";
+	struct ksyms *ks;
+
+	write_tmp(text, path);
 	ks = ksyms__load(path);
 	unlink(path);
 	return ks;
@@ -123,17 +131,11 @@ static void test_reload(void **state)
 	struct ksyms *ks = load("ffffffff81000000 T _stext\n"
 				"ffffffff81000100 T _etext\n");
 	char path[] = "/tmp/memtel-ksyms-XXXXXX";
-	FILE *f;
-	int fd;
 
 	(void)state;
 	assert_non_null(ks);
 	assert_null(ksyms__lookup(ks, 0xffffffffc0010010ULL, NULL));
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	f = fdopen(fd, "w");
-	fputs(kallsyms, f);
-	fclose(f);
+	write_tmp(kallsyms, path);
 	assert_int_equal(ksyms__reload(ks, path), 0);
 	assert_string_equal(ksyms__lookup(ks, 0xffffffffc0010010ULL, NULL),
 			    "bpf_prog:free_enter");

@@ -9,7 +9,8 @@
  * virtual / allocator figures, and encodes the snapshot: protobuf onto the
  * exporter's queue (a background thread does the HTTP), or one OTLP/JSON
  * line onto DIR/metrics.jsonl, flushed per window so a person (or `tail
- * -f`) sees it as it happens.
+ * -f`) sees it as it happens. Each window also rewrites DIR/leaks.txt
+ * with every leak suspect of the session so far.
  */
 #include <errno.h>
 #include <math.h>
@@ -179,7 +180,8 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-int telemetry__window(struct telemetry *t, double t_unix)
+/* The window itself: the model, then the export. */
+static int window(struct telemetry *t, double t_unix)
 {
 	struct heap_totals tot;
 	struct proc_mem proc;
@@ -225,10 +227,6 @@ int telemetry__window(struct telemetry *t, double t_unix)
 		return err;
 	t->have_last = true;
 	t->windows++;
-	/* a person (or a script) can read the suspects while it runs */
-	err = write_leaks(t);
-	if (err)
-		return err;
 
 	if (t->exp) {
 		err = otlp_metrics__encode(&t->last, &t->res, &buf, &len);
@@ -242,6 +240,19 @@ int telemetry__window(struct telemetry *t, double t_unix)
 	if (fflush(t->jsonl))
 		err = -errno;
 	return err;
+}
+
+int telemetry__window(struct telemetry *t, double t_unix)
+{
+	int err = window(t, t_unix), lerr;
+
+	if (!t->have_last)
+		return err;
+	/* a person (or a script) can read the suspects while it runs; an
+	 * export that failed does not cost the file, nor the file the
+	 * export */
+	lerr = write_leaks(t);
+	return err ?: lerr;
 }
 
 /* Every suspect of the session: peak severity and growth, the live set

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -23,6 +24,7 @@
 #include "attach/launch.h"
 #include "attach/probes.h"
 #include "cli/session.h"
+#include "cli/status.h"
 #include "model/cpustate.h"
 #include "model/heapstate.h"
 #include "model/memmetrics.h"
@@ -60,7 +62,27 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	(void)level;
 	if (!mt_verbose)
 		return 0;
+	mt_status_clear();
 	return vfprintf(stderr, fmt, ap);
+}
+
+/* Processes seen, for the status line; past this many the count stops
+ * growing rather than the map. */
+#define SESSION_MAX_PIDS 65536
+
+/* Every event goes to the collector; the session only notes its process
+ * (most events come from the process of the one before). */
+static int session__on_event(void *ctx, void *data, size_t size)
+{
+	const struct mt_event_hdr *h = data;
+	struct session *s = ctx;
+
+	if (s->status && size >= sizeof(*h) && h->pid != s->last_pid) {
+		s->last_pid = h->pid;
+		if (s->pids.len < SESSION_MAX_PIDS)
+			u64map__set(&s->pids, h->pid, 1);
+	}
+	return collector__on_event(&s->coll, data, size);
 }
 
 static int64_t wall_ns(void)
@@ -430,7 +452,7 @@ static int session__attach(struct session *s, struct allocator *a,
 		.pid = s->pid, .sample_bytes = o->sample_bytes,
 		.stack_bytes = o->stack_bytes, .cpu = s->cpu,
 		.cpu_all = o->all, .kernel_stacks = !o->no_kernel,
-		.on_event = collector__on_event, .ctx = &s->coll,
+		.on_event = session__on_event, .ctx = s,
 	};
 	int err;
 
@@ -468,8 +490,75 @@ static int session__attach(struct session *s, struct allocator *a,
 			s->cpu_event, o->freq, s->n_cpus,
 			o->all ? "all processes" : "the target");
 	}
+	/* our own programs (and any loaded since) are in kallsyms now:
+	 * a sample landing in one gets its name */
+	err = s->ksyms ? ksyms__reload(s->ksyms, NULL) : 0;
+	if (err)
+		mt_debug("cannot reload /proc/kallsyms: %s", strerror(-err));
 	mt_info("attached; writing to %s/", s->outdir);
 	return 0;
+}
+
+/* The probes' counters now, and what was dropped anywhere. */
+static void session__counts(struct session *s, struct session_counts *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (s->probes)
+		probes__counters(s->probes, c->cnt, &c->calls, &c->sampled);
+	c->dropped = c->cnt[MT_CNT_RB_DROPS] + c->cnt[MT_CNT_LIVE_FULL] +
+		     c->cnt[MT_CNT_TID_FULL] + s->coll.orphans + s->coll.errors;
+}
+
+/* "Never silent": a whole window in which the heap probes saw not one
+ * call is said once per such streak, with what usually causes it. */
+static void session__check_silence(struct session *s)
+{
+	struct session_counts c;
+
+	if (!s->heap || !s->probes)
+		return;
+	session__counts(s, &c);
+	if (c.calls != s->window_calls) {
+		s->window_calls = c.calls;
+		s->silence_told = false;
+		return;
+	}
+	if (s->silence_told)
+		return;
+	s->silence_told = true;
+	mt_info("no allocation calls seen in the last %.3g s: the target may allocate through an allocator that is not probed (statically linked? a custom arena?) or be idle",
+		s->otel.interval_ms / 1000.0);
+}
+
+/* Redraw the status line when one is due. */
+static void session__status(struct session *s)
+{
+	struct status_figures f = { .heap = s->heap, .cpu = s->cpu };
+	struct session_counts c;
+	struct heap_totals tot;
+	struct winsize ws;
+	uint64_t now = clock__mono_ns();
+	char line[512];
+
+	if (!s->status || now < s->next_status)
+		return;
+	s->next_status = now + STATUS_REFRESH_NS;
+	session__counts(s, &c);
+	f.elapsed_s = (double)(now - s->start_mono) / 1e9;
+	f.processes = s->pids.len;
+	if (!f.processes && s->pid && (!s->launched || s->child_alive))
+		f.processes = 1;
+	f.calls = c.calls;
+	f.sampled = c.sampled;
+	if (s->heapst) {
+		heapstate__totals(s->heapst, &tot);
+		f.live_bytes = tot.inuse_bytes;
+	}
+	f.cpu_samples = s->cpust ? cpustate__total(s->cpust) : 0;
+	f.dropped = c.dropped;
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) || !ws.ws_col)
+		ws.ws_col = 0;
+	mt_status(status__format(&f, ws.ws_col, line, sizeof(line)));
 }
 
 /* Close a metrics/profiles export window when one is due. */
@@ -480,6 +569,7 @@ static void session__window(struct session *s, uint64_t *next_window,
 
 	if ((!s->tel && !s->pexp) || clock__mono_ns() < *next_window)
 		return;
+	session__check_silence(s);
 	err = s->tel ? telemetry__window(s->tel, wall_ns() / 1e9) : 0;
 	if (err)
 		mt_err("metrics window failed: %s", strerror(-err));
@@ -541,6 +631,7 @@ static int session__loop(struct session *s)
 			next_reap = clock__mono_ns() + 1000000000ULL;
 		}
 		session__window(s, &next_window, interval);
+		session__status(s);
 		if (n < 0 && n != -EINTR) {
 			mt_err("reading events failed: %s", strerror(-n));
 			s->end_reason = "event read error";
@@ -704,23 +795,21 @@ static void session__flush_otlp(struct session *s)
 static int session__finish(struct session *s, int rc)
 {
 	int64_t duration = (int64_t)(clock__mono_ns() - s->start_mono);
-	struct session_counts c = {};
+	struct session_counts c;
 	int wrc;
 
-	if (s->probes) {
+	mt_status_clear();
+	if (s->probes)
 		probes__drain(s->probes);
-		probes__counters(s->probes, c.cnt, &c.calls, &c.sampled);
-		/* detach now: the target runs unprobed while we symbolize */
-		probes__destroy(s->probes);
-		s->probes = NULL;
-	}
+	session__counts(s, &c);
+	/* detach now: the target runs unprobed while we symbolize */
+	probes__destroy(s->probes);
+	s->probes = NULL;
 	if (s->launched && s->child_alive) {
 		mt_info("stopping %d (%s)", s->pid, s->end_reason);
 		launch__terminate(s->pid, 2000);
 		s->child_alive = false;
 	}
-	c.dropped = c.cnt[MT_CNT_RB_DROPS] + c.cnt[MT_CNT_LIVE_FULL] +
-		    c.cnt[MT_CNT_TID_FULL] + s->coll.orphans + s->coll.errors;
 	wrc = session__write_local(s, duration);
 	if (wrc)
 		rc = wrc;
@@ -731,6 +820,8 @@ static int session__finish(struct session *s, int rc)
 
 static void session__free(struct session *s)
 {
+	mt_status_clear();
+	u64map__free(&s->pids);
 	if (s->launched && s->child_alive) {
 		kill(s->pid, SIGKILL);
 		waitpid(s->pid, NULL, __WALL);
@@ -812,6 +903,8 @@ int session__run(const struct options *o)
 		goto cleanup;
 	s.start_wall = wall_ns();
 	s.start_mono = clock__mono_ns();
+	/* a person watching a terminal sees progress; logs and pipes don't */
+	s.status = isatty(STDERR_FILENO);
 	if (s.launched && launch__resume(s.pid)) {
 		mt_err("cannot start %s: %s", o->command[0], strerror(errno));
 		rc = EXIT_RUNTIME;

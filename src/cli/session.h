@@ -17,6 +17,7 @@
 #include "cli/options.h"
 #include "collect/collector.h"
 #include "sinks/otlp/otel_config.h"
+#include "util/u64map.h"
 
 /* The final OTLP flush waits at most this long: with the probes detached,
  * the files written and the target stopped (up to 2 s) the whole stop stays
@@ -59,6 +60,15 @@ struct session {
 	uint64_t start_mono;
 	const char *end_reason;
 	bool written[SF__COUNT];
+	/* the live status line (stderr is a terminal) */
+	bool status;
+	uint64_t next_status;
+	struct u64map pids;	/* processes seen in events */
+	uint32_t last_pid;
+	/* "never silent": allocation calls at the last window's end, and
+	 * whether the current streak of empty windows was reported */
+	uint64_t window_calls;
+	bool silence_told;
 };
 
 /* Probe counters at the end of a session, for the summary. */

@@ -29,6 +29,7 @@
  * MM_MAX_COMPONENTS distinct names, "other" after that.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -828,6 +829,89 @@ static void leak_account(struct memmetrics *m, struct tracker *tr,
 	cur_objects[label][s->severity] += tr->p_objects;
 }
 
+/* Make room for n more session suspects, so that window_commit cannot
+ * fail. 0 or -ENOMEM. */
+static int history_reserve(struct memmetrics *m, size_t n)
+{
+	size_t want = m->n_hist + n, ncap;
+	struct mm_session_suspect *nv;
+
+	if (want > MM_MAX_SESSION_SUSPECTS)
+		want = MM_MAX_SESSION_SUSPECTS;
+	if (want <= m->cap_hist)
+		return 0;
+	ncap = m->cap_hist ? m->cap_hist * 2 : 16;
+	if (ncap < want)
+		ncap = want;
+	nv = reallocarray(m->hist, ncap, sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	m->hist = nv;
+	m->cap_hist = ncap;
+	return 0;
+}
+
+/* Note suspect s in the session's list (room was reserved; a name or an
+ * index entry that cannot be allocated only loses this update). */
+static void history_note(struct memmetrics *m, const struct mm_suspect *s,
+			 double t_s)
+{
+	uint64_t *idx = u64map__get(&m->hist_index, s->stack_id);
+	struct mm_session_suspect *h;
+	char *name;
+
+	if (idx) {
+		h = &m->hist[*idx];
+	} else {
+		if (m->n_hist >= m->cap_hist ||
+		    u64map__set(&m->hist_index, s->stack_id, m->n_hist))
+			return;
+		h = &m->hist[m->n_hist++];
+		memset(h, 0, sizeof(*h));
+		h->stack_id = s->stack_id;
+		h->first_s = t_s;
+	}
+	name = strdup(s->component);
+	if (name) {
+		free((char *)h->component);
+		h->component = name;
+	}
+	h->last_bytes = s->live_bytes;
+	h->last_objects = s->live_objects;
+	h->last_age_s = s->oldest_age_s;
+	if (s->severity > h->peak_severity)
+		h->peak_severity = s->severity;
+	if (s->growth_mb_h > h->peak_growth_mb_h)
+		h->peak_growth_mb_h = s->growth_mb_h;
+	if (s->live_bytes > h->peak_live_bytes)
+		h->peak_live_bytes = s->live_bytes;
+	h->last_s = t_s;
+}
+
+/* Is each session suspect still live at the window ending at t_s? Runs
+ * after the trackers were compacted (those left have live blocks). */
+static void history_update_live(struct memmetrics *m, double t_s)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_hist; i++) {
+		struct mm_session_suspect *h = &m->hist[i];
+		uint64_t *idx = u64map__get(&m->trk_index, h->stack_id);
+
+		h->live = idx && m->trk[*idx].p_bytes > 0;
+		h->live_bytes = h->live ? m->trk[*idx].p_bytes : 0;
+		if (h->live) {
+			h->freed_s = 0;
+			h->freed_windows = 0;
+			continue;
+		}
+		if (!h->freed_s)
+			h->freed_s = t_s;
+		if (h->freed_windows < UINT_MAX)
+			h->freed_windows++;
+	}
+}
+
 /* Extend every series, account the suspects (sus[] is in tracker order)
  * and take ownership of sus. Cannot fail. */
 static void window_commit(struct memmetrics *m, double t_s,
@@ -844,6 +928,9 @@ static void window_commit(struct memmetrics *m, double t_s,
 		}
 	}
 	m->growth_sum = 0;
+	for (i = 0; i < n_sus; i++)
+		history_note(m, &sus[i], t_s);
+	history_update_live(m, t_s);
 	for (i = 0, j = 0; i < m->n_trk; i++) {
 		struct tracker *tr = &m->trk[i];
 
@@ -885,7 +972,7 @@ int memmetrics__end_window(struct memmetrics *m, double t_s,
 	err = suspects_decide(m, t_s, &sus, &n_sus);
 	if (err)
 		return err;
-	err = comps_rebalance(m, t_s);
+	err = history_reserve(m, n_sus) ?: comps_rebalance(m, t_s);
 	if (err) {
 		suspects_free(sus, n_sus);
 		return err;
@@ -955,6 +1042,10 @@ void memmetrics__free(struct memmetrics *m)
 	for (i = 0; i < m->n_leak_labels; i++)
 		free(m->leak_labels[i]);
 	suspects_free(m->suspects, m->n_suspects);
+	for (i = 0; i < m->n_hist; i++)
+		free((char *)m->hist[i].component);
+	free(m->hist);
+	u64map__free(&m->hist_index);
 	free(m->session_id);
 	free(m->exe);
 	free(m);

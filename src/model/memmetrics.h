@@ -51,7 +51,10 @@
  * current suspects; memory.leak.size_bytes is the current suspects' live
  * blocks per (component, severity) (it can shrink: not cumulative);
  * memory.leak.allocation_count is the high-water mark of those live blocks,
- * so it never drops even when a leak is freed.
+ * so it never drops even when a leak is freed. The session suspects keep
+ * every stack ever flagged with its peak severity and growth, and whether
+ * it still has live blocks: a leak the program frees at exit is no current
+ * suspect at the end, yet it was one during the run.
  */
 #ifndef MEMTEL_MEMMETRICS_H
 #define MEMTEL_MEMMETRICS_H
@@ -70,6 +73,7 @@
 #define MM_MAX_OPS		16	/* operations per component; later -> "other" */
 #define MM_SERIES_LEN		60	/* windows of live bytes kept per stack */
 #define MM_MAX_STACKS		4096	/* stacks kept across windows */
+#define MM_MAX_SESSION_SUSPECTS	1024	/* suspects remembered for the session */
 #define MM_MAX_LABELS		3
 #define MM_HIST_NBOUNDS		12
 #define MM_OTHER		"other"
@@ -125,12 +129,36 @@ struct mm_suspect {
 	size_t n_windows;	/* points in the fitted series */
 };
 
+/* A stack that was a leak suspect at some window of the session: what a
+ * person asks at the end even when the program freed it at exit. */
+struct mm_session_suspect {
+	uint32_t stack_id;
+	const char *component;	/* as of the last window it was a suspect */
+	/* live bytes, blocks and oldest age at the last window it was a
+	 * suspect */
+	double last_bytes, last_objects, last_age_s;
+	enum mm_severity peak_severity;
+	double peak_growth_mb_h;
+	double peak_live_bytes;
+	double first_s, last_s;	/* first and last window it was a suspect */
+	bool live;		/* has live blocks at the last window */
+	double live_bytes;	/* then */
+	double freed_s;		/* the window it was first seen empty, 0
+				 * while live */
+	unsigned int freed_windows;	/* windows closed since, that one
+					 * included; 0 while live */
+};
+
 /* Points of the same metric are contiguous, metrics in the order. */
 struct mm_snapshot {
 	struct mm_point *points;
 	size_t n_points;
 	struct mm_suspect *suspects;	/* largest live bytes first */
 	size_t n_suspects;
+	/* every stack flagged during the session (at most
+	 * MM_MAX_SESSION_SUSPECTS), worst peak severity first */
+	struct mm_session_suspect *session_suspects;
+	size_t n_session_suspects;
 	const double *hist_bounds;	/* memmetrics_hist_bounds */
 	size_t n_hist_bounds;
 	double start_s, time_s;

@@ -98,6 +98,9 @@ struct memmetrics {
 	struct leak_key leak[MM_MAX_COMPONENTS + 1][MM_SEV__COUNT];
 	struct mm_suspect *suspects;		/* components owned */
 	size_t n_suspects;
+	struct mm_session_suspect *hist;	/* components owned */
+	size_t n_hist, cap_hist;
+	struct u64map hist_index;		/* stack id -> hist[] index */
 	double growth_sum;
 
 	bool have_window, have_proc;

@@ -344,6 +344,46 @@ static int snap_suspects(struct mm_snapshot *s, const struct memmetrics *m)
 	return 0;
 }
 
+/* Worst peak severity first, then the larger peak, then the stack id. */
+static int session_suspect_cmp(const void *a, const void *b)
+{
+	const struct mm_session_suspect *x = a, *y = b;
+
+	if (x->peak_severity != y->peak_severity)
+		return x->peak_severity > y->peak_severity ? -1 : 1;
+	if (x->peak_live_bytes != y->peak_live_bytes)
+		return x->peak_live_bytes > y->peak_live_bytes ? -1 : 1;
+	if (x->stack_id != y->stack_id)
+		return x->stack_id < y->stack_id ? -1 : 1;
+	return 0;
+}
+
+/* Copies of the session suspects, sorted. 0 or -ENOMEM. */
+static int snap_session_suspects(struct mm_snapshot *s,
+				 const struct memmetrics *m)
+{
+	size_t i;
+
+	if (!m->n_hist)
+		return 0;
+	s->session_suspects = calloc(m->n_hist, sizeof(*s->session_suspects));
+	if (!s->session_suspects)
+		return -ENOMEM;
+	for (i = 0; i < m->n_hist; i++) {
+		struct mm_session_suspect *h = &s->session_suspects[i];
+
+		*h = m->hist[i];
+		h->component = snap_str(s, m->hist[i].component ?
+					   m->hist[i].component : UNKNOWN);
+		if (!h->component)
+			return -ENOMEM;
+		s->n_session_suspects++;
+	}
+	qsort(s->session_suspects, s->n_session_suspects,
+	      sizeof(*s->session_suspects), session_suspect_cmp);
+	return 0;
+}
+
 int memmetrics__snapshot(struct memmetrics *m, struct mm_snapshot *out)
 {
 	struct mm_snapshot s = {};
@@ -367,6 +407,8 @@ int memmetrics__snapshot(struct memmetrics *m, struct mm_snapshot *out)
 		err = snap_points(&b, m, rows, n_rows);
 	if (!err)
 		err = snap_suspects(&s, m);
+	if (!err)
+		err = snap_session_suspects(&s, m);
 	if (err)
 		goto cleanup;
 
@@ -399,5 +441,6 @@ void mm_snapshot__free(struct mm_snapshot *s)
 	free(s->strs);
 	free(s->points);
 	free(s->suspects);
+	free(s->session_suspects);
 	memset(s, 0, sizeof(*s));
 }

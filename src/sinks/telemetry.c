@@ -17,7 +17,8 @@
  * is encoded in memory and written whole, and a write that fails part-way
  * (a full disk) is cut back with ftruncate(), so the file holds only whole
  * lines. Its size is capped; lines past the cap are counted, not written.
- * leaks.txt is written once, through outfile__write().
+ * leaks.txt is rewritten every window, through outfile__write(), with
+ * every leak suspect of the session so far.
  */
 #include <errno.h>
 #include <math.h>
@@ -56,6 +57,7 @@ struct telemetry {
 	uint64_t lines;		/* written to metrics.jsonl */
 	uint64_t dropped;	/* windows not written: cap or write error */
 	int jsonl_err;		/* the write error that stopped metrics.jsonl */
+	int leaks_err;		/* the last leaks.txt write's error, 0 if it worked */
 	int err;		/* first write error of the session */
 	struct mm_snapshot last;
 	bool have_last;
@@ -64,6 +66,8 @@ struct telemetry {
 	struct stack_acc *accs;
 	size_t n_accs, cap_accs;
 };
+
+static int write_leaks(struct telemetry *t);
 
 struct telemetry *telemetry__new(const struct telemetry_opts *o)
 {
@@ -271,7 +275,8 @@ static int jsonl_window(struct telemetry *t)
 	return err;
 }
 
-int telemetry__window(struct telemetry *t, double t_unix)
+/* The window itself: the model, then the export. */
+static int window(struct telemetry *t, double t_unix)
 {
 	struct heap_totals tot;
 	struct proc_mem proc;
@@ -328,26 +333,56 @@ int telemetry__window(struct telemetry *t, double t_unix)
 	return jsonl_window(t);
 }
 
-static void print_suspects(const struct telemetry *t, FILE *out,
-			   int max_frames)
+/* DIR/leaks.txt as of the last window, replaced whole. A failure is
+ * logged once per streak, naming the file, and kept for
+ * telemetry__finish(). */
+static int write_leaks(struct telemetry *t);
+
+int telemetry__window(struct telemetry *t, double t_unix)
+{
+	int err = window(t, t_unix), lerr;
+
+	if (!t->have_last)
+		return err;
+	/* a person (or a script) can read the suspects while it runs; an
+	 * export that failed does not cost the file, nor the file the
+	 * export */
+	lerr = write_leaks(t);
+	return err ?: lerr;
+}
+
+/* Every suspect of the session: peak severity and growth, the live set
+ * when last flagged, and whether it is still live (a leak the program
+ * frees at exit was still one during the run). */
+static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 {
 	const struct mm_snapshot *s = &t->last;
 	size_t i;
 
-	if (!t->have_last || !s->n_suspects) {
+	if (!t->have_last || !s->n_session_suspects) {
 		fprintf(out, "leak suspects: none\n");
 		return;
 	}
-	fprintf(out, "leak suspects: %zu\n", s->n_suspects);
-	for (i = 0; i < s->n_suspects; i++) {
-		const struct mm_suspect *x = &s->suspects[i];
+	fprintf(out, "leak suspects: %zu\n", s->n_session_suspects);
+	for (i = 0; i < s->n_session_suspects; i++) {
+		const struct mm_session_suspect *x = &s->session_suspects[i];
 		struct stack_view v;
+		char state[64];
 		uint32_t k;
 
-		fprintf(out, "  [%s] %s: %.0f bytes live in %.0f blocks, growing %.2f MB/h, oldest %.0f s\n",
-			memmetrics__severity_name(x->severity), x->component,
-			x->live_bytes, x->live_objects, x->growth_mb_h,
-			x->oldest_age_s);
+		if (x->live)
+			snprintf(state, sizeof(state), "still live");
+		else if (x->freed_windows <= 2)
+			/* a launched target's last two windows are taken as
+			 * it exits and as the session ends */
+			snprintf(state, sizeof(state), "freed at exit");
+		else
+			snprintf(state, sizeof(state), "freed %.0f s before the end",
+				 s->time_s - x->freed_s);
+		fprintf(out, "  [%s] %s: %.0f bytes live in %.0f blocks, growing %.2f MB/h, oldest %.0f s, %s\n",
+			memmetrics__severity_name(x->peak_severity),
+			x->component, x->last_bytes, x->last_objects,
+			x->peak_growth_mb_h, x->last_age_s, state);
 		if (!stacks__get(t->o.stacks, x->stack_id, &v))
 			continue;
 		for (k = 0; k < v.n && (int)k < max_frames; k++) {
@@ -375,20 +410,30 @@ static int leaks_emit(FILE *f, void *ctx)
 	return outfile__error(f);	/* ENOSPC, not EIO */
 }
 
+static int write_leaks(struct telemetry *t)
+{
+	int err = outfile__write(t->leaks_path, leaks_emit, t);
+
+	if (err && !t->leaks_err)
+		mt_err("cannot write %s: %s", t->leaks_path, strerror(-err));
+	t->leaks_err = err;
+	if (err)
+		note_err(t, err);
+	return err;
+}
+
 int telemetry__finish(struct telemetry *t, double t_unix)
 {
 	int err;
 
-	err = telemetry__window(t, t_unix);
+	/* the window rewrites leaks.txt (and logs its failure) */
+	err = window(t, t_unix);
 	if (err) {
 		mt_err("metrics: last window: %s", strerror(-err));
 		note_err(t, err);
 	}
-	err = outfile__write(t->leaks_path, leaks_emit, t);
-	if (err) {
-		mt_err("cannot write %s: %s", t->leaks_path, strerror(-err));
-		note_err(t, err);
-	}
+	if (t->have_last)
+		write_leaks(t);
 	return t->err;
 }
 

@@ -4,10 +4,11 @@
  * aggregator's live set and the process's /proc figures into the memory
  * metrics (memmetrics), and ships them over OTLP (an exporter thread) or,
  * with no collector configured, appends them to DIR/metrics.jsonl (bounded:
- * past a size cap windows are dropped and counted). At the end it writes
- * DIR/leaks.txt naming the leak suspects with their stacks. Both files go
- * through util/fileio.h, so a link planted at either name is never
- * followed; every failure to write one is logged naming the file.
+ * past a size cap windows are dropped and counted). Every window also
+ * rewrites DIR/leaks.txt, naming every leak suspect of the session with its
+ * stack. Both files go through util/fileio.h, so a link planted at either
+ * name is never followed; every failure to write one is logged naming the
+ * file.
  */
 #ifndef MEMTEL_TELEMETRY_H
 #define MEMTEL_TELEMETRY_H
@@ -49,12 +50,12 @@ struct telemetry_opts {
 /* NULL with errno set on failure (logged, naming metrics.jsonl if that
  * could not be created). */
 struct telemetry *telemetry__new(const struct telemetry_opts *o);
-/* Close a window now (t: Unix seconds): compute, encode, ship. Never
- * blocks on the network. A line that would pass the cap is dropped and
- * counted (one warning); a write error is logged once naming the file,
- * metrics.jsonl keeps only whole lines, later windows are counted as
- * dropped and telemetry__finish() returns the error. 0 or -errno (a
- * window that could not be computed). */
+/* Close a window now (t: Unix seconds): compute, encode, ship, rewrite
+ * leaks.txt. Never blocks on the network. A line that would pass the cap
+ * is dropped and counted (one warning); a write error is logged once
+ * naming the file, metrics.jsonl keeps only whole lines, later windows are
+ * counted as dropped and telemetry__finish() returns the error. 0 or
+ * -errno (a window that could not be computed, or leaks.txt not written). */
 int telemetry__window(struct telemetry *t, double t_unix);
 /* Final window and leaks.txt, written whole or not at all (the caller
  * flushes the exporter). 0 or the first -errno of the session's writes

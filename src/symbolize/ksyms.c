@@ -1,19 +1,31 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * ksyms.c - /proc/kallsyms as a sorted array searched by address. Only text
- * symbols (t/T/w/W) are kept; module symbols keep their "[module]" suffix
- * out of the name.
+ * symbols (t/T/w/W) are kept. kallsyms gives no sizes, so each symbol ends
+ * at the next one and at the end of its section: core text at _etext, init
+ * text at _einittext, a module's text where the next module's starts, and
+ * the last symbol of all within KSYMS_TAIL_MAX. Without those bounds every
+ * address past the core (modules, BPF programs, trampolines) was named after
+ * the last core symbol, _einittext. Module symbols drop their "[module]"
+ * suffix; BPF programs ("bpf_prog_<tag>_<name> [bpf]") are named
+ * "bpf_prog:<name>", the name their loader gave them.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "symbolize/ksyms.h"
 
+/* How far the very last symbol may reach: kallsyms has no size for it. */
+#define KSYMS_TAIL_MAX	(64 * 1024ULL)
+#define BPF_TAG_LEN	16	/* hex digits of a program tag */
+
 struct ksym {
-	uint64_t addr;
+	uint64_t addr, end;
 	size_t name_off;
+	size_t mod_off;		/* module name, or 0 ("" = core kernel) */
 };
 
 struct ksyms {
@@ -30,19 +42,11 @@ static int cmp_ksym(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
-static int add(struct ksyms *ks, uint64_t addr, const char *name)
+/* Append s to the names buffer; its offset, or -ENOMEM. */
+static long long names__add(struct ksyms *ks, const char *s)
 {
-	size_t len = strlen(name) + 1;
+	size_t len = strlen(s) + 1, off;
 
-	if (ks->n == ks->cap) {
-		size_t cap = ks->cap ? ks->cap * 2 : 65536;
-		struct ksym *s = realloc(ks->syms, cap * sizeof(*s));
-
-		if (!s)
-			return -ENOMEM;
-		ks->syms = s;
-		ks->cap = cap;
-	}
 	if (ks->names_len + len > ks->names_cap) {
 		size_t cap = ks->names_cap ? ks->names_cap * 2 : 1 << 20;
 		char *n;
@@ -55,21 +59,125 @@ static int add(struct ksyms *ks, uint64_t addr, const char *name)
 		ks->names = n;
 		ks->names_cap = cap;
 	}
-	memcpy(ks->names + ks->names_len, name, len);
-	ks->syms[ks->n].addr = addr;
-	ks->syms[ks->n].name_off = ks->names_len;
+	off = ks->names_len;
+	memcpy(ks->names + off, s, len);
 	ks->names_len += len;
+	return (long long)off;
+}
+
+/* "bpf_prog_<16 hex>_<name>" -> "bpf_prog:<name>" into buf; other names
+ * unchanged. */
+static const char *bpf_name(const char *name, char *buf, size_t len)
+{
+	const char *p = name + strlen("bpf_prog_");
+	size_t i;
+
+	if (strncmp(name, "bpf_prog_", strlen("bpf_prog_")))
+		return name;
+	for (i = 0; i < BPF_TAG_LEN; i++) {
+		if (!strchr("0123456789abcdef", p[i]) || !p[i])
+			return name;
+	}
+	if (p[BPF_TAG_LEN] != '_' || !p[BPF_TAG_LEN + 1])
+		return name;
+	snprintf(buf, len, "bpf_prog:%s", p + BPF_TAG_LEN + 1);
+	return buf;
+}
+
+static int add(struct ksyms *ks, uint64_t addr, const char *name,
+	       const char *mod)
+{
+	char buf[600];
+	long long noff, moff = 0;
+
+	if (ks->n == ks->cap) {
+		size_t cap = ks->cap ? ks->cap * 2 : 65536;
+		struct ksym *s = realloc(ks->syms, cap * sizeof(*s));
+
+		if (!s)
+			return -ENOMEM;
+		ks->syms = s;
+		ks->cap = cap;
+	}
+	if (ks->names_len == 0 && names__add(ks, "") < 0)
+		return -ENOMEM;	/* offset 0: the core kernel's "" */
+	if (!strcmp(mod, "bpf"))
+		name = bpf_name(name, buf, sizeof(buf));
+	noff = names__add(ks, name);
+	if (noff >= 0 && mod[0])
+		moff = names__add(ks, mod);
+	if (noff < 0 || moff < 0)
+		return -ENOMEM;
+	ks->syms[ks->n] = (struct ksym){
+		.addr = addr, .name_off = (size_t)noff, .mod_off = (size_t)moff,
+	};
 	ks->n++;
 	return 0;
 }
 
+static const char *mod_of(const struct ksyms *ks, const struct ksym *s)
+{
+	return ks->names + s->mod_off;
+}
+
+static bool is_name(const struct ksyms *ks, const struct ksym *s,
+		    const char *name)
+{
+	return !s->mod_off && !strcmp(ks->names + s->name_off, name);
+}
+
+/* Give every symbol its end (see the file comment). */
+static void bound(struct ksyms *ks)
+{
+	uint64_t etext = 0, sinit = 0, einit = 0;
+	size_t i;
+
+	for (i = 0; i < ks->n; i++) {
+		struct ksym *s = &ks->syms[i];
+
+		if (is_name(ks, s, "_etext"))
+			etext = s->addr;
+		else if (is_name(ks, s, "_sinittext"))
+			sinit = s->addr;
+		else if (is_name(ks, s, "_einittext"))
+			einit = s->addr;
+	}
+	for (i = 0; i < ks->n; i++) {
+		struct ksym *s = &ks->syms[i];
+		uint64_t end = i + 1 < ks->n ? ks->syms[i + 1].addr :
+					       s->addr + KSYMS_TAIL_MAX;
+
+		/* a module's last symbol must not run on to whatever
+		 * follows it (the next module, a BPF program) far away */
+		if (i + 1 < ks->n && strcmp(mod_of(ks, s),
+					    mod_of(ks, &ks->syms[i + 1])) &&
+		    end - s->addr > KSYMS_TAIL_MAX && s->mod_off)
+			end = s->addr + KSYMS_TAIL_MAX;
+		if (!s->mod_off) {
+			if (is_name(ks, s, "_etext") ||
+			    is_name(ks, s, "_einittext"))
+				end = s->addr;	/* markers, not code */
+			else if (etext && s->addr < etext && end > etext)
+				end = etext;
+			else if (einit && s->addr >= sinit &&
+				 s->addr < einit && end > einit)
+				end = einit;
+			else if (einit && s->addr >= einit &&
+				 end - s->addr > KSYMS_TAIL_MAX)
+				end = s->addr + KSYMS_TAIL_MAX;
+		}
+		s->end = end;
+	}
+}
+
 struct ksyms *ksyms__load(const char *path)
 {
+	char line[1200], name[512], mod[128];
 	unsigned long long addr;
-	char type, name[512];
 	struct ksyms *ks;
+	char type;
 	FILE *f;
-	int err = 0;
+	int err = 0, n;
 
 	f = fopen(path ? path : "/proc/kallsyms", "re");
 	if (!f)
@@ -79,12 +187,17 @@ struct ksyms *ksyms__load(const char *path)
 		fclose(f);
 		return NULL;
 	}
-	while (fscanf(f, "%llx %c %511s%*[^\n]", &addr, &type, name) == 3) {
+	while (fgets(line, sizeof(line), f)) {
+		mod[0] = '\0';
+		n = sscanf(line, "%llx %c %511s [%127[^]]]", &addr, &type,
+			   name, mod);
+		if (n < 3)
+			continue;
 		if (type != 't' && type != 'T' && type != 'w' && type != 'W')
 			continue;
 		if (!addr)
 			continue;	/* addresses hidden (kptr_restrict) */
-		err = add(ks, addr, name);
+		err = add(ks, addr, name, n == 4 ? mod : "");
 		if (err)
 			break;
 	}
@@ -95,7 +208,24 @@ struct ksyms *ksyms__load(const char *path)
 		return NULL;
 	}
 	qsort(ks->syms, ks->n, sizeof(*ks->syms), cmp_ksym);
+	bound(ks);
 	return ks;
+}
+
+int ksyms__reload(struct ksyms *ks, const char *path)
+{
+	struct ksyms *fresh;
+
+	if (!ks)
+		return -EINVAL;
+	fresh = ksyms__load(path);
+	if (!fresh)
+		return -errno;
+	free(ks->syms);
+	free(ks->names);
+	*ks = *fresh;
+	free(fresh);
+	return 0;
 }
 
 void ksyms__free(struct ksyms *ks)
@@ -107,8 +237,8 @@ void ksyms__free(struct ksyms *ks)
 	free(ks);
 }
 
-const char *ksyms__lookup(const struct ksyms *ks, uint64_t addr,
-			  uint64_t *off)
+/* The symbol containing addr, or NULL. */
+static const struct ksym *find(const struct ksyms *ks, uint64_t addr)
 {
 	size_t lo = 0, hi;
 
@@ -123,7 +253,24 @@ const char *ksyms__lookup(const struct ksyms *ks, uint64_t addr,
 		else
 			hi = mid;
 	}
+	return addr < ks->syms[lo].end ? &ks->syms[lo] : NULL;
+}
+
+const char *ksyms__lookup(const struct ksyms *ks, uint64_t addr,
+			  uint64_t *off)
+{
+	const struct ksym *s = find(ks, addr);
+
+	if (!s)
+		return NULL;
 	if (off)
-		*off = addr - ks->syms[lo].addr;
-	return ks->names + ks->syms[lo].name_off;
+		*off = addr - s->addr;
+	return ks->names + s->name_off;
+}
+
+const char *ksyms__module(const struct ksyms *ks, uint64_t addr)
+{
+	const struct ksym *s = find(ks, addr);
+
+	return s ? mod_of(ks, s) : NULL;
 }

@@ -13,6 +13,11 @@ extern bool mt_verbose;
 void mt_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Progress a user may want (always shown). */
 void mt_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Draw line as the status line, in place of the last one (the caller
+ * checks that stderr is a terminal). */
+void mt_status(const char *line);
+/* Erase the status line if one is shown; every line above does it first. */
+void mt_status_clear(void);
 /* Details shown only with -v. */
 void mt_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

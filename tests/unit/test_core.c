@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * test_core.c - the loader's own data structures: the u64 hash map, stack
- * interning, the heap and CPU aggregators and the kallsyms index.
+ * interning, and the heap and CPU aggregators (kallsyms: test_ksyms.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +15,6 @@
 
 #include "model/cpustate.h"
 #include "model/heapstate.h"
-#include "symbolize/ksyms.h"
 #include "model/sampling.h"
 #include "model/stacks.h"
 #include "util/u64map.h"
@@ -191,42 +190,6 @@ static void test_cpustate(void **state)
 	cpustate__free(c);
 }
 
-static void test_ksyms(void **state)
-{
-	char path[] = "/tmp/memtel-ksyms-XXXXXX";
-	struct ksyms *ks;
-	uint64_t off;
-	FILE *f;
-	int fd;
-
-	(void)state;
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	f = fdopen(fd, "w");
-	fprintf(f, "ffffffff81000000 T _stext\n"
-		   "ffffffff81000100 t helper\n"
-		   "ffffffff81000200 D some_data\n"
-		   "ffffffff81000300 T do_work\t[mod]\n"
-		   "0000000000000000 A zero\n");
-	fclose(f);
-	ks = ksyms__load(path);
-	unlink(path);
-	assert_non_null(ks);
-	assert_string_equal(ksyms__lookup(ks, 0xffffffff81000150ULL, &off),
-			    "helper");
-	assert_int_equal(off, 0x50);
-	/* data symbols are skipped: 0x...250 is still in helper */
-	assert_string_equal(ksyms__lookup(ks, 0xffffffff81000250ULL, NULL),
-			    "helper");
-	assert_string_equal(ksyms__lookup(ks, 0xffffffff81000300ULL, NULL),
-			    "do_work");
-	assert_null(ksyms__lookup(ks, 0xffffffff80000000ULL, NULL));
-	assert_true(ksyms__is_kernel(0xffffffff81000000ULL));
-	assert_false(ksyms__is_kernel(0x7fffffffe000ULL));
-	ksyms__free(ks);
-	ksyms__free(NULL);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,7 +198,6 @@ int main(void)
 		cmocka_unit_test(test_heapstate_exact),
 		cmocka_unit_test(test_heapstate_scaled),
 		cmocka_unit_test(test_cpustate),
-		cmocka_unit_test(test_ksyms),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -324,6 +324,75 @@ static void test_leak_growing(void **state)
 	memmetrics__free(m);
 }
 
+/* Leaks over the session: a stack flagged during the run and freed before
+ * the end is no current suspect, but the session list keeps it with its
+ * peak severity and growth, marked freed; one still growing is live. */
+static void test_leak_session(void **state)
+{
+	struct proc_mem proc = { 50 << 20, 300 << 20, 20 << 20 };
+	struct memmetrics *m = mmt_new(1.0);
+	const struct mm_session_suspect *h;
+	struct mm_snapshot s = {};
+	int k;
+
+	(void)state;
+	for (k = 1; k <= 5; k++) {
+		/* stack 7: +1 MB per 60 s, 60 MB/h: critical once its fit holds */
+		mmt_stack(m, 7, "leak_site", 1000 * k, 1000, 60.0 * k);
+		/* stack 9: +100 kB per 60 s: medium, and kept to the end */
+		mmt_stack(m, 9, "slow_leak", 100 * k, 1000, 60.0 * k);
+		assert_int_equal(memmetrics__end_window(m, T0 + 60.0 * k, &proc,
+							1e6), 0);
+	}
+	assert_int_equal(memmetrics__snapshot(m, &s), 0);
+	assert_int_equal(s.n_suspects, 2);
+	assert_int_equal(s.n_session_suspects, 2);
+	h = &s.session_suspects[0];
+	assert_int_equal(h->stack_id, 7);
+	assert_true(h->live);
+	mm_snapshot__free(&s);
+
+	/* stack 7 freed "at exit", stack 9 stays */
+	mmt_stack(m, 9, "slow_leak", 600, 1000, 360.0);
+	assert_int_equal(memmetrics__end_window(m, T0 + 360, &proc, 1e6), 0);
+	assert_int_equal(memmetrics__snapshot(m, &s), 0);
+	assert_int_equal(s.n_suspects, 1);
+	assert_int_equal(s.suspects[0].stack_id, 9);
+	assert_int_equal(s.n_session_suspects, 2);
+	h = &s.session_suspects[0];	/* worst peak first */
+	assert_int_equal(h->stack_id, 7);
+	assert_string_equal(h->component, "leak_site");
+	assert_int_equal(h->peak_severity, MM_SEV_CRITICAL);
+	assert_near(h->peak_growth_mb_h, 60.0, 1e-9);
+	assert_near(h->peak_live_bytes, 5e6, 0);
+	assert_near(h->last_bytes, 5e6, 0);
+	assert_near(h->last_objects, 5000, 0);
+	assert_near(h->last_age_s, 300, 0);
+	assert_near(h->first_s, T0 + 180, 0);
+	assert_near(h->last_s, T0 + 300, 0);
+	assert_false(h->live);
+	assert_near(h->live_bytes, 0, 0);
+	assert_near(h->freed_s, T0 + 360, 0);
+	assert_int_equal(h->freed_windows, 1);
+	h = &s.session_suspects[1];
+	assert_int_equal(h->stack_id, 9);
+	assert_int_equal(h->peak_severity, MM_SEV_MEDIUM);
+	assert_true(h->live);
+	assert_near(h->live_bytes, 600000, 0);
+	assert_near(h->freed_s, 0, 0);
+	mm_snapshot__free(&s);
+
+	/* a later window keeps the time it was first seen freed */
+	mmt_stack(m, 9, "slow_leak", 700, 1000, 420.0);
+	assert_int_equal(memmetrics__end_window(m, T0 + 420, &proc, 1e6), 0);
+	assert_int_equal(memmetrics__snapshot(m, &s), 0);
+	assert_near(s.session_suspects[0].freed_s, T0 + 360, 0);
+	assert_int_equal(s.session_suspects[0].freed_windows, 2);
+	assert_int_equal(s.session_suspects[1].freed_windows, 0);
+	mm_snapshot__free(&s);
+	memmetrics__free(m);
+}
+
 static void test_leak_young(void **state)
 {
 	struct memmetrics *m = mmt_new(30.0);
@@ -799,6 +868,7 @@ int main(void)
 		cmocka_unit_test(test_slope),
 		cmocka_unit_test(test_efficiency),
 		cmocka_unit_test(test_leak_growing),
+		cmocka_unit_test(test_leak_session),
 		cmocka_unit_test(test_leak_young),
 		cmocka_unit_test(test_leak_oscillating),
 		cmocka_unit_test(test_alloc_metrics),

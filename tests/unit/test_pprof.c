@@ -729,11 +729,58 @@ static void test_go_pprof(void **state)
 	pprof_builder__free(b);
 }
 
+/* Mapping 1 is what viewers call the main binary: the executable goes
+ * first even when the kernel's pseudo-mapping and a library were interned
+ * before it, and locations follow their mapping to its new id. */
+static void test_main_mapping_first(void **state)
+{
+	struct pprof_line k = { "do_syscall_64", NULL, NULL, 0, 0 };
+	struct pprof_line c = { "write", NULL, NULL, 0, 0 };
+	struct pprof_line m = { "main", NULL, "app.c", 3, 1 };
+	struct pprof_builder *b = heap_builder();
+	uint64_t mk, ml, me, lk, ll, le, locs[3];
+	int64_t vals[4] = { 1, 2, 3, 4 };
+	profile_t *p;
+	size_t i;
+
+	(void)state;
+	mk = pprof_builder__add_mapping(b, 0xffff800000000000ULL, ~0ULL, 0,
+					"[kernel.kallsyms]", NULL, 1, 0, 0);
+	ml = pprof_builder__add_mapping(b, 0x7f0000, 0x7f1000, 0,
+					"/lib/libc.so.6", NULL, 1, 0, 0);
+	me = pprof_builder__add_mapping(b, 0x400000, 0x500000, 0,
+					"/usr/bin/app", NULL, 1, 1, 1);
+	lk = pprof_builder__add_location(b, mk, 0xffffffff81000010ULL, &k, 1);
+	ll = pprof_builder__add_location(b, ml, 0x7f0010, &c, 1);
+	le = pprof_builder__add_location(b, me, 0x401000, &m, 1);
+	locs[0] = lk;
+	locs[1] = ll;
+	locs[2] = le;
+	assert_int_equal(pprof_builder__add_sample(b, locs, 3, vals, 4, NULL, 0),
+			 0);
+	p = unpack_builder(b);
+	assert_int_equal(p->n_mapping, 3);
+	assert_string_equal(str_at(p, p->mapping[0]->filename), "/usr/bin/app");
+	assert_string_equal(str_at(p, p->mapping[1]->filename),
+			    "[kernel.kallsyms]");
+	assert_string_equal(str_at(p, p->mapping[2]->filename),
+			    "/lib/libc.so.6");
+	for (i = 0; i < 3; i++)
+		assert_int_equal(p->mapping[i]->id, i + 1);
+	/* each location still points at its own file */
+	assert_int_equal(p->location[lk - 1]->mapping_id, 2);
+	assert_int_equal(p->location[ll - 1]->mapping_id, 3);
+	assert_int_equal(p->location[le - 1]->mapping_id, 1);
+	perftools__profiles__profile__free_unpacked(p, NULL);
+	pprof_builder__free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_string_table_zero),
 		cmocka_unit_test(test_interning),
+		cmocka_unit_test(test_main_mapping_first),
 		cmocka_unit_test(test_roundtrip_fields),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_write_gz),

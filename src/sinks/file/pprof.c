@@ -42,7 +42,8 @@ struct sample_rec {
 
 struct pprof_builder {
 	/* strings, functions, mappings and locations; its indices are
-	 * pprof's ids as they are (entry 0 is the zero value) */
+	 * pprof's ids as they are (entry 0 is the zero value), but for the
+	 * main binary's mapping, which is moved to id 1 on packing */
 	struct profdict d;
 
 	Perftools__Profiles__ValueType *types;
@@ -495,8 +496,47 @@ static void pprof_tables__free(struct pprof_tables *t)
 	free(t->loc_ptrs);
 }
 
+/* Is a mapping's file a shared library ("libc.so.6", "libx.so")? */
+static bool is_library(const char *file)
+{
+	const char *so = strstr(file, ".so");
+
+	for (; so; so = strstr(so + 1, ".so")) {
+		if (so[3] == '\0' || so[3] == '.' || so[3] == '_')
+			return true;
+	}
+	return false;
+}
+
+/* The dictionary's mapping that pprof should list first: viewers take
+ * mapping 1 for the main binary (`go tool pprof` names the profile after
+ * it), so the first executable file, not "[kernel.kallsyms]" (or any
+ * "[...]" pseudo-file) nor a library that happened to be interned first.
+ * 0 when there is none. */
+static uint32_t main_mapping(const struct profdict *d)
+{
+	size_t i;
+
+	for (i = 1; i < d->n_maps; i++) {
+		const char *f = d->strs[d->maps[i].filename];
+
+		if (f[0] && f[0] != '[' && !is_library(f))
+			return (uint32_t)i;
+	}
+	return 0;
+}
+
+/* pprof id of dictionary mapping i when main goes first. */
+static uint64_t mapping_id(uint32_t i, uint32_t main)
+{
+	if (!main || !i || i > main)
+		return i;
+	return i == main ? 1 : i + 1;
+}
+
 static int pprof_tables__fill(struct pprof_tables *t, const struct profdict *d)
 {
+	uint32_t main = main_mapping(d);
 	Perftools__Profiles__Mapping m0 = PERFTOOLS__PROFILES__MAPPING__INIT;
 	Perftools__Profiles__Function f0 = PERFTOOLS__PROFILES__FUNCTION__INIT;
 	Perftools__Profiles__Line ln0 = PERFTOOLS__PROFILES__LINE__INIT;
@@ -521,17 +561,18 @@ static int pprof_tables__fill(struct pprof_tables *t, const struct profdict *d)
 		return err;
 	for (i = 1; i < d->n_maps; i++) {
 		const struct pd_mapping *m = &d->maps[i];
+		uint64_t id = mapping_id((uint32_t)i, main);
 
-		t->maps[i] = m0;
-		t->maps[i].id = i;
-		t->maps[i].memory_start = m->start;
-		t->maps[i].memory_limit = m->limit;
-		t->maps[i].file_offset = m->offset;
-		t->maps[i].filename = m->filename;
-		t->maps[i].build_id = m->build_id;
-		t->maps[i].has_functions = m->has_functions;
-		t->maps[i].has_filenames = m->has_filenames;
-		t->maps[i].has_line_numbers = m->has_line_numbers;
+		t->maps[id] = m0;
+		t->maps[id].id = id;
+		t->maps[id].memory_start = m->start;
+		t->maps[id].memory_limit = m->limit;
+		t->maps[id].file_offset = m->offset;
+		t->maps[id].filename = m->filename;
+		t->maps[id].build_id = m->build_id;
+		t->maps[id].has_functions = m->has_functions;
+		t->maps[id].has_filenames = m->has_filenames;
+		t->maps[id].has_line_numbers = m->has_line_numbers;
 	}
 	for (i = 1; i < d->n_funcs; i++) {
 		t->funcs[i] = f0;
@@ -549,7 +590,7 @@ static int pprof_tables__fill(struct pprof_tables *t, const struct profdict *d)
 	for (i = 1; i < d->n_locs; i++) {
 		t->locs[i] = l0;
 		t->locs[i].id = i;
-		t->locs[i].mapping_id = d->locs[i].mapping;
+		t->locs[i].mapping_id = mapping_id(d->locs[i].mapping, main);
 		t->locs[i].address = d->locs[i].address;
 		if (d->locs[i].n_lines) {
 			t->locs[i].n_line = d->locs[i].n_lines;

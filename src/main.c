@@ -978,7 +978,7 @@ int main(int argc, char **argv)
 				 strerror(errno));
 	}
 	s.symdb = symdb__new();
-	s.targets = s.symdb ? targets__new(s.pid ? 64 : 4096, s.symdb) : NULL;
+	s.targets = s.symdb ? targets__new(s.pid ? 64 : 4096) : NULL;
 	s.syms = s.targets ? symcache__new(s.targets, s.ksyms, s.symdb) : NULL;
 	s.stacks = stacks__new();
 	s.heapst = s.heap ? heapstate__new(o.sample_bytes) : NULL;

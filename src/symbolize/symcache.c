@@ -108,6 +108,19 @@ static struct sym_result *kernel_result(struct symcache *sc, uint64_t pc,
 	return r;
 }
 
+/* The symdb file of a target's module, registered on first sight (from
+ * the module's private copy, so it works after the process exited). */
+static uint32_t file_of(struct symcache *sc, const struct target_module *m)
+{
+	struct symdb_ident id = {
+		.build_id = m->build_id, .dev = m->dev, .ino = m->ino,
+		.size = m->size,
+	};
+
+	return symdb__file(sc->db, &id, m->fd, m->file_name, m->display,
+			   m->debuginfo_path);
+}
+
 /* Find or make the entry of (pid, pc). */
 static struct pc_ent *entry(struct symcache *sc, uint32_t pid, uint64_t pc,
 			    bool is_return)
@@ -146,7 +159,7 @@ static struct pc_ent *entry(struct symcache *sc, uint32_t pid, uint64_t pc,
 	} else {
 		t = targets__find(sc->tg, (pid_t)pid);
 		if (t && target__locate(t, pc, &loc) == 0) {
-			e->file = loc.file;
+			e->file = file_of(sc, loc.mod);
 			e->vaddr = loc.vaddr;
 			e->mod_start = loc.mod_start;
 			e->mod_end = loc.mod_end;

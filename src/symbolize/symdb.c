@@ -48,7 +48,15 @@ struct symdb {
 
 struct symdb *symdb__new(void)
 {
-	struct symdb *db = calloc(1, sizeof(*db));
+	struct symdb *db;
+
+	/* libdwfl asks debuginfod servers (libdebuginfod reads
+	 * DEBUGINFOD_URLS at each query) for every file without local debug
+	 * info: from our main loop, with a 90 s default timeout, sending the
+	 * build IDs of every binary, including ones a hostile process chose.
+	 * The profiler never does that unasked. */
+	unsetenv("DEBUGINFOD_URLS");
+	db = calloc(1, sizeof(*db));
 
 	if (!db)
 		return NULL;

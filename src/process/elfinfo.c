@@ -36,12 +36,14 @@ static void elf_init_once(void)
 	elf_ok = elf_version(EV_CURRENT) != EV_NONE;
 }
 
-/* Only the /proc/PID/map_files links we build ourselves may be followed:
- * they are magic links to the exact inode the target mapped. Anything else
- * a target controls is opened without following its last component. */
+/* Only the /proc links we build ourselves may be followed: map_files
+ * links lead to the exact inode the target mapped, /proc/self/fd to a copy
+ * of ours. Anything else a target controls is opened without following
+ * its last component. */
 static unsigned int open_flags(const char *path)
 {
-	if (!strncmp(path, "/proc/", 6) && strstr(path, "/map_files/"))
+	if (!strncmp(path, "/proc/", 6) &&
+	    (strstr(path, "/map_files/") || !strncmp(path, "/proc/self/fd/", 14)))
 		return FILEIO_REGULAR | FILEIO_FOLLOW;
 	return FILEIO_REGULAR;
 }

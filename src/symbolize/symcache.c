@@ -9,6 +9,7 @@
  * call is reported.
  */
 #include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,8 +118,18 @@ static uint32_t file_of(struct symcache *sc, const struct target_module *m)
 		.size = m->size,
 	};
 
-	return symdb__file(sc->db, &id, m->fd, m->file_name, m->display,
+	uint32_t file = symdb__find(sc->db, &id);
+	int fd;
+
+	if (file)
+		return file;
+	fd = target__module_copy(m);
+	if (fd < 0)
+		return 0;
+	file = symdb__file(sc->db, &id, fd, m->file_name, m->display,
 			   m->debuginfo_path);
+	close(fd);
+	return file;
 }
 
 /* Find or make the entry of (pid, pc). */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "symbolize/ksyms.h"
+#include "util/fileio.h"
 
 struct ksym {
 	uint64_t addr;
@@ -63,38 +64,84 @@ static int add(struct ksyms *ks, uint64_t addr, const char *name)
 	return 0;
 }
 
-struct ksyms *ksyms__load(const char *path)
+/* One "ADDR TYPE NAME [module]" line [p, end): a text symbol or nothing. */
+static int parse_line(struct ksyms *ks, const char *p, const char *end)
 {
+	char name[512], *num_end;
 	unsigned long long addr;
-	char type, name[512];
+	const char *q;
+	char type, buf[32];
+	size_t n;
+
+	/* the address: hex digits, copied so strtoull stops inside the line */
+	for (n = 0; p + n < end && n < sizeof(buf) - 1 && p[n] != ' '; n++)
+		buf[n] = p[n];
+	buf[n] = '\0';
+	addr = strtoull(buf, &num_end, 16);
+	if (!n || *num_end || p + n + 3 > end || p[n] != ' ' ||
+	    p[n + 2] != ' ')
+		return 0;
+	type = p[n + 1];
+	if (type != 't' && type != 'T' && type != 'w' && type != 'W')
+		return 0;
+	if (!addr)
+		return 0;	/* addresses hidden (kptr_restrict) */
+	p += n + 3;
+	for (q = p; q < end && *q != ' ' && *q != '\t' && *q != '\0'; q++)
+		;
+	n = (size_t)(q - p);
+	if (!n)
+		return 0;
+	if (n >= sizeof(name))
+		n = sizeof(name) - 1;
+	memcpy(name, p, n);
+	name[n] = '\0';
+	return add(ks, addr, name);
+}
+
+struct ksyms *ksyms__parse(const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
 	struct ksyms *ks;
-	FILE *f;
 	int err = 0;
 
-	f = fopen(path ? path : "/proc/kallsyms", "re");
-	if (!f)
-		return NULL;
 	ks = calloc(1, sizeof(*ks));
-	if (!ks) {
-		fclose(f);
+	if (!ks)
 		return NULL;
+	while (p < end && !err) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+
+		err = parse_line(ks, p, le);
+		p = nl ? nl + 1 : end;
 	}
-	while (fscanf(f, "%llx %c %511s%*[^\n]", &addr, &type, name) == 3) {
-		if (type != 't' && type != 'T' && type != 'w' && type != 'W')
-			continue;
-		if (!addr)
-			continue;	/* addresses hidden (kptr_restrict) */
-		err = add(ks, addr, name);
-		if (err)
-			break;
-	}
-	fclose(f);
 	if (err || !ks->n) {
 		ksyms__free(ks);
 		errno = err ? -err : EPERM;
 		return NULL;
 	}
 	qsort(ks->syms, ks->n, sizeof(*ks->syms), cmp_ksym);
+	return ks;
+}
+
+struct ksyms *ksyms__load(const char *path)
+{
+	struct ksyms *ks;
+	char *text;
+	size_t len;
+	int err;
+
+	/* /proc/kallsyms is ~10 MiB with modules; 256 MiB is a runaway */
+	err = fileio__read_text(path ? path : "/proc/kallsyms", 0, 256u << 20,
+				&text, &len);
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	ks = ksyms__parse(text, len);
+	err = errno;
+	free(text);
+	errno = err;
 	return ks;
 }
 

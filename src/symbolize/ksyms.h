@@ -6,12 +6,16 @@
 #ifndef MEMTEL_KSYMS_H
 #define MEMTEL_KSYMS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct ksyms;
 
 /* Load /proc/kallsyms (or path, for tests). NULL with errno on failure. */
 struct ksyms *ksyms__load(const char *path);
+/* Kernel symbols from kallsyms text[0..len) (need not be NUL-terminated).
+ * NULL with errno set (EPERM: no text symbol with an address). */
+struct ksyms *ksyms__parse(const char *text, size_t len);
 void ksyms__free(struct ksyms *ks);
 /* Name of the function containing addr, or NULL; *off gets the offset. */
 const char *ksyms__lookup(const struct ksyms *ks, uint64_t addr,

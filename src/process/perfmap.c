@@ -130,16 +130,18 @@ const struct perfmap_sym *perfmap__find(const struct perfmap *pm,
 {
 	size_t lo = 0, hi = pm->n;
 
+	/* the last symbol starting at or below addr: JITs reuse addresses,
+	 * and ranges may overlap, so ends are not sorted with starts */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (pm->v[mid].end <= addr)
+		if (pm->v[mid].start <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < pm->n && pm->v[lo].start <= addr && addr < pm->v[lo].end)
-		return &pm->v[lo];
+	if (lo && addr < pm->v[lo - 1].end)
+		return &pm->v[lo - 1];
 	return NULL;
 }
 

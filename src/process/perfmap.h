@@ -34,7 +34,8 @@ struct perfmap {
  * skipped. 0 or -ENOMEM (what was parsed so far is kept). */
 int perfmap__parse(struct perfmap *pm, const char *text, size_t len,
 		   size_t *used);
-/* The symbol covering addr, or NULL. */
+/* The symbol starting last at or below addr if it covers addr (of
+ * overlapping ranges the later start wins), or NULL. */
 const struct perfmap_sym *perfmap__find(const struct perfmap *pm,
 					uint64_t addr);
 /* Drop every symbol (keeps nothing). NULL-safe. */

@@ -24,7 +24,9 @@ static void check(const struct perfmap *pm)
 			abort();
 		if (i && s->start < pm->v[i - 1].start)
 			abort();
-		if (!perfmap__find(pm, s->start))
+		/* what starts at an address is found there */
+		if (!perfmap__find(pm, s->start) ||
+		    perfmap__find(pm, s->start)->start != s->start)
 			abort();
 	}
 }

@@ -69,6 +69,19 @@ static void test_perfmap_parse(void **state)
 	}
 	perfmap__clear(&pm);
 	assert_int_equal(pm.n, 0);
+
+	/* overlapping ranges (a JIT reusing code space): a lookup inside the
+	 * inner range finds it, one past it finds nothing rather than a
+	 * wrong neighbour; found by fuzz_perfmap */
+	assert_int_equal(perfmap__parse(&pm, "1000 3000 outer\n2000 10 inner\n",
+					30, NULL), 0);
+	s = perfmap__find(&pm, 0x2000);
+	assert_non_null(s);
+	assert_string_equal(s->name, "inner");
+	s = perfmap__find(&pm, 0x1500);
+	assert_non_null(s);
+	assert_string_equal(s->name, "outer");
+	perfmap__clear(&pm);
 }
 
 static void test_perfmap_bounds(void **state)

@@ -1056,6 +1056,7 @@ int main(int argc, char **argv)
 		}
 		s.coll.mm = s.mm;
 		s.coll.sample_mean = o.sample_bytes;
+		s.coll.op_name = allocator__op_name;
 		if (otel_config__enabled(&s.otel, OTLP_METRICS)) {
 			char url[512], hdrs[512];
 

@@ -73,7 +73,8 @@ static int parse_line(struct perfmap *pm, const char *s, const char *end)
 	s = skip_blanks(s, end);
 	while (end > s && (end[-1] == '\r' || end[-1] == ' '))
 		end--;
-	if (!size || s == end)
+	/* an empty range, or one at the very top that would clamp to empty */
+	if (!size || start == UINT64_MAX || s == end)
 		return 0;
 	nlen = (size_t)(end - s);
 	if (nlen > PERFMAP_NAME_MAX)

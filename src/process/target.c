@@ -35,7 +35,8 @@
 
 /* What we keep of each reported module (its libdwfl user data). */
 struct module_info {
-	struct target_module pub;
+	struct target_module pub;	/* first: what target__locate hands out */
+	int copy_fd;			/* our handle on the private copy */
 	char *display, *file_name;
 	char build_id[129];
 };
@@ -186,6 +187,8 @@ static void module_info_free(struct module_info *mi)
 {
 	if (!mi)
 		return;
+	if (mi->copy_fd >= 0)
+		close(mi->copy_fd);
 	free(mi->display);
 	free(mi->file_name);
 	free(mi);
@@ -196,7 +199,7 @@ static void module_info_free(struct module_info *mi)
  * handle on the private copy, which outlives the process. */
 static int module_info_attach(struct target *t, Dwfl_Module *mod,
 			      const char *display, const char *file_name,
-			      const char *copy_path, const struct stat *st)
+			      int copy_fd, const struct stat *st)
 {
 	const unsigned char *bits;
 	struct module_info *mi;
@@ -210,13 +213,14 @@ static int module_info_attach(struct target *t, Dwfl_Module *mod,
 	mi = calloc(1, sizeof(*mi));
 	if (!mi)
 		return -ENOMEM;
+	/* kept so the file can be symbolized after the process exited */
+	mi->copy_fd = fcntl(copy_fd, F_DUPFD_CLOEXEC, 0);
 	mi->display = strdup(display);
 	mi->file_name = strdup(file_name);
-	if (!mi->display || !mi->file_name) {
+	if (mi->copy_fd < 0 || !mi->display || !mi->file_name) {
 		module_info_free(mi);
 		return -ENOMEM;
 	}
-	snprintf(mi->pub.copy_path, sizeof(mi->pub.copy_path), "%s", copy_path);
 	mi->pub.dev = st->st_dev;
 	mi->pub.ino = st->st_ino;
 	mi->pub.size = (uint64_t)st->st_size;
@@ -257,7 +261,6 @@ static int report_modules(struct target *t, bool keep)
 		bool exec = false, is_elf;
 		Dwfl_Module *mod;
 		struct stat st;
-		char mf[128];
 		int fd;
 
 		if (!m->inode || m->path[0] != '/')
@@ -302,10 +305,7 @@ static int report_modules(struct target *t, bool keep)
 			close(fd);
 			continue;
 		}
-		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", t->pid,
-			 (unsigned long long)lo->start,
-			 (unsigned long long)lo->end);
-		if (module_info_attach(t, mod, m->path, path, mf, &st))
+		if (module_info_attach(t, mod, m->path, path, fd, &st))
 			mt_debug("no memory for module %s", m->path);
 	}
 	for (i = 0; vdso_fd >= 0 && i < maps.n; i++) {
@@ -319,7 +319,7 @@ static int report_modules(struct target *t, bool keep)
 					      maps.v[i].start, true);
 			if (mod && !fstat(vdso_fd, &st))
 				module_info_attach(t, mod, "[vdso]", vdso_path,
-						   vdso_path, &st);
+						   vdso_fd, &st);
 		}
 		break;
 	}
@@ -439,19 +439,10 @@ int target__jit_symbol(struct target *t, uint64_t addr,
 
 int target__module_copy(const struct target_module *m)
 {
-	struct stat st;
-	int fd;
+	const struct module_info *mi = (const struct module_info *)m;
+	int fd = fcntl(mi->copy_fd, F_DUPFD_CLOEXEC, 0);
 
-	fd = elfinfo__copy(m->copy_path, &st);
-	if (fd < 0)
-		return fd;
-	/* the path now leads to another file: not this module's */
-	if ((uint64_t)st.st_dev != m->dev || (uint64_t)st.st_ino != m->ino ||
-	    (uint64_t)st.st_size != m->size) {
-		close(fd);
-		return -ESTALE;
-	}
-	return fd;
+	return fd < 0 ? -errno : fd;
 }
 
 int target__locate(struct target *t, uint64_t pc, struct target_loc *out)

@@ -40,12 +40,11 @@ struct target_module {
 	const char *build_id;	/* lowercase hex, "" if none */
 	const char *debuginfo_path;	/* libdwfl search path for it */
 	uint64_t dev, ino, size;	/* identity of the original file */
-	char copy_path[64];	/* /proc/PID/map_files/... (or our vDSO copy) */
 };
 
-/* A private copy (elfinfo__copy) of m's file, read through copy_path and
- * checked to still be the same file; valid while the process lives (a
- * cache hit most of the time). fd (the caller closes it) or -errno. */
+/* A new fd (the caller closes it) on the private copy (elfinfo__copy) of
+ * m's file, made when the module was reported: valid after the process
+ * exited. -errno on failure. */
 int target__module_copy(const struct target_module *m);
 
 struct target_loc {

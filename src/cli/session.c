@@ -343,7 +343,7 @@ static int session__build(struct session *s)
 				 strerror(errno));
 	}
 	s->symdb = symdb__new();
-	s->targets = s->symdb ? targets__new(s->pid ? 64 : 4096, s->symdb)
+	s->targets = s->symdb ? targets__new(s->pid ? 64 : 4096)
 			      : NULL;
 	s->syms = s->targets ? symcache__new(s->targets, s->ksyms, s->symdb)
 			     : NULL;
@@ -431,6 +431,7 @@ static int session__start_metrics(struct session *s)
 	}
 	s->coll.mm = s->mm;
 	s->coll.sample_mean = o->sample_bytes;
+	s->coll.op_name = allocator__op_name;
 	if (otel_config__enabled(&s->otel, OTLP_METRICS)) {
 		otel_redact_url(s->otel.signal[OTLP_METRICS].url, url,
 				sizeof(url));

@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "collect/collector.h"
-#include "attach/allocator.h"
 #include "util/log.h"
 #include "model/sampling.h"
 #include "util/u64map.h"
@@ -216,7 +215,8 @@ static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 		c->errors++;
 	if (c->mm &&
 	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id),
-				 allocator__op_name(e->hdr.op), e->size,
+				 c->op_name ? c->op_name(e->hdr.op) : "?",
+				 e->size,
 				 sampling__scale(e->size, c->sample_mean)))
 		c->errors++;
 }

@@ -26,6 +26,9 @@ struct collector {
 	struct symcache *syms;	/* new stacks are symbolized at once */
 	struct memmetrics *mm;	/* allocation statistics, may be NULL */
 	uint64_t sample_mean;	/* heap sampling mean (weights for mm) */
+	/* name of an allocator op for mm, given by whoever attached the
+	 * probes (collect does not call back into attach) */
+	const char *(*op_name)(enum mt_op op);
 	void *components;	/* struct u64map: stack id -> char * */
 	void *pending;		/* struct u64map: tid -> stack id */
 	uint64_t events;

@@ -11,10 +11,15 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 
 #include "process/elfinfo.h"
+#include "util/fileio.h"
 
 #ifndef NT_GNU_BUILD_ID
 #define NT_GNU_BUILD_ID 3
@@ -31,7 +36,27 @@ static void elf_init_once(void)
 	elf_ok = elf_version(EV_CURRENT) != EV_NONE;
 }
 
-/* Open path and start libelf on it; *fd and *elf are set on success. */
+/* Only the /proc links we build ourselves may be followed: map_files
+ * links lead to the exact inode the target mapped, /proc/self/fd to a copy
+ * of ours. Anything else a target controls is opened without following
+ * its last component. */
+static unsigned int open_flags(const char *path)
+{
+	if (!strncmp(path, "/proc/", 6) &&
+	    (strstr(path, "/map_files/") || !strncmp(path, "/proc/self/fd/", 14)))
+		return FILEIO_REGULAR | FILEIO_FOLLOW;
+	return FILEIO_REGULAR;
+}
+
+int elfinfo__open(const char *path, struct stat *st)
+{
+	return fileio__open(path, open_flags(path), 0, st);
+}
+
+/* Open path and start libelf on it; *fd and *elf are set on success.
+ * ELF_C_READ, not ELF_C_READ_MMAP: libelf then reads with pread, so a
+ * target that truncates the file under us gives a read error instead of
+ * SIGBUS in the profiler. */
 static int elf_open(const char *path, int *fd, Elf **elf)
 {
 	int err;
@@ -41,11 +66,11 @@ static int elf_open(const char *path, int *fd, Elf **elf)
 		return -ENOTSUP;
 
 	*elf = NULL;
-	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	*fd = elfinfo__open(path, NULL);
 	if (*fd < 0)
-		return -errno;
+		return *fd;
 
-	*elf = elf_begin(*fd, ELF_C_READ_MMAP, NULL);
+	*elf = elf_begin(*fd, ELF_C_READ, NULL);
 	if (!*elf) {
 		err = -EINVAL;
 		goto cleanup;
@@ -215,9 +240,9 @@ long elfinfo__read_bytes(const char *path, uint64_t offset, uint8_t *buf,
 	if (len > (size_t)LONG_MAX)
 		len = LONG_MAX;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = elfinfo__open(path, NULL);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	while (done < len) {
 		ssize_t n = pread(fd, buf + done, len - done, offset + done);
 
@@ -375,4 +400,172 @@ cleanup:
 	if (interp || !no_needed)
 		return false;
 	return eh.e_type == ET_EXEC || eh.e_type == ET_DYN;
+}
+
+/*
+ * Private copies. libdwfl maps every ELF and debug file it opens; a file
+ * the target can truncate must never be mapped into us (SIGBUS). So the
+ * bytes are copied once into a sealed memfd that only we hold, and libdwfl
+ * maps that. Copies are shared by file identity (st_dev, st_ino, size,
+ * mtime): every process mapping the same libc gets a dup of one memfd,
+ * whose pages exist once. The cache is small and evicts the least recently
+ * used copy (the dups already handed out keep their pages alive).
+ */
+#define COPY_CACHE 64
+
+struct elf_copy {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	int fd;			/* -1: empty slot */
+	uint64_t used;
+};
+
+static struct elf_copy copies[COPY_CACHE];
+static uint64_t copy_clock;
+static bool copies_ready;
+static pthread_mutex_t copy_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool same_file(const struct elf_copy *c, const struct stat *st)
+{
+	return c->fd >= 0 && c->dev == st->st_dev && c->ino == st->st_ino &&
+	       c->size == st->st_size &&
+	       c->mtime.tv_sec == st->st_mtim.tv_sec &&
+	       c->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/* Copy up to size bytes of fd into a new sealed memfd. */
+static int copy_to_memfd(int fd, off_t size)
+{
+	off_t off = 0;
+	int mfd, err;
+
+	mfd = memfd_create("memtel-elf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0)
+		return -errno;
+	while (off < size) {
+		ssize_t n = sendfile(mfd, fd, &off, (size_t)(size - off));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* truncated under us (or an I/O error): keep what
+			 * we have; libelf sees a consistent short file */
+			break;
+		}
+		if (n == 0)
+			break;
+	}
+	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+				    F_SEAL_WRITE | F_SEAL_SEAL)) {
+		err = -errno;
+		close(mfd);
+		return err;
+	}
+	return mfd;
+}
+
+int elfinfo__copy_fd(int fd, const struct stat *st_in)
+{
+	struct elf_copy *slot = NULL;
+	struct stat st;
+	int i, mfd, ret;
+
+	if (st_in)
+		st = *st_in;
+	else if (fstat(fd, &st))
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if ((uint64_t)st.st_size > ELFINFO_COPY_MAX)
+		return -EFBIG;
+
+	pthread_mutex_lock(&copy_lock);
+	if (!copies_ready) {
+		for (i = 0; i < COPY_CACHE; i++)
+			copies[i].fd = -1;
+		copies_ready = true;
+	}
+	for (i = 0; i < COPY_CACHE; i++) {
+		if (same_file(&copies[i], &st)) {
+			copies[i].used = ++copy_clock;
+			ret = fcntl(copies[i].fd, F_DUPFD_CLOEXEC, 0);
+			ret = ret < 0 ? -errno : ret;
+			goto out;
+		}
+		if (!slot || copies[i].used < slot->used)
+			slot = &copies[i];
+	}
+	mfd = copy_to_memfd(fd, st.st_size);
+	if (mfd < 0) {
+		ret = mfd;
+		goto out;
+	}
+	ret = fcntl(mfd, F_DUPFD_CLOEXEC, 0);
+	if (ret < 0) {
+		ret = -errno;
+		close(mfd);
+		goto out;
+	}
+	if (slot->fd >= 0)
+		close(slot->fd);
+	*slot = (struct elf_copy){
+		.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
+		.mtime = st.st_mtim, .fd = mfd, .used = ++copy_clock,
+	};
+out:
+	pthread_mutex_unlock(&copy_lock);
+	return ret;
+}
+
+int elfinfo__copy(const char *path, struct stat *st)
+{
+	struct stat sb;
+	int fd, ret;
+
+	fd = elfinfo__open(path, &sb);
+	if (fd < 0)
+		return fd;
+	ret = elfinfo__copy_fd(fd, &sb);
+	close(fd);
+	if (ret >= 0 && st)
+		*st = sb;
+	return ret;
+}
+
+void elfinfo__copies_drop(void)
+{
+	int i;
+
+	pthread_mutex_lock(&copy_lock);
+	for (i = 0; copies_ready && i < COPY_CACHE; i++) {
+		if (copies[i].fd >= 0)
+			close(copies[i].fd);
+		copies[i].fd = -1;
+		copies[i].used = 0;
+	}
+	pthread_mutex_unlock(&copy_lock);
+}
+
+int elfinfo__find_debuginfo(Dwfl_Module *mod, void **userdata,
+			    const char *modname, Dwarf_Addr base,
+			    const char *file_name, const char *debuglink_file,
+			    GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	int fd, copy;
+
+	fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base,
+					  file_name, debuglink_file,
+					  debuglink_crc, debuginfo_file_name);
+	if (fd < 0)
+		return fd;
+	copy = elfinfo__copy_fd(fd, NULL);
+	close(fd);
+	if (copy < 0) {
+		free(*debuginfo_file_name);
+		*debuginfo_file_name = NULL;
+		return -1;
+	}
+	return copy;
 }

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <elfutils/libdwfl.h>
 
 struct elf_func {
 	uint64_t vaddr;		/* st_value */
@@ -34,5 +36,32 @@ int elfinfo__build_id(const char *path, char *hex, size_t len);
 /* True if the ELF at path is a statically linked executable (no PT_INTERP
  * and no PT_DYNAMIC). */
 bool elfinfo__is_static(const char *path);
+
+/* Open a file of a target read-only the one safe way (util/fileio.h:
+ * regular files only, non-blocking; the last component followed only for
+ * /proc/PID/map_files links). st gets its fstat if not NULL. fd or -errno. */
+int elfinfo__open(const char *path, struct stat *st);
+
+/* Largest file elfinfo__copy takes (debug files of big C++ programs reach
+ * a few hundred MiB). */
+#define ELFINFO_COPY_MAX (512ULL << 20)
+
+/* A private, sealed in-memory copy (memfd) of the ELF file open as fd,
+ * safe to mmap: the target cannot truncate it. st: fd's fstat, or NULL.
+ * Copies of the same file (st_dev, st_ino, size, mtime) share pages.
+ * Returns a new fd (the caller closes it) or -errno (-EFBIG past
+ * ELFINFO_COPY_MAX). */
+int elfinfo__copy_fd(int fd, const struct stat *st);
+/* elfinfo__open + elfinfo__copy_fd; st gets the original's fstat. */
+int elfinfo__copy(const char *path, struct stat *st);
+/* Dwfl_Callbacks.find_debuginfo: dwfl_standard_find_debuginfo's search,
+ * but the file found is handed to libdwfl as a private copy, so a debug
+ * file the target controls is never mapped either. */
+int elfinfo__find_debuginfo(Dwfl_Module *mod, void **userdata,
+			    const char *modname, Dwarf_Addr base,
+			    const char *file_name, const char *debuglink_file,
+			    GElf_Word debuglink_crc, char **debuginfo_file_name);
+/* Close the cached copies (tests, end of session). */
+void elfinfo__copies_drop(void);
 
 #endif /* MEMTEL_ELFINFO_H */

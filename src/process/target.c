@@ -22,28 +22,36 @@
 #include <sys/stat.h>
 #include <gelf.h>
 
+#include <sys/sysmacros.h>
+
 #include "util/log.h"
+#include "process/elfinfo.h"
+#include "process/perfmap.h"
 #include "process/procmaps.h"
+#include "util/clock.h"
+#include "util/fileio.h"
 #include "symbolize/symbolize.h"
-#include "symbolize/symdb.h"
 #include "process/target.h"
 
-struct jit_sym {
-	uint64_t start, end;
-	char *name;
+/* What we keep of each reported module (its libdwfl user data). */
+struct module_info {
+	struct target_module pub;	/* first: what target__locate hands out */
+	int copy_fd;			/* our handle on the private copy */
+	char *display, *file_name;
+	char build_id[129];
 };
 
 struct target {
 	pid_t pid;
-	struct symdb *db;
 	Dwfl *dwfl;
 	Dwfl_Callbacks cbs;
 	char *debuginfo_path;
-	/* /tmp/perf-PID.map, loaded on the first pc outside every module */
-	struct jit_sym *jit;
-	size_t n_jit;
-	time_t jit_mtime;
-	bool jit_tried;
+	/* /tmp/perf-PID.map, loaded on the first pc outside every module,
+	 * then read on from where it ended (at most once a second) */
+	struct perfmap jit;
+	uint64_t jit_dev, jit_ino;
+	uint64_t jit_len;	/* bytes parsed so far */
+	uint64_t jit_next_ns;	/* no new look before */
 	char exe[PATH_MAX];
 	uint64_t last_refresh_ns;
 	void *unwind_ctx;
@@ -92,9 +100,18 @@ static void vdso_init(void)
 	snprintf(vdso_path, sizeof(vdso_path), "/proc/self/fd/%d", vdso_fd);
 }
 
-/* The path to open a mapped file by: /proc/PID/root/PATH while it is the
- * inode the target mapped (keeps debuglink lookups next to it working),
- * else /proc/PID/map_files/START-END. */
+/* Is st the file a mapping shows (device and inode: an inode number alone
+ * is only unique within one filesystem)? */
+static bool same_inode(const struct stat *st, const struct mt_mapping *m)
+{
+	return st->st_ino == m->inode &&
+	       major(st->st_dev) == m->dev_major &&
+	       minor(st->st_dev) == m->dev_minor;
+}
+
+/* The name libdwfl knows a module's file by (it looks for a debuglink
+ * next to it): /proc/PID/root/PATH while that is the inode the target
+ * mapped, else /proc/PID/map_files/START-END. */
 static int module_path(pid_t pid, const struct mt_mapping *m, char *buf,
 		       size_t len)
 {
@@ -102,35 +119,51 @@ static int module_path(pid_t pid, const struct mt_mapping *m, char *buf,
 	int n;
 
 	n = snprintf(buf, len, "/proc/%d/root%s", pid, m->path);
-	if (n > 0 && (size_t)n < len && !m->deleted && stat(buf, &st) == 0 &&
-	    st.st_ino == m->inode)
+	if (n > 0 && (size_t)n < len && !m->deleted &&
+	    lstat(buf, &st) == 0 && same_inode(&st, m))
 		return 0;
 	return procmaps__target_path(pid, m, buf, len);
 }
 
-static uint64_t now_ns(void)
+/* A private copy (elfinfo__copy) of the very file mapping m maps, read
+ * through /proc/PID/map_files (never through a path the target can
+ * re-point), else through path if that is still the same inode. */
+static int module_copy(pid_t pid, const struct mt_mapping *m,
+		       const char *path, struct stat *stp)
 {
-	struct timespec ts;
+	char mf[128];
+	struct stat st;
+	int fd, ret;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", pid,
+		 (unsigned long long)m->start, (unsigned long long)m->end);
+	fd = elfinfo__open(mf, &st);
+	if (fd < 0)
+		fd = elfinfo__open(path, &st);
+	if (fd < 0)
+		return fd;
+	if (!same_inode(&st, m)) {
+		close(fd);
+		return -ESTALE;
+	}
+	ret = elfinfo__copy_fd(fd, &st);
+	close(fd);
+	*stp = st;
+	return ret;
 }
 
 /* Load bias of a file whose lowest mapping starts at `start` for file
  * offset `pgoff`: the first PT_LOAD maps file offset p_offset at p_vaddr. */
-static int load_bias(const char *path, uint64_t start, uint64_t pgoff,
+static int load_bias(int fd, uint64_t start, uint64_t pgoff,
 		     uint64_t *bias, bool *is_elf)
 {
 	GElf_Phdr ph;
 	size_t i, n;
 	Elf *elf;
-	int fd, err = -ENOENT;
+	int err = -ENOENT;
 
 	*is_elf = false;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	elf = elf_begin(fd, ELF_C_READ, NULL);
 	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getphdrnum(elf, &n))
 		goto cleanup;
 	*is_elf = true;
@@ -147,12 +180,60 @@ static int load_bias(const char *path, uint64_t start, uint64_t pgoff,
 	}
 cleanup:
 	elf_end(elf);
-	close(fd);
 	return err;
 }
 
-static int register_module(Dwfl_Module *mod, void **ud, const char *name,
-			   Dwarf_Addr start, void *arg);
+static void module_info_free(struct module_info *mi)
+{
+	if (!mi)
+		return;
+	if (mi->copy_fd >= 0)
+		close(mi->copy_fd);
+	free(mi->display);
+	free(mi->file_name);
+	free(mi);
+}
+
+/* Hang on a just reported module (its libdwfl user data) what
+ * symbolizers need: the identity of the file, its build ID, and our own
+ * handle on the private copy, which outlives the process. */
+static int module_info_attach(struct target *t, Dwfl_Module *mod,
+			      const char *display, const char *file_name,
+			      int copy_fd, const struct stat *st)
+{
+	const unsigned char *bits;
+	struct module_info *mi;
+	GElf_Addr bvaddr;
+	void **ud;
+	int n, i;
+
+	dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);
+	if (*ud)
+		return 0;
+	mi = calloc(1, sizeof(*mi));
+	if (!mi)
+		return -ENOMEM;
+	/* kept so the file can be symbolized after the process exited */
+	mi->copy_fd = fcntl(copy_fd, F_DUPFD_CLOEXEC, 0);
+	mi->display = strdup(display);
+	mi->file_name = strdup(file_name);
+	if (mi->copy_fd < 0 || !mi->display || !mi->file_name) {
+		module_info_free(mi);
+		return -ENOMEM;
+	}
+	mi->pub.dev = st->st_dev;
+	mi->pub.ino = st->st_ino;
+	mi->pub.size = (uint64_t)st->st_size;
+	n = dwfl_module_build_id(mod, &bits, &bvaddr);
+	for (i = 0; i < n && 2 * i + 2 < (int)sizeof(mi->build_id); i++)
+		snprintf(mi->build_id + 2 * i, 3, "%02x", bits[i]);
+	mi->pub.display = mi->display;
+	mi->pub.file_name = mi->file_name;
+	mi->pub.build_id = mi->build_id;
+	mi->pub.debuginfo_path = t->debuginfo_path;
+	*ud = mi;
+	return 0;
+}
 
 static bool has_module_at(Dwfl *dwfl, uint64_t addr)
 {
@@ -178,6 +259,9 @@ static int report_modules(struct target *t, bool keep)
 		char path[PATH_MAX];
 		uint64_t bias = 0;
 		bool exec = false, is_elf;
+		Dwfl_Module *mod;
+		struct stat st;
+		int fd;
 
 		if (!m->inode || m->path[0] != '/')
 			continue;
@@ -205,46 +289,45 @@ static int report_modules(struct target *t, bool keep)
 		}
 		if (module_path(t->pid, lo, path, sizeof(path)))
 			continue;
-		if (load_bias(path, lo->start, lo->pgoff, &bias, &is_elf) ||
-		    !is_elf)
+		fd = module_copy(t->pid, lo, path, &st);
+		if (fd < 0)
 			continue;
-		if (!dwfl_report_elf(t->dwfl, m->path, path, -1, bias, true))
+		if (load_bias(fd, lo->start, lo->pgoff, &bias, &is_elf) ||
+		    !is_elf) {
+			close(fd);
+			continue;
+		}
+		/* on success the module owns fd */
+		mod = dwfl_report_elf(t->dwfl, m->path, path, fd, bias, true);
+		if (!mod) {
 			mt_debug("cannot report %s: %s", m->path,
 				 dwfl_errmsg(-1));
+			close(fd);
+			continue;
+		}
+		if (module_info_attach(t, mod, m->path, path, fd, &st))
+			mt_debug("no memory for module %s", m->path);
 	}
 	for (i = 0; vdso_fd >= 0 && i < maps.n; i++) {
 		if (strcmp(maps.v[i].path, "[vdso]"))
 			continue;
-		if (!keep || !has_module_at(t->dwfl, maps.v[i].start))
-			dwfl_report_elf(t->dwfl, "[vdso]", vdso_path, -1,
-					maps.v[i].start, true);
+		if (!keep || !has_module_at(t->dwfl, maps.v[i].start)) {
+			Dwfl_Module *mod;
+			struct stat st;
+
+			mod = dwfl_report_elf(t->dwfl, "[vdso]", vdso_path, -1,
+					      maps.v[i].start, true);
+			if (mod && !fstat(vdso_fd, &st))
+				module_info_attach(t, mod, "[vdso]", vdso_path,
+						   vdso_fd, &st);
+		}
 		break;
 	}
 	procmaps__free(&maps);
 	if (dwfl_report_end(t->dwfl, NULL, NULL))
 		return -EINVAL;
-	t->last_refresh_ns = now_ns();
-	if (t->db)
-		dwfl_getmodules(t->dwfl, register_module, t, 0);
+	t->last_refresh_ns = clock__mono_ns();
 	return 0;
-}
-
-static void jit_free(struct target *t)
-{
-	size_t i;
-
-	for (i = 0; i < t->n_jit; i++)
-		free(t->jit[i].name);
-	free(t->jit);
-	t->jit = NULL;
-	t->n_jit = 0;
-}
-
-static int cmp_jit(const void *a, const void *b)
-{
-	const struct jit_sym *x = a, *y = b;
-
-	return x->start < y->start ? -1 : x->start > y->start;
 }
 
 /* The pid the target knows itself by (innermost NSpid), for its map
@@ -277,72 +360,76 @@ static pid_t ns_pid(pid_t pid)
 	return last;
 }
 
-/* (Re)load /tmp/perf-PID.map ("START SIZE name" in hex) when it changed. */
+/* May a perf map owned by uid be believed for this target? Only its own
+ * (the owner of /proc/PID is the process's effective uid) or root's: any
+ * other user could plant names for it in a shared /tmp. */
+static bool jit_owner_ok(const struct target *t, uid_t uid)
+{
+	char path[64];
+	struct stat st;
+
+	if (uid == 0)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d", t->pid);
+	return stat(path, &st) == 0 && st.st_uid == uid;
+}
+
+/* Load /tmp/perf-PID.map as the target sees it, or read on from where the
+ * last load ended (JITs append). The file is the target's: opened inside
+ * its root without following any link, a regular file only (a FIFO or a
+ * device is refused: no hang, no endless read), at most
+ * PERFMAP_MAX_BYTES, and looked at no more than once a second. */
 static void jit_load(struct target *t)
 {
-	char path[128], line[4096];
+	char root[64], rel[64], *buf = NULL;
+	uint64_t now = clock__mono_ns();
+	size_t len = 0, used = 0;
 	struct stat st;
-	size_t cap = 0;
-	FILE *f;
+	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/root/tmp/perf-%d.map", t->pid,
-		 ns_pid(t->pid));
-	if (stat(path, &st) || (t->jit_tried && st.st_mtime == t->jit_mtime))
+	if (now < t->jit_next_ns)
 		return;
-	t->jit_tried = true;
-	t->jit_mtime = st.st_mtime;
-	f = fopen(path, "re");
-	if (!f)
+	t->jit_next_ns = now + 1000000000ULL;
+	snprintf(root, sizeof(root), "/proc/%d/root", t->pid);
+	snprintf(rel, sizeof(rel), "tmp/perf-%d.map", ns_pid(t->pid));
+	fd = fileio__open_in_root(root, rel, FILEIO_REGULAR, PERFMAP_MAX_BYTES,
+				  &st);
+	if (fd < 0)
 		return;
-	jit_free(t);
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long start, size;
-		int off = 0;
-
-		if (sscanf(line, "%llx %llx %n", &start, &size, &off) < 2 ||
-		    !off)
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		if (t->n_jit == cap) {
-			size_t ncap = cap ? cap * 2 : 256;
-			struct jit_sym *n = realloc(t->jit, ncap * sizeof(*n));
-
-			if (!n)
-				break;
-			t->jit = n;
-			cap = ncap;
-		}
-		t->jit[t->n_jit].start = start;
-		t->jit[t->n_jit].end = start + size;
-		t->jit[t->n_jit].name = strdup(line + off);
-		if (t->jit[t->n_jit].name)
-			t->n_jit++;
+	if (!jit_owner_ok(t, st.st_uid))
+		goto cleanup;
+	if (st.st_dev != t->jit_dev || st.st_ino != t->jit_ino ||
+	    (uint64_t)st.st_size < t->jit_len) {
+		/* a new file, or rewritten shorter: start over */
+		perfmap__clear(&t->jit);
+		t->jit_dev = st.st_dev;
+		t->jit_ino = st.st_ino;
+		t->jit_len = 0;
 	}
-	fclose(f);
-	qsort(t->jit, t->n_jit, sizeof(*t->jit), cmp_jit);
+	if ((uint64_t)st.st_size == t->jit_len ||
+	    lseek(fd, (off_t)t->jit_len, SEEK_SET) < 0)
+		goto cleanup;
+	if (fileio__read_fd(fd, PERFMAP_MAX_BYTES - t->jit_len, &buf, &len))
+		goto cleanup;
+	perfmap__parse(&t->jit, buf, len, &used);
+	t->jit_len += used;
+cleanup:
+	free(buf);
+	close(fd);
 }
 
 int target__jit_symbol(struct target *t, uint64_t addr,
 		       struct sym_result *out)
 {
-	size_t lo = 0, hi;
+	const struct perfmap_sym *s;
 
 	jit_load(t);
-	hi = t->n_jit;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (t->jit[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < t->n_jit && t->jit[lo].start <= addr &&
-	    addr < t->jit[lo].end) {
+	s = perfmap__find(&t->jit, addr);
+	if (s) {
 		out->module = "[jit]";
-		out->mod_start = t->jit[lo].start;
-		out->mod_end = t->jit[lo].end;
-		out->frames[0].function = strdup(t->jit[lo].name);
+		out->mod_start = s->start;
+		out->mod_end = s->end;
+		out->frames[0].function = strdup(s->name);
 		if (!out->frames[0].function)
 			return -ENOMEM;
 		out->n_frames = 1;
@@ -350,54 +437,19 @@ int target__jit_symbol(struct target *t, uint64_t addr,
 	return 0;
 }
 
-/* The symdb file of a module, registered on first sight (and cached in
- * the module's user data). 0 if it cannot be registered. */
-static uint32_t module_file(struct target *t, Dwfl_Module *mod)
+int target__module_copy(const struct target_module *m)
 {
-	const char *name, *mainfile = NULL;
-	const unsigned char *bits;
-	char key[PATH_MAX + 64];
-	Dwarf_Addr bias;
-	GElf_Addr bvaddr;
-	uint32_t file;
-	void **ud;
-	int n, i;
+	const struct module_info *mi = (const struct module_info *)m;
+	int fd = fcntl(mi->copy_fd, F_DUPFD_CLOEXEC, 0);
 
-	if (!t->db || !dwfl_module_getelf(mod, &bias))
-		return 0;
-	name = dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, &mainfile,
-				NULL);
-	if (*ud)
-		return (uint32_t)(uintptr_t)*ud;
-	n = dwfl_module_build_id(mod, &bits, &bvaddr);
-	if (n > 0) {
-		for (i = 0; i < n && 2 * i + 2 < (int)sizeof(key); i++)
-			snprintf(key + 2 * i, 3, "%02x", bits[i]);
-	} else {
-		/* no build ID: this process's copy only */
-		snprintf(key, sizeof(key), "pid:%d:%s", t->pid, name);
-	}
-	file = symdb__file(t->db, key, mainfile ? mainfile : name, name,
-			   t->debuginfo_path);
-	if (file)
-		*ud = (void *)(uintptr_t)file;
-	return file;
-}
-
-static int register_module(Dwfl_Module *mod, void **ud, const char *name,
-			   Dwarf_Addr start, void *arg)
-{
-	(void)ud;
-	(void)name;
-	(void)start;
-	module_file(arg, mod);
-	return DWARF_CB_OK;
+	return fd < 0 ? -errno : fd;
 }
 
 int target__locate(struct target *t, uint64_t pc, struct target_loc *out)
 {
 	Dwarf_Addr start, end, bias;
 	Dwfl_Module *mod;
+	void **ud;
 
 	mod = dwfl_addrmodule(t->dwfl, pc);
 	if (!mod || !dwfl_module_getelf(mod, &bias))
@@ -406,11 +458,12 @@ int target__locate(struct target *t, uint64_t pc, struct target_loc *out)
 	out->vaddr = pc - bias;
 	out->mod_start = start;
 	out->mod_end = end;
-	out->file = module_file(t, mod);
-	return out->file ? 0 : -ENOENT;
+	dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);
+	out->mod = *ud;
+	return out->mod ? 0 : -ENOENT;
 }
 
-struct target *target__open(pid_t pid, struct symdb *db)
+struct target *target__open(pid_t pid)
 {
 	struct target *t;
 	char link[64];
@@ -423,7 +476,6 @@ struct target *target__open(pid_t pid, struct symdb *db)
 	if (!t)
 		return NULL;
 	t->pid = pid;
-	t->db = db;
 	if (asprintf(&t->debuginfo_path,
 		     ":.debug:/proc/%d/root/usr/lib/debug:/usr/lib/debug",
 		     pid) < 0) {
@@ -432,7 +484,7 @@ struct target *target__open(pid_t pid, struct symdb *db)
 		goto fail;
 	}
 	t->cbs.find_elf = dwfl_build_id_find_elf;
-	t->cbs.find_debuginfo = dwfl_standard_find_debuginfo;
+	t->cbs.find_debuginfo = elfinfo__find_debuginfo;
 	t->cbs.section_address = dwfl_offline_section_address;
 	t->cbs.debuginfo_path = &t->debuginfo_path;
 	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
@@ -454,20 +506,34 @@ fail:
 	return NULL;
 }
 
+static int free_module_info(Dwfl_Module *mod, void **ud, const char *name,
+			    Dwarf_Addr start, void *arg)
+{
+	(void)mod;
+	(void)name;
+	(void)start;
+	(void)arg;
+	module_info_free(*ud);
+	*ud = NULL;
+	return DWARF_CB_OK;
+}
+
 void target__close(struct target *t)
 {
 	if (!t)
 		return;
-	if (t->dwfl)
+	if (t->dwfl) {
+		dwfl_getmodules(t->dwfl, free_module_info, NULL, 0);
 		dwfl_end(t->dwfl);
-	jit_free(t);
+	}
+	perfmap__clear(&t->jit);
 	free(t->debuginfo_path);
 	free(t);
 }
 
 int target__refresh(struct target *t, bool force)
 {
-	if (!force && now_ns() - t->last_refresh_ns < 100 * 1000000ULL)
+	if (!force && clock__mono_ns() - t->last_refresh_ns < 100 * 1000000ULL)
 		return 0;
 	return report_modules(t, true);
 }

@@ -16,13 +16,9 @@
 
 struct target;
 
-struct symdb;
-
-/* Open pid and report its modules, registering each file in db (which
- * opens it and loads its debug info now, while the process is alive: a
- * short-lived process may be gone by the time its samples are read).
- * NULL with errno set on failure. */
-struct target *target__open(pid_t pid, struct symdb *db);
+/* Open pid and report its modules (each from a private copy of its file,
+ * elfinfo__copy). NULL with errno set on failure. */
+struct target *target__open(pid_t pid);
 void target__close(struct target *t);
 /* Re-read the memory map (new dlopen'ed libraries); keeps known modules.
  * At most once per min_interval_ms unless force. 0 or -errno. */
@@ -35,16 +31,30 @@ bool target__covers(struct target *t, uint64_t pc);
 const char *target__exe(const struct target *t);
 
 struct sym_result;
-struct symdb;
+
+/* A module's file as symbolizers need it; owned by the target, valid
+ * until target__close. */
+struct target_module {
+	const char *display;	/* path as the target sees it */
+	const char *file_name;	/* how we reached it (/proc/PID/...) */
+	const char *build_id;	/* lowercase hex, "" if none */
+	const char *debuginfo_path;	/* libdwfl search path for it */
+	uint64_t dev, ino, size;	/* identity of the original file */
+};
+
+/* A new fd (the caller closes it) on the private copy (elfinfo__copy) of
+ * m's file, made when the module was reported: valid after the process
+ * exited. -errno on failure. */
+int target__module_copy(const struct target_module *m);
 
 struct target_loc {
-	uint32_t file;		/* symdb file id */
-	uint64_t vaddr;		/* pc as an ELF virtual address of file */
+	const struct target_module *mod;
+	uint64_t vaddr;		/* pc as an ELF virtual address of the file */
 	uint64_t mod_start, mod_end;	/* the module in this process */
 };
 
-/* Where pc of this process lies: its file (registered in the symdb on
- * first sight) and ELF address. 0, or -ENOENT if no module covers pc. */
+/* Where pc of this process lies: its module and ELF address. 0, or
+ * -ENOENT if no module covers pc. */
 int target__locate(struct target *t, uint64_t pc, struct target_loc *out);
 /* Name addr from the target's /tmp/perf-PID.map (JIT code), if any; out
  * is left empty when nothing covers it. 0 or -ENOMEM. */

@@ -19,20 +19,17 @@
 #define TARGET_FAILED ((uintptr_t)1)
 
 struct targets {
-	struct symdb *db;
 	struct u64map by_pid;	/* pid -> struct target * or TARGET_FAILED */
 	struct u64map gone_once;	/* pids found gone at the last reap */
 	size_t open, max;
 };
 
-struct targets *targets__new(size_t max, struct symdb *db)
+struct targets *targets__new(size_t max)
 {
 	struct targets *tg = calloc(1, sizeof(*tg));
 
-	if (tg) {
+	if (tg)
 		tg->max = max;
-		tg->db = db;
-	}
 	return tg;
 }
 
@@ -67,7 +64,7 @@ struct target *targets__get(struct targets *tg, pid_t pid)
 
 	if (v)
 		return *v == TARGET_FAILED ? NULL : (struct target *)(uintptr_t)*v;
-	t = tg->open < tg->max ? target__open(pid, tg->db) : NULL;
+	t = tg->open < tg->max ? target__open(pid) : NULL;
 	if (!t) {
 		mt_debug("cannot open process %d for symbols", pid);
 		u64map__set(&tg->by_pid, (uint64_t)pid, TARGET_FAILED);

@@ -16,8 +16,7 @@
 struct targets;
 
 /* max: how many processes may be open at once (memory bound). */
-struct symdb;
-struct targets *targets__new(size_t max, struct symdb *db);
+struct targets *targets__new(size_t max);
 void targets__free(struct targets *tg);
 /* The target for pid, opened on first use; NULL if it cannot be. */
 struct target *targets__get(struct targets *tg, pid_t pid);

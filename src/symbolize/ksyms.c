@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "symbolize/ksyms.h"
+#include "util/fileio.h"
 
 /* How far the very last symbol may reach: kallsyms has no size for it. */
 #define KSYMS_TAIL_MAX	(64 * 1024ULL)
@@ -170,38 +171,74 @@ static void bound(struct ksyms *ks)
 	}
 }
 
-struct ksyms *ksyms__load(const char *path)
+/* One "ADDR TYPE NAME [module]" line [p, end): a text symbol or nothing.
+ * The text is the kernel's, but bounded parsing costs nothing and keeps a
+ * malformed line (a fuzzer's, a future format) from reading past it. */
+static int parse_line(struct ksyms *ks, const char *p, const char *end)
 {
-	char line[1200], name[512], mod[128];
+	char name[512], mod[128], *num_end;
 	unsigned long long addr;
-	struct ksyms *ks;
-	char type;
-	FILE *f;
-	int err = 0, n;
+	const char *q;
+	char type, buf[32];
+	size_t n;
 
-	f = fopen(path ? path : "/proc/kallsyms", "re");
-	if (!f)
-		return NULL;
+	/* the address: hex digits, copied so strtoull stops inside the line */
+	for (n = 0; p + n < end && n < sizeof(buf) - 1 && p[n] != ' '; n++)
+		buf[n] = p[n];
+	buf[n] = '\0';
+	addr = strtoull(buf, &num_end, 16);
+	if (!n || *num_end || p + n + 3 > end || p[n] != ' ' ||
+	    p[n + 2] != ' ')
+		return 0;
+	type = p[n + 1];
+	if (type != 't' && type != 'T' && type != 'w' && type != 'W')
+		return 0;
+	if (!addr)
+		return 0;	/* addresses hidden (kptr_restrict) */
+	p += n + 3;
+	for (q = p; q < end && *q != ' ' && *q != '\t' && *q != '\0'; q++)
+		;
+	n = (size_t)(q - p);
+	if (!n)
+		return 0;
+	if (n >= sizeof(name))
+		n = sizeof(name) - 1;
+	memcpy(name, p, n);
+	name[n] = '\0';
+	/* an optional "\t[module]" */
+	mod[0] = '\0';
+	while (q < end && (*q == ' ' || *q == '\t'))
+		q++;
+	if (q < end && *q == '[') {
+		const char *m = ++q;
+
+		while (q < end && *q != ']')
+			q++;
+		n = (size_t)(q - m);
+		if (q < end && n && n < sizeof(mod)) {
+			memcpy(mod, m, n);
+			mod[n] = '\0';
+		}
+	}
+	return add(ks, addr, name, mod);
+}
+
+struct ksyms *ksyms__parse(const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+	struct ksyms *ks;
+	int err = 0;
+
 	ks = calloc(1, sizeof(*ks));
-	if (!ks) {
-		fclose(f);
+	if (!ks)
 		return NULL;
+	while (p < end && !err) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+
+		err = parse_line(ks, p, le);
+		p = nl ? nl + 1 : end;
 	}
-	while (fgets(line, sizeof(line), f)) {
-		mod[0] = '\0';
-		n = sscanf(line, "%llx %c %511s [%127[^]]]", &addr, &type,
-			   name, mod);
-		if (n < 3)
-			continue;
-		if (type != 't' && type != 'T' && type != 'w' && type != 'W')
-			continue;
-		if (!addr)
-			continue;	/* addresses hidden (kptr_restrict) */
-		err = add(ks, addr, name, n == 4 ? mod : "");
-		if (err)
-			break;
-	}
-	fclose(f);
 	if (err || !ks->n) {
 		ksyms__free(ks);
 		errno = err ? -err : EPERM;
@@ -209,6 +246,27 @@ struct ksyms *ksyms__load(const char *path)
 	}
 	qsort(ks->syms, ks->n, sizeof(*ks->syms), cmp_ksym);
 	bound(ks);
+	return ks;
+}
+
+struct ksyms *ksyms__load(const char *path)
+{
+	struct ksyms *ks;
+	char *text;
+	size_t len;
+	int err;
+
+	/* /proc/kallsyms is ~10 MiB with modules; 256 MiB is a runaway */
+	err = fileio__read_text(path ? path : "/proc/kallsyms", 0, 256u << 20,
+				&text, &len);
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	ks = ksyms__parse(text, len);
+	err = errno;
+	free(text);
+	errno = err;
 	return ks;
 }
 

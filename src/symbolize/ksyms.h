@@ -8,11 +8,16 @@
 #ifndef MEMTEL_KSYMS_H
 #define MEMTEL_KSYMS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct ksyms;
 
-/* Load /proc/kallsyms (or path, for tests). NULL with errno on failure. */
+/* Kernel symbols from kallsyms text[0..len) (need not be NUL-terminated).
+ * NULL with errno set (EPERM: no text symbol with an address). */
+struct ksyms *ksyms__parse(const char *text, size_t len);
+/* Load /proc/kallsyms (or path, for tests), a bounded read. NULL with
+ * errno on failure. */
 struct ksyms *ksyms__load(const char *path);
 void ksyms__free(struct ksyms *ks);
 /* Load path again into ks (a pointer others hold stays valid): BPF

@@ -8,6 +8,7 @@
  * call is reported.
  */
 #include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,29 @@ static struct sym_result *kernel_result(struct symcache *sc, uint64_t pc,
 	return r;
 }
 
+/* The symdb file of a target's module, registered on first sight (from
+ * the module's private copy, so it works after the process exited). */
+static uint32_t file_of(struct symcache *sc, const struct target_module *m)
+{
+	struct symdb_ident id = {
+		.build_id = m->build_id, .dev = m->dev, .ino = m->ino,
+		.size = m->size,
+	};
+
+	uint32_t file = symdb__find(sc->db, &id);
+	int fd;
+
+	if (file)
+		return file;
+	fd = target__module_copy(m);
+	if (fd < 0)
+		return 0;
+	file = symdb__file(sc->db, &id, fd, m->file_name, m->display,
+			   m->debuginfo_path);
+	close(fd);
+	return file;
+}
+
 /* Find or make the entry of (pid, pc). */
 static struct pc_ent *entry(struct symcache *sc, uint32_t pid, uint64_t pc,
 			    bool is_return)
@@ -145,7 +169,7 @@ static struct pc_ent *entry(struct symcache *sc, uint32_t pid, uint64_t pc,
 	} else {
 		t = targets__find(sc->tg, (pid_t)pid);
 		if (t && target__locate(t, pc, &loc) == 0) {
-			e->file = loc.file;
+			e->file = file_of(sc, loc.mod);
 			e->vaddr = loc.vaddr;
 			e->mod_start = loc.mod_start;
 			e->mod_end = loc.mod_end;

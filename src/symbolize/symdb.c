@@ -4,6 +4,12 @@
  * so its addresses are the file's own virtual addresses, and a cache of
  * symbolized addresses per file. Processes translate a pc to (file, vaddr)
  * with their own module map (target.c) and meet here.
+ *
+ * A file is known by its build ID *and* the identity of the file (device,
+ * inode, size): a build ID is only a claim the file makes about itself, and
+ * a process that forged another binary's build ID must not rename that
+ * binary's functions for every other process. Keyed by identity, a binary
+ * without a build ID is one entry however many processes run it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,12 +19,16 @@
 #include <sys/stat.h>
 #include <openssl/evp.h>
 
+#include "process/elfinfo.h"
+#include "util/hash.h"
 #include "util/log.h"
+#include "util/table.h"
 #include "symbolize/symdb.h"
 #include "util/u64map.h"
 
 struct symdb_file {
-	char *key;
+	char build_id_key[129];	/* the build ID the file claims, "" if none */
+	uint64_t dev, ino, size;
 	char *display;
 	char *debuginfo_path;
 	char build_id[129];
@@ -32,24 +42,21 @@ struct symdb_file {
 struct symdb {
 	struct symdb_file **files;	/* files[0] unused */
 	uint32_t n, cap;
-	struct u64map by_hash;	/* hash(key) -> first id (chained by scan) */
+	struct table by_ident;	/* (build ID, dev, ino, size) -> id */
 	struct sym_result empty;
 };
 
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	while (*s) {
-		h ^= (unsigned char)*s++;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 struct symdb *symdb__new(void)
 {
-	struct symdb *db = calloc(1, sizeof(*db));
+	struct symdb *db;
+
+	/* libdwfl asks debuginfod servers (libdebuginfod reads
+	 * DEBUGINFOD_URLS at each query) for every file without local debug
+	 * info: from our main loop, with a 90 s default timeout, sending the
+	 * build IDs of every binary, including ones a hostile process chose.
+	 * The profiler never does that unasked. */
+	unsetenv("DEBUGINFOD_URLS");
+	db = calloc(1, sizeof(*db));
 
 	if (!db)
 		return NULL;
@@ -72,7 +79,6 @@ static void file_free(struct symdb_file *f)
 	u64map__free(&f->cache);
 	if (f->dwfl)
 		dwfl_end(f->dwfl);
-	free(f->key);
 	free(f->display);
 	free(f->debuginfo_path);
 	free(f);
@@ -87,7 +93,7 @@ void symdb__free(struct symdb *db)
 	for (i = 1; i < db->n; i++)
 		file_free(db->files[i]);
 	free(db->files);
-	u64map__free(&db->by_hash);
+	table__free(&db->by_ident);
 	free(db);
 }
 
@@ -95,34 +101,31 @@ void symdb__free(struct symdb *db)
  * of SHA-256(first 4096 bytes || last 4096 bytes || big-endian u64 length),
  * in hex (profiles "Mappings" spec). A file identity that survives
  * stripped build IDs. */
-static void htlhash(const char *path, char out[33])
+static void htlhash(int fd, char out[33])
 {
 	unsigned char head[4096], tail[4096], len_be[8], md[EVP_MAX_MD_SIZE];
 	ssize_t nh, nt = 0;
 	unsigned int mdlen = 0;
 	struct stat st;
 	off_t toff;
-	int fd, i;
+	int i;
 
 	out[0] = '\0';
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
 	if (fstat(fd, &st) || st.st_size < 0)
-		goto cleanup;
+		return;
 	nh = pread(fd, head, sizeof(head), 0);
 	toff = st.st_size > (off_t)sizeof(tail) ? st.st_size - (off_t)sizeof(tail)
 						: 0;
 	nt = pread(fd, tail, sizeof(tail), toff);
 	if (nh < 0 || nt < 0)
-		goto cleanup;
+		return;
 	for (i = 0; i < 8; i++)
 		len_be[i] = (unsigned char)((uint64_t)st.st_size >> (56 - 8 * i));
 	{
 		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
 		if (!ctx)
-			goto cleanup;
+			return;
 		if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
 		    EVP_DigestUpdate(ctx, head, (size_t)nh) == 1 &&
 		    EVP_DigestUpdate(ctx, tail, (size_t)nt) == 1 &&
@@ -133,38 +136,56 @@ static void htlhash(const char *path, char out[33])
 		}
 		EVP_MD_CTX_free(ctx);
 	}
-cleanup:
-	close(fd);
 }
 
-static uint32_t find(const struct symdb *db, const char *key)
+struct ident_key {
+	const struct symdb *db;
+	const struct symdb_ident *id;
+};
+
+static uint64_t ident_hash(const struct symdb_ident *id)
 {
-	uint64_t *hit = u64map__get(&db->by_hash, hash_str(key));
-	uint32_t i;
+	uint64_t h = hash__str(HASH_SEED, id->build_id ? id->build_id : "");
 
-	if (!hit)
-		return 0;
-	if (!strcmp(db->files[*hit]->key, key))
-		return (uint32_t)*hit;
-	/* a 64-bit hash collision: settle it by scanning */
-	for (i = 1; i < db->n; i++)
-		if (!strcmp(db->files[i]->key, key))
-			return i;
-	return 0;
+	h = hash__u64(h, id->dev);
+	h = hash__u64(h, id->ino);
+	return hash__u64(h, id->size);
 }
 
-uint32_t symdb__file(struct symdb *db, const char *key, const char *open_path,
-		     const char *display, const char *debuginfo_path)
+static bool ident_eq(const void *ctx, size_t idx)
+{
+	const struct ident_key *k = ctx;
+	const struct symdb_file *f = k->db->files[idx];
+
+	return f->dev == k->id->dev && f->ino == k->id->ino &&
+	       f->size == k->id->size &&
+	       !strcmp(f->build_id_key, k->id->build_id ? k->id->build_id : "");
+}
+
+uint32_t symdb__find(const struct symdb *db, const struct symdb_ident *id)
+{
+	struct ident_key k = { db, id };
+	int64_t i = table__find(&db->by_ident, ident_hash(id), ident_eq, &k);
+
+	return i > 0 ? (uint32_t)i : 0;
+}
+
+uint32_t symdb__file(struct symdb *db, const struct symdb_ident *ident,
+		     int fd, const char *file_name, const char *display,
+		     const char *debuginfo_path)
 {
 	const unsigned char *bits;
 	struct symdb_file *f;
 	GElf_Addr vaddr;
 	uint32_t id;
-	int n, i;
+	int n, i, own;
 
-	id = find(db, key);
+	id = symdb__find(db, ident);
 	if (id)
 		return id;
+	if (!ident->build_id ||
+	    strlen(ident->build_id) >= sizeof(f->build_id_key))
+		return 0;
 	if (db->n >= db->cap) {
 		uint32_t cap = db->cap ? db->cap * 2 : 64;
 		struct symdb_file **nf = realloc(db->files, cap * sizeof(*nf));
@@ -177,23 +198,31 @@ uint32_t symdb__file(struct symdb *db, const char *key, const char *open_path,
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return 0;
-	f->key = strdup(key);
+	strcpy(f->build_id_key, ident->build_id);
+	f->dev = ident->dev;
+	f->ino = ident->ino;
+	f->size = ident->size;
 	f->display = strdup(display);
 	f->debuginfo_path = strdup(debuginfo_path ? debuginfo_path : "");
-	if (!f->key || !f->display || !f->debuginfo_path)
+	if (!f->display || !f->debuginfo_path)
 		goto fail;
 	f->cbs.find_elf = dwfl_build_id_find_elf;
-	f->cbs.find_debuginfo = dwfl_standard_find_debuginfo;
+	f->cbs.find_debuginfo = elfinfo__find_debuginfo;
 	f->cbs.section_address = dwfl_offline_section_address;
 	f->cbs.debuginfo_path = &f->debuginfo_path;
 	f->dwfl = dwfl_begin(&f->cbs);
 	if (!f->dwfl)
 		goto fail;
+	/* our own handle on the caller's private copy; the module owns it */
+	own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (own < 0)
+		goto fail;
 	dwfl_report_begin(f->dwfl);
-	f->mod = dwfl_report_elf(f->dwfl, display, open_path, -1, 0, true);
+	f->mod = dwfl_report_elf(f->dwfl, display, file_name, own, 0, true);
 	dwfl_report_end(f->dwfl, NULL, NULL);
 	if (!f->mod) {
 		mt_debug("symbols: cannot open %s: %s", display, dwfl_errmsg(-1));
+		close(own);
 		goto fail;
 	}
 	/* find and load the debug info now: the paths that lead to it
@@ -212,9 +241,8 @@ uint32_t symdb__file(struct symdb *db, const char *key, const char *open_path,
 		f->build_id[2 * i] = hex[bits[i] >> 4];
 		f->build_id[2 * i + 1] = hex[bits[i] & 15];
 	}
-	htlhash(open_path, f->htlhash);
-	if (!u64map__get(&db->by_hash, hash_str(key)) &&
-	    u64map__set(&db->by_hash, hash_str(key), db->n))
+	htlhash(fd, f->htlhash);
+	if (table__add(&db->by_ident, ident_hash(ident), db->n))
 		goto fail;
 	db->files[db->n] = f;
 	return db->n++;

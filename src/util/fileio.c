@@ -10,15 +10,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <unistd.h>
 
 #include "util/fileio.h"
+
+/* The checks every opened file passes: its type and size. */
+static int check_fd(int fd, unsigned int flags, size_t max_size,
+		    struct stat *st)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb))
+		return -errno;
+	if ((flags & FILEIO_REGULAR) && !S_ISREG(sb.st_mode))
+		return -EINVAL;
+	if (max_size && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > max_size)
+		return -EFBIG;
+	if (st)
+		*st = sb;
+	return 0;
+}
 
 int fileio__open(const char *path, unsigned int flags, size_t max_size,
 		 struct stat *st)
 {
 	int oflags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-	struct stat sb;
 	int fd, err;
 
 	if (!(flags & FILEIO_FOLLOW))
@@ -30,24 +48,44 @@ int fileio__open(const char *path, unsigned int flags, size_t max_size,
 			return -ESRCH;
 		return -errno;
 	}
-	if (fstat(fd, &sb)) {
-		err = -errno;
-		goto fail;
+	err = check_fd(fd, flags, max_size, st);
+	if (err) {
+		close(fd);
+		return err;
 	}
-	if ((flags & FILEIO_REGULAR) && !S_ISREG(sb.st_mode)) {
-		err = -EINVAL;
-		goto fail;
-	}
-	if (max_size && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > max_size) {
-		err = -EFBIG;
-		goto fail;
-	}
-	if (st)
-		*st = sb;
 	return fd;
-fail:
-	close(fd);
-	return err;
+}
+
+int fileio__open_in_root(const char *root, const char *rel,
+			 unsigned int flags, size_t max_size, struct stat *st)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY |
+			 O_NOFOLLOW,
+		/* absolute links and ".." stay inside root; no link at all
+		 * is followed, magic /proc links included */
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS |
+			   RESOLVE_NO_MAGICLINKS,
+	};
+	int rootfd, fd, err;
+
+	if (!root || !rel || flags & FILEIO_FOLLOW)
+		return -EINVAL;
+	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return errno == ENOENT && !strncmp(root, "/proc/", 6) ? -ESRCH
+								    : -errno;
+	fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+	err = fd < 0 ? -errno : 0;
+	close(rootfd);
+	if (err)
+		return err;
+	err = check_fd(fd, flags, max_size, st);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
 }
 
 int fileio__read_fd(int fd, size_t max, char **out, size_t *lenp)

@@ -35,6 +35,15 @@
 int fileio__open(const char *path, unsigned int flags, size_t max_size,
 		 struct stat *st);
 
+/* Open rel inside the directory root as if root were "/" (openat2 with
+ * RESOLVE_IN_ROOT): for a file named by a target inside its own root
+ * (/proc/PID/root), where an absolute link must never reach ours. No
+ * symlink is followed anywhere on the way (-ELOOP); otherwise as
+ * fileio__open (FILEIO_FOLLOW is refused with -EINVAL). fd or -errno
+ * (-ENOSYS before Linux 5.6). */
+int fileio__open_in_root(const char *root, const char *rel,
+			 unsigned int flags, size_t max_size, struct stat *st);
+
 /* Read fd to EOF, at most max bytes (more: -EFBIG), into a malloc'ed
  * NUL-terminated *out (its length in *len if not NULL). EINTR is retried;
  * EAGAIN (an empty FIFO or pipe) ends the read. 0 or -errno. */

@@ -81,7 +81,7 @@ static int setup(void **state)
 	assert_non_null(f->ks);
 	f->db = symdb__new();
 	assert_non_null(f->db);
-	f->tg = targets__new(8, f->db);
+	f->tg = targets__new(8);
 	assert_non_null(f->tg);
 	assert_non_null(targets__get(f->tg, getpid()));
 	f->sc = symcache__new(f->tg, f->ks, f->db);

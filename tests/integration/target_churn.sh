@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Thousands of short-lived processes of a binary without a build ID under
+# --all: every one is opened for symbols (sampled at 999 Hz while it spins
+# ~6 ms) and must be released once it is reaped. Before the fix every
+# exited process kept an fd (778 after 800 processes): 1500 more processes
+# meant 1500 more fds. Under --all every other process of the host is
+# opened too and the fd count moves with them, so each measure is the
+# lowest of several seconds, after a warm-up in which the host's processes
+# are opened: between a first batch of 300 and the end of 1500 more it may
+# not grow by more than 300 (the host's own churn; a leak gives 1500). The profiler's anonymous RSS
+# may grow by at most 384 MiB, 256 KiB per exited process: what the
+# profile keeps of each (its stacks, their per-process symbol entries) and
+# what the allocator keeps of freed sessions (measured 60-110 KiB here,
+# with the rest of the host's activity); one leaked target alone holds
+# more than 1 MiB (its libdwfl session of exe, libc and ld.so). The stacks must
+# still be symbolized at the end.
+set -u
+# shellcheck source=../lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+
+require_bpf
+require_memtel
+command -v cc >/dev/null || fail "no C compiler"
+
+cat >"$W/churn.c" <<'C'
+#include <time.h>
+volatile unsigned long sink;
+__attribute__((noinline)) void churn_spin_site(void)
+{
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do {
+		for (int i = 0; i < 10000; i++)
+			sink += i;
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	} while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 6000000L);
+}
+int main(void) { churn_spin_site(); return 0; }
+C
+cc -O1 -g -Wl,--build-id=none -o "$W/churn" "$W/churn.c" || fail "cc"
+readelf -n "$W/churn" | grep -q 'Build ID' && fail "churn has a build ID"
+
+batch() { # N: N processes, two at a time
+	local i p
+	for ((i = 0; i < $1 / 2; i++)); do
+		"$W/churn" &
+		p=$!
+		"$W/churn"
+		wait "$p"
+	done
+}
+fds() { ls "/proc/$MEMTEL_PID/fd" | wc -l; }
+# RssAnon: the profiler's own heap. VmRSS also counts the pages of the
+# file copies every open target maps, which move with whatever else runs
+# on the host under --all.
+rss_kib() { awk '/^RssAnon/ {print $2}' "/proc/$MEMTEL_PID/status"; }
+
+start_memtel "$W/m" --all --no-heap -F 999 --duration 300 -o "$W/prof"
+# lowest fd count and its RSS over N seconds (targets are closed once found
+# gone at two reap passes, a second apart)
+low() {
+	local i f r
+	LOW_F=999999 LOW_R=0
+	for ((i = 0; i < $1; i++)); do
+		sleep 1
+		f=$(fds) r=$(rss_kib)
+		log "  $f fds, anonymous RSS $r KiB"
+		[ "$f" -lt "$LOW_F" ] && LOW_F=$f LOW_R=$r
+	done
+}
+low 5
+batch 300
+low 6
+f1=$LOW_F r1=$LOW_R
+log "after 300 processes: $f1 fds, RSS $r1 KiB"
+batch 1500
+low 10
+f2=$LOW_F r2=$(rss_kib)
+log "after 1800 processes: $f2 fds, RSS $r2 KiB"
+kill -INT "$MEMTEL_PID"
+wait_exit "$MEMTEL_PID" 60 || fail "memtel-bpf did not stop on SIGINT"
+assert_exit 0
+assert_no_sanitizer "$W/m.err"
+[ $((f2 - f1)) -le 300 ] || fail "fds grew from $f1 to $f2 over 1500 exited processes"
+[ $((r2 - r1)) -le $((384 * 1024)) ] || fail "anonymous RSS grew from $r1 to $r2 KiB over 1500 exited processes"
+n=$(grep -c 'churn_spin_site' "$W/prof/cpu.folded")
+log "$n folded stacks name churn_spin_site"
+[ "$n" -ge 20 ] || fail "only $n stacks of the churn processes are symbolized"
+exit 0

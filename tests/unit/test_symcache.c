@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * test_symcache.c - the symbolize stage on this very process: a pc of a
+ * known function comes back with its name, source file, our executable's
+ * path and build ID; a return address is looked up at pc - 1 (the call's
+ * line, not the next one); two functions never share an entry; kernel and
+ * unknown pcs give empty results rather than garbage; symbols stay after
+ * the target is closed (the file's private copy is the symdb's).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "process/elfinfo.h"
+#include "symbolize/symcache.h"
+#include "symbolize/symdb.h"
+
+__attribute__((noinline)) int sc_first_function(int x)
+{
+	return x * 7 + 3;
+}
+
+__attribute__((noinline)) int sc_second_function(int x)
+{
+	return x * 5 - 1;
+}
+
+static void test_self(void **state)
+{
+	uint64_t pc1 = (uint64_t)(uintptr_t)sc_first_function;
+	uint64_t pc2 = (uint64_t)(uintptr_t)sc_second_function;
+	char exe[4096], id[129];
+	const struct sym_result *r;
+	struct symcache *sc;
+	struct targets *tg;
+	struct symdb *db;
+	struct target *t;
+	ssize_t n;
+
+	(void)state;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	assert_true(n > 0);
+	exe[n] = '\0';
+	assert_int_equal(elfinfo__build_id(exe, id, sizeof(id)), 0);
+
+	db = symdb__new();
+	tg = targets__new(4);
+	assert_non_null(db);
+	assert_non_null(tg);
+	t = target__open(getpid());
+	assert_non_null(t);
+	assert_int_equal(targets__add(tg, t), 0);
+	sc = symcache__new(tg, NULL, db);
+	assert_non_null(sc);
+
+	r = symcache__get(sc, (uint32_t)getpid(), pc1, false);
+	assert_int_equal(r->n_frames >= 1, 1);
+	assert_string_equal(r->frames[r->n_frames - 1].function,
+			    "sc_first_function");
+	assert_non_null(r->frames[0].file);
+	assert_non_null(strstr(r->frames[0].file, "test_symcache.c"));
+	assert_string_equal(r->module, exe);
+	assert_string_equal(r->build_id, id);
+	assert_true(r->mod_start <= pc1 && pc1 < r->mod_end);
+
+	/* a return address just past the first function's entry is looked
+	 * up at pc - 1: still the first function */
+	r = symcache__get(sc, (uint32_t)getpid(), pc1 + 1, true);
+	assert_int_equal(r->n_frames >= 1, 1);
+	assert_string_equal(r->frames[r->n_frames - 1].function,
+			    "sc_first_function");
+
+	r = symcache__get(sc, (uint32_t)getpid(), pc2, false);
+	assert_int_equal(r->n_frames >= 1, 1);
+	assert_string_equal(r->frames[r->n_frames - 1].function,
+			    "sc_second_function");
+	/* one file for both, however many pcs */
+	assert_int_equal(symdb__files(db), 1);
+
+	/* a pc in no module and a kernel pc without kallsyms: empty */
+	r = symcache__get(sc, (uint32_t)getpid(), 16, false);
+	assert_int_equal(r->n_frames, 0);
+	r = symcache__get(sc, (uint32_t)getpid(), 0xffffffff81000000ULL, false);
+	assert_int_equal(r->n_frames, 0);
+
+	/* the target closes (process reaped): cached and new lookups of the
+	 * same file still come from symdb's own copy */
+	targets__free(tg);
+	tg = NULL;
+	r = symcache__get(sc, (uint32_t)getpid(), pc2, false);
+	assert_string_equal(r->frames[r->n_frames - 1].function,
+			    "sc_second_function");
+
+	symcache__free(sc);
+	symdb__free(db);
+	assert_int_equal(sc_first_function(1) + sc_second_function(1), 14);
+}
+
+/* Two files claiming one build ID are two entries: a build ID alone
+ * never decides (issue: a forged build ID renamed another binary's
+ * functions). The same identity is one entry. */
+static void test_identity(void **state)
+{
+	struct symdb_ident a = { .build_id = "feedface", .dev = 1, .ino = 2,
+				 .size = 3 };
+	struct symdb_ident b = a;
+	struct symdb *db = symdb__new();
+	uint32_t ia, ib;
+	char exe[4096];
+	ssize_t n;
+	int fd;
+
+	(void)state;
+	assert_non_null(db);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	assert_true(n > 0);
+	exe[n] = '\0';
+	fd = elfinfo__copy(exe, NULL);
+	assert_true(fd >= 0);
+	b.ino = 99;
+	assert_int_equal(symdb__find(db, &a), 0);
+	ia = symdb__file(db, &a, fd, exe, "a", NULL);
+	assert_true(ia > 0);
+	assert_int_equal(symdb__find(db, &b), 0);
+	ib = symdb__file(db, &b, fd, exe, "b", NULL);
+	assert_true(ib > 0 && ib != ia);
+	assert_int_equal(symdb__find(db, &a), ia);
+	assert_int_equal(symdb__find(db, &b), ib);
+	assert_string_equal(symdb__path(db, ia), "a");
+	assert_string_equal(symdb__path(db, ib), "b");
+	assert_int_equal(symdb__file(db, &a, fd, exe, "a2", NULL),
+			 ia);
+	assert_int_equal(symdb__files(db), 2);
+	close(fd);
+	symdb__free(db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_self),
+		cmocka_unit_test(test_identity),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * test_unwind.c - the CFI unwinder on a copied stack of this very process,
+ * the way a sample arrives: registers (from getcontext, in DWARF order)
+ * and a copy of the stack from rsp. A chain unwind_outer -> unwind_middle
+ * -> unwind_inner must come back leaf first with every caller found, and
+ * a copy cut short must end the walk, not read beyond it.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "symbolize/symcache.h"
+#include "symbolize/symdb.h"
+#include "unwind/unwind.h"
+
+#define COPY 8192
+
+static uint64_t regs[MT_NREGS];
+static uint8_t stack_copy[COPY];
+
+__attribute__((noinline)) static void unwind_inner(void)
+{
+	ucontext_t uc;
+	const greg_t *g;
+
+	getcontext(&uc);
+	g = uc.uc_mcontext.gregs;
+	regs[MT_REG_RAX] = (uint64_t)g[REG_RAX];
+	regs[MT_REG_RDX] = (uint64_t)g[REG_RDX];
+	regs[MT_REG_RCX] = (uint64_t)g[REG_RCX];
+	regs[MT_REG_RBX] = (uint64_t)g[REG_RBX];
+	regs[MT_REG_RSI] = (uint64_t)g[REG_RSI];
+	regs[MT_REG_RDI] = (uint64_t)g[REG_RDI];
+	regs[MT_REG_RBP] = (uint64_t)g[REG_RBP];
+	regs[MT_REG_RSP] = (uint64_t)g[REG_RSP];
+	regs[MT_REG_R8] = (uint64_t)g[REG_R8];
+	regs[MT_REG_R9] = (uint64_t)g[REG_R9];
+	regs[MT_REG_R10] = (uint64_t)g[REG_R10];
+	regs[MT_REG_R11] = (uint64_t)g[REG_R11];
+	regs[MT_REG_R12] = (uint64_t)g[REG_R12];
+	regs[MT_REG_R13] = (uint64_t)g[REG_R13];
+	regs[MT_REG_R14] = (uint64_t)g[REG_R14];
+	regs[MT_REG_R15] = (uint64_t)g[REG_R15];
+	regs[MT_REG_RIP] = (uint64_t)g[REG_RIP];
+	memcpy(stack_copy, (const void *)(uintptr_t)regs[MT_REG_RSP], COPY);
+	asm volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) static void unwind_middle(void)
+{
+	unwind_inner();
+	asm volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) static void unwind_outer(void)
+{
+	unwind_middle();
+	asm volatile("" ::: "memory");
+}
+
+static const char *name_of(struct symcache *sc, uint64_t pc, bool ret)
+{
+	const struct sym_result *r = symcache__get(sc, (uint32_t)getpid(), pc,
+						   ret);
+
+	return r->n_frames ? r->frames[r->n_frames - 1].function : NULL;
+}
+
+static void test_chain(void **state)
+{
+	uint64_t pcs[64];
+	struct symcache *sc;
+	struct targets *tg;
+	struct symdb *db;
+	struct target *t;
+	int n, i, found = 0;
+	const char *want[] = { "unwind_inner", "unwind_middle", "unwind_outer",
+			       "test_chain" };
+
+	(void)state;
+	unwind_outer();
+	db = symdb__new();
+	tg = targets__new(2);
+	t = target__open(getpid());
+	assert_non_null(t);
+	assert_int_equal(targets__add(tg, t), 0);
+	sc = symcache__new(tg, NULL, db);
+
+	n = unwind__user(t, gettid(), regs, stack_copy, COPY, 0, pcs, 64);
+	assert_true(n >= 4);
+	assert_true(pcs[0] == regs[MT_REG_RIP]);
+	for (i = 0; i < n && found < 4; i++) {
+		const char *nm = name_of(sc, pcs[i], i > 0);
+
+		if (nm && !strcmp(nm, want[found]))
+			found++;
+	}
+	assert_int_equal(found, 4);
+
+	/* only 16 bytes copied: the walk stops at the copy's end */
+	n = unwind__user(t, gettid(), regs, stack_copy, 16, 0, pcs, 64);
+	assert_true(n >= 1 && n <= 2);
+
+	symcache__free(sc);
+	targets__free(tg);
+	symdb__free(db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_chain),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# A launch through wrappers profiles the program they run: `-- sh -c
+# 'forker ...; true'` (the shell forks, the child execs forker) and `-- env
+# X=1 forker` (exec in place). forker's allocations are counted exactly
+# under its own pid, and the summary names forker, not the wrapper.
+set -u
+# shellcheck source=../lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+
+require_bpf
+require_memtel
+require_workloads
+require_go
+
+check_named() { # NAME: the summary names forker; returns its pid
+	local pid
+	pid=$(sed -n 's/^memtel-bpf: pid \([0-9]*\) (\(.*\)), .*/\1 \2/p' "$W/$1.out")
+	case "$pid" in
+	*" $FORKER") ;;
+	*) fail "$1: the summary names '${pid:-nothing}', not $FORKER" ;;
+	esac
+	NAMED_PID=${pid%% *}
+}
+
+run_memtel "$W/sh" 60 --sample-bytes 1 -o "$W/sh-prof" -- sh -c "\"$FORKER\" --children 0; true"
+assert_exit 0
+assert_no_sanitizer "$W/sh.err"
+grep -q '^done$' "$W/sh.out" || fail "forker did not run under sh"
+check_named sh
+shell=$(sed -n 's/^memtel-bpf: attached [0-9]* heap probes .* in pid \([0-9]*\) .*/\1/p' "$W/sh.err" | head -n 1)
+[ "$shell" != "$NAMED_PID" ] || fail "sh exec'd forker itself: this test wants a fork first"
+assert_no_drops "$W/sh.out"
+assert_site "$W/sh-prof/heap.pb.gz" "$NAMED_PID" parent_site "10 30000 10 30000"
+
+run_memtel "$W/env" 60 --sample-bytes 1 -o "$W/env-prof" -- env MEMTEL_TEST=1 "$FORKER" --children 0
+assert_exit 0
+assert_no_sanitizer "$W/env.err"
+check_named env
+assert_no_drops "$W/env.out"
+assert_site "$W/env-prof/heap.pb.gz" "$NAMED_PID" parent_site "10 30000 10 30000"

@@ -756,7 +756,8 @@ static int session__finish(struct session *s, int rc)
 		s->child_alive = false;
 	}
 	c.dropped = c.cnt[MT_CNT_RB_DROPS] + c.cnt[MT_CNT_LIVE_FULL] +
-		    c.cnt[MT_CNT_TID_FULL] + s->coll.orphans + s->coll.errors;
+		    c.cnt[MT_CNT_TID_FULL] + s->coll.orphans + s->coll.errors +
+		    c.cnt[MT_CNT_TARGETS_FULL] + c.cnt[MT_CNT_PROC_DROPS];
 	wrc = session__write_local(s, duration);
 	if (wrc)
 		rc = wrc;

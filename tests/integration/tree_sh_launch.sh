@@ -3,7 +3,8 @@
 # A launch through wrappers profiles the program they run: `-- sh -c
 # 'forker ...; true'` (the shell forks, the child execs forker) and `-- env
 # X=1 forker` (exec in place). forker's allocations are counted exactly
-# under its own pid, and the summary names forker, not the wrapper.
+# under its own pid, and the summary names forker, not the wrapper. At
+# --duration every process of the launched tree is stopped.
 set -u
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -39,3 +40,15 @@ assert_no_sanitizer "$W/env.err"
 check_named env
 assert_no_drops "$W/env.out"
 assert_site "$W/env-prof/heap.pb.gz" "$NAMED_PID" parent_site "10 30000 10 30000"
+
+# --duration ends the whole tree: the shell and the child it waits for
+run_memtel "$W/dur" 30 --duration 1 -o "$W/dur-prof" -- sh -c 'sleep 30 & echo "bg $!"; wait'
+assert_exit 0
+assert_no_sanitizer "$W/dur.err"
+grep -q "duration reached" "$W/dur.out" || fail "the session did not end at --duration"
+bg=$(sed -n 's/^bg \([0-9]*\)$/\1/p' "$W/dur.out")
+[ -n "$bg" ] || fail "the shell's child pid was not printed"
+grep -q "following pid $bg," "$W/dur.err" || fail "the shell's child $bg was not followed"
+# a zombie until its new parent reaps it: gone or dead is what counts
+alive "$bg" && fail "the shell's child $bg outlived the session"
+exit 0

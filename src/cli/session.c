@@ -768,7 +768,9 @@ static int session__finish(struct session *s, int rc)
 
 static void session__free(struct session *s)
 {
-	if (s->launched && s->child_alive)
+	/* kills what is left of a launched tree (nothing, normally) and
+	 * frees the launcher's state */
+	if (s->launched)
 		launch__terminate(0);
 	probes__destroy(s->probes);
 	proctree__free(s->tree);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "attach/launch.h"
 #include "attach/probes.h"
@@ -27,6 +28,7 @@
 #include "process/targets.h"
 #include "util/clock.h"
 #include "util/fileio.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/u64map.h"
 
@@ -40,6 +42,8 @@ struct proctree {
 	struct proctree_opts o;
 	struct u64map procs;	/* pid -> 1, or the deadline of a pending
 				 * re-resolution after an exec */
+	struct u64map files;	/* pid -> identity of the allocator file
+				 * its heap probes are on */
 	pid_t main;
 	size_t seen;
 	uint64_t next_check;
@@ -60,6 +64,7 @@ void proctree__free(struct proctree *pt)
 	if (!pt)
 		return;
 	u64map__free(&pt->procs);
+	u64map__free(&pt->files);
 	free(pt);
 }
 
@@ -73,13 +78,37 @@ size_t proctree__seen(const struct proctree *pt)
 	return pt->seen;
 }
 
-/* Heap probes of pid on allocator a (found now when NULL). 0, or -errno
- * (-ENOENT: no allocator yet). */
+/* Which file a is (0 if it cannot be told): an exec'd image bound to the
+ * same allocator keeps its probes. */
+static uint64_t file_id(const struct allocator *a)
+{
+	struct stat st;
+	uint64_t v[2];
+
+	if (stat(a->open_path, &st))
+		return 0;
+	v[0] = (uint64_t)st.st_dev;
+	v[1] = (uint64_t)st.st_ino;
+	return hash__words(0, v, 2) ?: 1;
+}
+
+static void detach_heap(struct proctree *pt, pid_t pid)
+{
+	u64map__del(&pt->files, (uint64_t)pid, NULL);
+	probes__detach_pid(pt->o.probes, pid);
+}
+
+/* Heap probes of pid on allocator a (found now when NULL), unless they
+ * are on that file already: attaching and detaching uprobes each cost
+ * tens of ms (the kernel walks every mapping of the file, and libc is
+ * mapped everywhere), and an exec usually binds the same libc. 0, or
+ * -errno (-ENOENT: no allocator yet). */
 static int attach_heap(struct proctree *pt, pid_t pid,
 		       const struct allocator *a)
 {
 	struct probe_point pts[MT_OP__COUNT];
 	struct allocator found;
+	uint64_t id, *cur;
 	size_t n = 0;
 	int err;
 
@@ -89,6 +118,11 @@ static int attach_heap(struct proctree *pt, pid_t pid,
 			return err;
 		a = &found;
 	}
+	id = file_id(a);
+	cur = u64map__get(&pt->files, (uint64_t)pid);
+	if (cur && id && *cur == id)
+		return 0;
+	detach_heap(pt, pid);
 	err = allocator__plan(a, pts, &n);
 	if (err)
 		return err;
@@ -96,6 +130,10 @@ static int attach_heap(struct proctree *pt, pid_t pid,
 	if (err < 0) {
 		probes__detach_pid(pt->o.probes, pid);
 		return err;
+	}
+	if (id && u64map__set(&pt->files, (uint64_t)pid, id)) {
+		probes__detach_pid(pt->o.probes, pid);
+		return -ENOMEM;
 	}
 	mt_info("attached %d heap probes to %s (%s) in pid %d (%s)", err,
 		a->path, a->kind, pid,
@@ -127,11 +165,18 @@ static int track(struct proctree *pt, pid_t pid)
 	return 0;
 }
 
-int proctree__add_attached(struct proctree *pt, pid_t pid)
+int proctree__add_attached(struct proctree *pt, pid_t pid,
+			   const struct allocator *a)
 {
+	uint64_t id = a ? file_id(a) : 0;
+	int err;
+
 	if (u64map__get(&pt->procs, (uint64_t)pid))
 		return 0;
-	return track(pt, pid);
+	err = track(pt, pid);
+	if (!err && id)
+		err = u64map__set(&pt->files, (uint64_t)pid, id);
+	return err;
 }
 
 int proctree__add(struct proctree *pt, pid_t pid, const struct allocator *a)
@@ -159,7 +204,7 @@ static void remove_pid(struct proctree *pt, pid_t pid)
 {
 	if (!u64map__del(&pt->procs, (uint64_t)pid, NULL))
 		return;
-	probes__detach_pid(pt->o.probes, pid);
+	detach_heap(pt, pid);
 	probes__untrack(pt->o.probes, pid);
 }
 
@@ -262,10 +307,10 @@ int proctree__resolve_at_exec(pid_t pid, struct allocator *a)
 	return err;
 }
 
-/* pid exec'd: what is known of its old image goes. */
+/* pid exec'd: what is known of its old image goes (its probes stay
+ * until the new image's allocator is known: the same file keeps them). */
 static void forget_image(struct proctree *pt, pid_t pid)
 {
-	probes__detach_pid(pt->o.probes, pid);
 	if (pt->o.targets)
 		targets__forget(pt->o.targets, pid);
 }
@@ -318,6 +363,8 @@ static void on_launch_event(struct proctree *pt, enum launch_state st,
 			err = proctree__resolve_at_exec(ev->pid, &a);
 			if (!err)
 				err = attach_heap(pt, ev->pid, &a);
+			if (err)
+				detach_heap(pt, ev->pid);
 			if (err == -ENOENT)
 				mt_info("pid %d: no recognised allocator after exec, CPU samples only",
 					ev->pid);
@@ -375,9 +422,11 @@ size_t proctree__poll(struct proctree *pt)
 			continue;
 		/* an exec'd image: its allocator may be mapped by now */
 		if (attach_heap(pt, (pid_t)pid, NULL) == 0 || now >= v) {
-			if (now >= v)
+			if (now >= v) {
+				detach_heap(pt, (pid_t)pid);
 				mt_info("pid %d: no allocator found after exec, CPU samples only",
 					(int)pid);
+			}
 			u64map__set(&pt->procs, pid, 1);
 			if (pt->o.targets)
 				targets__forget(pt->o.targets, (pid_t)pid);

@@ -37,8 +37,10 @@ void proctree__free(struct proctree *pt);
  * else found now). A process whose allocator cannot be found is still
  * tracked (CPU samples) and one line says why. 0 or -errno. */
 int proctree__add(struct proctree *pt, pid_t pid, const struct allocator *a);
-/* Track pid, whose heap probes the caller attached. 0 or -errno. */
-int proctree__add_attached(struct proctree *pt, pid_t pid);
+/* Track pid, whose heap probes the caller attached to a (NULL: none).
+ * 0 or -errno. */
+int proctree__add_attached(struct proctree *pt, pid_t pid,
+			   const struct allocator *a);
 /* Add every existing descendant of pid, from /proc. Count added, or
  * -errno. */
 int proctree__add_descendants(struct proctree *pt, pid_t pid);

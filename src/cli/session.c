@@ -430,7 +430,7 @@ static void session__on_exiting(void *ctx, pid_t pid)
 /* The process tree: the first target (attached by session__attach), the
  * other --pid targets, and with --children their descendants. 0 or
  * -errno (reported). */
-static int session__start_tree(struct session *s)
+static int session__start_tree(struct session *s, const struct allocator *a)
 {
 	const struct options *o = s->o;
 	struct proctree_opts to = {
@@ -451,8 +451,9 @@ static int session__start_tree(struct session *s)
 	for (i = 0; !err && i < (o->n_pids ? o->n_pids : 1); i++) {
 		pid_t pid = o->n_pids ? o->pids[i] : s->pid;
 
-		err = pid == s->pid ? proctree__add_attached(s->tree, pid)
-				    : proctree__add(s->tree, pid, NULL);
+		err = pid == s->pid ?
+			proctree__add_attached(s->tree, pid, s->heap ? a : NULL) :
+			proctree__add(s->tree, pid, NULL);
 	}
 	for (i = 0; !err && o->children && i < o->n_pids; i++) {
 		err = proctree__add_descendants(s->tree, o->pids[i]);
@@ -504,7 +505,7 @@ static int session__attach(struct session *s, struct allocator *a,
 			probes__session(s->probes) ? "uprobe session"
 						   : "uprobes + uretprobes");
 	}
-	if (s->pid && session__start_tree(s))
+	if (s->pid && session__start_tree(s, a))
 		return EXIT_RUNTIME;
 	if (s->cpu) {
 		s->n_cpus = probes__attach_cpu(s->probes, o->freq,

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # A launch through wrappers profiles the program they run: `-- sh -c
 # 'forker ...; true'` (the shell forks, the child execs forker) and `-- env
-# X=1 forker` (exec in place). forker's allocations are counted exactly
+# X=1 forker` (exec in place), also with LD_PRELOAD=jemalloc (the exec'd
+# image binds another allocator). forker's allocations are counted exactly
 # under its own pid, and the summary names forker, not the wrapper. At
 # --duration every process of the launched tree is stopped.
 set -u
@@ -40,6 +41,20 @@ assert_no_sanitizer "$W/env.err"
 check_named env
 assert_no_drops "$W/env.out"
 assert_site "$W/env-prof/heap.pb.gz" "$NAMED_PID" parent_site "10 30000 10 30000"
+
+# `-- env LD_PRELOAD=jemalloc prog`: the exec'd image binds another
+# allocator than its wrapper; its probes move to jemalloc (counted once)
+JE=$(ls /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 2>/dev/null) || fail "libjemalloc.so.2 missing (tools/deps.sh installs libjemalloc-dev)"
+run_memtel "$W/je" 60 --sample-bytes 1 -o "$W/je-prof" -- env LD_PRELOAD="$JE" "$FORKER" --children 1
+assert_exit 0
+assert_no_sanitizer "$W/je.err"
+check_named je
+grep -Eq "^memtel-bpf: attached [0-9]+ heap probes to $JE .* in pid $NAMED_PID " "$W/je.err" ||
+	fail "forker's probes did not move to $JE"
+c0=$(sed -n 's/^child 0 \([0-9]*\)$/\1/p' "$W/je.out")
+assert_no_drops "$W/je.out"
+assert_site "$W/je-prof/heap.pb.gz" "$NAMED_PID" parent_site "10 30000 10 30000"
+assert_site "$W/je-prof/heap.pb.gz" "$c0" child_site "20 20000 20 20000"
 
 # --duration ends the whole tree: the shell and the child it waits for
 run_memtel "$W/dur" 30 --duration 1 -o "$W/dur-prof" -- sh -c 'sleep 30 & echo "bg $!"; wait'

@@ -458,27 +458,54 @@ int BPF_KRETPROBE(alloc_ret)
 /* Loaded with expected_attach_type BPF_TRACE_UPROBE_SESSION by userspace
  * (libbpf 1.1 has no "uprobe.session" section name) and attached with a
  * uprobe_multi link. */
+static __always_inline void on_free(__u64 addr)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct live_key key = { .addr = addr, .tgid = pid_tgid >> 32 };
+
+	if (!key.addr)
+		return;
+	/* Only sampled blocks are in `live`; everything else costs one
+	 * failed delete. */
+	if (bpf_map_delete_elem(&live, &key))
+		return;
+	emit_free(key.addr, MT_OP_FREE, pid_tgid);
+}
+
+static __always_inline bool is_free_op(__u32 op)
+{
+	switch (op) {
+	case MT_OP_FREE:
+	case MT_OP_DELETE ... MT_OP_DELETE_ARRAY_ALIGNED_NOTHROW:
+	case MT_OP_SDALLOCX:
+	case MT_OP_DALLOCX:
+	case MT_OP_FREE_SIZED:
+	case MT_OP_FREE_ALIGNED_SIZED:
+		return true;
+	}
+	return false;
+}
+
+/* The frees ride in the same link (their entry declines the return): one
+ * uprobe_multi link per process, because creating and closing each
+ * classic uprobe costs 50-200 ms here and a process tree pays it per
+ * process (docs/PLATFORM.md). */
 SEC("uprobe")
 int BPF_KPROBE(alloc_session)
 {
 	if (bpf_session_is_return())
 		return on_return(ctx);
+	if (is_free_op((__u32)bpf_get_attach_cookie(ctx))) {
+		on_free(PT_REGS_PARM1(ctx));
+		return 1;
+	}
 	return on_entry(ctx);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(free_enter, void *ptr)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct live_key key = { .addr = (__u64)ptr, .tgid = pid_tgid >> 32 };
-
-	if (!key.addr)
-		return 0;
-	/* Only sampled blocks are in `live`; everything else costs one
-	 * failed delete. */
-	if (bpf_map_delete_elem(&live, &key))
-		return 0;
-	emit_free(key.addr, MT_OP_FREE, pid_tgid);
+	on_free((__u64)ptr);
 	return 0;
 }
 

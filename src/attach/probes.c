@@ -261,8 +261,9 @@ static int attach_session(struct probes *p, pid_t pid, const char *path,
 	size_t i, cnt = 0;
 	int fd;
 
+	/* frees too: alloc_session tells them apart by their cookie */
 	for (i = 0; i < n && cnt < MT_OP__COUNT; i++) {
-		if (pts[i].alias || pts[i].frees)
+		if (pts[i].alias)
 			continue;
 		offs[cnt] = pts[i].func_offset + pts[i].plan.offset;
 		cookies[cnt] = pts[i].op;
@@ -312,11 +313,11 @@ int probes__attach_pid(struct probes *p, pid_t pid, const struct allocator *a,
 			 (unsigned long long)pt->plan.offset, pt->plan.insn,
 			 pt->plan.emulated ? ", emulated" : ", single-stepped",
 			 pt->plan.why);
-		if (pt->frees) {
+		if (p->session) {
+			continue;	/* in the session link */
+		} else if (pt->frees) {
 			err = attach_one(p, p->skel->progs.free_enter, pid,
 					 a->open_path, off, pt->op, false);
-		} else if (p->session) {
-			continue;
 		} else {
 			err = attach_one(p, p->skel->progs.alloc_enter, pid,
 					 a->open_path, off, pt->op, false);

@@ -356,8 +356,13 @@ static void on_launch_event(struct proctree *pt, enum launch_state st,
 		launch__resume(ev->parent);
 		return;
 	case LAUNCH_EXECED:
+		/* its last events of the old image are read with the old
+		 * maps */
+		probes__drain(pt->o.probes);
 		forget_image(pt, ev->pid);
-		proctree__add(pt, ev->pid, NULL);	/* a thread's exec */
+		if (!u64map__get(&pt->procs, (uint64_t)ev->pid) &&
+		    track(pt, ev->pid))
+			mt_err("cannot track pid %d after exec", ev->pid);
 		pt->main = ev->pid;
 		if (pt->o.heap) {
 			err = proctree__resolve_at_exec(ev->pid, &a);

@@ -30,7 +30,8 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by userspace before load. */
-const volatile __u32 target_tgid = 0;		/* 0: any process */
+const volatile bool filter_tgids = false;	/* only tgids in `targets` */
+const volatile bool follow_children = false;	/* add forked children */
 const volatile __u32 stack_bytes = 8192;	/* <= MT_MAX_STACK_BYTES */
 const volatile bool sample_all = false;		/* --sample-bytes 1 */
 const volatile __u64 sample_table[MT_SAMPLE_TABLE_SIZE];
@@ -87,12 +88,19 @@ struct {
 	__type(value, struct tstate);
 } tstates SEC(".maps");
 
-/* Sampled blocks still live: address -> size. */
+/* Sampled blocks still live: (tgid, address) -> size. Forked processes
+ * share addresses, so the address alone does not name a block. */
+struct live_key {
+	__u64 addr;
+	__u32 tgid;
+	__u32 pad;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 1 << 20);
-	__type(key, __u64);
+	__type(key, struct live_key);
 	__type(value, __u64);
 } live SEC(".maps");
 
@@ -102,6 +110,17 @@ struct {
 	__type(key, __u32);
 	__type(value, struct mt_alloc_enter);
 } scratch SEC(".maps");
+
+/* The processes profiled: tgid -> 1. Userspace adds the --pid list and
+ * launched processes, the fork tracepoint adds children of tracked ones,
+ * userspace removes those that exited. Bounded (MT_MAX_TARGETS by
+ * default): a child that does not fit is counted and not profiled. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MT_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, __u8);
+} targets SEC(".maps");
 
 /* The CPU sampler has its own scratch record: a timer interrupt can land
  * in the middle of a uprobe program on the same CPU. */
@@ -118,6 +137,11 @@ static __always_inline void count(__u32 idx)
 
 	if (c)
 		*c += 1;
+}
+
+static __always_inline bool tracked(__u32 tgid)
+{
+	return !filter_tgids || bpf_map_lookup_elem(&targets, &tgid);
 }
 
 static __always_inline __u64 mul_or_zero(__u64 a, __u64 b)
@@ -262,7 +286,7 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 	struct tstate *st, nst = {};
 	bool sampled;
 
-	if (target_tgid && (pid_tgid >> 32) != target_tgid)
+	if (!tracked(pid_tgid >> 32))
 		return 1;
 
 	switch (op) {
@@ -399,16 +423,17 @@ static __always_inline int on_return(struct pt_regs *ctx)
 	 * take no size 0). */
 	if (st->old && (addr || (st->size == 0 && (op == MT_OP_REALLOC ||
 						   op == MT_OP_REALLOCARRAY)))) {
-		__u64 old = st->old;
+		struct live_key old = { .addr = st->old, .tgid = pid_tgid >> 32 };
 
 		if (!bpf_map_delete_elem(&live, &old))
-			emit_free(old, op, pid_tgid);
+			emit_free(old.addr, op, pid_tgid);
 	}
 
 	if (st->sampled) {
+		struct live_key key = { .addr = addr, .tgid = pid_tgid >> 32 };
 		__u64 size = st->size;
 
-		if (addr && bpf_map_update_elem(&live, &addr, &size, BPF_ANY))
+		if (addr && bpf_map_update_elem(&live, &key, &size, BPF_ANY))
 			count(MT_CNT_LIVE_FULL);
 		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (e) {
@@ -433,26 +458,54 @@ int BPF_KRETPROBE(alloc_ret)
 /* Loaded with expected_attach_type BPF_TRACE_UPROBE_SESSION by userspace
  * (libbpf 1.1 has no "uprobe.session" section name) and attached with a
  * uprobe_multi link. */
+static __always_inline void on_free(__u64 addr)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct live_key key = { .addr = addr, .tgid = pid_tgid >> 32 };
+
+	if (!key.addr)
+		return;
+	/* Only sampled blocks are in `live`; everything else costs one
+	 * failed delete. */
+	if (bpf_map_delete_elem(&live, &key))
+		return;
+	emit_free(key.addr, MT_OP_FREE, pid_tgid);
+}
+
+static __always_inline bool is_free_op(__u32 op)
+{
+	switch (op) {
+	case MT_OP_FREE:
+	case MT_OP_DELETE ... MT_OP_DELETE_ARRAY_ALIGNED_NOTHROW:
+	case MT_OP_SDALLOCX:
+	case MT_OP_DALLOCX:
+	case MT_OP_FREE_SIZED:
+	case MT_OP_FREE_ALIGNED_SIZED:
+		return true;
+	}
+	return false;
+}
+
+/* The frees ride in the same link (their entry declines the return): one
+ * uprobe_multi link per process, because creating and closing each
+ * classic uprobe costs 50-200 ms here and a process tree pays it per
+ * process (docs/PLATFORM.md). */
 SEC("uprobe")
 int BPF_KPROBE(alloc_session)
 {
 	if (bpf_session_is_return())
 		return on_return(ctx);
+	if (is_free_op((__u32)bpf_get_attach_cookie(ctx))) {
+		on_free(PT_REGS_PARM1(ctx));
+		return 1;
+	}
 	return on_entry(ctx);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(free_enter, void *ptr)
 {
-	__u64 addr = (__u64)ptr;
-
-	if (!addr)
-		return 0;
-	/* Only sampled blocks are in `live`; everything else costs one
-	 * failed delete. */
-	if (bpf_map_delete_elem(&live, &addr))
-		return 0;
-	emit_free(addr, MT_OP_FREE, bpf_get_current_pid_tgid());
+	on_free((__u64)ptr);
 	return 0;
 }
 
@@ -483,7 +536,7 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 		return 0;	/* the idle task */
 	if (tgid == self_tgid)
 		return 0;
-	if (!cpu_all && tgid != target_tgid)
+	if (!cpu_all && (!filter_tgids || !tracked(tgid)))
 		return 0;
 
 	e = bpf_map_lookup_elem(&cpu_scratch, &zero);
@@ -556,5 +609,58 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 			       offsetof(struct mt_cpu_sample, stack) + len,
 			       BPF_RB_NO_WAKEUP))
 		count(MT_CNT_RB_DROPS);
+	return 0;
+}
+
+static __always_inline void emit_proc(__u32 type, __u32 pid, __u32 ppid)
+{
+	struct mt_proc_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(MT_CNT_PROC_DROPS);
+		return;
+	}
+	fill_hdr(&e->hdr, type, 0, (__u64)pid << 32 | pid);
+	e->ppid = ppid;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+/* A tracked process forked: the child joins the set here, in the kernel,
+ * before it runs, so the CPU sampler misses none of its life; userspace
+ * attaches its heap probes when it reads the notice. New threads
+ * (CLONE_THREAD: child pid != child tgid) are already covered. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	__u8 one = 1;
+
+	if (!follow_children || ctgid != (__u32)BPF_CORE_READ(child, pid) ||
+	    !bpf_map_lookup_elem(&targets, &ptgid))
+		return 0;
+	if (bpf_map_update_elem(&targets, &ctgid, &one, BPF_NOEXIST)) {
+		/* already there (userspace was first) is not a drop */
+		if (!bpf_map_lookup_elem(&targets, &ctgid))
+			count(MT_CNT_TARGETS_FULL);
+		return 0;
+	}
+	emit_proc(MT_EV_PROC_FORK, ctgid, ptgid);
+	return 0;
+}
+
+/* A tracked process exec'd: its allocator and symbols must be found again
+ * in the new image. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+
+	if (!follow_children || !bpf_map_lookup_elem(&targets, &tgid))
+		return 0;
+	emit_proc(MT_EV_PROC_EXEC, tgid, 0);
 	return 0;
 }

@@ -68,6 +68,11 @@ enum mt_event_type {
 	MT_EV_FREE = 3,
 	/* a CPU sample from the perf-event program */
 	MT_EV_CPU_SAMPLE = 4,
+	/* a tracked process forked a new process (not a thread), which the
+	 * kernel already added to the target set: attach its heap probes */
+	MT_EV_PROC_FORK = 5,
+	/* a tracked process exec'd a new image: re-resolve its allocator */
+	MT_EV_PROC_EXEC = 6,
 };
 
 /* x86-64 DWARF register numbering, as libdwfl expects it. */
@@ -147,6 +152,19 @@ struct mt_cpu_sample {
 	__u8 stack[MT_MAX_STACK_BYTES];
 };
 
+/* MT_EV_PROC_FORK / MT_EV_PROC_EXEC: hdr.pid is the new (or exec'ing)
+ * process, ppid its parent's tgid (0 for an exec). */
+struct mt_proc_event {
+	struct mt_event_hdr hdr;
+	__u32 ppid;
+	__u32 pad;
+};
+
+#ifndef MT_MAX_TARGETS
+/* Default size of the BPF target set (tgids); userspace may resize it. */
+#define MT_MAX_TARGETS 1024
+#endif
+
 /* Per-CPU state of the byte sampler (the `samplers` map's value): BPF
  * counts down, userspace seeds `remaining` before attach and sums the
  * call counts at exit. */
@@ -165,6 +183,8 @@ enum mt_counter {
 	MT_CNT_STACK_FAIL,	/* user stack copy failed */
 	MT_CNT_CPU_SAMPLES,	/* perf-event samples taken (before filter) */
 	MT_CNT_STACK_SHORT,	/* stack window cut short: ring buffer busy */
+	MT_CNT_TARGETS_FULL,	/* a child not tracked: target set full */
+	MT_CNT_PROC_DROPS,	/* fork/exec notices lost: ring buffer full */
 	MT_CNT__COUNT,
 };
 

@@ -17,6 +17,7 @@ pkgs=(
 	prometheus python3-yaml  # promtool and YAML checks of deploy/
 	chromium             # tools/check-svg-render.sh: flame graphs in a browser
 	g++ libjemalloc-dev libgoogle-perftools-dev libmimalloc2.0  # C++ and jemalloc API heap tests
+	nginx-light curl     # process trees: nginx master + workers, with load
 )
 missing=()
 for p in "${pkgs[@]}"; do

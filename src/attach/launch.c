@@ -10,6 +10,13 @@
  * constructors, so probes attached there see every allocation of user
  * code. Tracing stays on (PTRACE_O_TRACEEXIT) so that at exit the target
  * stops with its memory still mapped while we drain its last events.
+ *
+ * The whole tree is followed (PTRACE_O_TRACEFORK/VFORK/CLONE/EXEC): a new
+ * process is reported while it and its parent are stopped, before it runs,
+ * so its probes go in first; an exec is reported at its exec stop (only
+ * the new executable and ld.so mapped), from where launch__run_to_libs()
+ * takes it to the same point as the first program. New threads are simply
+ * let go.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +32,14 @@
 #include <sys/wait.h>
 
 #include "attach/launch.h"
+#include "util/u64map.h"
+
+/* Every tracee by tid: LT_* flags. Threads and processes alike stop at
+ * their start, exit and signals, so all must be known to be resumed. */
+#define LT_STARTED	0x1	/* its initial SIGSTOP has been taken */
+#define LT_PROCESS	0x2	/* a thread-group leader we report on */
+static struct u64map tracees;
+static size_t n_processes;
 
 int launch__start(char *const argv[], pid_t *pidp)
 {
@@ -67,13 +82,17 @@ int launch__start(char *const argv[], pid_t *pidp)
 	}
 	if (ptrace(PTRACE_SETOPTIONS, pid, NULL,
 		   (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXIT |
-				  PTRACE_O_EXITKILL))) {
+				  PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK |
+				  PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
+				  PTRACE_O_TRACEEXEC)) ||
+	    u64map__set(&tracees, (uint64_t)pid, LT_STARTED | LT_PROCESS)) {
 		int err = -errno;
 
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
 		return err;
 	}
+	n_processes = 1;
 	*pidp = pid;
 	return 0;
 }
@@ -149,55 +168,174 @@ int launch__resume(pid_t pid)
 	return ptrace(PTRACE_CONT, pid, NULL, NULL) ? -errno : 0;
 }
 
-enum launch_state launch__poll(pid_t pid, int *status)
+/* Is tid a thread of parent's process (CLONE_THREAD) rather than a new
+ * process? /proc/PID/task/TID exists only within one thread group. */
+static bool same_group(pid_t parent, pid_t tid)
 {
-	int st;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", parent, tid);
+	return access(path, F_OK) == 0;
+}
+
+/* The new tracee's first stop (its SIGSTOP), unless already taken. */
+static int take_start(pid_t child)
+{
+	uint64_t *f = u64map__get(&tracees, (uint64_t)child);
+	int status, err;
+
+	if (f && (*f & LT_STARTED))
+		return 0;
+	err = wait_stop(child, &status, 2000);
+	if (err)
+		return err;
+	if (WIFEXITED(status) || WIFSIGNALED(status))
+		return -ESRCH;
+	return u64map__set(&tracees, (uint64_t)child,
+			   (f ? *f : 0) | LT_STARTED);
+}
+
+/* A fork/vfork/clone event stop of parent: a thread is let go, a process
+ * is registered and reported, both stopped. */
+static enum launch_state on_new_tracee(pid_t parent, struct launch_event *ev)
+{
+	unsigned long msg = 0;
+	pid_t child;
+	uint64_t *f;
+
+	if (ptrace(PTRACE_GETEVENTMSG, parent, NULL, &msg) || !msg) {
+		ptrace(PTRACE_CONT, parent, NULL, NULL);
+		return LAUNCH_RUNNING;
+	}
+	child = (pid_t)msg;
+	if (take_start(child)) {
+		/* gone already (or never stopped): nothing to attach to */
+		u64map__del(&tracees, (uint64_t)child, NULL);
+		ptrace(PTRACE_CONT, parent, NULL, NULL);
+		return LAUNCH_RUNNING;
+	}
+	if (same_group(parent, child)) {
+		ptrace(PTRACE_CONT, child, NULL, NULL);
+		ptrace(PTRACE_CONT, parent, NULL, NULL);
+		return LAUNCH_RUNNING;
+	}
+	f = u64map__get(&tracees, (uint64_t)child);
+	if (f && !(*f & LT_PROCESS)) {
+		*f |= LT_PROCESS;
+		n_processes++;
+	}
+	ev->pid = child;
+	ev->parent = parent;
+	return LAUNCH_FORKED;
+}
+
+enum launch_state launch__next(struct launch_event *ev)
+{
+	uint64_t *f;
+	int st, event;
 	pid_t r;
 
+	memset(ev, 0, sizeof(*ev));
 	for (;;) {
-		r = waitpid(pid, &st, WNOHANG | __WALL);
+		r = waitpid(-1, &st, WNOHANG | __WALL);
 		if (r == 0)
 			return LAUNCH_RUNNING;
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			*status = 0;
-			return LAUNCH_EXITED;
+			/* ECHILD: nothing left to wait for */
+			n_processes = 0;
+			return LAUNCH_RUNNING;
 		}
+		f = u64map__get(&tracees, (uint64_t)r);
 		if (WIFEXITED(st) || WIFSIGNALED(st)) {
-			*status = st;
+			bool process = f && (*f & LT_PROCESS);
+
+			u64map__del(&tracees, (uint64_t)r, NULL);
+			if (!process)
+				continue;
+			n_processes--;
+			ev->pid = r;
+			ev->status = st;
 			return LAUNCH_EXITED;
 		}
 		if (!WIFSTOPPED(st))
 			continue;
-		if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXIT << 8)))
-			return LAUNCH_EXITING;
+		if (!f) {
+			/* a new tracee's SIGSTOP seen before its parent's
+			 * event: keep it stopped until that event */
+			u64map__set(&tracees, (uint64_t)r, LT_STARTED);
+			if (WSTOPSIG(st) == SIGSTOP)
+				continue;
+			f = u64map__get(&tracees, (uint64_t)r);
+		}
+		event = st >> 16;
+		ev->pid = r;
+		switch (event) {
+		case PTRACE_EVENT_FORK:
+		case PTRACE_EVENT_VFORK:
+		case PTRACE_EVENT_CLONE:
+			if (on_new_tracee(r, ev) == LAUNCH_FORKED)
+				return LAUNCH_FORKED;
+			continue;
+		case PTRACE_EVENT_EXEC:
+			/* reported by the thread-group leader, whatever
+			 * thread called execve */
+			if (f && !(*f & LT_PROCESS)) {
+				*f |= LT_PROCESS;
+				n_processes++;
+			}
+			return LAUNCH_EXECED;
+		case PTRACE_EVENT_EXIT:
+			if (f && (*f & LT_PROCESS))
+				return LAUNCH_EXITING;
+			ptrace(PTRACE_CONT, r, NULL, NULL);
+			continue;
+		}
 		/* signal-delivery-stop: pass the signal on; our own traps
-		 * (SIGTRAP from exec events) are swallowed */
-		ptrace(PTRACE_CONT, pid, NULL,
+		 * (SIGTRAP, a stray SIGSTOP of a start) are swallowed */
+		ptrace(PTRACE_CONT, r, NULL,
 		       (void *)(long)(WSTOPSIG(st) == SIGTRAP ? 0 :
 				      WSTOPSIG(st)));
 	}
 }
 
-void launch__terminate(pid_t pid, int grace_ms)
+size_t launch__processes(void)
+{
+	return n_processes;
+}
+
+void launch__terminate(int grace_ms)
 {
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
-	int status, waited = 0;
+	struct launch_event ev;
+	uint64_t tid, flags;
+	int waited = 0, sig = SIGTERM;
 
-	kill(pid, SIGTERM);
 	for (;;) {
-		enum launch_state s = launch__poll(pid, &status);
+		size_t it = 0;
 
-		if (s == LAUNCH_EXITED)
-			return;
-		if (s == LAUNCH_EXITING)
-			launch__resume(pid);
+		while (u64map__next(&tracees, &it, &tid, &flags))
+			if (flags & LT_PROCESS)
+				kill((pid_t)tid, sig);
+		sig = 0;
+		for (;;) {
+			enum launch_state s = launch__next(&ev);
+
+			if (s == LAUNCH_RUNNING)
+				break;
+			if (s != LAUNCH_EXITED)
+				launch__resume(ev.pid);
+		}
+		if (!n_processes)
+			break;
 		if (waited >= grace_ms) {
-			kill(pid, SIGKILL);
+			sig = SIGKILL;
 			grace_ms = 1 << 30;
 		}
 		nanosleep(&ts, NULL);
 		waited += 10;
 	}
+	u64map__free(&tracees);
+	memset(&tracees, 0, sizeof(tracees));
 }

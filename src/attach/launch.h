@@ -21,16 +21,32 @@ int launch__run_to_libs(pid_t pid);
 int launch__resume(pid_t pid);
 
 enum launch_state {
-	LAUNCH_RUNNING,
-	LAUNCH_EXITING,	/* stopped at exit, memory still mapped: drain, then
+	LAUNCH_RUNNING,	/* nothing (more) to report now */
+	LAUNCH_FORKED,	/* ev->pid is a new process of ev->parent, both
+			 * stopped: attach, then launch__resume() both */
+	LAUNCH_EXECED,	/* ev->pid exec'd, stopped at its exec (only the
+			 * executable and ld.so mapped): re-resolve, then
 			 * launch__resume() */
-	LAUNCH_EXITED,	/* gone and reaped; *status is its wait status */
+	LAUNCH_EXITING,	/* ev->pid stopped at exit, memory still mapped:
+			 * drain, then launch__resume() */
+	LAUNCH_EXITED,	/* ev->pid gone and reaped; ev->status is its wait
+			 * status */
 };
 
-/* Non-blocking: handle pending ptrace stops (signals are passed on). */
-enum launch_state launch__poll(pid_t pid, int *status);
-/* End a child that is still running: SIGTERM, then SIGKILL after
- * grace_ms; reaps it. */
-void launch__terminate(pid_t pid, int grace_ms);
+struct launch_event {
+	pid_t pid;
+	pid_t parent;	/* LAUNCH_FORKED */
+	int status;	/* LAUNCH_EXITED */
+};
+
+/* Non-blocking: handle pending ptrace stops of every traced process and
+ * thread (signals are passed on, new threads let go) until one needs the
+ * caller (or none is pending: LAUNCH_RUNNING). */
+enum launch_state launch__next(struct launch_event *ev);
+/* Traced processes still alive (0: the session's tree has exited). */
+size_t launch__processes(void);
+/* End every traced process: SIGTERM, then SIGKILL after grace_ms; reaps
+ * them all. */
+void launch__terminate(int grace_ms);
 
 #endif /* MEMTEL_LAUNCH_H */

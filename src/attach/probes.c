@@ -28,12 +28,20 @@
 #include "attach/uprobe_multi_compat.h"
 #include "model/sampling.h"
 
+/* One attachment: a libbpf link, or (fd >= 0) a uprobe_multi session
+ * link libbpf 1.1 cannot wrap; pid 0 for the CPU sampler's. */
+struct plink {
+	pid_t pid;
+	struct bpf_link *link;
+	int fd;
+};
+
 struct probes {
 	struct memtel_bpf *skel;
 	bool session;		/* alloc_session is loaded */
-	int session_fd;		/* its uprobe_multi link, or -1 */
+	pid_t pid;		/* the first target (probes__attach) */
 	struct ring_buffer *rb;
-	struct bpf_link **links;
+	struct plink *links;
 	size_t n_links;
 	int nr_cpus;
 };
@@ -66,7 +74,11 @@ static int open_load(struct probes *p, const struct probes_opts *o,
 	p->skel = memtel_bpf__open();
 	if (!p->skel)
 		return -errno;
-	p->skel->rodata->target_tgid = (uint32_t)o->pid;
+	p->skel->rodata->filter_tgids = o->pid > 0 || o->follow;
+	p->skel->rodata->follow_children = o->follow;
+	if (o->max_targets)
+		bpf_map__set_max_entries(p->skel->maps.targets,
+					 o->max_targets);
 	p->skel->rodata->stack_bytes = o->stack_bytes > MT_MAX_STACK_BYTES ?
 				       MT_MAX_STACK_BYTES : o->stack_bytes;
 	p->skel->rodata->sample_all = o->sample_bytes <= 1;
@@ -74,6 +86,8 @@ static int open_load(struct probes *p, const struct probes_opts *o,
 	p->skel->rodata->self_tgid = (uint32_t)getpid();
 	p->skel->rodata->cpu_kernel = o->kernel_stacks;
 	bpf_program__set_autoload(p->skel->progs.cpu_sample, o->cpu);
+	bpf_program__set_autoload(p->skel->progs.proc_fork, o->follow);
+	bpf_program__set_autoload(p->skel->progs.proc_exec, o->follow);
 	p->skel->rodata->session_mode = session;
 	bpf_program__set_autoload(p->skel->progs.alloc_session, session);
 	bpf_program__set_autoload(p->skel->progs.alloc_enter, !session);
@@ -111,7 +125,7 @@ struct probes *probes__load(const struct probes_opts *o)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
-	p->session_fd = -1;
+	p->pid = o->pid;
 	p->nr_cpus = libbpf_num_possible_cpus();
 	if (p->nr_cpus <= 0) {
 		err = p->nr_cpus ? p->nr_cpus : -EINVAL;
@@ -134,6 +148,16 @@ struct probes *probes__load(const struct probes_opts *o)
 		err = -errno;
 		goto fail;
 	}
+	if (o->pid > 0) {
+		err = probes__track(p, o->pid);
+		if (err)
+			goto fail;
+	}
+	if (o->follow) {
+		err = probes__attach_tracepoints(p);
+		if (err)
+			goto fail;
+	}
 	return p;
 fail:
 	probes__destroy(p);
@@ -141,18 +165,28 @@ fail:
 	return NULL;
 }
 
-static int add_link(struct probes *p, struct bpf_link *l)
+/* Keep link l (or session link fd) for pid; on failure it is closed. */
+static int add_pid_link(struct probes *p, pid_t pid, struct bpf_link *l,
+			int fd)
 {
-	struct bpf_link **nl;
+	struct plink *nl;
 
 	nl = realloc(p->links, (p->n_links + 1) * sizeof(*nl));
 	if (!nl) {
 		bpf_link__destroy(l);
+		if (fd >= 0)
+			close(fd);
 		return -ENOMEM;
 	}
 	p->links = nl;
-	p->links[p->n_links++] = l;
+	p->links[p->n_links++] = (struct plink){ .pid = pid, .link = l,
+						  .fd = fd };
 	return 0;
+}
+
+static int add_link(struct probes *p, struct bpf_link *l)
+{
+	return add_pid_link(p, 0, l, -1);
 }
 
 static int attach_one(struct probes *p, struct bpf_program *prog, pid_t pid,
@@ -164,7 +198,60 @@ static int attach_one(struct probes *p, struct bpf_program *prog, pid_t pid,
 	l = bpf_program__attach_uprobe_opts(prog, pid, path, off, &uo);
 	if (!l)
 		return -errno;
+	return add_pid_link(p, pid, l, -1);
+}
+
+int probes__track(struct probes *p, pid_t pid)
+{
+	uint32_t key = (uint32_t)pid;
+	uint8_t one = 1;
+
+	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.targets), &key,
+				&one, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+void probes__untrack(struct probes *p, pid_t pid)
+{
+	uint32_t key = (uint32_t)pid;
+
+	bpf_map_delete_elem(bpf_map__fd(p->skel->maps.targets), &key);
+}
+
+int probes__attach_tracepoints(struct probes *p)
+{
+	struct bpf_link *l;
+	int err;
+
+	l = bpf_program__attach(p->skel->progs.proc_fork);
+	if (!l)
+		return -errno;
+	err = add_link(p, l);
+	if (err)
+		return err;
+	l = bpf_program__attach(p->skel->progs.proc_exec);
+	if (!l)
+		return -errno;
 	return add_link(p, l);
+}
+
+void probes__detach_pid(struct probes *p, pid_t pid)
+{
+	size_t i, kept = 0;
+
+	for (i = 0; i < p->n_links; i++) {
+		struct plink *l = &p->links[i];
+
+		if (l->pid != pid || !pid) {
+			p->links[kept++] = *l;
+			continue;
+		}
+		bpf_link__destroy(l->link);
+		if (l->fd >= 0)
+			close(l->fd);
+	}
+	p->n_links = kept;
 }
 
 static int attach_session(struct probes *p, pid_t pid, const char *path,
@@ -174,8 +261,9 @@ static int attach_session(struct probes *p, pid_t pid, const char *path,
 	size_t i, cnt = 0;
 	int fd;
 
+	/* frees too: alloc_session tells them apart by their cookie */
 	for (i = 0; i < n && cnt < MT_OP__COUNT; i++) {
-		if (pts[i].alias || pts[i].frees)
+		if (pts[i].alias)
 			continue;
 		offs[cnt] = pts[i].func_offset + pts[i].plan.offset;
 		cookies[cnt] = pts[i].op;
@@ -187,8 +275,8 @@ static int attach_session(struct probes *p, pid_t pid, const char *path,
 						 pid, path, offs, cookies, cnt);
 	if (fd < 0)
 		return fd;
-	p->session_fd = fd;
-	return (int)cnt;
+	fd = add_pid_link(p, pid, NULL, fd);
+	return fd ? fd : (int)cnt;
 }
 
 bool probes__session(const struct probes *p)
@@ -199,7 +287,12 @@ bool probes__session(const struct probes *p)
 int probes__attach(struct probes *p, const struct allocator *a,
 		   const struct probe_point *pts, size_t n)
 {
-	pid_t pid = (pid_t)p->skel->rodata->target_tgid;
+	return probes__attach_pid(p, p->pid, a, pts, n);
+}
+
+int probes__attach_pid(struct probes *p, pid_t pid, const struct allocator *a,
+		       const struct probe_point *pts, size_t n)
+{
 	int attached = 0, err;
 	size_t i;
 
@@ -220,11 +313,11 @@ int probes__attach(struct probes *p, const struct allocator *a,
 			 (unsigned long long)pt->plan.offset, pt->plan.insn,
 			 pt->plan.emulated ? ", emulated" : ", single-stepped",
 			 pt->plan.why);
-		if (pt->frees) {
+		if (p->session) {
+			continue;	/* in the session link */
+		} else if (pt->frees) {
 			err = attach_one(p, p->skel->progs.free_enter, pid,
 					 a->open_path, off, pt->op, false);
-		} else if (p->session) {
-			continue;
 		} else {
 			err = attach_one(p, p->skel->progs.alloc_enter, pid,
 					 a->open_path, off, pt->op, false);
@@ -377,10 +470,11 @@ void probes__destroy(struct probes *p)
 	if (!p)
 		return;
 	ring_buffer__free(p->rb);
-	if (p->session_fd >= 0)
-		close(p->session_fd);
-	for (i = 0; i < p->n_links; i++)
-		bpf_link__destroy(p->links[i]);
+	for (i = 0; i < p->n_links; i++) {
+		bpf_link__destroy(p->links[i].link);
+		if (p->links[i].fd >= 0)
+			close(p->links[i].fd);
+	}
 	free(p->links);
 	memtel_bpf__destroy(p->skel);
 	free(p);

@@ -24,6 +24,10 @@ struct probes_opts {
 	bool cpu;		/* load the CPU sampler */
 	bool cpu_all;		/* sample every process, not just pid */
 	bool kernel_stacks;	/* kernel frames in CPU samples */
+	/* follow children: the kernel adds forked children of tracked
+	 * processes to the target set and reports forks and execs */
+	bool follow;
+	uint32_t max_targets;	/* size of the target set; 0: MT_MAX_TARGETS */
 	/* called for every ring-buffer record */
 	int (*on_event)(void *ctx, void *data, size_t size);
 	void *ctx;
@@ -35,6 +39,19 @@ struct probes *probes__load(const struct probes_opts *o);
  * probes attached, or -errno. */
 int probes__attach(struct probes *p, const struct allocator *a,
 		   const struct probe_point *pts, size_t n);
+/* The same for process pid (which must be tracked). Its links are kept
+ * apart so that probes__detach_pid() can drop them. */
+int probes__attach_pid(struct probes *p, pid_t pid, const struct allocator *a,
+		       const struct probe_point *pts, size_t n);
+/* Detach every heap probe of pid (it exited, or exec'd a new image). */
+void probes__detach_pid(struct probes *p, pid_t pid);
+/* Add pid to / remove it from the BPF target set (heap probes and CPU
+ * sampler filter on it). 0 or -errno (-E2BIG: the set is full). */
+int probes__track(struct probes *p, pid_t pid);
+void probes__untrack(struct probes *p, pid_t pid);
+/* Attach the fork/exec tracepoints (done by probes__load when follow is
+ * set). 0 or -errno. */
+int probes__attach_tracepoints(struct probes *p);
 /* Open a sampling perf event at freq Hz on every online CPU (hardware
  * cycles, or the cpu-clock software event where there is no PMU) and
  * attach the CPU sampler. Returns the number of CPUs, or -errno; *event

@@ -30,7 +30,12 @@ static const char usage_text[] =
 "cpu.folded, and prints a summary.\n"
 "\n"
 "Options:\n"
-"  -p, --pid PID           profile the running process PID\n"
+"  -p, --pid PID[,PID...]  profile the running process PID (repeatable,\n"
+"                          or a comma-separated list: all of them)\n"
+"      --children          with --pid: also profile the descendants of\n"
+"                          each PID, those running now and those started\n"
+"                          later (a launched COMMAND's children and exec'd\n"
+"                          programs are always followed)\n"
 "  -d, --duration SECONDS  stop after SECONDS (default: until the target\n"
 "                          exits or SIGINT/SIGTERM; at most 31536000,\n"
 "                          365 days)\n"
@@ -70,6 +75,7 @@ static const char usage_text[] =
 "\n"
 "Examples:\n"
 "  sudo memtel-bpf --pid 1234 --duration 30\n"
+"  sudo memtel-bpf --pid \"$(cat /run/nginx.pid)\" --children -d 30\n"
 "  sudo memtel-bpf --sample-bytes 1 -o /tmp/prof -- ./server --port 8080\n"
 "  sudo memtel-bpf --all --duration 10 -F 49 -o /tmp/node\n"
 "  go tool pprof -top -sample_index=inuse_space /tmp/prof/heap.pb.gz\n"
@@ -83,6 +89,7 @@ enum {
 	OPT_NO_CPU, OPT_NO_HEAP, OPT_EXPORT_INTERVAL, OPT_LEAK_AGE,
 	OPT_OTLP_ENDPOINT, OPT_OTLP_HEADER, OPT_OTLP_TIMEOUT,
 	OPT_OTLP_COMPRESSION, OPT_OTLP_PROTOCOL, OPT_SERVICE_NAME,
+	OPT_CHILDREN,
 };
 
 static const struct option longopts[] = {
@@ -104,6 +111,7 @@ static const struct option longopts[] = {
 	{ "otlp-compression", required_argument, NULL, OPT_OTLP_COMPRESSION },
 	{ "otlp-protocol", required_argument, NULL, OPT_OTLP_PROTOCOL },
 	{ "service-name", required_argument, NULL, OPT_SERVICE_NAME },
+	{ "children", no_argument, NULL, OPT_CHILDREN },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -175,6 +183,38 @@ void options__init(struct options *o)
 	o->freq = 99;
 }
 
+/* --pid A,B,...: each added once, in order. 0 or -EINVAL (reported). */
+static int parse_pids(struct options *o, const char *arg)
+{
+	char one[32];
+	const char *s = arg, *comma;
+	uint64_t v;
+	size_t len;
+	int i;
+
+	do {
+		comma = strchr(s, ',');
+		len = comma ? (size_t)(comma - s) : strlen(s);
+		if (!len || len >= sizeof(one))
+			return usage_error("invalid pid '%s'", arg);
+		memcpy(one, s, len);
+		one[len] = '\0';
+		if (parse_u64(one, 1, INT_MAX, &v))
+			return usage_error("invalid pid '%s'", one);
+		for (i = 0; i < o->n_pids && o->pids[i] != (pid_t)v; i++)
+			;
+		if (i == o->n_pids) {
+			if (o->n_pids == OPTIONS_MAX_PIDS)
+				return usage_error("too many pids (at most %d)",
+						   OPTIONS_MAX_PIDS);
+			o->pids[o->n_pids++] = (pid_t)v;
+		}
+		s = comma + 1;
+	} while (comma);
+	o->pid = o->pids[0];
+	return 0;
+}
+
 /* The numeric options. 0 or -EINVAL (reported). */
 static int parse_number(struct options *o, int c, const char *arg)
 {
@@ -182,10 +222,7 @@ static int parse_number(struct options *o, int c, const char *arg)
 
 	switch (c) {
 	case 'p':
-		if (parse_u64(arg, 1, INT_MAX, &v))
-			return usage_error("invalid pid '%s'", arg);
-		o->pid = (pid_t)v;
-		return 0;
+		return parse_pids(o, arg);
 	case 'd':
 		if (parse_seconds(arg, OPTIONS_MAX_DURATION_S, &o->duration))
 			return usage_error("invalid duration '%s': want seconds in (0, %.0f]",
@@ -239,6 +276,9 @@ static int parse_one(struct options *o, int c, const char *arg,
 	case OPT_ALL:
 		o->all = true;
 		return 0;
+	case OPT_CHILDREN:
+		o->children = true;
+		return 0;
 	case OPT_NO_KERNEL:
 		o->no_kernel = true;
 		return 0;
@@ -289,6 +329,8 @@ static int check_request(const struct options *o)
 		return usage_error("give either --pid or a command after --, not both");
 	if (!o->pid && !o->command && !o->all)
 		return usage_error("nothing to profile: give --pid PID, -- COMMAND or --all");
+	if (o->children && !o->pid)
+		return usage_error("--children needs --pid (a launched command's children are always followed)");
 	if (o->no_cpu && o->no_heap)
 		return usage_error("--no-cpu and --no-heap leave nothing to profile");
 	if (o->all && o->no_cpu && !o->pid && !o->command)

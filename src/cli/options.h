@@ -16,13 +16,17 @@
 #define EXIT_RUNTIME 1
 
 #define OPTIONS_MAX_HEADERS	32
+#define OPTIONS_MAX_PIDS	64	/* --pid list (before --children) */
 /* Upper bounds of numeric options (see --help): beyond them the BPF
  * sampler's arithmetic and the session's deadline would overflow. */
 #define OPTIONS_MAX_SAMPLE_BYTES (1ULL << 40)	/* 1 TiB */
 #define OPTIONS_MAX_DURATION_S	31536000.0	/* 365 days */
 
 struct options {
-	pid_t pid;
+	pid_t pid;		/* the first of pids[], or 0 */
+	pid_t pids[OPTIONS_MAX_PIDS];	/* every --pid, in order, no repeats */
+	int n_pids;
+	bool children;		/* --children: descendants of the pids too */
 	double duration;	/* seconds, 0 = until exit/signal */
 	const char *outdir;
 	uint64_t sample_bytes;

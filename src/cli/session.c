@@ -23,6 +23,7 @@
 #include "attach/allocator.h"
 #include "attach/launch.h"
 #include "attach/probes.h"
+#include "attach/proctree.h"
 #include "cli/session.h"
 #include "cli/status.h"
 #include "model/cpustate.h"
@@ -219,18 +220,18 @@ static int session__check(struct session *s)
 	const struct options *o = s->o;
 	int err;
 
-	if (o->pid) {
-		err = procstat__pid_state(o->pid);
+	for (int i = 0; i < o->n_pids; i++) {
+		err = procstat__pid_state(o->pids[i]);
 		if (err == -ESRCH) {
-			mt_err("no such process: %d", o->pid);
+			mt_err("no such process: %d", o->pids[i]);
 			return EXIT_USAGE;
 		}
 		if (err == -ECHILD) {
-			mt_err("process %d has exited", o->pid);
+			mt_err("process %d has exited", o->pids[i]);
 			return EXIT_USAGE;
 		}
-		s->pid = o->pid;
 	}
+	s->pid = o->pid;
 	if (o->outdir) {
 		snprintf(s->outdir, sizeof(s->outdir), "%s", o->outdir);
 		err = outdir__prepare(s->outdir);
@@ -290,28 +291,17 @@ static int session__find_allocator(struct session *s, struct allocator *a)
 	if (!s->launched) {
 		err = allocator__find(s->pid, a);
 	} else {
-		/* stopped right after exec: a static binary (or one with its
-		 * own malloc) has its allocator mapped already; otherwise let
-		 * the loader map the libraries first */
-		char exe[64];
-
-		snprintf(exe, sizeof(exe), "/proc/%d/exe", s->pid);
-		err = allocator__find(s->pid, a);
-		if (err == 0 && strcmp(a->kind, "executable") != 0)
-			err = -ENOENT;
-		/* a static executable maps no libraries: nothing to wait for */
-		if (err == -ENOENT && !elfinfo__is_static(exe)) {
-			err = launch__run_to_libs(s->pid);
-			if (err == -ESRCH) {
-				mt_err("%s exited during startup", o->command[0]);
-				return EXIT_RUNTIME;
-			}
-			if (err) {
-				mt_err("%s did not finish loading its libraries: %s",
-				       o->command[0], strerror(-err));
-				return EXIT_RUNTIME;
-			}
-			err = allocator__find(s->pid, a);
+		/* stopped right after exec: run to where its libraries are
+		 * mapped, as every exec'd process of the tree later */
+		err = proctree__resolve_at_exec(s->pid, a);
+		if (err == -ESRCH) {
+			mt_err("%s exited during startup", o->command[0]);
+			return EXIT_RUNTIME;
+		}
+		if (err && err != -ENOENT) {
+			mt_err("%s did not finish loading its libraries: %s",
+			       o->command[0], strerror(-err));
+			return EXIT_RUNTIME;
 		}
 	}
 	if (err == -ESRCH) {
@@ -343,7 +333,8 @@ static int session__build(struct session *s)
 				 strerror(errno));
 	}
 	s->symdb = symdb__new();
-	s->targets = s->symdb ? targets__new(s->pid ? 64 : 4096)
+	s->targets = s->symdb ? targets__new(s->pid && !o->children &&
+					     !s->launched ? 64 : 4096)
 			      : NULL;
 	s->syms = s->targets ? symcache__new(s->targets, s->ksyms, s->symdb)
 			     : NULL;
@@ -443,6 +434,63 @@ static int session__start_metrics(struct session *s)
 	return 0;
 }
 
+/* Launch mode: pid is stopped at exit with its memory mapped: take its
+ * last events and any library mapped late (and, for the session's
+ * process, a last metrics window). */
+static void session__on_exiting(void *ctx, pid_t pid)
+{
+	struct session *s = ctx;
+	struct target *t = targets__find(s->targets, pid);
+
+	probes__drain(s->probes);
+	if (t)
+		target__refresh(t, true);
+	probes__drain(s->probes);
+	if (s->tel && pid == s->pid)
+		telemetry__window(s->tel, wall_ns() / 1e9);
+}
+
+/* The process tree: the first target (attached by session__attach), the
+ * other --pid targets, and with --children their descendants. 0 or
+ * -errno (reported). */
+static int session__start_tree(struct session *s, const struct allocator *a)
+{
+	const struct options *o = s->o;
+	struct proctree_opts to = {
+		.probes = s->probes, .targets = s->targets, .heap = s->heap,
+		.launched = s->launched, .children = o->children,
+		.on_exiting = session__on_exiting, .ctx = s,
+	};
+	int i, err = 0;
+
+	s->tree = proctree__new(&to);
+	if (!s->tree) {
+		mt_err("out of memory");
+		return -ENOMEM;
+	}
+	s->coll.on_proc = proctree__on_proc;
+	s->coll.proc_ctx = s->tree;
+	/* the first target's probes are attached already */
+	for (i = 0; !err && i < (o->n_pids ? o->n_pids : 1); i++) {
+		pid_t pid = o->n_pids ? o->pids[i] : s->pid;
+
+		err = pid == s->pid ?
+			proctree__add_attached(s->tree, pid, s->heap ? a : NULL) :
+			proctree__add(s->tree, pid, NULL);
+	}
+	for (i = 0; !err && o->children && i < o->n_pids; i++) {
+		err = proctree__add_descendants(s->tree, o->pids[i]);
+		if (err > 0)
+			mt_info("following %d existing descendants of pid %d",
+				err, o->pids[i]);
+		err = err < 0 ? err : 0;
+	}
+	if (err)
+		mt_err("cannot track the processes to profile: %s",
+		       strerror(-err));
+	return err;
+}
+
 /* Load the BPF programs and attach the heap probes and the CPU sampler.
  * 0 or the exit status. */
 static int session__attach(struct session *s, struct allocator *a,
@@ -453,6 +501,7 @@ static int session__attach(struct session *s, struct allocator *a,
 		.pid = s->pid, .sample_bytes = o->sample_bytes,
 		.stack_bytes = o->stack_bytes, .cpu = s->cpu,
 		.cpu_all = o->all, .kernel_stacks = !o->no_kernel,
+		.follow = s->launched || o->children,
 		.on_event = session__on_event, .ctx = s,
 	};
 	int err;
@@ -479,6 +528,8 @@ static int session__attach(struct session *s, struct allocator *a,
 			probes__session(s->probes) ? "uprobe session"
 						   : "uprobes + uretprobes");
 	}
+	if (s->pid && session__start_tree(s, a))
+		return EXIT_RUNTIME;
 	if (s->cpu) {
 		s->n_cpus = probes__attach_cpu(s->probes, o->freq,
 					       &s->cpu_event);
@@ -507,7 +558,8 @@ static void session__counts(struct session *s, struct session_counts *c)
 	if (s->probes)
 		probes__counters(s->probes, c->cnt, &c->calls, &c->sampled);
 	c->dropped = c->cnt[MT_CNT_RB_DROPS] + c->cnt[MT_CNT_LIVE_FULL] +
-		     c->cnt[MT_CNT_TID_FULL] + s->coll.orphans + s->coll.errors;
+		     c->cnt[MT_CNT_TID_FULL] + s->coll.orphans + s->coll.errors +
+		     c->cnt[MT_CNT_TARGETS_FULL] + c->cnt[MT_CNT_PROC_DROPS];
 }
 
 /* "Never silent": a whole window in which the heap probes saw not one
@@ -581,34 +633,20 @@ static void session__window(struct session *s, uint64_t *next_window,
 	*next_window = clock__mono_ns() + interval;
 }
 
-/* Has the target gone? A launched target is stopped as it exits, its
- * memory still mapped: take the last events and any library mapped late,
- * then let it go. */
+/* Has every target gone? The tree follows forks, execs and exits
+ * (session__on_exiting takes a launched process's last events); the
+ * session is named after the last program exec'd in it. */
 static bool session__target_gone(struct session *s)
 {
-	enum launch_state st;
-	struct target *t;
-	int status;
+	size_t alive;
 
-	if (!s->launched)
-		return s->pid && procstat__pid_state(s->pid);
-	st = launch__poll(s->pid, &status);
-	if (st == LAUNCH_EXITED) {
-		s->child_alive = false;
-		return true;
-	}
-	if (st != LAUNCH_EXITING)
+	if (!s->tree)
 		return false;
-	t = targets__find(s->targets, s->pid);
-	probes__drain(s->probes);
-	if (t)
-		target__refresh(t, true);
-	probes__drain(s->probes);
-	/* last look at its memory while it is mapped */
-	if (s->tel)
-		telemetry__window(s->tel, wall_ns() / 1e9);
-	launch__resume(s->pid);
-	return false;
+	alive = proctree__poll(s->tree);
+	s->pid = proctree__main(s->tree);
+	if (s->launched && !alive)
+		s->child_alive = false;
+	return !alive;
 }
 
 /* Drain events until --duration, a signal or the target's exit. */
@@ -808,7 +846,7 @@ static int session__finish(struct session *s, int rc)
 	s->probes = NULL;
 	if (s->launched && s->child_alive) {
 		mt_info("stopping %d (%s)", s->pid, s->end_reason);
-		launch__terminate(s->pid, 2000);
+		launch__terminate(2000);
 		s->child_alive = false;
 	}
 	wrc = session__write_local(s, duration);
@@ -823,11 +861,12 @@ static void session__free(struct session *s)
 {
 	mt_status_clear();
 	u64map__free(&s->pids);
-	if (s->launched && s->child_alive) {
-		kill(s->pid, SIGKILL);
-		waitpid(s->pid, NULL, __WALL);
-	}
+	/* kills what is left of a launched tree (nothing, normally) and
+	 * frees the launcher's state */
+	if (s->launched)
+		launch__terminate(0);
 	probes__destroy(s->probes);
+	proctree__free(s->tree);
 	telemetry__free(s->tel);
 	profile_export__free(s->pexp);
 	otlp_exporter__free(s->exp);

@@ -39,6 +39,7 @@ struct session {
 	bool child_alive;
 	char outdir[PATH_MAX];
 	struct probes *probes;
+	struct proctree *tree;	/* the processes profiled */
 	struct targets *targets;
 	struct stacks *stacks;
 	struct heapstate *heapst;

@@ -85,6 +85,10 @@ static void print_drops(const struct session *s, const struct session_counts *c)
 		       (unsigned long long)s->coll.orphans,
 		       (unsigned long long)s->coll.errors);
 	printf("\n");
+	if (cnt[MT_CNT_TARGETS_FULL] || cnt[MT_CNT_PROC_DROPS])
+		printf("child processes not followed: %llu (target set full), fork/exec notices lost: %llu\n",
+		       (unsigned long long)cnt[MT_CNT_TARGETS_FULL],
+		       (unsigned long long)cnt[MT_CNT_PROC_DROPS]);
 	if (cnt[MT_CNT_STACK_FAIL])
 		printf("stack copies failed: %llu\n",
 		       (unsigned long long)cnt[MT_CNT_STACK_FAIL]);

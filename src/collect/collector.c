@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "collect/collector.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "model/sampling.h"
 #include "util/u64map.h"
@@ -200,6 +201,15 @@ static const char *component(struct collector *c, uint32_t id)
 	return name;
 }
 
+/* The heap model's name of a block: forked processes share addresses, so
+ * the process is part of it. A bijection of addr for one pid (exact in a
+ * single process); across processes two blocks collide with probability
+ * about 2^-64. */
+static uint64_t block_key(uint32_t pid, uint64_t addr)
+{
+	return hash__mix(addr) ^ hash__mix(pid);
+}
+
 static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 {
 	uint64_t id;
@@ -210,7 +220,8 @@ static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 	}
 	if (!e->addr)
 		return;		/* the call failed: nothing allocated */
-	if (heapstate__alloc(c->heap, e->addr, (uint32_t)id, e->size,
+	if (heapstate__alloc(c->heap, block_key(e->hdr.pid, e->addr),
+			     (uint32_t)id, e->size,
 			     e->hdr.op, e->hdr.ktime_ns))
 		c->errors++;
 	if (c->mm &&
@@ -245,8 +256,15 @@ int collector__on_event(void *ctx, void *data, size_t size)
 		break;
 	case MT_EV_FREE:
 		if (c->heap && size >= sizeof(struct mt_free))
-			heapstate__free_block(c->heap,
-					      ((const struct mt_free *)data)->addr);
+			heapstate__free_block(c->heap, block_key(h->pid,
+					((const struct mt_free *)data)->addr));
+		break;
+	case MT_EV_PROC_FORK:
+	case MT_EV_PROC_EXEC:
+		if (size < sizeof(struct mt_proc_event))
+			c->errors++;
+		else if (c->on_proc)
+			c->on_proc(c->proc_ctx, data);
 		break;
 	default:
 		c->errors++;

@@ -15,6 +15,7 @@
 #include "model/stacks.h"
 #include "symbolize/symcache.h"
 #include "process/targets.h"
+#include "memtel.h"
 
 #define COLLECTOR_MAX_FRAMES 128
 
@@ -35,6 +36,9 @@ struct collector {
 	uint64_t orphans;	/* returns whose entry record was lost */
 	uint64_t unwind_short;	/* heap stacks of just the caller frame */
 	uint64_t errors;	/* malformed records, out of memory */
+	/* fork/exec notices of tracked processes go here (may be NULL) */
+	void (*on_proc)(void *ctx, const struct mt_proc_event *e);
+	void *proc_ctx;
 };
 
 int collector__init(struct collector *c, struct targets *tg,

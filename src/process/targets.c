@@ -129,3 +129,16 @@ int targets__add(struct targets *tg, struct target *t)
 	tg->open++;
 	return 0;
 }
+
+void targets__forget(struct targets *tg, pid_t pid)
+{
+	uint64_t val;
+
+	u64map__del(&tg->gone_once, (uint64_t)pid, NULL);
+	if (!u64map__del(&tg->by_pid, (uint64_t)pid, &val))
+		return;
+	if (val != TARGET_FAILED) {
+		target__close((struct target *)(uintptr_t)val);
+		tg->open--;
+	}
+}

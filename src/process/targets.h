@@ -26,6 +26,9 @@ struct target *targets__find(struct targets *tg, pid_t pid);
  * session's own target, whose files the summary still reads); a later
  * sample from a reused pid opens it afresh. Returns how many closed. */
 size_t targets__reap(struct targets *tg, pid_t keep_pid);
+/* Drop what is known of pid (it exec'd a new image): the next
+ * targets__get() opens it afresh. */
+void targets__forget(struct targets *tg, pid_t pid);
 /* Hand an already opened target to the registry (which then owns it). */
 int targets__add(struct targets *tg, struct target *t);
 

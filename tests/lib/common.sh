@@ -287,3 +287,20 @@ run_cpusplit_with_cputime() {
 	wait_exit "$poller" 10 || fail "CPU time poller did not finish"
 	[ -s "$W/cputime" ] || fail "no CPU time recorded for the workload"
 }
+
+# --- process trees ----------------------------------------------------------------
+
+FORKER=$MEMTEL_WL_DIR/forker
+
+# by_pid PROFILE: "PID LEAF VALUE..." per pid label and leaf function.
+by_pid() {
+	python3 "$PPROF_RAW" by-pid "$1" || fail "cannot read $1"
+}
+
+# assert_site PROFILE PID LEAF VALUES: the summed values of LEAF's samples
+# labelled PID are exactly VALUES ("objects bytes inuse_objects inuse_bytes").
+assert_site() {
+	local got
+	got=$(by_pid "$1" | awk -v p="$2" -v l="$3" '$1 == p && $2 == l { $1 = $2 = ""; sub(/^ +/, ""); print }')
+	[ "$got" = "$4" ] || fail "$3 in pid $2: got '${got:-nothing}', want '$4' ($(by_pid "$1" | tr '\n' ';'))"
+}

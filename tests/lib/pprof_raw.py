@@ -13,6 +13,7 @@ memtel-bpf wrote, not ones pprof found later in local binaries.
 Library use: load(path) -> Profile; Profile.by_leaf(), Profile.stacks().
 Command line (exit 0 ok, 1 check failed, 2 usage/tool error):
   pprof_raw.py summary PROFILE              per-leaf sums and stacks as JSON
+  pprof_raw.py by-pid PROFILE               "PID LEAF VALUE..." per pid label
   pprof_raw.py check-exact PROFILE EXPECT   every site's 4 values exact
   pprof_raw.py check-approx PROFILE EXPECT [--tolerance 0.15]
   pprof_raw.py selftest                     parse a hand-written profile
@@ -514,6 +515,26 @@ def selftest():
 
 # --- command line -------------------------------------------------------------
 
+_PID_LABEL_RE = re.compile(r"(?:^|\s)pid:\[(\d+)\]")
+
+
+def by_pid_leaf(p):
+    """{(pid label or 0, leaf function): [summed value per sample type]}."""
+    sums = {}
+    for vals, locs, labels in p.samples:
+        pid = 0
+        for lbl in labels:
+            m = _PID_LABEL_RE.search(lbl)
+            if m:
+                pid = int(m.group(1))
+        frames = p.frames(locs)
+        key = (pid, frames[0] if frames else "<empty>")
+        acc = sums.setdefault(key, [0] * len(p.sample_types))
+        for i, v in enumerate(vals):
+            acc[i] += v
+    return sums
+
+
 def _load_expect(path):
     with open(path) as f:
         for line in f:
@@ -527,6 +548,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd")
     s = sub.add_parser("summary")
+    s.add_argument("profile")
+    s = sub.add_parser("by-pid")
     s.add_argument("profile")
     s = sub.add_parser("check-exact")
     s.add_argument("profile")
@@ -556,6 +579,10 @@ def main(argv=None):
                                   for v, f in p.stacks()]},
                       sys.stdout, indent=1)
             print()
+            return 0
+        if args.cmd == "by-pid":
+            for (pid, leaf), vals in sorted(by_pid_leaf(load(args.profile)).items()):
+                print(pid, leaf, *vals)
             return 0
         if args.cmd == "selftest":
             errors = selftest()

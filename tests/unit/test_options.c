@@ -140,6 +140,32 @@ static void test_restartable(void **state)
 	assert_true(o.all);
 }
 
+/* --pid: repeated and comma-separated lists are all kept, in order, once
+ * each (a repeated --pid used to keep only the last); --children needs a
+ * pid. */
+static void test_pid_list(void **state)
+{
+	struct options o;
+
+	(void)state;
+	assert_int_equal(parse(&o, "--pid", "10", "-p", "20,30", "--pid", "10",
+			       "--children", NULL), 0);
+	assert_int_equal(o.n_pids, 3);
+	assert_int_equal(o.pids[0], 10);
+	assert_int_equal(o.pids[1], 20);
+	assert_int_equal(o.pids[2], 30);
+	assert_int_equal(o.pid, 10);
+	assert_true(o.children);
+
+	assert_int_equal(parse(&o, "--pid", "10,", NULL), -EINVAL);
+	assert_non_null(strstr(errbuf, "invalid pid '10,'"));
+	assert_int_equal(parse(&o, "--pid", "10,x", NULL), -EINVAL);
+	assert_non_null(strstr(errbuf, "invalid pid 'x'"));
+	assert_int_equal(parse(&o, "--pid", ",10", NULL), -EINVAL);
+	assert_int_equal(parse(&o, "--children", "--", "true", NULL), -EINVAL);
+	assert_non_null(strstr(errbuf, "--children needs --pid"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -147,6 +173,7 @@ int main(void)
 		cmocka_unit_test(test_out_of_range),
 		cmocka_unit_test(test_help_returns),
 		cmocka_unit_test(test_restartable),
+		cmocka_unit_test(test_pid_list),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,7 +49,14 @@ int heap_report__write_pprof(const struct heap_report *r, const char *path)
 			llround(s->inuse_objects), llround(s->inuse_bytes),
 		};
 
-		err = report_profile__add(&p, s->stack_id, vals, NULL, 0);
+		/* several processes (a tree, a --pid list): whose it was */
+		struct pprof_label pid = { .key = "pid" };
+		struct stack_view v = {};
+
+		if (stacks__get(r->stacks, s->stack_id, &v))
+			pid.num = v.pid;
+		err = report_profile__add(&p, s->stack_id, vals, &pid,
+					  v.pid ? 1 : 0);
 	}
 	if (!err)
 		err = report_profile__write(&p, path);

@@ -212,8 +212,42 @@ cleanup:
 	return err;
 }
 
-static int add_heap(struct profile_export *pe, struct otlp_profiles *b,
-		    uint64_t now)
+/* The process of each heap site (its stack's), into a new array. */
+static uint32_t *site_pids(const struct profile_export *pe,
+			   const struct heap_site *s, size_t n)
+{
+	uint32_t *pids = calloc(n ? n : 1, sizeof(*pids));
+	struct stack_view v;
+	size_t i;
+
+	for (i = 0; pids && i < n; i++)
+		pids[i] = stacks__get(pe->o.stacks, s[i].stack_id, &v) ? v.pid
+								      : 0;
+	return pids;
+}
+
+/* When process pid's in-use figures start: its own start, or for one
+ * that vanished (or a clock set back) the session's. */
+static uint64_t inuse_start(struct profile_export *pe, uint32_t pid,
+			    uint64_t now)
+{
+	uint64_t start;
+
+	if (pid == (uint32_t)pe->o.pid) {
+		if (!pe->proc_start_ns)
+			pe->proc_start_ns = proc_start_unix_ns(pe->o.pid);
+		start = pe->proc_start_ns;
+	} else {
+		start = proc_start_unix_ns((pid_t)pid);
+	}
+	return start && start <= now ? start : pe->o.start_unix_ns;
+}
+
+/* The 4 heap profiles of one process (its sites: pids[i] == pid). */
+static int add_heap_process(struct profile_export *pe,
+			    struct otlp_profiles *b, uint64_t now,
+			    const struct heap_site *s, const uint32_t *pids,
+			    size_t n, uint32_t pid)
 {
 	static const char *const types[4][2] = {
 		{ "alloc_objects", "count" }, { "alloc_space", "bytes" },
@@ -224,34 +258,24 @@ static int add_heap(struct profile_export *pe, struct otlp_profiles *b,
 		.period = pe->o.sample_bytes > 1 ? (int64_t)pe->o.sample_bytes
 						 : 1,
 	};
-	uint64_t start;
 	const struct otlp_resource *res;
-	struct heap_site *s = NULL;
-	size_t n = 0, i;
+	uint64_t start;
+	size_t i;
 	int k, err;
 
-	err = heapstate__sites(pe->o.heap, &s, &n);
-	if (err)
-		return err;
-	res = resource(pe, (uint32_t)pe->o.pid, NULL);
-	if (!res) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	if (!pe->proc_start_ns)
-		pe->proc_start_ns = proc_start_unix_ns(pe->o.pid);
-	/* a process that vanished, or a clock set back: the session start */
-	start = pe->proc_start_ns && pe->proc_start_ns <= now
-			? pe->proc_start_ns : pe->o.start_unix_ns;
+	res = resource(pe, pid, NULL);
+	if (!res)
+		return -ENOMEM;
+	start = inuse_start(pe, pid, now);
 	for (k = 0; k < 4; k++) {
 		d.type = types[k][0];
 		d.unit = types[k][1];
 		/* allocations of the window; in use: since the process start */
 		d.time_unix_nano = k < 2 ? pe->last_ns : start;
 		d.duration_nano = now - d.time_unix_nano;
-		err = otlp_profiles__begin(b, (uint32_t)pe->o.pid, res, &d);
+		err = otlp_profiles__begin(b, pid, res, &d);
 		if (err)
-			goto cleanup;
+			return err;
 		for (i = 0; i < n; i++) {
 			uint64_t *hit = u64map__get(&pe->heap_last,
 						    s[i].stack_id);
@@ -259,6 +283,8 @@ static int add_heap(struct profile_export *pe, struct otlp_profiles *b,
 				(const struct heap_last *)(uintptr_t)*hit : NULL;
 			double v;
 
+			if (pids[i] != pid)
+				continue;
 			switch (k) {
 			case 0:
 				v = s[i].alloc_objects - (l ? l->alloc_objects : 0);
@@ -277,9 +303,41 @@ static int add_heap(struct profile_export *pe, struct otlp_profiles *b,
 			err = otlp_profiles__sample(b, s[i].stack_id,
 						    llround(v), 0, NULL);
 			if (err)
-				goto cleanup;
+				return err;
 		}
 	}
+	return 0;
+}
+
+/* Heap profiles: one Resource per process, as for CPU. */
+static int add_heap(struct profile_export *pe, struct otlp_profiles *b,
+		    uint64_t now)
+{
+	struct u64map done = {};
+	struct heap_site *s = NULL;
+	uint32_t *pids = NULL;
+	size_t n = 0, i;
+	int err;
+
+	err = heapstate__sites(pe->o.heap, &s, &n);
+	if (err)
+		return err;
+	pids = site_pids(pe, s, n);
+	if (!pids) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	/* the session's target first, even with no sites (as before) */
+	err = add_heap_process(pe, b, now, s, pids, n, (uint32_t)pe->o.pid) ?:
+	      u64map__set(&done, (uint32_t)pe->o.pid, 1);
+	for (i = 0; !err && i < n; i++) {
+		if (u64map__get(&done, pids[i]))
+			continue;
+		err = add_heap_process(pe, b, now, s, pids, n, pids[i]) ?:
+		      u64map__set(&done, pids[i], 1);
+	}
+	if (err)
+		goto cleanup;
 	for (i = 0; i < n; i++) {
 		uint64_t *hit = u64map__get(&pe->heap_last, s[i].stack_id);
 		struct heap_last *l = hit ? (struct heap_last *)(uintptr_t)*hit
@@ -302,6 +360,8 @@ static int add_heap(struct profile_export *pe, struct otlp_profiles *b,
 		}
 	}
 cleanup:
+	u64map__free(&done);
+	free(pids);
 	free(s);
 	return err;
 }

@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * proctree.c - the processes of a session. The BPF side keeps the target
+ * set the probes and the CPU sampler filter on; with --children its fork
+ * tracepoint adds children of tracked processes in the kernel, before
+ * they run, and notifies us here so their heap probes follow (a fork
+ * copies the parent's mappings: the allocator is found at once). An exec
+ * detaches the old image's probes and re-resolves: under ptrace at the
+ * exec stop, run to the same point of startup as the first program;
+ * otherwise by retrying until the new image's allocator is mapped (its
+ * first allocations can be missed). Exited processes leave the set, so
+ * its bound (MT_MAX_TARGETS) is on processes alive at once.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "attach/launch.h"
+#include "attach/probes.h"
+#include "attach/proctree.h"
+#include "process/elfinfo.h"
+#include "process/procstat.h"
+#include "process/targets.h"
+#include "util/clock.h"
+#include "util/fileio.h"
+#include "util/hash.h"
+#include "util/log.h"
+#include "util/u64map.h"
+
+/* An exec'd image's allocator is looked for this long after the exec. */
+#define REEXEC_WINDOW_NS (2ULL * 1000 * 1000 * 1000)
+#define LIVENESS_PERIOD_NS (200ULL * 1000 * 1000)
+/* /proc/PID/stat is one line. */
+#define STAT_MAX 4096
+
+struct proctree {
+	struct proctree_opts o;
+	struct u64map procs;	/* pid -> 1, or the deadline of a pending
+				 * re-resolution after an exec */
+	struct u64map files;	/* pid -> identity of the allocator file
+				 * its heap probes are on */
+	pid_t main;
+	size_t seen;
+	uint64_t next_check;
+};
+
+struct proctree *proctree__new(const struct proctree_opts *o)
+{
+	struct proctree *pt = calloc(1, sizeof(*pt));
+
+	if (!pt)
+		return NULL;
+	pt->o = *o;
+	return pt;
+}
+
+void proctree__free(struct proctree *pt)
+{
+	if (!pt)
+		return;
+	u64map__free(&pt->procs);
+	u64map__free(&pt->files);
+	free(pt);
+}
+
+pid_t proctree__main(const struct proctree *pt)
+{
+	return pt->main;
+}
+
+size_t proctree__seen(const struct proctree *pt)
+{
+	return pt->seen;
+}
+
+/* Which file a is (0 if it cannot be told): an exec'd image bound to the
+ * same allocator keeps its probes. */
+static uint64_t file_id(const struct allocator *a)
+{
+	struct stat st;
+	uint64_t v[2];
+
+	if (stat(a->open_path, &st))
+		return 0;
+	v[0] = (uint64_t)st.st_dev;
+	v[1] = (uint64_t)st.st_ino;
+	return hash__words(0, v, 2) ?: 1;
+}
+
+static void detach_heap(struct proctree *pt, pid_t pid)
+{
+	u64map__del(&pt->files, (uint64_t)pid, NULL);
+	probes__detach_pid(pt->o.probes, pid);
+}
+
+/* Heap probes of pid on allocator a (found now when NULL), unless they
+ * are on that file already: attaching and detaching uprobes each cost
+ * tens of ms (the kernel walks every mapping of the file, and libc is
+ * mapped everywhere), and an exec usually binds the same libc. 0, or
+ * -errno (-ENOENT: no allocator yet). */
+static int attach_heap(struct proctree *pt, pid_t pid,
+		       const struct allocator *a)
+{
+	struct probe_point pts[MT_OP__COUNT];
+	struct allocator found;
+	uint64_t id, *cur;
+	size_t n = 0;
+	int err;
+
+	if (!a) {
+		err = allocator__find(pid, &found);
+		if (err)
+			return err;
+		a = &found;
+	}
+	id = file_id(a);
+	cur = u64map__get(&pt->files, (uint64_t)pid);
+	if (cur && id && *cur == id)
+		return 0;
+	detach_heap(pt, pid);
+	err = allocator__plan(a, pts, &n);
+	if (err)
+		return err;
+	err = probes__attach_pid(pt->o.probes, pid, a, pts, n);
+	if (err < 0) {
+		probes__detach_pid(pt->o.probes, pid);
+		return err;
+	}
+	if (id && u64map__set(&pt->files, (uint64_t)pid, id)) {
+		probes__detach_pid(pt->o.probes, pid);
+		return -ENOMEM;
+	}
+	mt_info("attached %d heap probes to %s (%s) in pid %d (%s)", err,
+		a->path, a->kind, pid,
+		probes__session(pt->o.probes) ? "uprobe session"
+					      : "uprobes + uretprobes");
+	return 0;
+}
+
+/* Track pid and remember it. 0 or -errno. */
+static int track(struct proctree *pt, pid_t pid)
+{
+	int err;
+
+	err = probes__track(pt->o.probes, pid);
+	if (err)
+		return err;
+	err = u64map__set(&pt->procs, (uint64_t)pid, 1);
+	if (err) {
+		probes__untrack(pt->o.probes, pid);
+		return err;
+	}
+	if (!pt->main)
+		pt->main = pid;
+	pt->seen++;
+	/* its maps read now: a process that exits right after allocating
+	 * still gets its stacks symbolized */
+	if (pt->o.targets)
+		targets__get(pt->o.targets, pid);
+	return 0;
+}
+
+int proctree__add_attached(struct proctree *pt, pid_t pid,
+			   const struct allocator *a)
+{
+	uint64_t id = a ? file_id(a) : 0;
+	int err;
+
+	if (u64map__get(&pt->procs, (uint64_t)pid))
+		return 0;
+	err = track(pt, pid);
+	if (!err && id)
+		err = u64map__set(&pt->files, (uint64_t)pid, id);
+	return err;
+}
+
+int proctree__add(struct proctree *pt, pid_t pid, const struct allocator *a)
+{
+	int err;
+
+	if (u64map__get(&pt->procs, (uint64_t)pid))
+		return 0;
+	err = track(pt, pid);
+	if (err)
+		return err;
+	if (!pt->o.heap)
+		return 0;
+	err = attach_heap(pt, pid, a);
+	if (err == -ENOENT)
+		mt_info("pid %d: no recognised allocator, CPU samples only",
+			pid);
+	else if (err && err != -ESRCH)
+		mt_err("cannot attach heap probes to pid %d: %s", pid,
+		       strerror(-err));
+	return 0;
+}
+
+static void remove_pid(struct proctree *pt, pid_t pid)
+{
+	if (!u64map__del(&pt->procs, (uint64_t)pid, NULL))
+		return;
+	detach_heap(pt, pid);
+	probes__untrack(pt->o.probes, pid);
+}
+
+int proctree__parse_ppid(const char *stat, pid_t *ppid)
+{
+	const char *p = strrchr(stat, ')');
+	char *end;
+	long v;
+
+	/* "PID (COMM) S PPID ...": comm may hold ") " itself */
+	if (!p || p[1] != ' ' || !p[2] || p[3] != ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtol(p + 4, &end, 10);
+	if (errno || end == p + 4 || *end != ' ' || v < 0 || v > INT32_MAX)
+		return -EINVAL;
+	*ppid = (pid_t)v;
+	return 0;
+}
+
+/* Every process's parent, from /proc/[0-9]+/stat. 0 or -errno. */
+static int read_parents(struct u64map *parents)
+{
+	struct dirent *d;
+	char path[sizeof(((struct dirent *)0)->d_name) + 16], *text;
+	DIR *dir;
+	pid_t ppid;
+	int err = 0;
+
+	dir = opendir("/proc");
+	if (!dir)
+		return -errno;
+	while ((d = readdir(dir))) {
+		if (!isdigit((unsigned char)d->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", d->d_name);
+		text = NULL;
+		/* gone meanwhile: not a descendant any more */
+		if (fileio__read_text(path, 0, STAT_MAX, &text, NULL))
+			continue;
+		if (!proctree__parse_ppid(text, &ppid) && ppid)
+			err = u64map__set(parents, strtoull(d->d_name, NULL, 10),
+					  (uint64_t)ppid);
+		free(text);
+		if (err)
+			break;
+	}
+	closedir(dir);
+	return err;
+}
+
+int proctree__add_descendants(struct proctree *pt, pid_t root)
+{
+	struct u64map parents = {};
+	uint64_t pid, ppid;
+	int added = 0, err;
+	bool grew = true;
+
+	err = read_parents(&parents);
+	/* whole generations at a time: a child's pid may be below its
+	 * parent's after pid wrap-around */
+	while (!err && grew) {
+		size_t it = 0;
+
+		grew = false;
+		while (u64map__next(&parents, &it, &pid, &ppid)) {
+			if ((pid_t)ppid != root &&
+			    !u64map__get(&pt->procs, ppid))
+				continue;
+			if (u64map__get(&pt->procs, pid))
+				continue;
+			err = proctree__add(pt, (pid_t)pid, NULL);
+			if (err)
+				break;
+			added++;
+			grew = true;
+		}
+	}
+	u64map__free(&parents);
+	return err ? err : added;
+}
+
+int proctree__resolve_at_exec(pid_t pid, struct allocator *a)
+{
+	char exe[64];
+	int err;
+
+	/* a static binary (or one with its own malloc) has its allocator
+	 * mapped already; otherwise let the loader map the libraries */
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
+	err = allocator__find(pid, a);
+	if (err == 0 && strcmp(a->kind, "executable") != 0)
+		err = -ENOENT;
+	if (err == -ENOENT && !elfinfo__is_static(exe)) {
+		err = launch__run_to_libs(pid);
+		if (err)
+			return err;
+		err = allocator__find(pid, a);
+	}
+	return err;
+}
+
+/* pid exec'd: what is known of its old image goes (its probes stay
+ * until the new image's allocator is known: the same file keeps them). */
+static void forget_image(struct proctree *pt, pid_t pid)
+{
+	if (pt->o.targets)
+		targets__forget(pt->o.targets, pid);
+}
+
+void proctree__on_proc(void *ctx, const struct mt_proc_event *e)
+{
+	struct proctree *pt = ctx;
+	pid_t pid = (pid_t)e->hdr.pid;
+
+	/* under ptrace the tree is followed at its stops instead */
+	if (pt->o.launched)
+		return;
+	if (e->hdr.type == MT_EV_PROC_FORK) {
+		/* the kernel tracks it already; an untracked parent means
+		 * we dropped it meanwhile */
+		if (!u64map__get(&pt->procs, e->ppid)) {
+			probes__untrack(pt->o.probes, pid);
+			return;
+		}
+		mt_info("following pid %d, child of %u", pid, e->ppid);
+		proctree__add(pt, pid, NULL);
+		return;
+	}
+	if (!u64map__get(&pt->procs, (uint64_t)pid))
+		return;
+	forget_image(pt, pid);
+	u64map__set(&pt->procs, (uint64_t)pid,
+		    clock__mono_ns() + REEXEC_WINDOW_NS);
+}
+
+/* Launch mode: one ptrace stop that needs us. */
+static void on_launch_event(struct proctree *pt, enum launch_state st,
+			    const struct launch_event *ev)
+{
+	struct allocator a;
+	int err;
+
+	switch (st) {
+	case LAUNCH_FORKED:
+		mt_info("following pid %d, child of %d", ev->pid, ev->parent);
+		proctree__add(pt, ev->pid, NULL);
+		launch__resume(ev->pid);
+		launch__resume(ev->parent);
+		return;
+	case LAUNCH_EXECED:
+		/* its last events of the old image are read with the old
+		 * maps */
+		probes__drain(pt->o.probes);
+		forget_image(pt, ev->pid);
+		if (!u64map__get(&pt->procs, (uint64_t)ev->pid) &&
+		    track(pt, ev->pid))
+			mt_err("cannot track pid %d after exec", ev->pid);
+		pt->main = ev->pid;
+		if (pt->o.heap) {
+			err = proctree__resolve_at_exec(ev->pid, &a);
+			if (!err)
+				err = attach_heap(pt, ev->pid, &a);
+			if (err)
+				detach_heap(pt, ev->pid);
+			if (err == -ENOENT)
+				mt_info("pid %d: no recognised allocator after exec, CPU samples only",
+					ev->pid);
+			else if (err && err != -ESRCH)
+				mt_err("pid %d: cannot attach heap probes after exec: %s",
+				       ev->pid, strerror(-err));
+		}
+		/* opened now, while its new image is mapped: it names the
+		 * session even after it exits */
+		if (pt->o.targets)
+			targets__get(pt->o.targets, ev->pid);
+		launch__resume(ev->pid);
+		return;
+	case LAUNCH_EXITING:
+		if (pt->o.on_exiting)
+			pt->o.on_exiting(pt->o.ctx, ev->pid);
+		launch__resume(ev->pid);
+		return;
+	case LAUNCH_EXITED:
+		remove_pid(pt, ev->pid);
+		return;
+	case LAUNCH_RUNNING:
+		return;
+	}
+}
+
+size_t proctree__poll(struct proctree *pt)
+{
+	uint64_t now = clock__mono_ns(), pid, v;
+	struct launch_event ev;
+	enum launch_state st;
+	size_t it = 0, alive = 0;
+	bool check = now >= pt->next_check;
+
+	if (pt->o.launched) {
+		/* bounded: the loop's drains must not starve */
+		for (int i = 0; i < 64; i++) {
+			st = launch__next(&ev);
+			if (st == LAUNCH_RUNNING)
+				break;
+			on_launch_event(pt, st, &ev);
+		}
+		return launch__processes();
+	}
+	if (check)
+		pt->next_check = now + LIVENESS_PERIOD_NS;
+	while (u64map__next(&pt->procs, &it, &pid, &v)) {
+		if (check && procstat__pid_state((pid_t)pid)) {
+			remove_pid(pt, (pid_t)pid);
+			/* removal leaves a tombstone: iteration goes on */
+			continue;
+		}
+		alive++;
+		if (v == 1)
+			continue;
+		/* an exec'd image: its allocator may be mapped by now */
+		if (attach_heap(pt, (pid_t)pid, NULL) == 0 || now >= v) {
+			if (now >= v) {
+				detach_heap(pt, (pid_t)pid);
+				mt_info("pid %d: no allocator found after exec, CPU samples only",
+					(int)pid);
+			}
+			u64map__set(&pt->procs, pid, 1);
+			if (pt->o.targets)
+				targets__forget(pt->o.targets, (pid_t)pid);
+		}
+	}
+	return alive;
+}

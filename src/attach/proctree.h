@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * proctree.h - the set of processes a session profiles: the --pid list,
+ * their descendants with --children, and in launch mode every process of
+ * the launched tree. Each is tracked in the BPF target set and has its
+ * own heap probes, re-resolved after an exec and detached at its exit.
+ */
+#ifndef MEMTEL_PROCTREE_H
+#define MEMTEL_PROCTREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "memtel.h"
+#include "attach/allocator.h"
+
+struct probes;
+struct targets;
+struct proctree;
+
+struct proctree_opts {
+	struct probes *probes;
+	struct targets *targets;	/* forgotten/reopened at an exec */
+	bool heap;			/* attach heap probes */
+	bool launched;			/* the tree is ours, under ptrace */
+	bool children;			/* --children: follow descendants */
+	/* launch mode: pid stopped at exit, still mapped (may be NULL) */
+	void (*on_exiting)(void *ctx, pid_t pid);
+	void *ctx;
+};
+
+struct proctree *proctree__new(const struct proctree_opts *o);
+void proctree__free(struct proctree *pt);
+
+/* Track pid and attach its heap probes (to a, planned, when not NULL;
+ * else found now). A process whose allocator cannot be found is still
+ * tracked (CPU samples) and one line says why. 0 or -errno. */
+int proctree__add(struct proctree *pt, pid_t pid, const struct allocator *a);
+/* Track pid, whose heap probes the caller attached to a (NULL: none).
+ * 0 or -errno. */
+int proctree__add_attached(struct proctree *pt, pid_t pid,
+			   const struct allocator *a);
+/* Add every existing descendant of pid, from /proc. Count added, or
+ * -errno. */
+int proctree__add_descendants(struct proctree *pt, pid_t pid);
+/* The allocator of a launched pid stopped at its exec: run its loader to
+ * the point where the libraries are mapped (unless the allocator is in
+ * the executable or the executable is static), then find it. 0, -ESRCH
+ * (exited during startup), -ENOENT (no allocator), or -errno. */
+int proctree__resolve_at_exec(pid_t pid, struct allocator *a);
+
+/* ring_buffer callback for MT_EV_PROC_* notices (ctx: the proctree). */
+void proctree__on_proc(void *ctx, const struct mt_proc_event *e);
+/* Handle launch events, retry pending re-resolutions and drop exited
+ * processes. Processes still alive. */
+size_t proctree__poll(struct proctree *pt);
+/* The process that names the session: the first target, or in launch
+ * mode the last one to exec (for `sh -c 'exec prog'`, prog). */
+pid_t proctree__main(const struct proctree *pt);
+/* How many processes were profiled over the session. */
+size_t proctree__seen(const struct proctree *pt);
+
+/* Parent pid in the text of /proc/PID/stat. 0 or -EINVAL. */
+int proctree__parse_ppid(const char *stat, pid_t *ppid);
+
+#endif /* MEMTEL_PROCTREE_H */

@@ -90,9 +90,11 @@ static int name_rank(const char *sym, const char *name, bool hidden)
 	return sym[n + 1] == '@' ? 2 : 1;
 }
 
-/* Best defined function named `name` in symbol table section scn. */
-static int find_in_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
-			  Elf_Data *versym, const char *name, GElf_Sym *best)
+/* Best defined function (or, with object, data object) named `name` in
+ * symbol table section scn. */
+static int find_sym(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
+		    Elf_Data *versym, const char *name, bool object,
+		    GElf_Sym *best)
 {
 	int best_rank = 0;
 	Elf_Data *data;
@@ -113,7 +115,8 @@ static int find_in_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
 		if (!gelf_getsym(data, i, &sym))
 			continue;
 		type = GELF_ST_TYPE(sym.st_info);
-		if (type != STT_FUNC && type != STT_GNU_IFUNC)
+		if (object ? type != STT_OBJECT :
+			     type != STT_FUNC && type != STT_GNU_IFUNC)
 			continue;
 		if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
 			continue;
@@ -131,6 +134,41 @@ static int find_in_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
 		}
 	}
 	return best_rank;
+}
+
+static int find_in_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
+			  Elf_Data *versym, const char *name, GElf_Sym *best)
+{
+	return find_sym(elf, scn, sh, versym, name, false, best);
+}
+
+int elfinfo__find_object(const char *path, const char *name, uint64_t *vaddr)
+{
+	Elf_Scn *scn;
+	GElf_Sym sym;
+	int fd, err;
+	Elf *elf;
+
+	if (!path || !name || !*name || !vaddr)
+		return -EINVAL;
+	err = elf_open(path, &fd, &elf);
+	if (err)
+		return err;
+	err = -ENOENT;
+	for (scn = NULL; (scn = elf_nextscn(elf, scn)) != NULL;) {
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB &&
+						sh.sh_type != SHT_DYNSYM))
+			continue;
+		if (find_sym(elf, scn, &sh, NULL, name, true, &sym)) {
+			*vaddr = sym.st_value;
+			err = 0;
+			break;
+		}
+	}
+	elf_close(fd, elf);
+	return err;
 }
 
 int elfinfo__find_func(const char *path, const char *name, struct elf_func *out)

@@ -558,3 +558,72 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 		count(MT_CNT_RB_DROPS);
 	return 0;
 }
+
+/*
+ * The Go runtime's sampled heap. Go samples one allocation per
+ * runtime.MemProfileRate bytes on its own and calls
+ * runtime.mProf_Malloc(p, size) for each; a sampled object's profile
+ * record is released by runtime.freeSpecial(s, p, size) when the sweeper
+ * frees it (s->kind == _KindSpecialProfile). Probing only those two costs
+ * the program nothing per unsampled allocation. Go >= 1.17 passes
+ * arguments in registers: RAX, RBX, RCX, ... (ABIInternal).
+ * go_procs maps each Go process probed to the address of its
+ * runtime.MemProfileRate, read at every sample so that a program setting
+ * its own rate is weighted right.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);	/* tgid */
+	__type(value, __u64);	/* &runtime.MemProfileRate */
+} go_procs SEC(".maps");
+
+#define GO_KIND_SPECIAL_PROFILE 2	/* runtime/mheap.go, Go 1.19 */
+#define GO_SPECIAL_KIND_OFF 10		/* special{next *special; offset
+					 * uint16; kind byte} */
+
+SEC("uprobe")
+int BPF_KPROBE(go_malloc)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct mt_go_alloc *e;
+	__u64 *rate_addr;
+	__s64 rate = -1;
+
+	rate_addr = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!rate_addr)
+		return 0;
+	if (bpf_probe_read_user(&rate, sizeof(rate), (void *)*rate_addr))
+		rate = -1;
+	if (emit_enter(ctx, MT_OP_GO_MALLOC, pid_tgid))
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(MT_CNT_RB_DROPS);
+		return 0;
+	}
+	fill_hdr(&e->hdr, MT_EV_GO_ALLOC, MT_OP_GO_MALLOC, pid_tgid);
+	e->addr = ctx->ax;
+	e->size = ctx->bx;
+	e->rate = rate;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(go_free)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	__u8 kind = 0;
+
+	if (!bpf_map_lookup_elem(&go_procs, &tgid))
+		return 0;
+	if (bpf_probe_read_user(&kind, sizeof(kind),
+				(void *)(ctx->ax + GO_SPECIAL_KIND_OFF)) ||
+	    kind != GO_KIND_SPECIAL_PROFILE)
+		return 0;
+	emit_free(ctx->bx, MT_OP_GO_FREE, pid_tgid);
+	return 0;
+}

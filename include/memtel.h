@@ -68,6 +68,9 @@ enum mt_event_type {
 	MT_EV_FREE = 3,
 	/* a CPU sample from the perf-event program */
 	MT_EV_CPU_SAMPLE = 4,
+	/* a Go allocation the runtime sampled (struct mt_go_alloc); follows
+	 * the ALLOC_ENTER (op MT_OP_GO_MALLOC) of the same tid */
+	MT_EV_GO_ALLOC = 5,
 };
 
 /* x86-64 DWARF register numbering, as libdwfl expects it. */
@@ -166,6 +169,20 @@ enum mt_counter {
 	MT_CNT_CPU_SAMPLES,	/* perf-event samples taken (before filter) */
 	MT_CNT_STACK_SHORT,	/* stack window cut short: ring buffer busy */
 	MT_CNT__COUNT,
+};
+
+/* The Go runtime's own sampled heap (src/attach/golang.c): not allocator
+ * entry points, so outside the probe-plan table (>= MT_OP__COUNT). */
+#define MT_OP_GO_MALLOC 64	/* runtime.mProf_Malloc(p, size) */
+#define MT_OP_GO_FREE 65	/* runtime.freeSpecial of a profile record */
+
+/* Sent by go_malloc after the ENTER record: one allocation the Go runtime
+ * sampled at its own rate (runtime.MemProfileRate, read at the sample). */
+struct mt_go_alloc {
+	struct mt_event_hdr hdr;
+	__u64 addr;
+	__u64 size;		/* rounded to the size class, as Go reports */
+	__s64 rate;		/* runtime.MemProfileRate, or -1 if unreadable */
 };
 
 #endif /* MEMTEL_H */

@@ -74,6 +74,8 @@ static int open_load(struct probes *p, const struct probes_opts *o,
 	p->skel->rodata->self_tgid = (uint32_t)getpid();
 	p->skel->rodata->cpu_kernel = o->kernel_stacks;
 	bpf_program__set_autoload(p->skel->progs.cpu_sample, o->cpu);
+	/* the Go runtime's programs (probes__attach_go) load with the rest:
+	 * whether a target is Go is only known per process */
 	p->skel->rodata->session_mode = session;
 	bpf_program__set_autoload(p->skel->progs.alloc_session, session);
 	bpf_program__set_autoload(p->skel->progs.alloc_enter, !session);
@@ -238,6 +240,31 @@ int probes__attach(struct probes *p, const struct allocator *a,
 		attached++;
 	}
 	return attached;
+}
+
+/* The Go runtime's sampled heap (attach/golang.c): register the process
+ * in go_procs (the programs ignore every other), then one uprobe on each
+ * hook. */
+int probes__attach_go(struct probes *p, pid_t pid, const struct golang *g)
+{
+	uint32_t tgid = (uint32_t)pid;
+	int err;
+
+	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.go_procs), &tgid,
+				&g->rate_addr, BPF_ANY))
+		return -errno;
+	mt_debug("probe runtime.mProf_Malloc at %s+0x%llx (%s, %s)", g->path,
+		 (unsigned long long)g->malloc.offset, g->malloc.why,
+		 g->malloc.emulated ? "emulated" : "single-stepped");
+	mt_debug("probe runtime.freeSpecial at %s+0x%llx (%s, %s)", g->path,
+		 (unsigned long long)g->free.offset, g->free.why,
+		 g->free.emulated ? "emulated" : "single-stepped");
+	err = attach_one(p, p->skel->progs.go_malloc, pid, g->open_path,
+			 g->malloc.offset, MT_OP_GO_MALLOC, false);
+	if (!err)
+		err = attach_one(p, p->skel->progs.go_free, pid, g->open_path,
+				 g->free.offset, MT_OP_GO_FREE, false);
+	return err ? err : 2;
 }
 
 /* Parse a CPU list such as "0-3,5" into a bitmap; returns the count. */

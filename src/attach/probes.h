@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "attach/allocator.h"
+#include "attach/golang.h"
 #include "memtel.h"
 
 struct probes;
@@ -35,6 +36,9 @@ struct probes *probes__load(const struct probes_opts *o);
  * probes attached, or -errno. */
 int probes__attach(struct probes *p, const struct allocator *a,
 		   const struct probe_point *pts, size_t n);
+/* Attach to the Go runtime's sampled-allocation hooks of process pid.
+ * Returns the number of probes attached (2), or -errno. */
+int probes__attach_go(struct probes *p, pid_t pid, const struct golang *g);
 /* Open a sampling perf event at freq Hz on every online CPU (hardware
  * cycles, or the cpu-clock software event where there is no PMU) and
  * attach the CPU sampler. Returns the number of CPUs, or -errno; *event

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "attach/golang.h"
 #include "memtel.h"
 #include "cli/options.h"
 #include "collect/collector.h"
@@ -59,6 +60,8 @@ struct session {
 	uint64_t start_mono;
 	const char *end_reason;
 	bool written[SF__COUNT];
+	bool go_heap;		/* the Go runtime's sampled heap is probed */
+	struct golang go;
 };
 
 /* Probe counters at the end of a session, for the summary. */

@@ -141,9 +141,50 @@ static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 		c->errors++;
 }
 
+/* Outermost function name at pcs[i] (a return address unless i == 0). */
+static const char *go_func(struct collector *c, uint32_t pid,
+			   const uint64_t *pcs, size_t i)
+{
+	const struct sym_result *r = symcache__get(c->syms, pid, pcs[i], i > 0);
+
+	return r->n_frames ? r->frames[r->n_frames - 1].function : NULL;
+}
+
+/* Frames of the Go runtime's allocation path at the leaf of a Go heap
+ * sample (runtime.mProf_Malloc, mallocgc, newobject...): how many to drop
+ * so the leaf is the Go function that allocated. The runtime's own
+ * allocations (all frames runtime.*) lose only the sampling hook's three
+ * frames, so their leaf names what allocated (runtime.malg...), as in Go's
+ * own heap profile. pcs[0] is the probe, the others return addresses. */
+static size_t go_runtime_frames(struct collector *c, uint32_t pid,
+				const uint64_t *pcs, size_t n)
+{
+	static const char *const hook[] = {
+		"runtime.mProf_Malloc", "runtime.profilealloc",
+		"runtime.mallocgc",
+	};
+	const char *fn;
+	size_t i;
+
+	if (!c->syms)
+		return n > 1 ? 1 : 0;
+	for (i = 0; i < n; i++) {
+		fn = go_func(c, pid, pcs, i);
+		if (!fn || strncmp(fn, "runtime.", 8))
+			return i;
+	}
+	for (i = 0; i + 1 < n && i < sizeof(hook) / sizeof(hook[0]); i++) {
+		fn = go_func(c, pid, pcs, i);
+		if (!fn || strcmp(fn, hook[i]))
+			break;
+	}
+	return i;
+}
+
 static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		     size_t size)
 {
+	size_t drop;
 	uint64_t pcs[COLLECTOR_MAX_FRAMES];
 	size_t stack_len = e->stack_len;
 	struct target *t;
@@ -160,9 +201,12 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		       &t);
 	if (n <= 2)
 		c->unwind_short++;
-	/* drop the allocator's own frame */
-	id = n > 1 ? intern(c, e->hdr.pid, pcs + 1, n - 1, false)
-		   : intern(c, e->hdr.pid, pcs, n, true);
+	/* drop the allocator's own frame (the Go runtime's whole path) */
+	drop = n > 1 ? 1 : 0;
+	if (e->hdr.op == MT_OP_GO_MALLOC && n > 0)
+		drop = go_runtime_frames(c, e->hdr.pid, pcs, (size_t)n);
+	id = intern(c, e->hdr.pid, pcs + drop, (uint32_t)(n - (int)drop),
+		    drop == 0);
 	if (!id) {
 		c->errors++;
 		return;
@@ -221,6 +265,31 @@ static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 		c->errors++;
 }
 
+/* A Go allocation sampled by the Go runtime: it stands for
+ * 1 / (1 - exp(-size / rate)) allocations of its size, the weight Go's
+ * own pprof heap profile scales by. */
+static void on_go_alloc(struct collector *c, const struct mt_go_alloc *e)
+{
+	uint64_t id, rate = e->rate > 0 ? (uint64_t)e->rate : 0;
+	double w;
+
+	if (!u64map__del(c->pending, e->hdr.tid, &id)) {
+		c->orphans++;
+		return;
+	}
+	if (e->rate < 0)
+		c->go_rate_unknown++;
+	/* rate 1 samples everything; an unreadable rate is the default's */
+	w = sampling__scale(e->size, e->rate < 0 ? 512 * 1024 : rate);
+	if (heapstate__alloc_weighted(c->heap, e->addr, (uint32_t)id, e->size,
+				      MT_OP_GO_MALLOC, e->hdr.ktime_ns, w))
+		c->errors++;
+	if (c->mm &&
+	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id), "go", e->size,
+				 w))
+		c->errors++;
+}
+
 int collector__on_event(void *ctx, void *data, size_t size)
 {
 	const struct mt_event_hdr *h = data;
@@ -239,6 +308,10 @@ int collector__on_event(void *ctx, void *data, size_t size)
 	case MT_EV_ALLOC_RET:
 		if (c->heap && size >= sizeof(struct mt_alloc_ret))
 			on_ret(c, data);
+		break;
+	case MT_EV_GO_ALLOC:
+		if (c->heap && size >= sizeof(struct mt_go_alloc))
+			on_go_alloc(c, data);
 		break;
 	case MT_EV_CPU_SAMPLE:
 		on_cpu(c, data, size);

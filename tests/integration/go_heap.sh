@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# A pure Go program (tools/workloads/go/goheap, built here with `go build`:
+# a static binary with no malloc) under `memtel-bpf -- PROG`: one warning
+# line, exit 0, a CPU profile naming main.burn, and a heap profile of Go's
+# own sampled heap whose main.allocLive site matches the program's own
+# runtime/pprof heap profile. Both profiles are made of the same samples
+# (the ones the Go runtime takes, one per runtime.MemProfileRate bytes)
+# scaled by the same 1/(1-exp(-size/rate)), so they agree within 2%; the
+# rest is what Go counts differently (its in-use values stop at the last
+# GC). Against the bytes really kept live the estimate has Go's own
+# sampling error: 500 kept blocks of 64 KiB at rate 512 KiB give about 59
+# samples, a relative standard error of 12%, so 40% is over 3 sigma.
+set -u
+# shellcheck source=../lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+
+require_bpf
+require_memtel
+require_go
+command -v go >/dev/null || fail "go not installed"
+
+export GOCACHE=$W/gocache GOPATH=$W/gopath GOFLAGS=-mod=mod GOPROXY=off \
+	GO111MODULE=on CGO_ENABLED=0
+cp -r "$MEMTEL_ROOT/tools/workloads/go/goheap" "$W/src"
+(cd "$W/src" && go mod init goheap >/dev/null 2>&1 && go build -o "$W/goheap" .) \
+	>"$W/build.log" 2>&1 || { watch_log "$W/build.log"; fail "go build failed"; }
+elfinfo=$(file "$W/goheap")
+case $elfinfo in
+*statically*) ;;
+*) fail "goheap is not a static binary: $elfinfo" ;;
+esac
+
+run_memtel "$W/memtel" 120 -o "$W/prof" -- "$W/goheap" -profile "$W/own.pb.gz"
+assert_exit 0
+assert_no_sanitizer "$W/memtel.err"
+n=$(grep -c '^memtel-bpf: warning' "$W/memtel.err")
+assert_eq "warning lines" 1 "$n"
+grep -q 'no C allocator' "$W/memtel.err" || fail "the warning does not say why"
+grep -q '^live ' "$W/memtel.out" || fail "goheap did not run to the end"
+assert_file "$W/prof/cpu.pb.gz"
+assert_file "$W/prof/heap.pb.gz"
+assert_file "$W/own.pb.gz"
+assert_no_drops "$W/memtel.out"
+live=$(sed -n 's/^live \([0-9]*\) .*/\1/p' "$W/memtel.out")
+
+python3 - "$MEMTEL_ROOT/tests/lib" "$W/prof" "$W/own.pb.gz" "$live" \
+	>"$W/check.out" 2>&1 <<'PY' || fail "$(cat "$W/check.out")"
+import sys
+sys.path.insert(0, sys.argv[1])
+import pprof_raw
+
+prof, own, live = sys.argv[2], sys.argv[3], int(sys.argv[4])
+cpu = pprof_raw.load(prof + "/cpu.pb.gz")
+if not any("main.burn" in f for _, f in cpu.stacks()):
+    sys.exit("cpu.pb.gz has no main.burn frame")
+if not any("main.main" in f for _, f in cpu.stacks()):
+    sys.exit("cpu.pb.gz has no main.main frame")
+
+ours = pprof_raw.load(prof + "/heap.pb.gz").by_leaf_named()
+theirs = pprof_raw.load(own).by_leaf_named()
+site = "main.allocLive"
+if site not in ours:
+    sys.exit("no %s leaf in heap.pb.gz; leaves: %s" % (site, sorted(ours)))
+if site not in theirs:
+    sys.exit("Go's own profile has no %s leaf" % site)
+for t in ("inuse_space", "alloc_space"):
+    a, b = ours[site][t], theirs[site][t]
+    print("%s %s: ours %d, Go's %d" % (site, t, a, b))
+    if abs(a - b) > 0.02 * b:
+        sys.exit("%s %s off by more than 2%% from Go's own profile" % (site, t))
+a = ours[site]["inuse_space"]
+print("%s inuse_space: ours %d, kept live %d" % (site, a, live))
+if abs(a - live) > 0.4 * live:
+    sys.exit("in-use estimate %d is more than 40%% from the %d bytes kept" % (a, live))
+PY
+cat "$W/check.out"
+log "go heap ok"

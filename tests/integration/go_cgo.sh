@@ -14,14 +14,8 @@ set -u
 require_bpf
 require_memtel
 require_go
-command -v go >/dev/null || fail "go not installed"
 command -v gcc >/dev/null || fail "gcc not installed (cgo)"
-
-export GOCACHE=$W/gocache GOPATH=$W/gopath GOFLAGS=-mod=mod GOPROXY=off \
-	GO111MODULE=on CGO_ENABLED=1
-cp -r "$MEMTEL_ROOT/tools/workloads/go/cgoheap" "$W/src"
-(cd "$W/src" && go mod init cgoheap >/dev/null 2>&1 && go build -o "$W/cgoheap" .) \
-	>"$W/build.log" 2>&1 || { watch_log "$W/build.log"; fail "go build failed"; }
+build_go cgoheap 1
 
 run_memtel "$W/memtel" 120 --sample-bytes 1 -o "$W/prof" -- "$W/cgoheap"
 assert_exit 0

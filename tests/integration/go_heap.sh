@@ -18,13 +18,7 @@ set -u
 require_bpf
 require_memtel
 require_go
-command -v go >/dev/null || fail "go not installed"
-
-export GOCACHE=$W/gocache GOPATH=$W/gopath GOFLAGS=-mod=mod GOPROXY=off \
-	GO111MODULE=on CGO_ENABLED=0
-cp -r "$MEMTEL_ROOT/tools/workloads/go/goheap" "$W/src"
-(cd "$W/src" && go mod init goheap >/dev/null 2>&1 && go build -o "$W/goheap" .) \
-	>"$W/build.log" 2>&1 || { watch_log "$W/build.log"; fail "go build failed"; }
+build_go goheap 0
 elfinfo=$(file "$W/goheap")
 case $elfinfo in
 *statically*) ;;

@@ -4,7 +4,8 @@
 // in main.burn for about a second, then allocates -count blocks of -size
 // bytes in main.allocLive and keeps every -keep'th one live, forces a GC and
 // writes the Go runtime's own heap profile (the ground truth the test
-// compares with) to -profile. Standard library only.
+// compares with) to -profile. -rate sets runtime.MemProfileRate first.
+// Standard library only.
 package main
 
 import (
@@ -44,7 +45,11 @@ func main() {
 	size := flag.Int("size", 64<<10, "bytes per block")
 	every := flag.Int("keep", 4, "keep every n-th block live")
 	profile := flag.String("profile", "", "write Go's own heap profile here")
+	rate := flag.Int("rate", 0, "set runtime.MemProfileRate (0: Go's default)")
 	flag.Parse()
+	if *rate > 0 {
+		runtime.MemProfileRate = *rate
+	}
 
 	burn(time.Second)
 	for i := 0; i < *count; i++ {

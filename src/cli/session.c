@@ -323,6 +323,7 @@ static void session__find_go(struct session *s, bool has_c)
 				s->pid);
 		return;
 	}
+	s->go_found = true;
 	if (!golang__profiling_enabled(s->pid, &s->go)) {
 		mt_info("warning: the Go heap of process %d is not profiled: its binary has Go's memory profiler compiled out (nothing references runtime.MemProfile; importing runtime/pprof keeps it)%s",
 			s->pid, has_c ? "" : ": CPU profile and memory metrics only");
@@ -470,6 +471,8 @@ static int session__attach(struct session *s, struct allocator *a,
 			       mt_verbose ? "" : " (-v shows libbpf's log)");
 		return EXIT_RUNTIME;
 	}
+	if (s->go_found && collector__add_go(&s->coll, (uint32_t)s->pid))
+		return EXIT_RUNTIME;
 	if (s->go_heap) {
 		err = probes__attach_go(s->probes, s->pid, &s->go);
 		if (err < 0) {

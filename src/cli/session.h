@@ -60,6 +60,7 @@ struct session {
 	uint64_t start_mono;
 	const char *end_reason;
 	bool written[SF__COUNT];
+	bool go_found;		/* the target is a Go program */
 	bool go_heap;		/* the Go runtime's sampled heap is probed */
 	struct golang go;
 };

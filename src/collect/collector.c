@@ -50,6 +50,9 @@ void collector__fini(struct collector *c)
 	u64map__free(c->pending);
 	free(c->pending);
 	c->pending = NULL;
+	u64map__free(c->go_pids);
+	free(c->go_pids);
+	c->go_pids = NULL;
 }
 
 /* Intern a stack; a stack seen for the first time is symbolized now,
@@ -99,6 +102,44 @@ static int user_stack(struct collector *c, uint32_t pid, uint32_t tid,
 	return n;
 }
 
+/* Outermost function name at pcs[i] (a return address unless i == 0). */
+static const char *go_func(struct collector *c, uint32_t pid,
+			   const uint64_t *pcs, size_t i)
+{
+	const struct sym_result *r = symcache__get(c->syms, pid, pcs[i], i > 0);
+
+	return r->n_frames ? r->frames[r->n_frames - 1].function : NULL;
+}
+
+int collector__add_go(struct collector *c, uint32_t pid)
+{
+	if (!c->go_pids) {
+		c->go_pids = calloc(1, sizeof(struct u64map));
+		if (!c->go_pids)
+			return -ENOMEM;
+	}
+	return u64map__set(c->go_pids, pid, 1);
+}
+
+/* In a Go program, C code called through cgo runs on the system stack:
+ * runtime.asmcgocall switched to it, so CFI past asmcgocall reads the
+ * wrong stack and yields garbage frames. End a user stack there. */
+static int cut_at_cgo(struct collector *c, uint32_t pid, const uint64_t *pcs,
+		      int n)
+{
+	const char *fn;
+	int i;
+
+	if (!c->go_pids || !c->syms || !u64map__get(c->go_pids, pid))
+		return n;
+	for (i = 0; i < n; i++) {
+		fn = go_func(c, pid, pcs, (size_t)i);
+		if (fn && !strncmp(fn, "runtime.asmcgocall", 18))
+			return i + 1;
+	}
+	return n;
+}
+
 static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 		   size_t size)
 {
@@ -129,6 +170,7 @@ static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 		nu = user_stack(c, e->hdr.pid, e->hdr.tid,
 				(const uint64_t *)e->regs, e->stack, stack_len,
 				0, &fix, pcs + n, COLLECTOR_MAX_FRAMES, &t);
+		nu = cut_at_cgo(c, e->hdr.pid, pcs + n, nu);
 		if (nu > 0)
 			n += (size_t)nu;
 	}
@@ -139,15 +181,6 @@ static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 	comm[MT_COMM_LEN] = '\0';
 	if (!id || cpustate__add(c->cpu, id, e->hdr.pid, e->hdr.tid, comm))
 		c->errors++;
-}
-
-/* Outermost function name at pcs[i] (a return address unless i == 0). */
-static const char *go_func(struct collector *c, uint32_t pid,
-			   const uint64_t *pcs, size_t i)
-{
-	const struct sym_result *r = symcache__get(c->syms, pid, pcs[i], i > 0);
-
-	return r->n_frames ? r->frames[r->n_frames - 1].function : NULL;
 }
 
 /* Frames of the Go runtime's allocation path at the leaf of a Go heap
@@ -199,6 +232,7 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 	n = user_stack(c, e->hdr.pid, e->hdr.tid, (const uint64_t *)e->regs,
 		       e->stack, stack_len, 1, NULL, pcs, COLLECTOR_MAX_FRAMES,
 		       &t);
+	n = cut_at_cgo(c, e->hdr.pid, pcs, n);
 	if (n <= 2)
 		c->unwind_short++;
 	/* drop the allocator's own frame (the Go runtime's whole path) */

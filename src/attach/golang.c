@@ -109,6 +109,15 @@ int golang__find(pid_t pid, struct golang *out)
 					   "runtime.MemProfileRate", &v);
 	if (err)
 		goto cleanup;
+	/* The register ABI (Go >= 1.17) keeps g in r14, which the prologue
+	 * planned above compares against: without it the arguments are on
+	 * the stack (or the code is not what we know), and reading RAX/RBX
+	 * would report garbage. */
+	if (out->malloc.offset == fm.file_offset ||
+	    out->free.offset == ff.file_offset) {
+		err = -ENOTSUP;
+		goto cleanup;
+	}
 	/* run-time address of mProf_Malloc minus its link-time address */
 	bias = m->start + (fm.file_offset - m->pgoff) - fm.vaddr;
 	out->rate_addr = v + bias;

@@ -29,7 +29,8 @@ struct golang {
 
 /* Inspect pid's executable. 0, -ENOENT if it is not a Go program with the
  * runtime's memory profiler (no runtime.mProf_Malloc, e.g. stripped),
- * -ESRCH if pid is gone, or -errno. */
+ * -ENOTSUP if its hooks do not start with the register ABI's prologue
+ * (Go before 1.17), -ESRCH if pid is gone, or -errno. */
 int golang__find(pid_t pid, struct golang *out);
 
 /* True unless the linker compiled memory profiling out of the binary (it

@@ -317,6 +317,11 @@ static void session__find_go(struct session *s, bool has_c)
 {
 	int err = golang__find(s->pid, &s->go);
 
+	if (err == -ENOTSUP) {
+		mt_info("warning: the Go heap of process %d is not profiled: its runtime predates Go 1.17's register ABI%s",
+			s->pid, has_c ? "" : ": CPU profile and memory metrics only");
+		return;
+	}
 	if (err) {
 		if (!has_c)
 			mt_info("warning: no recognised allocator in process %d: no mapped file defines malloc and free, and it is not a Go program with symbols (stripped static binary?): CPU profile and memory metrics only",

@@ -311,6 +311,7 @@ static void on_go_alloc(struct collector *c, const struct mt_go_alloc *e)
 		c->orphans++;
 		return;
 	}
+	c->go_samples++;
 	if (e->rate < 0)
 		c->go_rate_unknown++;
 	/* rate 1 samples everything; an unreadable rate is the default's */

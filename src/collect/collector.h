@@ -33,6 +33,7 @@ struct collector {
 	uint64_t orphans;	/* returns whose entry record was lost */
 	uint64_t unwind_short;	/* heap stacks of just the caller frame */
 	uint64_t errors;	/* malformed records, out of memory */
+	uint64_t go_samples;	/* Go allocations sampled by the Go runtime */
 	uint64_t go_rate_unknown; /* Go samples whose rate was unreadable */
 };
 

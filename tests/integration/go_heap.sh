@@ -45,6 +45,8 @@ check_run() {
 	assert_file "$W/$name.prof/heap.pb.gz"
 	assert_file "$W/$name.own.pb.gz"
 	assert_no_drops "$W/$name.out"
+	grep -Eq '^Go heap: [1-9][0-9]* allocations sampled' "$W/$name.out" ||
+		fail "$name: the summary does not count the Go heap's samples"
 	live=$(sed -n 's/^live \([0-9]*\) .*/\1/p' "$W/$name.out")
 
 	python3 - "$MEMTEL_ROOT/tests/lib" "$W/$name.prof" "$W/$name.own.pb.gz" \

@@ -13,7 +13,9 @@
 # samples, a relative standard error of 12%, so 40% is over 3 sigma.
 # A second run sets runtime.MemProfileRate to 64 KiB in the program: the
 # profiler reads the rate from the process, so the weights still match
-# Go's (at the default rate they would be about 5x too high).
+# Go's (at the default rate they would be about 5x too high). A third run
+# attaches by --pid to the running program (its allocations wait for the
+# profiler).
 set -u
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -28,13 +30,28 @@ case $elfinfo in
 *) fail "goheap is not a static binary: $elfinfo" ;;
 esac
 
-# check_run NAME [GOHEAP-ARG...]: profile goheap, compare with its own
-# profile
+# check_run NAME [GOHEAP-ARG...]: profile goheap (launched, or by --pid
+# when NAME is pid), compare with its own profile
 check_run() {
-	local name=$1 n live
+	local name=$1 n live tpid
 	shift
-	run_memtel "$W/$name" 120 -o "$W/$name.prof" -- "$W/goheap" \
-		-profile "$W/$name.own.pb.gz" "$@"
+	if [ "$name" = pid ]; then
+		watch_log "$W/pid.target" "$W/pid.target.err"
+		spawn "$W/pid.target" "$W/pid.target.err" "$W/goheap" \
+			-profile "$W/$name.own.pb.gz" -wait-signal "$@"
+		tpid=$SPAWN_PID
+		wait_for_line "$W/pid.target" '^ready [0-9]+$' 10 "$tpid" ||
+			fail "goheap did not start"
+		start_memtel "$W/$name" -o "$W/$name.prof" --pid "$tpid"
+		kill -USR1 "$tpid"
+		wait_exit "$tpid" 60 || fail "goheap did not finish"
+		assert_exit 0 goheap
+		wait_exit "$MEMTEL_PID" 60 || fail "memtel-bpf did not exit after goheap"
+		cat "$W/pid.target" >>"$W/$name.out"
+	else
+		run_memtel "$W/$name" 120 -o "$W/$name.prof" -- "$W/goheap" \
+			-profile "$W/$name.own.pb.gz" "$@"
+	fi
 	assert_exit 0
 	assert_no_sanitizer "$W/$name.err"
 	n=$(grep -c '^memtel-bpf: warning' "$W/$name.err")
@@ -84,4 +101,5 @@ PY
 
 check_run default
 check_run rate64k -rate 65536
+check_run pid
 log "go heap ok"

@@ -4,7 +4,9 @@
 // in main.burn for about a second, then allocates -count blocks of -size
 // bytes in main.allocLive and keeps every -keep'th one live, forces a GC and
 // writes the Go runtime's own heap profile (the ground truth the test
-// compares with) to -profile. -rate sets runtime.MemProfileRate first.
+// compares with) to -profile. -rate sets runtime.MemProfileRate first;
+// -wait-signal waits for SIGUSR1 (after printing "ready PID") so that a
+// profiler can attach by pid first.
 // Standard library only.
 package main
 
@@ -12,8 +14,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"syscall"
 	"time"
 )
 
@@ -46,9 +50,16 @@ func main() {
 	every := flag.Int("keep", 4, "keep every n-th block live")
 	profile := flag.String("profile", "", "write Go's own heap profile here")
 	rate := flag.Int("rate", 0, "set runtime.MemProfileRate (0: Go's default)")
+	wait := flag.Bool("wait-signal", false, "print \"ready PID\", wait for SIGUSR1")
 	flag.Parse()
 	if *rate > 0 {
 		runtime.MemProfileRate = *rate
+	}
+	if *wait {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGUSR1)
+		fmt.Printf("ready %d\n", os.Getpid())
+		<-ch
 	}
 
 	burn(time.Second)

@@ -202,6 +202,10 @@ static __always_inline void copy_regs(__u64 *r, struct pt_regs *regs)
 	r[MT_REG_RIP] = BPF_CORE_READ(regs, ip);
 }
 
+/* Go programs' cgo calls (defined with the other Go programs below). */
+static __always_inline void emit_cgo_stack(const struct mt_alloc_enter *e,
+					   __u32 len, __u64 pid_tgid);
+
 /* Registers + stack window of a sampled call, sent ahead of its return. */
 static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
 				      __u64 pid_tgid)
@@ -219,6 +223,8 @@ static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
 
 	if (len > MT_MAX_STACK_BYTES)
 		len = MT_MAX_STACK_BYTES;
+	if (op < MT_OP__COUNT)
+		emit_cgo_stack(e, len, pid_tgid);
 	if (bpf_ringbuf_output(&events, e,
 			       offsetof(struct mt_alloc_enter, stack) + len,
 			       BPF_RB_NO_WAKEUP)) {
@@ -575,8 +581,15 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);	/* tgid */
-	__type(value, __u64);	/* &runtime.MemProfileRate */
+	__type(value, struct mt_go_proc);
 } go_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mt_go_cgo_stack);
+} cgo_scratch SEC(".maps");
 
 #define GO_KIND_SPECIAL_PROFILE 2	/* runtime/mheap.go, Go 1.19 */
 #define GO_SPECIAL_KIND_OFF 10		/* special{next *special; offset
@@ -587,14 +600,14 @@ int BPF_KPROBE(go_malloc)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
+	struct mt_go_proc *gp;
 	struct mt_go_alloc *e;
-	__u64 *rate_addr;
 	__s64 rate = -1;
 
-	rate_addr = bpf_map_lookup_elem(&go_procs, &tgid);
-	if (!rate_addr)
+	gp = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!gp)
 		return 0;
-	if (bpf_probe_read_user(&rate, sizeof(rate), (void *)*rate_addr))
+	if (bpf_probe_read_user(&rate, sizeof(rate), (void *)gp->rate_addr))
 		rate = -1;
 	if (emit_enter(ctx, MT_OP_GO_MALLOC, pid_tgid))
 		return 0;
@@ -626,4 +639,65 @@ int BPF_KPROBE(go_free)
 		return 0;
 	emit_free(ctx->bx, MT_OP_GO_FREE, pid_tgid);
 	return 0;
+}
+
+/*
+ * A C allocation in a Go program made through cgo runs on the system
+ * stack: runtime.asmcgocall switched to it and left, at its own stack
+ * pointer S, the depth of the goroutine's stack pointer below
+ * g.stack.hi ([S + 40]) and g ([S + 48]); the copied window ends there for
+ * the unwinder. Find S from the return address asmcgocall's call leaves
+ * below it (the first such word above sp), and send the goroutine's stack
+ * from its saved pointer, where [sp] returns into runtime.cgocall.
+ * Offsets: runtime/asm_amd64.s and g.stack.hi in runtime2.go, Go 1.19.
+ */
+#define GO_CGO_DEPTH_OFF 40
+#define GO_CGO_G_OFF 48
+#define GO_G_STACK_HI_OFF 8
+
+static __always_inline void emit_cgo_stack(const struct mt_alloc_enter *e,
+					   __u32 len, __u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32, zero = 0, i, n;
+	__u64 s = 0, depth, g, hi, sp, w;
+	struct mt_go_cgo_stack *c;
+	struct mt_go_proc *gp;
+
+	gp = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!gp || !gp->cgo_ret)
+		return;
+	for (i = 0; i < MT_MAX_STACK_BYTES / 8; i++) {
+		if (i * 8 + 8 > len)
+			return;
+		w = *(const __u64 *)(e->stack + (i * 8 & (MT_MAX_STACK_BYTES - 8)));
+		if (w == gp->cgo_ret) {
+			s = e->regs[MT_REG_RSP] + i * 8 + 8;
+			break;
+		}
+	}
+	if (!s || bpf_probe_read_user(&depth, sizeof(depth),
+				      (void *)(s + GO_CGO_DEPTH_OFF)) ||
+	    bpf_probe_read_user(&g, sizeof(g), (void *)(s + GO_CGO_G_OFF)) ||
+	    bpf_probe_read_user(&hi, sizeof(hi),
+				(void *)(g + GO_G_STACK_HI_OFF)) ||
+	    depth < 8 || depth > hi)
+		return;
+	sp = hi - depth;
+	c = bpf_map_lookup_elem(&cgo_scratch, &zero);
+	if (!c)
+		return;
+	n = depth < stack_bytes ? depth : stack_bytes;
+	if (n > MT_MAX_STACK_BYTES)
+		n = MT_MAX_STACK_BYTES;
+	if (n < 8 || bpf_probe_read_user(c->stack, n, (void *)sp)) {
+		count(MT_CNT_STACK_FAIL);
+		return;
+	}
+	fill_hdr(&c->hdr, MT_EV_GO_CGO_STACK, 0, pid_tgid);
+	c->sp = sp;
+	c->stack_len = n;
+	if (bpf_ringbuf_output(&events, c,
+			       offsetof(struct mt_go_cgo_stack, stack) + n,
+			       BPF_RB_NO_WAKEUP))
+		count(MT_CNT_RB_DROPS);
 }

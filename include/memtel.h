@@ -185,4 +185,24 @@ struct mt_go_alloc {
 	__s64 rate;		/* runtime.MemProfileRate, or -1 if unreadable */
 };
 
+/* go_procs' value: what the Go programs need per process. */
+struct mt_go_proc {
+	__u64 rate_addr;	/* &runtime.MemProfileRate */
+	__u64 cgo_ret;		/* return address of asmcgocall's call of the
+				 * C function on the system stack, or 0 */
+};
+
+/* Sent just before the ENTER of a sampled C allocation made through cgo:
+ * a copy of the calling goroutine's stack from where asmcgocall left it
+ * ([sp] is the return address into runtime.cgocall), so the unwinder can
+ * continue into the Go callers. */
+#define MT_EV_GO_CGO_STACK 6
+struct mt_go_cgo_stack {
+	struct mt_event_hdr hdr;
+	__u64 sp;
+	__u32 stack_len;
+	__u32 pad;
+	__u8 stack[MT_MAX_STACK_BYTES];
+};
+
 #endif /* MEMTEL_H */

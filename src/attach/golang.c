@@ -69,6 +69,26 @@ static int plan_site(const char *path, const char *sym, struct elf_func *f,
 	return 0;
 }
 
+/* Run-time address after asmcgocall's first `call *%rax` (ff d0): the
+ * call of the C function once on the system stack, the only indirect call
+ * in its switching path. 0 if not found. */
+static uint64_t cgo_return(const char *path, uint64_t bias)
+{
+	struct elf_func f;
+	uint8_t code[256];
+	long got, i;
+
+	if (elfinfo__find_func(path, "runtime.asmcgocall.abi0", &f))
+		return 0;
+	got = elfinfo__read_bytes(path, f.file_offset, code, sizeof(code));
+	if (f.size && got > (long)f.size)
+		got = (long)f.size;
+	for (i = 0; i + 1 < got; i++)
+		if (code[i] == 0xff && code[i + 1] == 0xd0)
+			return f.vaddr + (uint64_t)i + 2 + bias;
+	return 0;
+}
+
 int golang__find(pid_t pid, struct golang *out)
 {
 	char link[64], exe[PATH_MAX];
@@ -124,6 +144,7 @@ int golang__find(pid_t pid, struct golang *out)
 	if (!elfinfo__find_object(out->open_path,
 				  "runtime.disableMemoryProfiling", &v))
 		out->disabled_addr = v + bias;
+	out->cgo_ret = cgo_return(out->open_path, bias);
 cleanup:
 	procmaps__free(&maps);
 	return err;

@@ -25,6 +25,8 @@ struct golang {
 	struct golang_site malloc, free;
 	uint64_t rate_addr;		/* &runtime.MemProfileRate in the target */
 	uint64_t disabled_addr;		/* &runtime.disableMemoryProfiling, or 0 */
+	uint64_t cgo_ret;		/* where asmcgocall's call of C code
+					 * returns to, or 0 */
 };
 
 /* Inspect pid's executable. 0, -ENOENT if it is not a Go program with the

@@ -247,11 +247,12 @@ int probes__attach(struct probes *p, const struct allocator *a,
  * hook. */
 int probes__attach_go(struct probes *p, pid_t pid, const struct golang *g)
 {
+	struct mt_go_proc gp = { g->rate_addr, g->cgo_ret };
 	uint32_t tgid = (uint32_t)pid;
 	int err;
 
 	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.go_procs), &tgid,
-				&g->rate_addr, BPF_ANY))
+				&gp, BPF_ANY))
 		return -errno;
 	mt_debug("probe runtime.mProf_Malloc at %s+0x%llx (%s, %s)", g->path,
 		 (unsigned long long)g->malloc.offset, g->malloc.why,

@@ -53,6 +53,14 @@ void collector__fini(struct collector *c)
 	u64map__free(c->go_pids);
 	free(c->go_pids);
 	c->go_pids = NULL;
+	if (c->cgo_stacks) {
+		it = 0;
+		while (u64map__next(c->cgo_stacks, &it, &k, &v))
+			free((void *)(uintptr_t)v);
+		u64map__free(c->cgo_stacks);
+		free(c->cgo_stacks);
+		c->cgo_stacks = NULL;
+	}
 }
 
 /* Intern a stack; a stack seen for the first time is symbolized now,
@@ -125,18 +133,79 @@ int collector__add_go(struct collector *c, uint32_t pid)
  * runtime.asmcgocall switched to it, so CFI past asmcgocall reads the
  * wrong stack and yields garbage frames. End a user stack there. */
 static int cut_at_cgo(struct collector *c, uint32_t pid, const uint64_t *pcs,
-		      int n)
+		      int n, bool *cut)
 {
 	const char *fn;
 	int i;
 
+	*cut = false;
 	if (!c->go_pids || !c->syms || !u64map__get(c->go_pids, pid))
 		return n;
 	for (i = 0; i < n; i++) {
 		fn = go_func(c, pid, pcs, (size_t)i);
-		if (fn && !strncmp(fn, "runtime.asmcgocall", 18))
+		if (fn && !strncmp(fn, "runtime.asmcgocall", 18)) {
+			*cut = true;
 			return i + 1;
+		}
 	}
+	return n;
+}
+
+/* Keep a goroutine stack sent ahead of the ENTER of the same thread. */
+static void on_cgo_stack(struct collector *c, const struct mt_go_cgo_stack *e,
+			 size_t size)
+{
+	size_t need = offsetof(struct mt_go_cgo_stack, stack) + e->stack_len;
+	uint64_t old;
+	void *copy;
+
+	if (e->stack_len > MT_MAX_STACK_BYTES || size < need) {
+		c->errors++;
+		return;
+	}
+	if (!c->cgo_stacks) {
+		c->cgo_stacks = calloc(1, sizeof(struct u64map));
+		if (!c->cgo_stacks) {
+			c->errors++;
+			return;
+		}
+	}
+	copy = malloc(need);
+	if (!copy) {
+		c->errors++;
+		return;
+	}
+	memcpy(copy, e, need);
+	if (u64map__del(c->cgo_stacks, e->hdr.tid, &old))
+		free((void *)(uintptr_t)old);
+	if (u64map__set(c->cgo_stacks, e->hdr.tid, (uintptr_t)copy)) {
+		free(copy);
+		c->errors++;
+	}
+}
+
+/* pcs[0..n) ends at runtime.asmcgocall (cut_at_cgo) and the thread's
+ * goroutine stack came with the sample: walk on from the goroutine's
+ * saved stack pointer, where [sp] returns into runtime.cgocall. */
+static int cgo_continue(struct collector *c, struct target *t, uint32_t tid,
+			uint64_t *pcs, int n, size_t max, bool at_cgo)
+{
+	uint64_t id, regs[MT_NREGS] = { 0 };
+	struct mt_go_cgo_stack *g;
+	int m;
+
+	if (!c->cgo_stacks || !u64map__del(c->cgo_stacks, tid, &id))
+		return n;
+	g = (struct mt_go_cgo_stack *)(uintptr_t)id;
+	if (at_cgo && t && n > 0 && (size_t)n < max && g->stack_len >= 16) {
+		memcpy(&regs[MT_REG_RIP], g->stack, sizeof(regs[0]));
+		regs[MT_REG_RSP] = g->sp + 8;
+		m = unwind__user(t, (pid_t)tid, regs, g->stack + 8,
+				 g->stack_len - 8, 0, pcs + n, max - (size_t)n);
+		if (m > 0)
+			n += m;
+	}
+	free(g);
 	return n;
 }
 
@@ -148,6 +217,7 @@ static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 	char comm[MT_COMM_LEN + 1];
 	struct target *t;
 	uint32_t id;
+	bool at_cgo;
 	int nu;
 
 	if (!c->cpu)
@@ -170,7 +240,7 @@ static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 		nu = user_stack(c, e->hdr.pid, e->hdr.tid,
 				(const uint64_t *)e->regs, e->stack, stack_len,
 				0, &fix, pcs + n, COLLECTOR_MAX_FRAMES, &t);
-		nu = cut_at_cgo(c, e->hdr.pid, pcs + n, nu);
+		nu = cut_at_cgo(c, e->hdr.pid, pcs + n, nu, &at_cgo);
 		if (nu > 0)
 			n += (size_t)nu;
 	}
@@ -222,6 +292,7 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 	size_t stack_len = e->stack_len;
 	struct target *t;
 	uint32_t id;
+	bool at_cgo;
 	int n;
 
 	if (size < offsetof(struct mt_alloc_enter, stack) ||
@@ -232,7 +303,9 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 	n = user_stack(c, e->hdr.pid, e->hdr.tid, (const uint64_t *)e->regs,
 		       e->stack, stack_len, 1, NULL, pcs, COLLECTOR_MAX_FRAMES,
 		       &t);
-	n = cut_at_cgo(c, e->hdr.pid, pcs, n);
+	n = cut_at_cgo(c, e->hdr.pid, pcs, n, &at_cgo);
+	n = cgo_continue(c, t, e->hdr.tid, pcs, n, COLLECTOR_MAX_FRAMES,
+			 at_cgo);
 	if (n <= 2)
 		c->unwind_short++;
 	/* drop the allocator's own frame (the Go runtime's whole path) */
@@ -347,6 +420,10 @@ int collector__on_event(void *ctx, void *data, size_t size)
 	case MT_EV_GO_ALLOC:
 		if (c->heap && size >= sizeof(struct mt_go_alloc))
 			on_go_alloc(c, data);
+		break;
+	case MT_EV_GO_CGO_STACK:
+		if (c->heap && size >= offsetof(struct mt_go_cgo_stack, stack))
+			on_cgo_stack(c, data, size);
 		break;
 	case MT_EV_CPU_SAMPLE:
 		on_cpu(c, data, size);

@@ -29,6 +29,7 @@ struct collector {
 	void *components;	/* struct u64map: stack id -> char * */
 	void *pending;		/* struct u64map: tid -> stack id */
 	void *go_pids;		/* struct u64map: pids of Go programs */
+	void *cgo_stacks;	/* struct u64map: tid -> mt_go_cgo_stack * */
 	uint64_t events;
 	uint64_t orphans;	/* returns whose entry record was lost */
 	uint64_t unwind_short;	/* heap stacks of just the caller frame */

@@ -4,8 +4,9 @@
 # blocks of 32 KiB on each heap: main.goAlloc on Go's, C.malloc on libc's.
 # Both heaps appear in heap.pb.gz, told apart by the leaf: the Go site is
 # main.goAlloc, the C one cgo's C.malloc wrapper (_cgo_..._Cfunc__Cmalloc).
-# The C stacks end at runtime.asmcgocall (cgo's switch of stacks), and Go
-# code is placed in its own source file, not in a C unit's.
+# The C stacks continue past runtime.asmcgocall (cgo's switch to the system
+# stack) into the Go callers, and Go code is placed in its own source
+# file, not in a C unit's.
 # The C heap is sampled by memtel-bpf (--sample-bytes 1: exact), the Go heap
 # by the Go runtime (estimate: 1000 blocks of 32 KiB at 512 KiB give ~61
 # samples, 12% relative error; 40% is over 3 sigma).
@@ -37,12 +38,14 @@ import pprof_raw
 want = 1000 * 32 * 1024
 p = pprof_raw.load(sys.argv[2])
 leaves = p.by_leaf_named()
-# C code runs on the system stack cgo switched to: its stacks end at
-# runtime.asmcgocall, with no garbage frames read from the wrong stack
+# C code runs on the system stack cgo switched to: its stacks go on from
+# runtime.asmcgocall into the goroutine's, down to main.main
 for _, frames in p.stacks():
     if frames and "Cfunc__Cmalloc" in frames[0]:
-        if frames[-1] != "runtime.asmcgocall.abi0":
-            sys.exit("C heap stack does not end at asmcgocall: %s" % frames)
+        if ("runtime.asmcgocall.abi0" not in frames or
+                "runtime.cgocall" not in frames or "main.main" not in frames or
+                frames[-1] != "runtime.goexit.abi0"):
+            sys.exit("C heap stack stops short of its Go callers: %s" % frames)
 # file:line of Go code in a cgo binary (its .debug_aranges cover only C)
 for vals, locs, _ in p.samples:
     fn, file, line = p.locations[locs[0]]["lines"][0]

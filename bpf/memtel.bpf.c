@@ -226,6 +226,10 @@ static __always_inline void copy_regs(__u64 *r, struct pt_regs *regs)
 	r[MT_REG_RIP] = BPF_CORE_READ(regs, ip);
 }
 
+/* Go programs' cgo calls (defined with the other Go programs below). */
+static __always_inline void emit_cgo_stack(const struct mt_alloc_enter *e,
+					   __u32 len, __u64 pid_tgid);
+
 /* Registers + stack window of a sampled call, sent ahead of its return. */
 static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
 				      __u64 pid_tgid)
@@ -243,6 +247,8 @@ static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
 
 	if (len > MT_MAX_STACK_BYTES)
 		len = MT_MAX_STACK_BYTES;
+	if (op < MT_OP__COUNT)
+		emit_cgo_stack(e, len, pid_tgid);
 	if (bpf_ringbuf_output(&events, e,
 			       offsetof(struct mt_alloc_enter, stack) + len,
 			       BPF_RB_NO_WAKEUP)) {
@@ -663,4 +669,141 @@ int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid,
 		return 0;
 	emit_proc(MT_EV_PROC_EXEC, tgid, 0);
 	return 0;
+}
+
+/*
+ * The Go runtime's sampled heap. Go samples one allocation per
+ * runtime.MemProfileRate bytes on its own and calls
+ * runtime.mProf_Malloc(p, size) for each; a sampled object's profile
+ * record is released by runtime.freeSpecial(s, p, size) when the sweeper
+ * frees it (s->kind == _KindSpecialProfile). Probing only those two costs
+ * the program nothing per unsampled allocation. Go >= 1.17 passes
+ * arguments in registers: RAX, RBX, RCX, ... (ABIInternal).
+ * go_procs maps each Go process probed to the address of its
+ * runtime.MemProfileRate, read at every sample so that a program setting
+ * its own rate is weighted right.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);	/* tgid */
+	__type(value, struct mt_go_proc);
+} go_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mt_go_cgo_stack);
+} cgo_scratch SEC(".maps");
+
+#define GO_KIND_SPECIAL_PROFILE 2	/* runtime/mheap.go, Go 1.19 */
+#define GO_SPECIAL_KIND_OFF 10		/* special{next *special; offset
+					 * uint16; kind byte} */
+
+SEC("uprobe")
+int BPF_KPROBE(go_malloc)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct mt_go_proc *gp;
+	struct mt_go_alloc *e;
+	__s64 rate = -1;
+
+	gp = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!gp)
+		return 0;
+	if (bpf_probe_read_user(&rate, sizeof(rate), (void *)gp->rate_addr))
+		rate = -1;
+	if (emit_enter(ctx, MT_OP_GO_MALLOC, pid_tgid))
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(MT_CNT_RB_DROPS);
+		return 0;
+	}
+	fill_hdr(&e->hdr, MT_EV_GO_ALLOC, MT_OP_GO_MALLOC, pid_tgid);
+	e->addr = ctx->ax;
+	e->size = ctx->bx;
+	e->rate = rate;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(go_free)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	__u8 kind = 0;
+
+	if (!bpf_map_lookup_elem(&go_procs, &tgid))
+		return 0;
+	if (bpf_probe_read_user(&kind, sizeof(kind),
+				(void *)(ctx->ax + GO_SPECIAL_KIND_OFF)) ||
+	    kind != GO_KIND_SPECIAL_PROFILE)
+		return 0;
+	emit_free(ctx->bx, MT_OP_GO_FREE, pid_tgid);
+	return 0;
+}
+
+/*
+ * A C allocation in a Go program made through cgo runs on the system
+ * stack: runtime.asmcgocall switched to it and left, at its own stack
+ * pointer S, the depth of the goroutine's stack pointer below
+ * g.stack.hi ([S + 40]) and g ([S + 48]); the copied window ends there for
+ * the unwinder. Find S from the return address asmcgocall's call leaves
+ * below it (the first such word above sp), and send the goroutine's stack
+ * from its saved pointer, where [sp] returns into runtime.cgocall.
+ * Offsets: runtime/asm_amd64.s and g.stack.hi in runtime2.go, Go 1.19.
+ */
+#define GO_CGO_DEPTH_OFF 40
+#define GO_CGO_G_OFF 48
+#define GO_G_STACK_HI_OFF 8
+
+static __always_inline void emit_cgo_stack(const struct mt_alloc_enter *e,
+					   __u32 len, __u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32, zero = 0, i, n;
+	__u64 s = 0, depth, g, hi, sp, w;
+	struct mt_go_cgo_stack *c;
+	struct mt_go_proc *gp;
+
+	gp = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!gp || !gp->cgo_ret)
+		return;
+	for (i = 0; i < MT_MAX_STACK_BYTES / 8; i++) {
+		if (i * 8 + 8 > len)
+			return;
+		w = *(const __u64 *)(e->stack + (i * 8 & (MT_MAX_STACK_BYTES - 8)));
+		if (w == gp->cgo_ret) {
+			s = e->regs[MT_REG_RSP] + i * 8 + 8;
+			break;
+		}
+	}
+	if (!s || bpf_probe_read_user(&depth, sizeof(depth),
+				      (void *)(s + GO_CGO_DEPTH_OFF)) ||
+	    bpf_probe_read_user(&g, sizeof(g), (void *)(s + GO_CGO_G_OFF)) ||
+	    bpf_probe_read_user(&hi, sizeof(hi),
+				(void *)(g + GO_G_STACK_HI_OFF)) ||
+	    depth < 8 || depth > hi)
+		return;
+	sp = hi - depth;
+	c = bpf_map_lookup_elem(&cgo_scratch, &zero);
+	if (!c)
+		return;
+	n = depth < stack_bytes ? depth : stack_bytes;
+	if (n > MT_MAX_STACK_BYTES)
+		n = MT_MAX_STACK_BYTES;
+	if (n < 8 || bpf_probe_read_user(c->stack, n, (void *)sp)) {
+		count(MT_CNT_STACK_FAIL);
+		return;
+	}
+	fill_hdr(&c->hdr, MT_EV_GO_CGO_STACK, 0, pid_tgid);
+	c->sp = sp;
+	c->stack_len = n;
+	if (bpf_ringbuf_output(&events, c,
+			       offsetof(struct mt_go_cgo_stack, stack) + n,
+			       BPF_RB_NO_WAKEUP))
+		count(MT_CNT_RB_DROPS);
 }

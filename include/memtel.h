@@ -73,6 +73,9 @@ enum mt_event_type {
 	MT_EV_PROC_FORK = 5,
 	/* a tracked process exec'd a new image: re-resolve its allocator */
 	MT_EV_PROC_EXEC = 6,
+	/* a Go allocation the runtime sampled (struct mt_go_alloc); follows
+	 * the ALLOC_ENTER (op MT_OP_GO_MALLOC) of the same tid */
+	MT_EV_GO_ALLOC = 7,
 };
 
 /* x86-64 DWARF register numbering, as libdwfl expects it. */
@@ -186,6 +189,40 @@ enum mt_counter {
 	MT_CNT_TARGETS_FULL,	/* a child not tracked: target set full */
 	MT_CNT_PROC_DROPS,	/* fork/exec notices lost: ring buffer full */
 	MT_CNT__COUNT,
+};
+
+/* The Go runtime's own sampled heap (src/attach/golang.c): not allocator
+ * entry points, so outside the probe-plan table (>= MT_OP__COUNT). */
+#define MT_OP_GO_MALLOC 64	/* runtime.mProf_Malloc(p, size) */
+#define MT_OP_GO_FREE 65	/* runtime.freeSpecial of a profile record */
+
+/* Sent by go_malloc after the ENTER record: one allocation the Go runtime
+ * sampled at its own rate (runtime.MemProfileRate, read at the sample). */
+struct mt_go_alloc {
+	struct mt_event_hdr hdr;
+	__u64 addr;
+	__u64 size;		/* rounded to the size class, as Go reports */
+	__s64 rate;		/* runtime.MemProfileRate, or -1 if unreadable */
+};
+
+/* go_procs' value: what the Go programs need per process. */
+struct mt_go_proc {
+	__u64 rate_addr;	/* &runtime.MemProfileRate */
+	__u64 cgo_ret;		/* return address of asmcgocall's call of the
+				 * C function on the system stack, or 0 */
+};
+
+/* Sent just before the ENTER of a sampled C allocation made through cgo:
+ * a copy of the calling goroutine's stack from where asmcgocall left it
+ * ([sp] is the return address into runtime.cgocall), so the unwinder can
+ * continue into the Go callers. */
+#define MT_EV_GO_CGO_STACK 8
+struct mt_go_cgo_stack {
+	struct mt_event_hdr hdr;
+	__u64 sp;
+	__u32 stack_len;
+	__u32 pad;
+	__u8 stack[MT_MAX_STACK_BYTES];
 };
 
 #endif /* MEMTEL_H */

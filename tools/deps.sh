@@ -8,7 +8,8 @@ pkgs=(
 	libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libcapstone-dev
 	protobuf-c-compiler libprotobuf-c-dev libcmocka-dev libcurl4-openssl-dev libssl-dev
 	libmicrohttpd-dev    # the agent's /metrics, /healthz, /readyz endpoint
-	golang-go            # go tool pprof reads our profiles back in tests
+	golang-go            # go tool pprof reads our profiles back in tests; Go heap tests
+	musl-tools           # static musl binaries without CFI in the allocator
 	bpftrace linux-perf  # benchmark peers
 	python3 python3-grpcio   # gRPC test receiver
 	protobuf-compiler    # protoc, for decoding by hand

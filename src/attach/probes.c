@@ -88,6 +88,8 @@ static int open_load(struct probes *p, const struct probes_opts *o,
 	bpf_program__set_autoload(p->skel->progs.cpu_sample, o->cpu);
 	bpf_program__set_autoload(p->skel->progs.proc_fork, o->follow);
 	bpf_program__set_autoload(p->skel->progs.proc_exec, o->follow);
+	/* the Go runtime's programs (probes__attach_go) load with the rest:
+	 * whether a target is Go is only known per process */
 	p->skel->rodata->session_mode = session;
 	bpf_program__set_autoload(p->skel->progs.alloc_session, session);
 	bpf_program__set_autoload(p->skel->progs.alloc_enter, !session);
@@ -331,6 +333,32 @@ int probes__attach_pid(struct probes *p, pid_t pid, const struct allocator *a,
 		attached++;
 	}
 	return attached;
+}
+
+/* The Go runtime's sampled heap (attach/golang.c): register the process
+ * in go_procs (the programs ignore every other), then one uprobe on each
+ * hook. */
+int probes__attach_go(struct probes *p, pid_t pid, const struct golang *g)
+{
+	struct mt_go_proc gp = { g->rate_addr, g->cgo_ret };
+	uint32_t tgid = (uint32_t)pid;
+	int err;
+
+	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.go_procs), &tgid,
+				&gp, BPF_ANY))
+		return -errno;
+	mt_debug("probe runtime.mProf_Malloc at %s+0x%llx (%s, %s)", g->path,
+		 (unsigned long long)g->malloc.offset, g->malloc.why,
+		 g->malloc.emulated ? "emulated" : "single-stepped");
+	mt_debug("probe runtime.freeSpecial at %s+0x%llx (%s, %s)", g->path,
+		 (unsigned long long)g->free.offset, g->free.why,
+		 g->free.emulated ? "emulated" : "single-stepped");
+	err = attach_one(p, p->skel->progs.go_malloc, pid, g->open_path,
+			 g->malloc.offset, MT_OP_GO_MALLOC, false);
+	if (!err)
+		err = attach_one(p, p->skel->progs.go_free, pid, g->open_path,
+				 g->free.offset, MT_OP_GO_FREE, false);
+	return err ? err : 2;
 }
 
 /* Parse a CPU list such as "0-3,5" into a bitmap; returns the count. */

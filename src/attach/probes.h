@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "attach/allocator.h"
+#include "attach/golang.h"
 #include "memtel.h"
 
 struct probes;
@@ -52,6 +53,9 @@ void probes__untrack(struct probes *p, pid_t pid);
 /* Attach the fork/exec tracepoints (done by probes__load when follow is
  * set). 0 or -errno. */
 int probes__attach_tracepoints(struct probes *p);
+/* Attach to the Go runtime's sampled-allocation hooks of process pid.
+ * Returns the number of probes attached (2), or -errno. */
+int probes__attach_go(struct probes *p, pid_t pid, const struct golang *g);
 /* Open a sampling perf event at freq Hz on every online CPU (hardware
  * cycles, or the cpu-clock software event where there is no PMU) and
  * attach the CPU sampler. Returns the number of CPUs, or -errno; *event

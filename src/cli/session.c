@@ -309,15 +309,47 @@ static int session__find_allocator(struct session *s, struct allocator *a)
 		return EXIT_RUNTIME;
 	}
 	if (err == -ENOENT) {
-		mt_err("no recognised allocator in process %d: no mapped file defines malloc and free (stripped static binary?)",
-		       s->pid);
-		return EXIT_RUNTIME;
+		/* no C heap (a pure Go program, or a stripped static one):
+		 * the CPU profile, the memory metrics and, for Go, the Go
+		 * runtime's heap still work; session__find_go says which */
+		a->path[0] = '\0';
+		return 0;
 	}
 	if (err) {
 		mt_err("cannot inspect process %d: %s", s->pid, strerror(-err));
 		return EXIT_RUNTIME;
 	}
 	return 0;
+}
+
+/* The Go runtime's heap hooks, if the target is a Go program; one warning
+ * line when there is no heap to profile at all or only part of it.
+ * has_c: a C allocator was found. */
+static void session__find_go(struct session *s, bool has_c)
+{
+	int err = golang__find(s->pid, &s->go);
+
+	if (err == -ENOTSUP) {
+		mt_info("warning: the Go heap of process %d is not profiled: its runtime predates Go 1.17's register ABI%s",
+			s->pid, has_c ? "" : ": CPU profile and memory metrics only");
+		return;
+	}
+	if (err) {
+		if (!has_c)
+			mt_info("warning: no recognised allocator in process %d: no mapped file defines malloc and free, and it is not a Go program with symbols (stripped static binary?): CPU profile and memory metrics only",
+				s->pid);
+		return;
+	}
+	s->go_found = true;
+	if (!golang__profiling_enabled(s->pid, &s->go)) {
+		mt_info("warning: the Go heap of process %d is not profiled: its binary has Go's memory profiler compiled out (nothing references runtime.MemProfile; importing runtime/pprof keeps it)%s",
+			s->pid, has_c ? "" : ": CPU profile and memory metrics only");
+		return;
+	}
+	s->go_heap = true;
+	if (!has_c)
+		mt_info("warning: process %d has no C allocator (a pure Go program): its heap comes from the Go runtime's own sampling (one allocation per runtime.MemProfileRate bytes, 512 KiB by default)",
+			s->pid);
 }
 
 /* The models and the symbolizer the collector feeds. 0 or the exit
@@ -516,7 +548,19 @@ static int session__attach(struct session *s, struct allocator *a,
 			       mt_verbose ? "" : " (-v shows libbpf's log)");
 		return EXIT_RUNTIME;
 	}
-	if (s->heap) {
+	if (s->go_found && collector__add_go(&s->coll, (uint32_t)s->pid))
+		return EXIT_RUNTIME;
+	if (s->go_heap) {
+		err = probes__attach_go(s->probes, s->pid, &s->go);
+		if (err < 0) {
+			mt_err("cannot attach the Go runtime probes to %s in process %d: %s",
+			       s->go.path, s->pid, strerror(-err));
+			return EXIT_RUNTIME;
+		}
+		mt_info("attached %d Go runtime heap probes to %s in pid %d",
+			err, s->go.path, s->pid);
+	}
+	if (s->heap && n_pts) {
 		err = probes__attach(s->probes, a, pts, n_pts);
 		if (err < 0) {
 			mt_err("cannot attach probes to %s in process %d: %s",
@@ -571,6 +615,8 @@ static void session__check_silence(struct session *s)
 	if (!s->heap || !s->probes)
 		return;
 	session__counts(s, &c);
+	/* the Go runtime's own samples count as calls seen */
+	c.calls += s->coll.go_samples;
 	if (c.calls != s->window_calls) {
 		s->window_calls = c.calls;
 		s->silence_told = false;
@@ -899,6 +945,9 @@ static int session__start(struct session *s)
 		rc = session__find_allocator(s, &a);
 		if (rc)
 			return rc;
+		session__find_go(s, a.path[0] != '\0');
+	}
+	if (s->heap && a.path[0]) {
 		err = allocator__plan(&a, pts, &n_pts);
 		if (err) {
 			mt_err("cannot plan probes in %s: %s", a.path,

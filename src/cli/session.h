@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "attach/golang.h"
 #include "memtel.h"
 #include "cli/options.h"
 #include "collect/collector.h"
@@ -70,6 +71,9 @@ struct session {
 	 * whether the current streak of empty windows was reported */
 	uint64_t window_calls;
 	bool silence_told;
+	bool go_found;		/* the target is a Go program */
+	bool go_heap;		/* the Go runtime's sampled heap is probed */
+	struct golang go;
 };
 
 /* Probe counters at the end of a session, for the summary. */

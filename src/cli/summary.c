@@ -55,6 +55,12 @@ static void print_heap(const struct session *s, const struct session_counts *c)
 	fmt__bytes(tot.inuse_bytes, b, sizeof(b));
 	printf("allocation calls seen: %llu, sampled: %llu\n",
 	       (unsigned long long)c->calls, (unsigned long long)c->sampled);
+	if (s->go_heap)
+		printf("Go heap: %llu allocations sampled by the Go runtime (one per runtime.MemProfileRate bytes, weighted as Go's pprof does)\n",
+		       (unsigned long long)s->coll.go_samples);
+	if (s->go_heap && s->coll.go_rate_unknown)
+		printf("Go heap: %llu samples weighted at the default rate (runtime.MemProfileRate unreadable)\n",
+		       (unsigned long long)s->coll.go_rate_unknown);
 	printf("allocated: %.0f objects, %s; in use at end: %.0f objects, %s\n",
 	       tot.alloc_objects, a, tot.inuse_objects, b);
 	heap_report__print_top(&hr, stdout, 10);

@@ -50,6 +50,17 @@ void collector__fini(struct collector *c)
 	u64map__free(c->pending);
 	free(c->pending);
 	c->pending = NULL;
+	u64map__free(c->go_pids);
+	free(c->go_pids);
+	c->go_pids = NULL;
+	if (c->cgo_stacks) {
+		it = 0;
+		while (u64map__next(c->cgo_stacks, &it, &k, &v))
+			free((void *)(uintptr_t)v);
+		u64map__free(c->cgo_stacks);
+		free(c->cgo_stacks);
+		c->cgo_stacks = NULL;
+	}
 }
 
 /* Intern a stack; a stack seen for the first time is symbolized now,
@@ -99,6 +110,105 @@ static int user_stack(struct collector *c, uint32_t pid, uint32_t tid,
 	return n;
 }
 
+/* Outermost function name at pcs[i] (a return address unless i == 0). */
+static const char *go_func(struct collector *c, uint32_t pid,
+			   const uint64_t *pcs, size_t i)
+{
+	const struct sym_result *r = symcache__get(c->syms, pid, pcs[i], i > 0);
+
+	return r->n_frames ? r->frames[r->n_frames - 1].function : NULL;
+}
+
+int collector__add_go(struct collector *c, uint32_t pid)
+{
+	if (!c->go_pids) {
+		c->go_pids = calloc(1, sizeof(struct u64map));
+		if (!c->go_pids)
+			return -ENOMEM;
+	}
+	return u64map__set(c->go_pids, pid, 1);
+}
+
+/* In a Go program, C code called through cgo runs on the system stack:
+ * runtime.asmcgocall switched to it, so CFI past asmcgocall reads the
+ * wrong stack and yields garbage frames. End a user stack there. */
+static int cut_at_cgo(struct collector *c, uint32_t pid, const uint64_t *pcs,
+		      int n, bool *cut)
+{
+	const char *fn;
+	int i;
+
+	*cut = false;
+	if (!c->go_pids || !c->syms || !u64map__get(c->go_pids, pid))
+		return n;
+	for (i = 0; i < n; i++) {
+		fn = go_func(c, pid, pcs, (size_t)i);
+		if (fn && !strncmp(fn, "runtime.asmcgocall", 18)) {
+			*cut = true;
+			return i + 1;
+		}
+	}
+	return n;
+}
+
+/* Keep a goroutine stack sent ahead of the ENTER of the same thread. */
+static void on_cgo_stack(struct collector *c, const struct mt_go_cgo_stack *e,
+			 size_t size)
+{
+	size_t need = offsetof(struct mt_go_cgo_stack, stack) + e->stack_len;
+	uint64_t old;
+	void *copy;
+
+	if (e->stack_len > MT_MAX_STACK_BYTES || size < need) {
+		c->errors++;
+		return;
+	}
+	if (!c->cgo_stacks) {
+		c->cgo_stacks = calloc(1, sizeof(struct u64map));
+		if (!c->cgo_stacks) {
+			c->errors++;
+			return;
+		}
+	}
+	copy = malloc(need);
+	if (!copy) {
+		c->errors++;
+		return;
+	}
+	memcpy(copy, e, need);
+	if (u64map__del(c->cgo_stacks, e->hdr.tid, &old))
+		free((void *)(uintptr_t)old);
+	if (u64map__set(c->cgo_stacks, e->hdr.tid, (uintptr_t)copy)) {
+		free(copy);
+		c->errors++;
+	}
+}
+
+/* pcs[0..n) ends at runtime.asmcgocall (cut_at_cgo) and the thread's
+ * goroutine stack came with the sample: walk on from the goroutine's
+ * saved stack pointer, where [sp] returns into runtime.cgocall. */
+static int cgo_continue(struct collector *c, struct target *t, uint32_t tid,
+			uint64_t *pcs, int n, size_t max, bool at_cgo)
+{
+	uint64_t id, regs[MT_NREGS] = { 0 };
+	struct mt_go_cgo_stack *g;
+	int m;
+
+	if (!c->cgo_stacks || !u64map__del(c->cgo_stacks, tid, &id))
+		return n;
+	g = (struct mt_go_cgo_stack *)(uintptr_t)id;
+	if (at_cgo && t && n > 0 && (size_t)n < max && g->stack_len >= 16) {
+		memcpy(&regs[MT_REG_RIP], g->stack, sizeof(regs[0]));
+		regs[MT_REG_RSP] = g->sp + 8;
+		m = unwind__user(t, (pid_t)tid, regs, g->stack + 8,
+				 g->stack_len - 8, 0, pcs + n, max - (size_t)n);
+		if (m > 0)
+			n += m;
+	}
+	free(g);
+	return n;
+}
+
 static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 		   size_t size)
 {
@@ -107,6 +217,7 @@ static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 	char comm[MT_COMM_LEN + 1];
 	struct target *t;
 	uint32_t id;
+	bool at_cgo;
 	int nu;
 
 	if (!c->cpu)
@@ -129,6 +240,7 @@ static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 		nu = user_stack(c, e->hdr.pid, e->hdr.tid,
 				(const uint64_t *)e->regs, e->stack, stack_len,
 				0, &fix, pcs + n, COLLECTOR_MAX_FRAMES, &t);
+		nu = cut_at_cgo(c, e->hdr.pid, pcs + n, nu, &at_cgo);
 		if (nu > 0)
 			n += (size_t)nu;
 	}
@@ -141,13 +253,46 @@ static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 		c->errors++;
 }
 
+/* Frames of the Go runtime's allocation path at the leaf of a Go heap
+ * sample (runtime.mProf_Malloc, mallocgc, newobject...): how many to drop
+ * so the leaf is the Go function that allocated. The runtime's own
+ * allocations (all frames runtime.*) lose only the sampling hook's three
+ * frames, so their leaf names what allocated (runtime.malg...), as in Go's
+ * own heap profile. pcs[0] is the probe, the others return addresses. */
+static size_t go_runtime_frames(struct collector *c, uint32_t pid,
+				const uint64_t *pcs, size_t n)
+{
+	static const char *const hook[] = {
+		"runtime.mProf_Malloc", "runtime.profilealloc",
+		"runtime.mallocgc",
+	};
+	const char *fn;
+	size_t i;
+
+	if (!c->syms)
+		return n > 1 ? 1 : 0;
+	for (i = 0; i < n; i++) {
+		fn = go_func(c, pid, pcs, i);
+		if (!fn || strncmp(fn, "runtime.", 8))
+			return i;
+	}
+	for (i = 0; i + 1 < n && i < sizeof(hook) / sizeof(hook[0]); i++) {
+		fn = go_func(c, pid, pcs, i);
+		if (!fn || strcmp(fn, hook[i]))
+			break;
+	}
+	return i;
+}
+
 static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		     size_t size)
 {
+	size_t drop;
 	uint64_t pcs[COLLECTOR_MAX_FRAMES];
 	size_t stack_len = e->stack_len;
 	struct target *t;
 	uint32_t id;
+	bool at_cgo;
 	int n;
 
 	if (size < offsetof(struct mt_alloc_enter, stack) ||
@@ -158,11 +303,17 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 	n = user_stack(c, e->hdr.pid, e->hdr.tid, (const uint64_t *)e->regs,
 		       e->stack, stack_len, 1, NULL, pcs, COLLECTOR_MAX_FRAMES,
 		       &t);
+	n = cut_at_cgo(c, e->hdr.pid, pcs, n, &at_cgo);
+	n = cgo_continue(c, t, e->hdr.tid, pcs, n, COLLECTOR_MAX_FRAMES,
+			 at_cgo);
 	if (n <= 2)
 		c->unwind_short++;
-	/* drop the allocator's own frame */
-	id = n > 1 ? intern(c, e->hdr.pid, pcs + 1, n - 1, false)
-		   : intern(c, e->hdr.pid, pcs, n, true);
+	/* drop the allocator's own frame (the Go runtime's whole path) */
+	drop = n > 1 ? 1 : 0;
+	if (e->hdr.op == MT_OP_GO_MALLOC && n > 0)
+		drop = go_runtime_frames(c, e->hdr.pid, pcs, (size_t)n);
+	id = intern(c, e->hdr.pid, pcs + drop, (uint32_t)(n - (int)drop),
+		    drop == 0);
 	if (!id) {
 		c->errors++;
 		return;
@@ -232,6 +383,32 @@ static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 		c->errors++;
 }
 
+/* A Go allocation sampled by the Go runtime: it stands for
+ * 1 / (1 - exp(-size / rate)) allocations of its size, the weight Go's
+ * own pprof heap profile scales by. */
+static void on_go_alloc(struct collector *c, const struct mt_go_alloc *e)
+{
+	uint64_t id, rate = e->rate > 0 ? (uint64_t)e->rate : 0;
+	double w;
+
+	if (!u64map__del(c->pending, e->hdr.tid, &id)) {
+		c->orphans++;
+		return;
+	}
+	c->go_samples++;
+	if (e->rate < 0)
+		c->go_rate_unknown++;
+	/* rate 1 samples everything; an unreadable rate is the default's */
+	w = sampling__scale(e->size, e->rate < 0 ? 512 * 1024 : rate);
+	if (heapstate__alloc_weighted(c->heap, e->addr, (uint32_t)id, e->size,
+				      MT_OP_GO_MALLOC, e->hdr.ktime_ns, w))
+		c->errors++;
+	if (c->mm &&
+	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id), "go", e->size,
+				 w))
+		c->errors++;
+}
+
 int collector__on_event(void *ctx, void *data, size_t size)
 {
 	const struct mt_event_hdr *h = data;
@@ -250,6 +427,14 @@ int collector__on_event(void *ctx, void *data, size_t size)
 	case MT_EV_ALLOC_RET:
 		if (c->heap && size >= sizeof(struct mt_alloc_ret))
 			on_ret(c, data);
+		break;
+	case MT_EV_GO_ALLOC:
+		if (c->heap && size >= sizeof(struct mt_go_alloc))
+			on_go_alloc(c, data);
+		break;
+	case MT_EV_GO_CGO_STACK:
+		if (c->heap && size >= offsetof(struct mt_go_cgo_stack, stack))
+			on_cgo_stack(c, data, size);
 		break;
 	case MT_EV_CPU_SAMPLE:
 		on_cpu(c, data, size);

@@ -32,6 +32,8 @@ struct collector {
 	const char *(*op_name)(enum mt_op op);
 	void *components;	/* struct u64map: stack id -> char * */
 	void *pending;		/* struct u64map: tid -> stack id */
+	void *go_pids;		/* struct u64map: pids of Go programs */
+	void *cgo_stacks;	/* struct u64map: tid -> mt_go_cgo_stack * */
 	uint64_t events;
 	uint64_t orphans;	/* returns whose entry record was lost */
 	uint64_t unwind_short;	/* heap stacks of just the caller frame */
@@ -39,12 +41,17 @@ struct collector {
 	/* fork/exec notices of tracked processes go here (may be NULL) */
 	void (*on_proc)(void *ctx, const struct mt_proc_event *e);
 	void *proc_ctx;
+	uint64_t go_samples;	/* Go allocations sampled by the Go runtime */
+	uint64_t go_rate_unknown; /* Go samples whose rate was unreadable */
 };
 
 int collector__init(struct collector *c, struct targets *tg,
 		    struct stacks *s, struct heapstate *h, struct cpustate *cpu,
 		    struct symcache *syms);
 void collector__fini(struct collector *c);
+/* pid is a Go program: its user stacks end at runtime.asmcgocall (cgo's
+ * switch to the system stack). 0 or -ENOMEM. */
+int collector__add_go(struct collector *c, uint32_t pid);
 /* ring_buffer_sample_fn: ctx is a struct collector. Always 0 (a bad
  * record is counted, not fatal). */
 int collector__on_event(void *ctx, void *data, size_t size);

@@ -45,6 +45,11 @@ void heapstate__free(struct heapstate *h);
  * block already live at addr (its free was lost) is replaced. */
 int heapstate__alloc(struct heapstate *h, uint64_t addr, uint32_t stack_id,
 		     uint64_t size, uint32_t op, uint64_t t_ns);
+/* heapstate__alloc with the block standing for w blocks (a block sampled
+ * by someone else's sampler: the Go runtime's). */
+int heapstate__alloc_weighted(struct heapstate *h, uint64_t addr,
+			      uint32_t stack_id, uint64_t size, uint32_t op,
+			      uint64_t t_ns, double w);
 /* Call fn for every live block (order unspecified); stops early and
  * returns fn's value if it is not 0. */
 int heapstate__foreach_live(struct heapstate *h,

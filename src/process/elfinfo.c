@@ -115,9 +115,11 @@ static int name_rank(const char *sym, const char *name, bool hidden)
 	return sym[n + 1] == '@' ? 2 : 1;
 }
 
-/* Best defined function named `name` in symbol table section scn. */
+/* Best defined function (or, with object, data object) named `name` in
+ * symbol table section scn. */
 static int find_in_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
-			  Elf_Data *versym, const char *name, GElf_Sym *best)
+			  Elf_Data *versym, const char *name, bool object,
+			  GElf_Sym *best)
 {
 	int best_rank = 0;
 	Elf_Data *data;
@@ -138,7 +140,8 @@ static int find_in_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
 		if (!gelf_getsym(data, i, &sym))
 			continue;
 		type = GELF_ST_TYPE(sym.st_info);
-		if (type != STT_FUNC && type != STT_GNU_IFUNC)
+		if (object ? type != STT_OBJECT :
+			     type != STT_FUNC && type != STT_GNU_IFUNC)
 			continue;
 		if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
 			continue;
@@ -158,23 +161,17 @@ static int find_in_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
 	return best_rank;
 }
 
-int elfinfo__find_func(const char *path, const char *name, struct elf_func *out)
+/* Best symbol named `name` (a function, or with object a data object):
+ * .dynsym first (with .gnu.version telling default from hidden versions),
+ * then .symtab. Nonzero if found. */
+static int lookup(Elf *elf, const char *name, bool object, GElf_Sym *sym)
 {
 	static const GElf_Word order[] = { SHT_DYNSYM, SHT_SYMTAB };
 	Elf_Data *versym = NULL;
 	Elf_Scn *scn;
-	GElf_Sym sym;
-	size_t i, nph;
-	int fd, err, found = 0;
-	Elf *elf;
+	int found = 0;
+	size_t i;
 
-	if (!path || !name || !*name || !out)
-		return -EINVAL;
-	err = elf_open(path, &fd, &elf);
-	if (err)
-		return err;
-
-	/* .gnu.version tells default from hidden versions in .dynsym. */
 	for (scn = NULL; (scn = elf_nextscn(elf, scn)) != NULL;) {
 		GElf_Shdr sh;
 
@@ -190,11 +187,48 @@ int elfinfo__find_func(const char *path, const char *name, struct elf_func *out)
 				continue;
 			found = find_in_symtab(elf, scn, &sh,
 					       order[i] == SHT_DYNSYM ? versym : NULL,
-					       name, &sym);
+					       name, object, sym);
 			if (found)
 				break;
 		}
 	}
+	return found;
+}
+
+int elfinfo__find_object(const char *path, const char *name, uint64_t *vaddr)
+{
+	GElf_Sym sym;
+	int fd, err;
+	Elf *elf;
+
+	if (!path || !name || !*name || !vaddr)
+		return -EINVAL;
+	err = elf_open(path, &fd, &elf);
+	if (err)
+		return err;
+	err = -ENOENT;
+	if (lookup(elf, name, true, &sym)) {
+		*vaddr = sym.st_value;
+		err = 0;
+	}
+	elf_close(fd, elf);
+	return err;
+}
+
+int elfinfo__find_func(const char *path, const char *name, struct elf_func *out)
+{
+	GElf_Sym sym;
+	size_t i, nph;
+	int fd, err, found;
+	Elf *elf;
+
+	if (!path || !name || !*name || !out)
+		return -EINVAL;
+	err = elf_open(path, &fd, &elf);
+	if (err)
+		return err;
+
+	found = lookup(elf, name, false, &sym);
 	if (!found) {
 		err = -ENOENT;
 		goto cleanup;

@@ -24,6 +24,10 @@ struct elf_func {
  * 0, -ENOENT if absent, or another -errno. */
 int elfinfo__find_func(const char *path, const char *name, struct elf_func *out);
 
+/* Link-time address of a defined data object `name` (.symtab or
+ * .dynsym). 0, -ENOENT if absent, or another -errno. */
+int elfinfo__find_object(const char *path, const char *name, uint64_t *vaddr);
+
 /* Read up to len bytes of the file at offset into buf; returns bytes read
  * or -errno. */
 long elfinfo__read_bytes(const char *path, uint64_t offset, uint8_t *buf,

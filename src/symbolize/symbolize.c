@@ -96,6 +96,22 @@ static const char *die_name(Dwarf_Die *die)
 /* Inline chain at addr: fills frames[0..] innermost first with names and
  * the call-site lines of the callers. Returns the number of frames, 0 when
  * the address is not inside an inlined call. */
+/* The compile unit whose ranges hold addr. dwfl_module_addrdie trusts
+ * .debug_aranges, and a cgo binary has them only for its C units: for an
+ * address in Go code it names the nearest C unit, whose lines are wrong.
+ * Such an answer is checked and the units searched instead. */
+static Dwarf_Die *cu_of(Dwfl_Module *mod, uint64_t addr, Dwarf_Addr *bias)
+{
+	Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, bias);
+
+	if (cu && dwarf_haspc(cu, addr - *bias) > 0)
+		return cu;
+	for (cu = NULL; (cu = dwfl_module_nextcu(mod, cu, bias)) != NULL;)
+		if (dwarf_haspc(cu, addr - *bias) > 0)
+			return cu;
+	return NULL;
+}
+
 static int inline_chain(Dwfl_Module *mod, uint64_t addr, struct sym_result *out,
 			const char *leaf_file, int leaf_line)
 {
@@ -106,7 +122,7 @@ static int inline_chain(Dwfl_Module *mod, uint64_t addr, struct sym_result *out,
 	const char *file = leaf_file;
 	int line = leaf_line;
 
-	cudie = dwfl_module_addrdie(mod, addr, &bias);
+	cudie = cu_of(mod, addr, &bias);
 	if (!cudie)
 		return 0;
 	n = dwarf_getscopes(cudie, addr - bias, &scopes);
@@ -167,14 +183,18 @@ int symbolize__module_addr(Dwfl_Module *mod, uint64_t addr,
 			   struct sym_result *out)
 {
 	const char *file = NULL, *name;
-	Dwfl_Line *line;
 	GElf_Addr off;
 	GElf_Sym sym;
 	int lineno = 0;
 
-	line = dwfl_module_getsrc(mod, addr);
-	if (line)
-		file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+	Dwarf_Addr bias;
+	Dwarf_Die *cu = cu_of(mod, addr, &bias);
+	Dwarf_Line *dl = cu ? dwarf_getsrc_die(cu, addr - bias) : NULL;
+
+	if (dl) {
+		file = dwarf_linesrc(dl, NULL, NULL);
+		dwarf_lineno(dl, &lineno);
+	}
 	name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
 
 	if (inline_chain(mod, addr, out, file, lineno) > 0) {

@@ -104,6 +104,44 @@ static int cb_frame(Dwfl_Frame *state, void *arg)
 	return c->n < c->max ? DWARF_CB_OK : DWARF_CB_ABORT;
 }
 
+/*
+ * CFI gave nothing past the probed function (musl's libc has none): at an
+ * entry probe nothing is pushed yet, so the caller's frame is exactly the
+ * sampled registers with rip = [rsp] and rsp + 8, and every callee-saved
+ * register still holds the caller's value. Walk again from there, with the
+ * caller's own CFI. Fills c->pcs[1...]; returns the number of pcs.
+ */
+static int resume_at_caller(struct target *t, pid_t tid, struct unwind_ctx *c)
+{
+	uint64_t regs[MT_NREGS], ra;
+	struct unwind_ctx cc;
+
+	c->pcs[0] = c->regs[MT_REG_RIP];
+	c->n = 1;
+	if (c->stack_len < 16 || c->max < 2)
+		return (int)c->n;
+	memcpy(&ra, c->stack, sizeof(ra));
+	if (!ra)
+		return (int)c->n;
+	memcpy(regs, c->regs, sizeof(regs));
+	regs[MT_REG_RIP] = ra;
+	regs[MT_REG_RSP] += 8;
+	cc = *c;
+	cc.regs = regs;
+	cc.stack = c->stack + 8;
+	cc.stack_len = c->stack_len - 8;
+	cc.pcs = c->pcs + 1;
+	cc.max = c->max - 1;
+	cc.n = 0;
+	target__set_unwind_ctx(t, &cc);
+	(void)dwfl_getthread_frames(target__dwfl(t), tid, cb_frame, &cc);
+	target__set_unwind_ctx(t, NULL);
+	if (cc.n == 0)
+		cc.pcs[cc.n++] = ra;
+	c->n = 1 + cc.n;
+	return (int)c->n;
+}
+
 int unwind__user(struct target *t, pid_t tid, const uint64_t *regs,
 		 const uint8_t *stack, size_t stack_len, int ret_at_sp,
 		 uint64_t *pcs, size_t max)
@@ -138,6 +176,9 @@ int unwind__user_fixed(struct target *t, pid_t tid, const uint64_t *regs,
 	 * got. */
 	(void)dwfl_getthread_frames(dwfl, tid, cb_frame, &c);
 	target__set_unwind_ctx(t, NULL);
+	if (c.n <= 1 && ret_at_sp)
+		return resume_at_caller(t, tid, &c);
+	return (int)c.n;
 fallback:
 	if (c.n == 0)
 		pcs[c.n++] = regs[MT_REG_RIP];

@@ -90,6 +90,21 @@ require_go() {
 		"$MEMTEL_ROOT/tests/lib" || skip "go not installed (go tool pprof)"
 }
 
+# build_go WORKLOAD CGO: `go build` tools/workloads/go/WORKLOAD into
+# $W/WORKLOAD with CGO_ENABLED=CGO, offline (standard library only), its
+# caches under the test's scratch directory.
+build_go() {
+	local name=$1
+	command -v go >/dev/null || fail "go not installed (golang-go)"
+	cp -r "$MEMTEL_ROOT/tools/workloads/go/$name" "$W/$name.src" || fail "no workload $name"
+	watch_log "$W/$name.build"
+	(cd "$W/$name.src" &&
+		export GOCACHE=$W/gocache GOPATH=$W/gopath GOFLAGS=-mod=mod \
+			GOPROXY=off GO111MODULE=on CGO_ENABLED=$2 &&
+		go mod init "$name" && go build -o "$W/$name" .) \
+		>"$W/$name.build" 2>&1 || fail "go build of $name failed"
+}
+
 # spawn OUT ERR CMD...: start CMD in the background with SIGINT/SIGQUIT at
 # their defaults (bash ignores them in background jobs without job
 # control); sets SPAWN_PID.

@@ -163,6 +163,30 @@ static void test_heapstate_scaled(void **state)
 	heapstate__free(h);
 }
 
+/* A Go block carries the Go runtime's weight, not the session's mean; its
+ * free (the sweeper's) takes off what it added, and an op outside the
+ * probe table is not counted there. */
+static void test_heapstate_weighted(void **state)
+{
+	struct heapstate *h = heapstate__new(1);
+	struct heap_totals t;
+	double w = sampling__scale(65536, 524288);
+
+	(void)state;
+	assert_int_equal(heapstate__alloc_weighted(h, 0x10, 1, 65536,
+						   MT_OP_GO_MALLOC, 0, w), 0);
+	assert_int_equal(heapstate__alloc(h, 0x20, 1, 100, MT_OP_MALLOC, 0), 0);
+	heapstate__totals(h, &t);
+	assert_true(fabs(t.inuse_bytes - (w * 65536 + 100)) < 1e-3);
+	assert_true(fabs(t.alloc_objects - (w + 1)) < 1e-9);
+	assert_int_equal(t.op_count[MT_OP_MALLOC], 1);
+	assert_true(heapstate__free_block(h, 0x10));
+	heapstate__totals(h, &t);
+	assert_true(fabs(t.inuse_bytes - 100) < 1e-3);
+	assert_true(fabs(t.inuse_objects - 1) < 1e-9);
+	heapstate__free(h);
+}
+
 static void test_cpustate(void **state)
 {
 	struct cpustate *c = cpustate__new();
@@ -197,6 +221,7 @@ int main(void)
 		cmocka_unit_test(test_stacks_intern),
 		cmocka_unit_test(test_heapstate_exact),
 		cmocka_unit_test(test_heapstate_scaled),
+		cmocka_unit_test(test_heapstate_weighted),
 		cmocka_unit_test(test_cpustate),
 	};
 

@@ -400,8 +400,9 @@ static void on_go_alloc(struct collector *c, const struct mt_go_alloc *e)
 		c->go_rate_unknown++;
 	/* rate 1 samples everything; an unreadable rate is the default's */
 	w = sampling__scale(e->size, e->rate < 0 ? 512 * 1024 : rate);
-	if (heapstate__alloc_weighted(c->heap, e->addr, (uint32_t)id, e->size,
-				      MT_OP_GO_MALLOC, e->hdr.ktime_ns, w))
+	if (heapstate__alloc_weighted(c->heap, block_key(e->hdr.pid, e->addr),
+				      (uint32_t)id, e->size, MT_OP_GO_MALLOC,
+				      e->hdr.ktime_ns, w))
 		c->errors++;
 	if (c->mm &&
 	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id), "go", e->size,

@@ -6,6 +6,7 @@
  * GNU build ID, and whether an executable carries all its code itself.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <limits.h>
@@ -40,10 +41,29 @@ static void elf_init_once(void)
  * links lead to the exact inode the target mapped, /proc/self/fd to a copy
  * of ours. Anything else a target controls is opened without following
  * its last component. */
+/* Is path /proc/PID/exe (or /proc/self/exe)? */
+static bool is_proc_exe(const char *path)
+{
+	const char *p = path + 6;
+
+	if (strncmp(path, "/proc/", 6))
+		return false;
+	if (!strncmp(p, "self", 4))
+		p += 4;
+	else
+		while (*p >= '0' && *p <= '9')
+			p++;
+	return p > path + 6 && !strcmp(p, "/exe");
+}
+
+/* The kernel's own links (map_files/, exe, fd/) lead to the very inode a
+ * process has mapped or executed: those are followed; anything else a
+ * target could have planted is not. */
 static unsigned int open_flags(const char *path)
 {
 	if (!strncmp(path, "/proc/", 6) &&
-	    (strstr(path, "/map_files/") || !strncmp(path, "/proc/self/fd/", 14)))
+	    (strstr(path, "/map_files/") || !strncmp(path, "/proc/self/fd/", 14) ||
+	     is_proc_exe(path)))
 		return FILEIO_REGULAR | FILEIO_FOLLOW;
 	return FILEIO_REGULAR;
 }

@@ -7,6 +7,7 @@ pkgs=(
 	make gcc clang llvm pkg-config binutils
 	libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libcapstone-dev
 	protobuf-c-compiler libprotobuf-c-dev libcmocka-dev libcurl4-openssl-dev libssl-dev
+	systemtap-sdt-dev    # <sys/sdt.h>: libmemtel-sampler.so's otel_memory probes
 	golang-go            # go tool pprof reads our profiles back in tests
 	bpftrace linux-perf  # benchmark peers
 	python3 python3-grpcio   # gRPC test receiver

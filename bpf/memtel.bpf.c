@@ -26,6 +26,8 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "memtel.h"
+#include <bpf/usdt.bpf.h>	/* otel_memory USDT programs, at the end */
+#include "memtel_usdt.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -556,5 +558,56 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 			       offsetof(struct mt_cpu_sample, stack) + len,
 			       BPF_RB_NO_WAKEUP))
 		count(MT_CNT_RB_DROPS);
+	return 0;
+}
+
+/* --- otel_memory USDT probes (src/attach/usdt.c) ---------------------------
+ * Fired by a program's own byte sampler (libmemtel-sampler.so, or any that
+ * follows the OpenTelemetry memory contract) for sampled allocations and
+ * for frees of sampled pointers only: nothing here samples or keeps state,
+ * and nothing traps for unsampled calls. weighted_bytes is used as given. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mt_usdt_alloc);
+} usdt_scratch SEC(".maps");
+
+SEC("usdt")
+int BPF_USDT(usdt_alloc, void *ptr, __u64 size, __u64 weighted_bytes)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct mt_usdt_alloc *e;
+	__u32 zero = 0, len;
+
+	if (!ptr || (target_tgid && (pid_tgid >> 32) != target_tgid))
+		return 0;
+	e = bpf_map_lookup_elem(&usdt_scratch, &zero);
+	if (!e)
+		return 0;
+	fill_hdr(&e->hdr, MT_EV_USDT_ALLOC, MT_OP_MALLOC, pid_tgid);
+	e->addr = (__u64)ptr;
+	e->size = size;
+	e->weight = weighted_bytes;
+	copy_regs(e->regs, ctx);
+	len = copy_stack(e->stack, ctx->sp);
+	e->stack_len = len;
+	if (len > MT_MAX_STACK_BYTES)
+		len = MT_MAX_STACK_BYTES;
+	if (bpf_ringbuf_output(&events, e,
+			       offsetof(struct mt_usdt_alloc, stack) + len,
+			       BPF_RB_NO_WAKEUP))
+		count(MT_CNT_RB_DROPS);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_free, void *ptr)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!ptr || (target_tgid && (pid_tgid >> 32) != target_tgid))
+		return 0;
+	emit_free((__u64)ptr, MT_OP_FREE, pid_tgid);
 	return 0;
 }

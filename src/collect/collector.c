@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "collect/collector.h"
+#include "memtel_usdt.h"
 #include "attach/allocator.h"
 #include "util/log.h"
 #include "model/sampling.h"
@@ -221,6 +222,49 @@ static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 		c->errors++;
 }
 
+/* otel_memory:alloc, fired inside the program's sampler after the
+ * allocation returned: the pc is mid-function (unwound by CFI, not as a
+ * function entry) and the sampler's own frame is dropped like the
+ * allocator's. The weight comes from the program's sampler, as given. */
+static void on_usdt_alloc(struct collector *c, const struct mt_usdt_alloc *e,
+			  size_t size)
+{
+	uint64_t pcs[COLLECTOR_MAX_FRAMES];
+	size_t stack_len = e->stack_len;
+	struct target *t;
+	double w;
+	uint32_t id;
+	int n;
+
+	if (size < offsetof(struct mt_usdt_alloc, stack) ||
+	    stack_len > size - offsetof(struct mt_usdt_alloc, stack) ||
+	    !e->addr) {
+		c->errors++;
+		return;
+	}
+	n = user_stack(c, e->hdr.pid, e->hdr.tid, (const uint64_t *)e->regs,
+		       e->stack, stack_len, 0, NULL, pcs, COLLECTOR_MAX_FRAMES,
+		       &t);
+	if (n <= 2)
+		c->unwind_short++;
+	id = n > 1 ? intern(c, e->hdr.pid, pcs + 1, n - 1, false)
+		   : intern(c, e->hdr.pid, pcs, n, true);
+	if (!id) {
+		c->errors++;
+		return;
+	}
+	/* blocks it stands for: weighted bytes over its own size (a weight
+	 * of 0 says nothing: count the block once) */
+	w = e->size && e->weight ? (double)e->weight / (double)e->size : 1.0;
+	if (heapstate__alloc_weighted(c->heap, e->addr, id, e->size, w,
+				      e->hdr.op, e->hdr.ktime_ns))
+		c->errors++;
+	if (c->mm &&
+	    memmetrics__on_alloc(c->mm, component(c, id),
+				 allocator__op_name(e->hdr.op), e->size, w))
+		c->errors++;
+}
+
 int collector__on_event(void *ctx, void *data, size_t size)
 {
 	const struct mt_event_hdr *h = data;
@@ -242,6 +286,10 @@ int collector__on_event(void *ctx, void *data, size_t size)
 		break;
 	case MT_EV_CPU_SAMPLE:
 		on_cpu(c, data, size);
+		break;
+	case MT_EV_USDT_ALLOC:
+		if (c->heap)
+			on_usdt_alloc(c, data, size);
 		break;
 	case MT_EV_FREE:
 		if (c->heap && size >= sizeof(struct mt_free))

@@ -78,7 +78,15 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 int heapstate__alloc(struct heapstate *h, uint64_t addr, uint32_t stack_id,
 		     uint64_t size, uint32_t op, uint64_t t_ns)
 {
-	double w = sampling__scale(size, h->mean);
+	return heapstate__alloc_weighted(h, addr, stack_id, size,
+					 sampling__scale(size, h->mean), op,
+					 t_ns);
+}
+
+int heapstate__alloc_weighted(struct heapstate *h, uint64_t addr,
+			      uint32_t stack_id, uint64_t size, double w,
+			      uint32_t op, uint64_t t_ns)
+{
 	struct live_block *b;
 	uint64_t idx;
 

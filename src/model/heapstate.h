@@ -45,6 +45,12 @@ void heapstate__free(struct heapstate *h);
  * block already live at addr (its free was lost) is replaced. */
 int heapstate__alloc(struct heapstate *h, uint64_t addr, uint32_t stack_id,
 		     uint64_t size, uint32_t op, uint64_t t_ns);
+/* The same for a block sampled by someone else (the target's own sampler,
+ * through the otel_memory USDT probes) that stands for `weight` blocks.
+ * 0 or -ENOMEM. */
+int heapstate__alloc_weighted(struct heapstate *h, uint64_t addr,
+			      uint32_t stack_id, uint64_t size, double weight,
+			      uint32_t op, uint64_t t_ns);
 /* Call fn for every live block (order unspecified); stops early and
  * returns fn's value if it is not 0. */
 int heapstate__foreach_live(struct heapstate *h,

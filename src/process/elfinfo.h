@@ -35,4 +35,9 @@ int elfinfo__build_id(const char *path, char *hex, size_t len);
  * and no PT_DYNAMIC). */
 bool elfinfo__is_static(const char *path);
 
+/* Number of USDT probe sites provider:name in the file's .note.stapsdt
+ * (0 if none), or -errno. */
+int elfinfo__usdt_count(const char *path, const char *provider,
+			const char *name);
+
 #endif /* MEMTEL_ELFINFO_H */

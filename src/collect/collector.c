@@ -142,33 +142,43 @@ static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 		c->errors++;
 }
 
-static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
-		     size_t size)
+/* The interned stack of a heap sample, without the allocator's own frame
+ * (or the sampler's, for otel_memory probes); 0 on failure (counted).
+ * ret_at_sp: the pc is a function entry, its return address at [sp]. */
+static uint32_t heap_stack(struct collector *c, const struct mt_event_hdr *h,
+			   const __u64 *regs, const uint8_t *stack,
+			   size_t stack_len, int ret_at_sp)
 {
 	uint64_t pcs[COLLECTOR_MAX_FRAMES];
-	size_t stack_len = e->stack_len;
 	struct target *t;
 	uint32_t id;
 	int n;
+
+	n = user_stack(c, h->pid, h->tid, (const uint64_t *)regs, stack,
+		       stack_len, ret_at_sp, NULL, pcs, COLLECTOR_MAX_FRAMES,
+		       &t);
+	if (n <= 2)
+		c->unwind_short++;
+	id = n > 1 ? intern(c, h->pid, pcs + 1, n - 1, false)
+		   : intern(c, h->pid, pcs, n, true);
+	if (!id)
+		c->errors++;
+	return id;
+}
+
+static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
+		     size_t size)
+{
+	size_t stack_len = e->stack_len;
+	uint32_t id;
 
 	if (size < offsetof(struct mt_alloc_enter, stack) ||
 	    stack_len > size - offsetof(struct mt_alloc_enter, stack)) {
 		c->errors++;
 		return;
 	}
-	n = user_stack(c, e->hdr.pid, e->hdr.tid, (const uint64_t *)e->regs,
-		       e->stack, stack_len, 1, NULL, pcs, COLLECTOR_MAX_FRAMES,
-		       &t);
-	if (n <= 2)
-		c->unwind_short++;
-	/* drop the allocator's own frame */
-	id = n > 1 ? intern(c, e->hdr.pid, pcs + 1, n - 1, false)
-		   : intern(c, e->hdr.pid, pcs, n, true);
-	if (!id) {
-		c->errors++;
-		return;
-	}
-	if (u64map__set(c->pending, e->hdr.tid, id))
+	id = heap_stack(c, &e->hdr, e->regs, e->stack, stack_len, 1);
+	if (id && u64map__set(c->pending, e->hdr.tid, id))
 		c->errors++;
 }
 
@@ -229,12 +239,9 @@ static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 static void on_usdt_alloc(struct collector *c, const struct mt_usdt_alloc *e,
 			  size_t size)
 {
-	uint64_t pcs[COLLECTOR_MAX_FRAMES];
 	size_t stack_len = e->stack_len;
-	struct target *t;
 	double w;
 	uint32_t id;
-	int n;
 
 	if (size < offsetof(struct mt_usdt_alloc, stack) ||
 	    stack_len > size - offsetof(struct mt_usdt_alloc, stack) ||
@@ -242,17 +249,9 @@ static void on_usdt_alloc(struct collector *c, const struct mt_usdt_alloc *e,
 		c->errors++;
 		return;
 	}
-	n = user_stack(c, e->hdr.pid, e->hdr.tid, (const uint64_t *)e->regs,
-		       e->stack, stack_len, 0, NULL, pcs, COLLECTOR_MAX_FRAMES,
-		       &t);
-	if (n <= 2)
-		c->unwind_short++;
-	id = n > 1 ? intern(c, e->hdr.pid, pcs + 1, n - 1, false)
-		   : intern(c, e->hdr.pid, pcs, n, true);
-	if (!id) {
-		c->errors++;
+	id = heap_stack(c, &e->hdr, e->regs, e->stack, stack_len, 0);
+	if (!id)
 		return;
-	}
 	/* blocks it stands for: weighted bytes over its own size (a weight
 	 * of 0 says nothing: count the block once) */
 	w = e->size && e->weight ? (double)e->weight / (double)e->size : 1.0;

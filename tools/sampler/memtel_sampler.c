@@ -263,8 +263,8 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 
 /* The wrappers below exist only where the next allocator has the
  * function; a missing one fails with ENOMEM. */
-#define ALIGNED_WRAPPER(name, real)                                          \
-	EXPORT void *name(size_t align, size_t n)                            \
+#define WRAPPER(name, real, params, args, size)                              \
+	EXPORT void *name params                                             \
 	{                                                                    \
 		void *p;                                                     \
 		if (unlikely(!real_malloc))                                  \
@@ -273,31 +273,16 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 			errno = ENOMEM;                                      \
 			return NULL;                                         \
 		}                                                            \
-		p = real(align, n);                                          \
-		SAMPLE_ALLOC(p, n);                                          \
+		p = real args;                                               \
+		SAMPLE_ALLOC(p, size);                                       \
 		return p;                                                    \
 	}
 
-ALIGNED_WRAPPER(aligned_alloc, real_aligned_alloc)
-ALIGNED_WRAPPER(memalign, real_memalign)
-
-#define PAGE_WRAPPER(name, real)                                             \
-	EXPORT void *name(size_t n)                                          \
-	{                                                                    \
-		void *p;                                                     \
-		if (unlikely(!real_malloc))                                  \
-			resolve();                                           \
-		if (!real) {                                                 \
-			errno = ENOMEM;                                      \
-			return NULL;                                         \
-		}                                                            \
-		p = real(n);                                                 \
-		SAMPLE_ALLOC(p, n);                                          \
-		return p;                                                    \
-	}
-
-PAGE_WRAPPER(valloc, real_valloc)
-PAGE_WRAPPER(pvalloc, real_pvalloc)
+WRAPPER(aligned_alloc, real_aligned_alloc, (size_t align, size_t n),
+	(align, n), n)
+WRAPPER(memalign, real_memalign, (size_t align, size_t n), (align, n), n)
+WRAPPER(valloc, real_valloc, (size_t n), (n), n)
+WRAPPER(pvalloc, real_pvalloc, (size_t n), (n), n)
 
 /* For programs that want to report the sampler's state: live samples,
  * samples refused because their bucket was full, and the mean in use. */

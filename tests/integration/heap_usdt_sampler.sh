@@ -8,10 +8,14 @@
 #     right), and no malloc/free uprobe is attached (-v says which).
 #  2. heapsites --gib 1 preloaded with the library at the default mean (512
 #     KiB), profiled with --pid: the only uprobes memtel-bpf holds (bpftool
-#     perf) are the library's 10 probe sites, and the estimates are within
+#     perf) are the library's probe sites, and the estimates are within
 #     15% (heapsites sizes its mix so one sigma is <= 3.6% per site at 1 GiB,
 #     the same Poisson process as the built-in sampler: ~4 sigma), in-use 0
 #     where every block was freed.
+#  3. C++ on jemalloc, whose operator new never calls malloc: the library
+#     interposes the operators too, so cxxalloc preloaded with
+#     "libmemtel-sampler.so:libjemalloc.so.2" at MEMTEL_SAMPLER_MEAN=1 has
+#     every new/new[]/nothrow/aligned site exact.
 set -u
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -72,4 +76,23 @@ assert_exit 0
 assert_no_sanitizer "$W/gib.err"
 assert_no_drops "$W/gib.out"
 check_profile approx "$W/gib/heap.pb.gz" "$W/gib.json"
+
+# --- 3: C++ operators on jemalloc ------------------------------------------------
+JE=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+CXX=${CXX:-g++}
+[ -e "$JE" ] || fail "$JE missing (tools/deps.sh installs libjemalloc-dev)"
+command -v "$CXX" >/dev/null || fail "$CXX missing (tools/deps.sh installs g++)"
+"$CXX" -O2 -g -fomit-frame-pointer -Wall -Wextra -Werror -I"$MEMTEL_ROOT/tools/workloads" \
+	"$MEMTEL_ROOT/tools/workloads/cxxalloc.cc" -o "$W/cxxalloc" >"$W/cxx.log" 2>&1 ||
+	fail "building cxxalloc: $(cat "$W/cxx.log")"
+"$W/cxxalloc" --expect >"$W/cxx.json" || fail "cxxalloc --expect"
+export MEMTEL_SAMPLER_MEAN=1
+run_preloaded cxx "$LIB:$JE" "$W/cxxalloc" -- --no-cpu -o "$W/cxx"
+unset MEMTEL_SAMPLER_MEAN
+assert_exit 0 "cxx: memtel-bpf"
+assert_no_sanitizer "$W/cxx.err"
+grep -q '"mode": "exact"' "$W/cxx.target" || fail "cxx: the workload did not run to the end"
+grep -q 'attached otel_memory USDT probes' "$W/cxx.err" || fail "cxx: not in USDT mode"
+assert_no_drops "$W/cxx.out"
+check_profile exact "$W/cxx/heap.pb.gz" "$W/cxx.json"
 log "ok"

@@ -45,8 +45,9 @@ static void test_sites(void **state)
 {
 	(void)state;
 	/* malloc, calloc, realloc, posix_memalign, aligned_alloc, memalign,
-	 * valloc, pvalloc allocate; free and realloc free */
-	assert_int_equal(elfinfo__usdt_count(lib, USDT_PROVIDER, "alloc"), 8);
+	 * valloc, pvalloc and the 8 operators new allocate; free and realloc
+	 * free (operator delete calls free) */
+	assert_int_equal(elfinfo__usdt_count(lib, USDT_PROVIDER, "alloc"), 16);
 	assert_int_equal(elfinfo__usdt_count(lib, USDT_PROVIDER, "free"), 2);
 	assert_int_equal(elfinfo__usdt_count(lib, USDT_PROVIDER, "nope"), 0);
 	assert_int_equal(elfinfo__usdt_count(lib, "other", "alloc"), 0);

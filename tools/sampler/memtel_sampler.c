@@ -11,7 +11,8 @@
  * remembered in a lock-free pointer set; a free of a remembered pointer
  * fires otel_memory:free(ptr). An unsampled call costs a TLS decrement and
  * a compare (malloc) or one cache-line read (free). C++ operator new and
- * delete reach us through libstdc++'s calls to malloc and free.
+ * delete are interposed too, on the same paths: allocators such as
+ * jemalloc define operators that never call malloc.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -283,6 +284,98 @@ WRAPPER(aligned_alloc, real_aligned_alloc, (size_t align, size_t n),
 WRAPPER(memalign, real_memalign, (size_t align, size_t n), (align, n), n)
 WRAPPER(valloc, real_valloc, (size_t n), (n), n)
 WRAPPER(pvalloc, real_pvalloc, (size_t n), (n), n)
+
+/* --- C++ operators --------------------------------------------------------
+ * libstdc++'s operators call malloc and free, but jemalloc's, tcmalloc's and
+ * mimalloc's do not: a C++ program on them would bypass us. So the
+ * operators are ours too (Itanium names; size_t is 'm', std::align_val_t
+ * 'St11align_val_t', std::nothrow_t 'RKSt9nothrow_t'), on the next
+ * allocator's malloc/posix_memalign and free. A failed allocation is
+ * retried by the next operator of the same name, which runs the
+ * new_handler and throws std::bad_alloc as the standard says (a C library
+ * cannot throw). */
+static void *next_op(void **cache, const char *sym)
+{
+	if (!*cache)
+		*cache = dlsym(RTLD_NEXT, sym);
+	return *cache;
+}
+
+static void *aligned_next(size_t align, size_t n)
+{
+	void *p = NULL;
+
+	if (align < sizeof(void *))
+		align = sizeof(void *);
+	return real_posix_memalign(&p, align, n) ? NULL : p;
+}
+
+#define NEW_OP(sym, params, alloc, retry_type, retry_args)                  \
+	EXPORT void *sym params                                              \
+	{                                                                    \
+		static void *next;                                           \
+		void *p;                                                     \
+		if (unlikely(!real_malloc))                                  \
+			resolve();                                           \
+		p = alloc;                                                   \
+		if (unlikely(!p)) {                                          \
+			retry_type fn = (retry_type)next_op(&next, #sym);    \
+			if (!fn)                                             \
+				abort();                                     \
+			return fn retry_args;                                \
+		}                                                            \
+		SAMPLE_ALLOC(p, n);                                          \
+		return p;                                                    \
+	}
+
+typedef void *(*new_fn)(size_t);
+typedef void *(*new_nt_fn)(size_t, const void *);
+typedef void *(*new_al_fn)(size_t, size_t);
+typedef void *(*new_al_nt_fn)(size_t, size_t, const void *);
+
+NEW_OP(_Znwm, (size_t n), real_malloc(n), new_fn, (n))
+NEW_OP(_Znam, (size_t n), real_malloc(n), new_fn, (n))
+NEW_OP(_ZnwmRKSt9nothrow_t, (size_t n, const void *nt), real_malloc(n),
+       new_nt_fn, (n, nt))
+NEW_OP(_ZnamRKSt9nothrow_t, (size_t n, const void *nt), real_malloc(n),
+       new_nt_fn, (n, nt))
+NEW_OP(_ZnwmSt11align_val_t, (size_t n, size_t al), aligned_next(al, n),
+       new_al_fn, (n, al))
+NEW_OP(_ZnamSt11align_val_t, (size_t n, size_t al), aligned_next(al, n),
+       new_al_fn, (n, al))
+NEW_OP(_ZnwmSt11align_val_tRKSt9nothrow_t,
+       (size_t n, size_t al, const void *nt), aligned_next(al, n),
+       new_al_nt_fn, (n, al, nt))
+NEW_OP(_ZnamSt11align_val_tRKSt9nothrow_t,
+       (size_t n, size_t al, const void *nt), aligned_next(al, n),
+       new_al_nt_fn, (n, al, nt))
+
+/* Every delete is a free: sizes and alignments are hints the next
+ * allocator's free does not need. */
+#define DELETE_OP(sym, params)                                               \
+	EXPORT void sym params                                               \
+	{                                                                    \
+		free(p);                                                     \
+	}
+
+DELETE_OP(_ZdlPv, (void *p))
+DELETE_OP(_ZdaPv, (void *p))
+DELETE_OP(_ZdlPvm, (void *p, size_t n __attribute__((unused))))
+DELETE_OP(_ZdaPvm, (void *p, size_t n __attribute__((unused))))
+DELETE_OP(_ZdlPvRKSt9nothrow_t, (void *p, const void *nt __attribute__((unused))))
+DELETE_OP(_ZdaPvRKSt9nothrow_t, (void *p, const void *nt __attribute__((unused))))
+DELETE_OP(_ZdlPvSt11align_val_t, (void *p, size_t al __attribute__((unused))))
+DELETE_OP(_ZdaPvSt11align_val_t, (void *p, size_t al __attribute__((unused))))
+DELETE_OP(_ZdlPvmSt11align_val_t, (void *p, size_t n __attribute__((unused)),
+				   size_t al __attribute__((unused))))
+DELETE_OP(_ZdaPvmSt11align_val_t, (void *p, size_t n __attribute__((unused)),
+				   size_t al __attribute__((unused))))
+DELETE_OP(_ZdlPvSt11align_val_tRKSt9nothrow_t,
+	  (void *p, size_t al __attribute__((unused)),
+	   const void *nt __attribute__((unused))))
+DELETE_OP(_ZdaPvSt11align_val_tRKSt9nothrow_t,
+	  (void *p, size_t al __attribute__((unused)),
+	   const void *nt __attribute__((unused))))
 
 /* For programs that want to report the sampler's state: live samples,
  * samples refused because their bucket was full, and the mean in use. */

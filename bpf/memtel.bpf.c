@@ -566,38 +566,27 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
  * follows the OpenTelemetry memory contract) for sampled allocations and
  * for frees of sampled pointers only: nothing here samples or keeps state,
  * and nothing traps for unsampled calls. weighted_bytes is used as given. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct mt_usdt_alloc);
-} usdt_scratch SEC(".maps");
-
 SEC("usdt")
 int BPF_USDT(usdt_alloc, void *ptr, __u64 size, __u64 weighted_bytes)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct mt_usdt_alloc *e;
-	__u32 zero = 0, len;
+	struct mt_usdt_ret *e;
 
 	if (!ptr || (target_tgid && (pid_tgid >> 32) != target_tgid))
 		return 0;
-	e = bpf_map_lookup_elem(&usdt_scratch, &zero);
-	if (!e)
+	/* the stack first, as for the uprobes: the collector pairs them */
+	if (emit_enter(ctx, MT_OP_USDT, pid_tgid))
 		return 0;
-	fill_hdr(&e->hdr, MT_EV_USDT_ALLOC, MT_OP_MALLOC, pid_tgid);
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(MT_CNT_RB_DROPS);
+		return 0;
+	}
+	fill_hdr(&e->hdr, MT_EV_USDT_RET, MT_OP_MALLOC, pid_tgid);
 	e->addr = (__u64)ptr;
 	e->size = size;
 	e->weight = weighted_bytes;
-	copy_regs(e->regs, ctx);
-	len = copy_stack(e->stack, ctx->sp);
-	e->stack_len = len;
-	if (len > MT_MAX_STACK_BYTES)
-		len = MT_MAX_STACK_BYTES;
-	if (bpf_ringbuf_output(&events, e,
-			       offsetof(struct mt_usdt_alloc, stack) + len,
-			       BPF_RB_NO_WAKEUP))
-		count(MT_CNT_RB_DROPS);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 

@@ -3,28 +3,29 @@
  * memtel_usdt.h - the record of the otel_memory USDT programs (the block at
  * the end of bpf/memtel.bpf.c), shared with the collector. A program that
  * samples in-process fires otel_memory:alloc(ptr, size, weighted_bytes)
- * after a sampled allocation returned: one record carries the block, the
- * bytes it stands for and the registers + stack window at the probe site.
- * Its otel_memory:free(ptr) arrives as a plain struct mt_free.
+ * after a sampled allocation returned: the registers + stack window at the
+ * probe site go as an mt_alloc_enter (op MT_OP_USDT), then the block and
+ * the bytes it stands for as an mt_usdt_ret. Its otel_memory:free(ptr)
+ * arrives as a plain struct mt_free.
  */
 #ifndef MEMTEL_USDT_H
 #define MEMTEL_USDT_H
 
 #include "memtel.h"
 
-/* Event type of struct mt_usdt_alloc; far from enum mt_event_type's
- * sequence so that new types there never collide with it. */
-#define MT_EV_USDT_ALLOC 0x100
+/* Op of the mt_alloc_enter record sent from an otel_memory:alloc site:
+ * its pc is mid-function (the return address is not at [sp]). Far from
+ * enum mt_op's and mt_event_type's sequences so new values there never
+ * collide with these. */
+#define MT_OP_USDT 0x100
+/* Event type of struct mt_usdt_ret, which follows that ENTER. */
+#define MT_EV_USDT_RET 0x100
 
-struct mt_usdt_alloc {
+struct mt_usdt_ret {
 	struct mt_event_hdr hdr;	/* op: MT_OP_MALLOC */
 	__u64 addr;
 	__u64 size;
 	__u64 weight;		/* weighted_bytes: bytes this sample stands for */
-	__u64 regs[MT_NREGS];	/* user registers at the probe site */
-	__u32 stack_len;	/* bytes of stack[] that are valid */
-	__u32 pad;
-	__u8 stack[MT_MAX_STACK_BYTES];
 };
 
 #endif /* MEMTEL_USDT_H */

@@ -142,43 +142,34 @@ static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 		c->errors++;
 }
 
-/* The interned stack of a heap sample, without the allocator's own frame
- * (or the sampler's, for otel_memory probes); 0 on failure (counted).
- * ret_at_sp: the pc is a function entry, its return address at [sp]. */
-static uint32_t heap_stack(struct collector *c, const struct mt_event_hdr *h,
-			   const __u64 *regs, const uint8_t *stack,
-			   size_t stack_len, int ret_at_sp)
-{
-	uint64_t pcs[COLLECTOR_MAX_FRAMES];
-	struct target *t;
-	uint32_t id;
-	int n;
-
-	n = user_stack(c, h->pid, h->tid, (const uint64_t *)regs, stack,
-		       stack_len, ret_at_sp, NULL, pcs, COLLECTOR_MAX_FRAMES,
-		       &t);
-	if (n <= 2)
-		c->unwind_short++;
-	id = n > 1 ? intern(c, h->pid, pcs + 1, n - 1, false)
-		   : intern(c, h->pid, pcs, n, true);
-	if (!id)
-		c->errors++;
-	return id;
-}
-
 static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		     size_t size)
 {
+	uint64_t pcs[COLLECTOR_MAX_FRAMES];
 	size_t stack_len = e->stack_len;
+	struct target *t;
 	uint32_t id;
+	int n;
 
 	if (size < offsetof(struct mt_alloc_enter, stack) ||
 	    stack_len > size - offsetof(struct mt_alloc_enter, stack)) {
 		c->errors++;
 		return;
 	}
-	id = heap_stack(c, &e->hdr, e->regs, e->stack, stack_len, 1);
-	if (id && u64map__set(c->pending, e->hdr.tid, id))
+	/* an otel_memory:alloc site is mid-function, not an entry */
+	n = user_stack(c, e->hdr.pid, e->hdr.tid, (const uint64_t *)e->regs,
+		       e->stack, stack_len, e->hdr.op != MT_OP_USDT, NULL, pcs,
+		       COLLECTOR_MAX_FRAMES, &t);
+	if (n <= 2)
+		c->unwind_short++;
+	/* drop the allocator's own frame */
+	id = n > 1 ? intern(c, e->hdr.pid, pcs + 1, n - 1, false)
+		   : intern(c, e->hdr.pid, pcs, n, true);
+	if (!id) {
+		c->errors++;
+		return;
+	}
+	if (u64map__set(c->pending, e->hdr.tid, id))
 		c->errors++;
 }
 
@@ -232,34 +223,26 @@ static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 		c->errors++;
 }
 
-/* otel_memory:alloc, fired inside the program's sampler after the
- * allocation returned: the pc is mid-function (unwound by CFI, not as a
- * function entry) and the sampler's own frame is dropped like the
- * allocator's. The weight comes from the program's sampler, as given. */
-static void on_usdt_alloc(struct collector *c, const struct mt_usdt_alloc *e,
-			  size_t size)
+/* otel_memory:alloc's block, after its ENTER (whose leaf frame, the
+ * program sampler's function holding the probe, was dropped like the
+ * allocator's). The weight comes from the program's sampler, as given. */
+static void on_usdt_ret(struct collector *c, const struct mt_usdt_ret *e)
 {
-	size_t stack_len = e->stack_len;
+	uint64_t id;
 	double w;
-	uint32_t id;
 
-	if (size < offsetof(struct mt_usdt_alloc, stack) ||
-	    stack_len > size - offsetof(struct mt_usdt_alloc, stack) ||
-	    !e->addr) {
-		c->errors++;
+	if (!u64map__del(c->pending, e->hdr.tid, &id)) {
+		c->orphans++;
 		return;
 	}
-	id = heap_stack(c, &e->hdr, e->regs, e->stack, stack_len, 0);
-	if (!id)
-		return;
 	/* blocks it stands for: weighted bytes over its own size (a weight
 	 * of 0 says nothing: count the block once) */
 	w = e->size && e->weight ? (double)e->weight / (double)e->size : 1.0;
-	if (heapstate__alloc_weighted(c->heap, e->addr, id, e->size, w,
-				      e->hdr.op, e->hdr.ktime_ns))
+	if (heapstate__alloc_weighted(c->heap, e->addr, (uint32_t)id, e->size,
+				      w, e->hdr.op, e->hdr.ktime_ns))
 		c->errors++;
 	if (c->mm &&
-	    memmetrics__on_alloc(c->mm, component(c, id),
+	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id),
 				 allocator__op_name(e->hdr.op), e->size, w))
 		c->errors++;
 }
@@ -286,9 +269,9 @@ int collector__on_event(void *ctx, void *data, size_t size)
 	case MT_EV_CPU_SAMPLE:
 		on_cpu(c, data, size);
 		break;
-	case MT_EV_USDT_ALLOC:
-		if (c->heap)
-			on_usdt_alloc(c, data, size);
+	case MT_EV_USDT_RET:
+		if (c->heap && size >= sizeof(struct mt_usdt_ret))
+			on_usdt_ret(c, data);
 		break;
 	case MT_EV_FREE:
 		if (c->heap && size >= sizeof(struct mt_free))

@@ -16,6 +16,9 @@
 #     interposes the operators too, so cxxalloc preloaded with
 #     "libmemtel-sampler.so:libjemalloc.so.2" at MEMTEL_SAMPLER_MEAN=1 has
 #     every new/new[]/nothrow/aligned site exact.
+#  4. heapsites linked with the library (no preload, no --sampler), launched:
+#     its probes are found among the mapped libraries and used on their
+#     own; exact at mean 1 again.
 set -u
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -95,4 +98,20 @@ grep -q '"mode": "exact"' "$W/cxx.target" || fail "cxx: the workload did not run
 grep -q 'attached otel_memory USDT probes' "$W/cxx.err" || fail "cxx: not in USDT mode"
 assert_no_drops "$W/cxx.out"
 check_profile exact "$W/cxx/heap.pb.gz" "$W/cxx.json"
+
+# --- 4: linked, not preloaded ------------------------------------------------------
+LIBDIR_S=$(dirname "$LIB")
+${CC:-cc} -O2 -g -fomit-frame-pointer -D_GNU_SOURCE -I"$MEMTEL_ROOT/tools/workloads" \
+	"$MEMTEL_ROOT/tools/workloads/heapsites.c" -o "$W/heapsites-linked" \
+	-L"$MEMTEL_WL_DIR" -lworkload -L"$LIBDIR_S" -l:libmemtel-sampler.so \
+	-Wl,-rpath,"$MEMTEL_WL_DIR" -Wl,-rpath,"$LIBDIR_S" >"$W/cc.log" 2>&1 ||
+	fail "linking heapsites with the sampler: $(cat "$W/cc.log")"
+MEMTEL_SAMPLER_MEAN=1 run_memtel "$W/linked" 120 --no-cpu -o "$W/linked" \
+	-- "$W/heapsites-linked"
+assert_exit 0
+assert_no_sanitizer "$W/linked.err"
+grep -q '"mode": "exact"' "$W/linked.out" || fail "linked: heapsites did not run to the end"
+grep -q 'attached otel_memory USDT probes' "$W/linked.err" || fail "linked: not in USDT mode"
+assert_no_drops "$W/linked.out"
+check_profile exact "$W/linked/heap.pb.gz" "$W/exact.json"
 log "ok"

@@ -244,7 +244,7 @@ static int session__launch(struct session *s)
 		if (o->sampler && (err = usdt__preload(&saved))) {
 			mt_err("--sampler: cannot find %s (MEMTEL_SAMPLER_LIB names it): %s",
 			       USDT_SAMPLER_LIB, strerror(-err));
-			return EXIT_USAGE;
+			return EXIT_RUNTIME;
 		}
 		err = launch__start(o->command, &s->pid);
 		if (o->sampler)

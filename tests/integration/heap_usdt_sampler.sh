@@ -19,6 +19,8 @@
 #  4. heapsites linked with the library (no preload, no --sampler), launched:
 #     its probes are found among the mapped libraries and used on their
 #     own; exact at mean 1 again.
+#  5. --sampler never falls back silently: a missing library, or a static
+#     program (which ignores LD_PRELOAD), is one error line and exit 1.
 set -u
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -114,4 +116,17 @@ grep -q '"mode": "exact"' "$W/linked.out" || fail "linked: heapsites did not run
 grep -q 'attached otel_memory USDT probes' "$W/linked.err" || fail "linked: not in USDT mode"
 assert_no_drops "$W/linked.out"
 check_profile exact "$W/linked/heap.pb.gz" "$W/exact.json"
+
+# --- 5: errors ---------------------------------------------------------------------
+MEMTEL_SAMPLER_LIB=$W/nonexistent.so run_memtel "$W/nolib" 30 --no-cpu \
+	-o "$W/nolib" --sampler -- "$HEAPSITES"
+assert_exit 1
+assert_error_line "$W/nolib.err" 'sampler.*cannot find libmemtel-sampler\.so'
+printf '#include <stdlib.h>\nint main(void) { void *volatile p = malloc(64); free(p); return 0; }\n' \
+	>"$W/static.c"
+${CC:-cc} -static -O2 "$W/static.c" -o "$W/static" >"$W/cc.log" 2>&1 ||
+	fail "building a static program: $(cat "$W/cc.log")"
+run_memtel "$W/static" 30 --no-cpu -o "$W/static-prof" --sampler -- "$W/static"
+assert_exit 1
+assert_error_line "$W/static.err" 'otel_memory probes.*none found'
 log "ok"

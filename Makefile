@@ -103,7 +103,7 @@ WL_SRCS := $(filter-out $(WL_LIB_SRCS),$(wildcard tools/workloads/*.c))
 WL_BINS := $(patsubst tools/workloads/%.c,$(WL_DIR)/%,$(WL_SRCS))
 
 .PHONY: all
-all: $(BIN) workloads unit-tests
+all: $(BIN) sampler workloads unit-tests
 
 $(OUTPUT) $(OUTPUT)/src $(OUTPUT)/proto $(OUTPUT)/tests $(WL_DIR):
 	$(Q)mkdir -p $@
@@ -201,6 +201,18 @@ $(WL_DIR)/%: tools/workloads/%.c $(WL_LIBS) | $(WL_DIR)
 	$(Q)$(CC) $(WL_CFLAGS) -Itools/workloads $< -o $@ -L$(WL_DIR) -Wl,--as-needed \
 		$(patsubst $(WL_DIR)/lib%.so,-l%,$(WL_LIBS)) -Wl,-rpath,'$$ORIGIN' -lpthread -lm
 
+# --- in-process sampler --------------------------------------------------------
+# libmemtel-sampler.so (tools/sampler/): LD_PRELOAD-ed into programs, so it is
+# never built with the sanitizers (they must come first in a process).
+SAMPLER := $(OUTPUT)/libmemtel-sampler.so
+.PHONY: sampler
+sampler: $(SAMPLER)
+
+$(SAMPLER): tools/sampler/memtel_sampler.c tools/sampler/sampler_core.h | $(OUTPUT)
+	$(call msg,CC-SO,$@)
+	$(Q)$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC -shared \
+		-fvisibility=hidden -ftls-model=initial-exec $< -o $@ -ldl -lm
+
 # --- top-level jobs ------------------------------------------------------------
 .PHONY: deps
 deps:
@@ -230,6 +242,7 @@ bench: deps
 .PHONY: install
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(prefix)/bin/memtel-bpf
+	install -D -m 0755 $(SAMPLER) $(DESTDIR)$(prefix)/lib/libmemtel-sampler.so
 
 .PHONY: clean
 clean:

@@ -26,6 +26,8 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "memtel.h"
+#include <bpf/usdt.bpf.h>	/* otel_memory USDT programs, at the end */
+#include "memtel_usdt.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -806,4 +808,44 @@ static __always_inline void emit_cgo_stack(const struct mt_alloc_enter *e,
 			       offsetof(struct mt_go_cgo_stack, stack) + n,
 			       BPF_RB_NO_WAKEUP))
 		count(MT_CNT_RB_DROPS);
+}
+
+/* --- otel_memory USDT probes (src/attach/usdt.c) ---------------------------
+ * Fired by a program's own byte sampler (libmemtel-sampler.so, or any that
+ * follows the OpenTelemetry memory contract) for sampled allocations and
+ * for frees of sampled pointers only: nothing here samples or keeps state,
+ * and nothing traps for unsampled calls. weighted_bytes is used as given. */
+SEC("usdt")
+int BPF_USDT(usdt_alloc, void *ptr, __u64 size, __u64 weighted_bytes)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct mt_usdt_ret *e;
+
+	if (!ptr || !tracked(pid_tgid >> 32))
+		return 0;
+	/* the stack first, as for the uprobes: the collector pairs them */
+	if (emit_enter(ctx, MT_OP_USDT, pid_tgid))
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(MT_CNT_RB_DROPS);
+		return 0;
+	}
+	fill_hdr(&e->hdr, MT_EV_USDT_RET, MT_OP_MALLOC, pid_tgid);
+	e->addr = (__u64)ptr;
+	e->size = size;
+	e->weight = weighted_bytes;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_free, void *ptr)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!ptr || !tracked(pid_tgid >> 32))
+		return 0;
+	emit_free((__u64)ptr, MT_OP_FREE, pid_tgid);
+	return 0;
 }

@@ -10,6 +10,7 @@ pkgs=(
 	libmicrohttpd-dev    # the agent's /metrics, /healthz, /readyz endpoint
 	golang-go            # go tool pprof reads our profiles back in tests; Go heap tests
 	musl-tools           # static musl binaries without CFI in the allocator
+	systemtap-sdt-dev    # <sys/sdt.h>: libmemtel-sampler.so's otel_memory probes
 	bpftrace linux-perf  # benchmark peers
 	python3 python3-grpcio   # gRPC test receiver
 	protobuf-compiler    # protoc, for decoding by hand

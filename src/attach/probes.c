@@ -507,3 +507,19 @@ void probes__destroy(struct probes *p)
 	memtel_bpf__destroy(p->skel);
 	free(p);
 }
+
+/* For attach/usdt.c: the otel_memory program for `name` ("alloc" or
+ * "free") on every such site in path, for pid only. */
+int probes__attach_usdt(struct probes *p, pid_t pid, const char *path,
+			const char *provider, const char *name)
+{
+	struct bpf_program *prog = strcmp(name, "free") ?
+				   p->skel->progs.usdt_alloc :
+				   p->skel->progs.usdt_free;
+	struct bpf_link *l;
+
+	l = bpf_program__attach_usdt(prog, pid, path, provider, name, NULL);
+	if (!l)
+		return -errno;
+	return add_link(p, l);
+}

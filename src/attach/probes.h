@@ -70,5 +70,9 @@ int probes__drain(struct probes *p);
 void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],
 		      uint64_t *calls, uint64_t *sampled);
 void probes__destroy(struct probes *p);
+/* Attach the USDT program for provider:name (otel_memory alloc or free)
+ * at every site of it in path, for pid. 0 or -errno. */
+int probes__attach_usdt(struct probes *p, pid_t pid, const char *path,
+			const char *provider, const char *name);
 
 #endif /* MEMTEL_PROBES_H */

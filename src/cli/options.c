@@ -53,6 +53,10 @@ static const char usage_text[] =
 "      --no-kernel         leave kernel frames out of CPU stacks\n"
 "      --no-cpu            heap profiling only\n"
 "      --no-heap           CPU profiling only\n"
+"      --sampler           with -- COMMAND: preload libmemtel-sampler.so,\n"
+"                          which samples in-process (MEMTEL_SAMPLER_MEAN\n"
+"                          bytes, default 524288) and fires otel_memory USDT\n"
+"                          probes: no malloc/free uprobes, far less overhead\n"
 "      --export-interval S memory metrics every S seconds (default 10, or\n"
 "                          OTEL_METRIC_EXPORT_INTERVAL)\n"
 "      --leak-age S        blocks older than S seconds can be leaks\n"
@@ -90,6 +94,7 @@ enum {
 	OPT_OTLP_ENDPOINT, OPT_OTLP_HEADER, OPT_OTLP_TIMEOUT,
 	OPT_OTLP_COMPRESSION, OPT_OTLP_PROTOCOL, OPT_SERVICE_NAME,
 	OPT_CHILDREN,
+	OPT_SAMPLER,
 };
 
 static const struct option longopts[] = {
@@ -103,6 +108,7 @@ static const struct option longopts[] = {
 	{ "no-kernel", no_argument, NULL, OPT_NO_KERNEL },
 	{ "no-cpu", no_argument, NULL, OPT_NO_CPU },
 	{ "no-heap", no_argument, NULL, OPT_NO_HEAP },
+	{ "sampler", no_argument, NULL, OPT_SAMPLER },
 	{ "export-interval", required_argument, NULL, OPT_EXPORT_INTERVAL },
 	{ "leak-age", required_argument, NULL, OPT_LEAK_AGE },
 	{ "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT },
@@ -288,6 +294,9 @@ static int parse_one(struct options *o, int c, const char *arg,
 	case OPT_NO_HEAP:
 		o->no_heap = true;
 		return 0;
+	case OPT_SAMPLER:
+		o->sampler = true;
+		return 0;
 	case OPT_OTLP_ENDPOINT:
 		o->otlp_endpoint = arg;
 		return 0;
@@ -335,6 +344,8 @@ static int check_request(const struct options *o)
 		return usage_error("--no-cpu and --no-heap leave nothing to profile");
 	if (o->all && o->no_cpu && !o->pid && !o->command)
 		return usage_error("--all profiles CPU: it cannot go with --no-cpu");
+	if (o->sampler && (!o->command || o->no_heap))
+		return usage_error("--sampler preloads a heap sampler into a command: it needs -- COMMAND and heap profiling");
 	return 0;
 }
 

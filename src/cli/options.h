@@ -47,6 +47,7 @@ struct options {
 	const char *otlp_protocol;
 	const char *service_name;
 	char **command;		/* argv after "--", or NULL */
+	bool sampler;		/* --sampler: preload libmemtel-sampler.so */
 };
 
 /* The defaults, before any option. */

@@ -24,6 +24,7 @@
 #include "attach/launch.h"
 #include "attach/probes.h"
 #include "attach/proctree.h"
+#include "attach/usdt.h"
 #include "cli/session.h"
 #include "cli/status.h"
 #include "model/cpustate.h"
@@ -260,7 +261,17 @@ static int session__launch(struct session *s)
 	int err;
 
 	if (o->command) {
+		char *saved = NULL;
+
+		/* --sampler: the child (only) gets libmemtel-sampler.so */
+		if (o->sampler && (err = usdt__preload(&saved))) {
+			mt_err("--sampler: cannot find %s (MEMTEL_SAMPLER_LIB names it): %s",
+			       USDT_SAMPLER_LIB, strerror(-err));
+			return EXIT_RUNTIME;
+		}
 		err = launch__start(o->command, &s->pid);
+		if (o->sampler)
+			usdt__preload_restore(saved);
 		if (err) {
 			mt_err("cannot run '%s': %s", o->command[0],
 			       strerror(-err));
@@ -536,6 +547,7 @@ static int session__attach(struct session *s, struct allocator *a,
 		.follow = s->launched || o->children,
 		.on_event = session__on_event, .ctx = s,
 	};
+	bool usdt = false;
 	int err;
 
 	s->probes = probes__load(&po);
@@ -560,7 +572,22 @@ static int session__attach(struct session *s, struct allocator *a,
 		mt_info("attached %d Go runtime heap probes to %s in pid %d",
 			err, s->go.path, s->pid);
 	}
-	if (s->heap && n_pts) {
+	if (s->heap) {
+		/* a program that samples in-process: its otel_memory probes
+		 * instead of malloc/free (attach/usdt.c) */
+		err = usdt__attach(s->probes, s->pid);
+		if (err < 0 || (err == 0 && o->sampler)) {
+			mt_err("cannot attach otel_memory probes in process %d: %s",
+			       s->pid, err ? strerror(-err)
+					   : "none found (LD_PRELOAD ignored: setuid or static program?)");
+			return EXIT_RUNTIME;
+		}
+		if (err)
+			mt_info("attached otel_memory USDT probes in %d file(s) of pid %d: the program samples in-process, malloc/free are not probed",
+				err, s->pid);
+		usdt = err > 0;
+	}
+	if (s->heap && n_pts && !usdt) {
 		err = probes__attach(s->probes, a, pts, n_pts);
 		if (err < 0) {
 			mt_err("cannot attach probes to %s in process %d: %s",

@@ -46,15 +46,21 @@ static void print_heap(const struct session *s, const struct session_counts *c)
 	char a[32], b[32];
 
 	heapstate__totals(s->heapst, &tot);
-	if (s->o->sample_bytes <= 1)
+	/* otel_memory USDT mode: the program sampled, our sampler saw no call */
+	if (c->calls == 0 && tot.sampled_allocs)
+		printf("heap sampling: in the program (otel_memory USDT probes), %llu samples weighted as it reported them\n",
+		       (unsigned long long)tot.sampled_allocs);
+	else if (s->o->sample_bytes <= 1)
 		printf("heap sampling: every allocation\n");
 	else
 		printf("heap sampling: one per %llu bytes on average (values are scaled estimates)\n",
 		       (unsigned long long)s->o->sample_bytes);
 	fmt__bytes(tot.alloc_bytes, a, sizeof(a));
 	fmt__bytes(tot.inuse_bytes, b, sizeof(b));
-	printf("allocation calls seen: %llu, sampled: %llu\n",
-	       (unsigned long long)c->calls, (unsigned long long)c->sampled);
+	if (c->calls || !tot.sampled_allocs)
+		printf("allocation calls seen: %llu, sampled: %llu\n",
+		       (unsigned long long)c->calls,
+		       (unsigned long long)c->sampled);
 	if (s->go_heap)
 		printf("Go heap: %llu allocations sampled by the Go runtime (one per runtime.MemProfileRate bytes, weighted as Go's pprof does)\n",
 		       (unsigned long long)s->coll.go_samples);

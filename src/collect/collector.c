@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "collect/collector.h"
+#include "memtel_usdt.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "model/sampling.h"
@@ -300,9 +301,10 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		c->errors++;
 		return;
 	}
+	/* an otel_memory:alloc site is mid-function, not an entry */
 	n = user_stack(c, e->hdr.pid, e->hdr.tid, (const uint64_t *)e->regs,
-		       e->stack, stack_len, 1, NULL, pcs, COLLECTOR_MAX_FRAMES,
-		       &t);
+		       e->stack, stack_len, e->hdr.op != MT_OP_USDT, NULL, pcs,
+		       COLLECTOR_MAX_FRAMES, &t);
 	n = cut_at_cgo(c, e->hdr.pid, pcs, n, &at_cgo);
 	n = cgo_continue(c, t, e->hdr.tid, pcs, n, COLLECTOR_MAX_FRAMES,
 			 at_cgo);
@@ -410,6 +412,32 @@ static void on_go_alloc(struct collector *c, const struct mt_go_alloc *e)
 		c->errors++;
 }
 
+/* otel_memory:alloc's block, after its ENTER (whose leaf frame, the
+ * program sampler's function holding the probe, was dropped like the
+ * allocator's). The weight comes from the program's sampler, as given. */
+static void on_usdt_ret(struct collector *c, const struct mt_usdt_ret *e)
+{
+	uint64_t id;
+	double w;
+
+	if (!u64map__del(c->pending, e->hdr.tid, &id)) {
+		c->orphans++;
+		return;
+	}
+	/* blocks it stands for: weighted bytes over its own size (a weight
+	 * of 0 says nothing: count the block once) */
+	w = e->size && e->weight ? (double)e->weight / (double)e->size : 1.0;
+	if (heapstate__alloc_weighted(c->heap, block_key(e->hdr.pid, e->addr),
+				      (uint32_t)id, e->size, e->hdr.op,
+				      e->hdr.ktime_ns, w))
+		c->errors++;
+	if (c->mm &&
+	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id),
+				 c->op_name ? c->op_name(e->hdr.op) : "?",
+				 e->size, w))
+		c->errors++;
+}
+
 int collector__on_event(void *ctx, void *data, size_t size)
 {
 	const struct mt_event_hdr *h = data;
@@ -439,6 +467,10 @@ int collector__on_event(void *ctx, void *data, size_t size)
 		break;
 	case MT_EV_CPU_SAMPLE:
 		on_cpu(c, data, size);
+		break;
+	case MT_EV_USDT_RET:
+		if (c->heap && size >= sizeof(struct mt_usdt_ret))
+			on_usdt_ret(c, data);
 		break;
 	case MT_EV_FREE:
 		if (c->heap && size >= sizeof(struct mt_free))

@@ -46,7 +46,8 @@ void heapstate__free(struct heapstate *h);
 int heapstate__alloc(struct heapstate *h, uint64_t addr, uint32_t stack_id,
 		     uint64_t size, uint32_t op, uint64_t t_ns);
 /* heapstate__alloc with the block standing for w blocks (a block sampled
- * by someone else's sampler: the Go runtime's). */
+ * by someone else's sampler: the Go runtime's, or the target's own through
+ * the otel_memory USDT probes). 0 or -ENOMEM. */
 int heapstate__alloc_weighted(struct heapstate *h, uint64_t addr,
 			      uint32_t stack_id, uint64_t size, uint32_t op,
 			      uint64_t t_ns, double w);

@@ -623,3 +623,69 @@ int elfinfo__find_debuginfo(Dwfl_Module *mod, void **userdata,
 	}
 	return copy;
 }
+
+/* One SystemTap SDT note (type 3, owner "stapsdt"): three addresses (pc,
+ * base, semaphore), then provider, name and argument strings. */
+static bool sdt_note_is(const uint8_t *desc, size_t len, const char *provider,
+			const char *name)
+{
+	size_t off = 3 * sizeof(uint64_t), pl, nl;
+
+	if (len <= off)
+		return false;
+	pl = strnlen((const char *)desc + off, len - off);
+	if (off + pl >= len || strcmp((const char *)desc + off, provider))
+		return false;
+	off += pl + 1;
+	nl = strnlen((const char *)desc + off, len - off);
+	return off + nl < len && strcmp((const char *)desc + off, name) == 0;
+}
+
+int elfinfo__usdt_count(const char *path, const char *provider,
+			const char *name)
+{
+	size_t shstrndx;
+	Elf_Scn *scn;
+	int fd, err, n = 0;
+	Elf *elf;
+
+	if (!path || !provider || !name)
+		return -EINVAL;
+	err = elf_open(path, &fd, &elf);
+	if (err)
+		return err;
+	if (elf_getshdrstrndx(elf, &shstrndx)) {
+		n = -EINVAL;
+		goto cleanup;
+	}
+	/* .note.stapsdt is not allocated: it is found by section only */
+	for (scn = NULL; (scn = elf_nextscn(elf, scn)) != NULL;) {
+		size_t off = 0, name_off, desc_off;
+		const char *sname;
+		Elf_Data *data;
+		GElf_Shdr sh;
+		GElf_Nhdr nh;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+			continue;
+		sname = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!sname || strcmp(sname, ".note.stapsdt"))
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data)
+			continue;
+		while ((off = gelf_getnote(data, off, &nh, &name_off,
+					   &desc_off)) > 0) {
+			if (nh.n_type != 3 || nh.n_namesz != 8 ||
+			    memcmp((const char *)data->d_buf + name_off,
+				   "stapsdt", 8))
+				continue;
+			if (sdt_note_is((const uint8_t *)data->d_buf + desc_off,
+					nh.n_descsz, provider, name))
+				n++;
+		}
+	}
+cleanup:
+	elf_close(fd, elf);
+	return n;
+}

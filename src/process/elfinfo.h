@@ -68,4 +68,9 @@ int elfinfo__find_debuginfo(Dwfl_Module *mod, void **userdata,
 /* Close the cached copies (tests, end of session). */
 void elfinfo__copies_drop(void);
 
+/* Number of USDT probe sites provider:name in the file's .note.stapsdt
+ * (0 if none), or -errno. */
+int elfinfo__usdt_count(const char *path, const char *provider,
+			const char *name);
+
 #endif /* MEMTEL_ELFINFO_H */

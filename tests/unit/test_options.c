@@ -166,6 +166,22 @@ static void test_pid_list(void **state)
 	assert_non_null(strstr(errbuf, "--children needs --pid"));
 }
 
+/* --sampler preloads into a launched command: nothing else makes sense */
+static void test_sampler_option(void **state)
+{
+	struct options o;
+
+	(void)state;
+	assert_int_equal(parse(&o, "--sampler", "--", "./a.out", NULL), 0);
+	assert_true(o.sampler);
+	assert_int_equal(parse(&o, "--", "./a.out", NULL), 0);
+	assert_false(o.sampler);
+	assert_int_equal(parse(&o, "--sampler", "-p", "1", NULL), -EINVAL);
+	assert_non_null(strstr(errbuf, "--sampler"));
+	assert_int_equal(parse(&o, "--sampler", "--no-heap", "--", "./a.out",
+			       NULL), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +190,7 @@ int main(void)
 		cmocka_unit_test(test_help_returns),
 		cmocka_unit_test(test_restartable),
 		cmocka_unit_test(test_pid_list),
+		cmocka_unit_test(test_sampler_option),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,7 +16,8 @@
 # Then, in the same run: cpu.sh (slowdown of a CPU-bound workload under the
 # 99 Hz CPU profiler, against perf record and bpftrace) and unwind.sh (BPF
 # cost per sample and userspace unwinding/symbolization throughput). Each
-# appends its table to the report and its key to results.json.
+# appends its table to the report and its key to results.json. Last,
+# sampler.sh: the in-process sampler (libmemtel-sampler.so) per pair.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -252,3 +253,4 @@ PY
 
 tools/bench/cpu.sh
 tools/bench/unwind.sh
+tools/bench/sampler.sh

@@ -215,7 +215,8 @@ static int parse_pids(struct options *o, const char *arg)
 						   OPTIONS_MAX_PIDS);
 			o->pids[o->n_pids++] = (pid_t)v;
 		}
-		s = comma + 1;
+		if (comma)
+			s = comma + 1;
 	} while (comma);
 	o->pid = o->pids[0];
 	return 0;

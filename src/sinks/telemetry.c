@@ -372,9 +372,11 @@ static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 
 		if (x->live)
 			snprintf(state, sizeof(state), "still live");
-		else if (x->freed_windows <= 2)
+		else if (x->freed_windows <= 2 || s->time_s - x->freed_s < 1)
 			/* a launched target's last two windows are taken as
-			 * it exits and as the session ends */
+			 * it exits and as the session ends; a slow exit (a
+			 * sanitizer's, a big profile written) may close a
+			 * third within the same second */
 			snprintf(state, sizeof(state), "freed at exit");
 		else
 			snprintf(state, sizeof(state), "freed %.0f s before the end",

@@ -14,7 +14,6 @@
 
 #include "collect/collector.h"
 #include "memtel_usdt.h"
-#include "util/hash.h"
 #include "util/log.h"
 #include "model/sampling.h"
 #include "util/u64map.h"
@@ -354,15 +353,6 @@ static const char *component(struct collector *c, uint32_t id)
 	return name;
 }
 
-/* The heap model's name of a block: forked processes share addresses, so
- * the process is part of it. A bijection of addr for one pid (exact in a
- * single process); across processes two blocks collide with probability
- * about 2^-64. */
-static uint64_t block_key(uint32_t pid, uint64_t addr)
-{
-	return hash__mix(addr) ^ hash__mix(pid);
-}
-
 static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 {
 	uint64_t id;
@@ -373,9 +363,8 @@ static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 	}
 	if (!e->addr)
 		return;		/* the call failed: nothing allocated */
-	if (heapstate__alloc(c->heap, block_key(e->hdr.pid, e->addr),
-			     (uint32_t)id, e->size,
-			     e->hdr.op, e->hdr.ktime_ns))
+	if (heapstate__alloc(c->heap, e->hdr.pid, e->addr, (uint32_t)id,
+			     e->size, e->hdr.op, e->hdr.ktime_ns))
 		c->errors++;
 	if (c->mm &&
 	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id),
@@ -402,7 +391,7 @@ static void on_go_alloc(struct collector *c, const struct mt_go_alloc *e)
 		c->go_rate_unknown++;
 	/* rate 1 samples everything; an unreadable rate is the default's */
 	w = sampling__scale(e->size, e->rate < 0 ? 512 * 1024 : rate);
-	if (heapstate__alloc_weighted(c->heap, block_key(e->hdr.pid, e->addr),
+	if (heapstate__alloc_weighted(c->heap, e->hdr.pid, e->addr,
 				      (uint32_t)id, e->size, MT_OP_GO_MALLOC,
 				      e->hdr.ktime_ns, w))
 		c->errors++;
@@ -427,7 +416,7 @@ static void on_usdt_ret(struct collector *c, const struct mt_usdt_ret *e)
 	/* blocks it stands for: weighted bytes over its own size (a weight
 	 * of 0 says nothing: count the block once) */
 	w = e->size && e->weight ? (double)e->weight / (double)e->size : 1.0;
-	if (heapstate__alloc_weighted(c->heap, block_key(e->hdr.pid, e->addr),
+	if (heapstate__alloc_weighted(c->heap, e->hdr.pid, e->addr,
 				      (uint32_t)id, e->size, e->hdr.op,
 				      e->hdr.ktime_ns, w))
 		c->errors++;
@@ -474,8 +463,8 @@ int collector__on_event(void *ctx, void *data, size_t size)
 		break;
 	case MT_EV_FREE:
 		if (c->heap && size >= sizeof(struct mt_free))
-			heapstate__free_block(c->heap, block_key(h->pid,
-					((const struct mt_free *)data)->addr));
+			heapstate__free_block(c->heap, h->pid,
+					((const struct mt_free *)data)->addr);
 		break;
 	case MT_EV_PROC_FORK:
 	case MT_EV_PROC_EXEC:

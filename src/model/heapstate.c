@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * heapstate.c - per-stack allocation totals plus the set of live sampled
- * blocks (address -> stack, size, weight). In-use figures are computed from
+ * blocks ((pid, address) -> stack, size, weight: a forked child has the
+ * same addresses as its parent, so the pid is part of the key; it is
+ * looked up exactly, pid first, never through a combined hash). In-use figures are computed from
  * the live set when a snapshot is asked for, so a free never has to touch
  * the per-stack table.
  */
@@ -27,7 +29,9 @@ struct site_acc {
 
 struct heapstate {
 	uint64_t mean;
-	struct u64map live;		/* addr -> index into blocks */
+	struct u64map procs;		/* pid -> index into lives */
+	struct u64map *lives;		/* per process: addr -> block index */
+	size_t n_lives, cap_lives;
 	struct live_block *blocks;
 	size_t n_blocks, cap_blocks;
 	uint32_t *free_idx;		/* recycled block slots */
@@ -48,9 +52,14 @@ struct heapstate *heapstate__new(uint64_t mean)
 
 void heapstate__free(struct heapstate *h)
 {
+	size_t i;
+
 	if (!h)
 		return;
-	u64map__free(&h->live);
+	for (i = 0; i < h->n_lives; i++)
+		u64map__free(&h->lives[i]);
+	free(h->lives);
+	u64map__free(&h->procs);
 	free(h->blocks);
 	free(h->free_idx);
 	free(h->sites);
@@ -75,24 +84,43 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-int heapstate__alloc(struct heapstate *h, uint64_t addr, uint32_t stack_id,
+/* pid's live set; created when create is set (NULL: none, or no memory). */
+static struct u64map *live_of(struct heapstate *h, uint32_t pid, bool create)
+{
+	uint64_t *i = u64map__get(&h->procs, pid);
+
+	if (i)
+		return &h->lives[*i];
+	if (!create || grow((void **)&h->lives, &h->cap_lives, h->n_lives + 1,
+			    sizeof(*h->lives)) ||
+	    u64map__set(&h->procs, pid, h->n_lives))
+		return NULL;
+	return &h->lives[h->n_lives++];
+}
+
+int heapstate__alloc(struct heapstate *h, uint32_t pid, uint64_t addr,
+		     uint32_t stack_id,
 		     uint64_t size, uint32_t op, uint64_t t_ns)
 {
-	return heapstate__alloc_weighted(h, addr, stack_id, size, op, t_ns,
+	return heapstate__alloc_weighted(h, pid, addr, stack_id, size, op, t_ns,
 					 sampling__scale(size, h->mean));
 }
 
-int heapstate__alloc_weighted(struct heapstate *h, uint64_t addr,
-			      uint32_t stack_id, uint64_t size, uint32_t op,
-			      uint64_t t_ns, double w)
+int heapstate__alloc_weighted(struct heapstate *h, uint32_t pid,
+			      uint64_t addr, uint32_t stack_id, uint64_t size,
+			      uint32_t op, uint64_t t_ns, double w)
 {
+	struct u64map *live;
 	struct live_block *b;
 	uint64_t idx;
 
 	if (grow((void **)&h->sites, &h->cap_sites, (size_t)stack_id + 1,
 		 sizeof(*h->sites)))
 		return -ENOMEM;
-	heapstate__free_block(h, addr);	/* a lost free: forget the old one */
+	heapstate__free_block(h, pid, addr);	/* a lost free: forget the old one */
+	live = live_of(h, pid, true);
+	if (!live)
+		return -ENOMEM;
 
 	if (h->n_free) {
 		idx = h->free_idx[--h->n_free];
@@ -102,7 +130,7 @@ int heapstate__alloc_weighted(struct heapstate *h, uint64_t addr,
 			return -ENOMEM;
 		idx = h->n_blocks++;
 	}
-	if (u64map__set(&h->live, addr, idx)) {
+	if (u64map__set(live, addr, idx)) {
 		if (grow((void **)&h->free_idx, &h->cap_free, h->n_free + 1,
 			 sizeof(*h->free_idx)) == 0)
 			h->free_idx[h->n_free++] = (uint32_t)idx;
@@ -125,11 +153,12 @@ int heapstate__alloc_weighted(struct heapstate *h, uint64_t addr,
 	return 0;
 }
 
-bool heapstate__free_block(struct heapstate *h, uint64_t addr)
+bool heapstate__free_block(struct heapstate *h, uint32_t pid, uint64_t addr)
 {
+	struct u64map *live = live_of(h, pid, false);
 	uint64_t idx;
 
-	if (!u64map__del(&h->live, addr, &idx))
+	if (!live || !u64map__del(live, addr, &idx))
 		return false;
 	if (grow((void **)&h->free_idx, &h->cap_free, h->n_free + 1,
 		 sizeof(*h->free_idx)) == 0)
@@ -143,7 +172,7 @@ int heapstate__sites(struct heapstate *h, struct heap_site **sites, size_t *n)
 {
 	struct heap_site *v;
 	uint64_t addr, idx;
-	size_t i, it = 0, cnt = 0;
+	size_t i, p, it, cnt = 0;
 
 	v = calloc(h->cap_sites ? h->cap_sites : 1, sizeof(*v));
 	if (!v)
@@ -153,12 +182,13 @@ int heapstate__sites(struct heapstate *h, struct heap_site **sites, size_t *n)
 		v[i].alloc_objects = h->sites[i].alloc_objects;
 		v[i].alloc_bytes = h->sites[i].alloc_bytes;
 	}
-	while (u64map__next(&h->live, &it, &addr, &idx)) {
-		const struct live_block *b = &h->blocks[idx];
+	for (p = 0; p < h->n_lives; p++)
+		for (it = 0; u64map__next(&h->lives[p], &it, &addr, &idx);) {
+			const struct live_block *b = &h->blocks[idx];
 
-		v[b->stack_id].inuse_objects += b->weight;
-		v[b->stack_id].inuse_bytes += b->weight * (double)b->size;
-	}
+			v[b->stack_id].inuse_objects += b->weight;
+			v[b->stack_id].inuse_bytes += b->weight * (double)b->size;
+		}
 	for (i = 1; i < h->cap_sites; i++)
 		if (v[i].alloc_objects > 0)
 			v[cnt++] = v[i];
@@ -170,15 +200,16 @@ int heapstate__sites(struct heapstate *h, struct heap_site **sites, size_t *n)
 void heapstate__totals(struct heapstate *h, struct heap_totals *out)
 {
 	uint64_t addr, idx;
-	size_t it = 0;
+	size_t p, it;
 
 	*out = h->tot;
 	out->inuse_objects = out->inuse_bytes = 0;
-	while (u64map__next(&h->live, &it, &addr, &idx)) {
-		out->inuse_objects += h->blocks[idx].weight;
-		out->inuse_bytes += h->blocks[idx].weight *
-				    (double)h->blocks[idx].size;
-	}
+	for (p = 0; p < h->n_lives; p++)
+		for (it = 0; u64map__next(&h->lives[p], &it, &addr, &idx);) {
+			out->inuse_objects += h->blocks[idx].weight;
+			out->inuse_bytes += h->blocks[idx].weight *
+					    (double)h->blocks[idx].size;
+		}
 }
 
 int heapstate__foreach_live(struct heapstate *h,
@@ -186,19 +217,22 @@ int heapstate__foreach_live(struct heapstate *h,
 			    void *ctx)
 {
 	uint64_t addr, idx;
-	size_t it = 0;
+	size_t p, it;
 	int err;
 
-	while (u64map__next(&h->live, &it, &addr, &idx)) {
-		const struct live_block *lb = &h->blocks[idx];
-		struct heap_block b = {
-			.stack_id = lb->stack_id, .op = lb->op, .size = lb->size,
-			.weight = lb->weight, .t_ns = lb->t_ns,
-		};
+	for (p = 0; p < h->n_lives; p++) {
+		for (it = 0; u64map__next(&h->lives[p], &it, &addr, &idx);) {
+			const struct live_block *lb = &h->blocks[idx];
+			struct heap_block b = {
+				.stack_id = lb->stack_id, .op = lb->op,
+				.size = lb->size, .weight = lb->weight,
+				.t_ns = lb->t_ns,
+			};
 
-		err = fn(&b, ctx);
-		if (err)
-			return err;
+			err = fn(&b, ctx);
+			if (err)
+				return err;
+		}
 	}
 	return 0;
 }

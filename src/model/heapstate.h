@@ -41,23 +41,25 @@ struct heap_block {
 /* mean: the sampling mean in bytes (<= 1: every allocation). */
 struct heapstate *heapstate__new(uint64_t mean);
 void heapstate__free(struct heapstate *h);
-/* A sampled block at addr of size bytes from stack_id. 0 or -ENOMEM. A
- * block already live at addr (its free was lost) is replaced. */
-int heapstate__alloc(struct heapstate *h, uint64_t addr, uint32_t stack_id,
-		     uint64_t size, uint32_t op, uint64_t t_ns);
+/* A sampled block of process pid at addr of size bytes from stack_id.
+ * 0 or -ENOMEM. A block already live there (its free was lost) is
+ * replaced. */
+int heapstate__alloc(struct heapstate *h, uint32_t pid, uint64_t addr,
+		     uint32_t stack_id, uint64_t size, uint32_t op,
+		     uint64_t t_ns);
 /* heapstate__alloc with the block standing for w blocks (a block sampled
  * by someone else's sampler: the Go runtime's, or the target's own through
  * the otel_memory USDT probes). 0 or -ENOMEM. */
-int heapstate__alloc_weighted(struct heapstate *h, uint64_t addr,
-			      uint32_t stack_id, uint64_t size, uint32_t op,
-			      uint64_t t_ns, double w);
+int heapstate__alloc_weighted(struct heapstate *h, uint32_t pid,
+			      uint64_t addr, uint32_t stack_id, uint64_t size,
+			      uint32_t op, uint64_t t_ns, double w);
 /* Call fn for every live block (order unspecified); stops early and
  * returns fn's value if it is not 0. */
 int heapstate__foreach_live(struct heapstate *h,
 			    int (*fn)(const struct heap_block *b, void *ctx),
 			    void *ctx);
-/* A sampled block was freed; false if it was not known. */
-bool heapstate__free_block(struct heapstate *h, uint64_t addr);
+/* pid's sampled block at addr was freed; false if it was not known. */
+bool heapstate__free_block(struct heapstate *h, uint32_t pid, uint64_t addr);
 /* Snapshot of every site with allocations, sorted by stack id; the caller
  * frees *sites. 0 or -ENOMEM. */
 int heapstate__sites(struct heapstate *h, struct heap_site **sites,

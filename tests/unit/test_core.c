@@ -104,6 +104,30 @@ static struct heap_site *find_site(struct heap_site *v, size_t n, uint32_t id)
 	return NULL;
 }
 
+/* A forked child has its parent's addresses: the same address in two
+ * processes is two blocks, and one's free never frees the other's. */
+static void test_heapstate_per_process(void **state)
+{
+	struct heapstate *h = heapstate__new(1);
+	struct heap_totals t;
+	uint32_t pid;
+
+	(void)state;
+	assert_non_null(h);
+	for (pid = 100; pid < 164; pid++)
+		assert_int_equal(heapstate__alloc(h, pid, 0x1000, 1, 10,
+						  MT_OP_MALLOC, 0), 0);
+	assert_true(heapstate__free_block(h, 101, 0x1000));
+	assert_false(heapstate__free_block(h, 101, 0x1000));
+	assert_false(heapstate__free_block(h, 999, 0x1000));	/* unknown pid */
+	heapstate__totals(h, &t);
+	assert_true(t.inuse_objects == 63 && t.inuse_bytes == 630);
+	assert_true(heapstate__free_block(h, 100, 0x1000));
+	heapstate__totals(h, &t);
+	assert_true(t.inuse_objects == 62);
+	heapstate__free(h);
+}
+
 static void test_heapstate_exact(void **state)
 {
 	struct heapstate *h = heapstate__new(1);
@@ -114,17 +138,17 @@ static void test_heapstate_exact(void **state)
 	(void)state;
 	assert_non_null(h);
 	/* stack 1: 3 blocks, one freed; stack 2: realloc-like move */
-	assert_int_equal(heapstate__alloc(h, 0x1000, 1, 100, MT_OP_MALLOC, 0), 0);
-	assert_int_equal(heapstate__alloc(h, 0x2000, 1, 100, MT_OP_MALLOC, 0), 0);
-	assert_int_equal(heapstate__alloc(h, 0x3000, 1, 100, MT_OP_MALLOC, 0), 0);
-	assert_true(heapstate__free_block(h, 0x2000));
-	assert_false(heapstate__free_block(h, 0x2000));	/* double free */
-	assert_false(heapstate__free_block(h, 0x9999));	/* not sampled */
-	assert_int_equal(heapstate__alloc(h, 0x4000, 2, 50, MT_OP_MALLOC, 0), 0);
-	assert_true(heapstate__free_block(h, 0x4000));
-	assert_int_equal(heapstate__alloc(h, 0x5000, 2, 80, MT_OP_REALLOC, 0), 0);
+	assert_int_equal(heapstate__alloc(h, 1, 0x1000, 1, 100, MT_OP_MALLOC, 0), 0);
+	assert_int_equal(heapstate__alloc(h, 1, 0x2000, 1, 100, MT_OP_MALLOC, 0), 0);
+	assert_int_equal(heapstate__alloc(h, 1, 0x3000, 1, 100, MT_OP_MALLOC, 0), 0);
+	assert_true(heapstate__free_block(h, 1, 0x2000));
+	assert_false(heapstate__free_block(h, 1, 0x2000));	/* double free */
+	assert_false(heapstate__free_block(h, 1, 0x9999));	/* not sampled */
+	assert_int_equal(heapstate__alloc(h, 1, 0x4000, 2, 50, MT_OP_MALLOC, 0), 0);
+	assert_true(heapstate__free_block(h, 1, 0x4000));
+	assert_int_equal(heapstate__alloc(h, 1, 0x5000, 2, 80, MT_OP_REALLOC, 0), 0);
 	/* a block whose free was lost: replaced, counted as allocated */
-	assert_int_equal(heapstate__alloc(h, 0x1000, 2, 10, MT_OP_MALLOC, 0), 0);
+	assert_int_equal(heapstate__alloc(h, 1, 0x1000, 2, 10, MT_OP_MALLOC, 0), 0);
 
 	assert_int_equal(heapstate__sites(h, &v, &n), 0);
 	assert_int_equal(n, 2);
@@ -153,8 +177,8 @@ static void test_heapstate_scaled(void **state)
 	(void)state;
 	/* a sampled 1000-byte block stands for ~524 blocks */
 	assert_true(w > 524 && w < 526);
-	assert_int_equal(heapstate__alloc(h, 0x10, 1, 1000, MT_OP_MALLOC, 0), 0);
-	assert_int_equal(heapstate__alloc(h, 0x20, 1, 1 << 26, MT_OP_MALLOC, 0), 0);
+	assert_int_equal(heapstate__alloc(h, 1, 0x10, 1, 1000, MT_OP_MALLOC, 0), 0);
+	assert_int_equal(heapstate__alloc(h, 1, 0x20, 1, 1 << 26, MT_OP_MALLOC, 0), 0);
 	assert_int_equal(heapstate__sites(h, &v, &n), 0);
 	assert_int_equal(n, 1);
 	assert_true(fabs(v[0].alloc_objects - (w + 1.0)) < 1e-6);
@@ -173,14 +197,14 @@ static void test_heapstate_weighted(void **state)
 	double w = sampling__scale(65536, 524288);
 
 	(void)state;
-	assert_int_equal(heapstate__alloc_weighted(h, 0x10, 1, 65536,
+	assert_int_equal(heapstate__alloc_weighted(h, 1, 0x10, 1, 65536,
 						   MT_OP_GO_MALLOC, 0, w), 0);
-	assert_int_equal(heapstate__alloc(h, 0x20, 1, 100, MT_OP_MALLOC, 0), 0);
+	assert_int_equal(heapstate__alloc(h, 1, 0x20, 1, 100, MT_OP_MALLOC, 0), 0);
 	heapstate__totals(h, &t);
 	assert_true(fabs(t.inuse_bytes - (w * 65536 + 100)) < 1e-3);
 	assert_true(fabs(t.alloc_objects - (w + 1)) < 1e-9);
 	assert_int_equal(t.op_count[MT_OP_MALLOC], 1);
-	assert_true(heapstate__free_block(h, 0x10));
+	assert_true(heapstate__free_block(h, 1, 0x10));
 	heapstate__totals(h, &t);
 	assert_true(fabs(t.inuse_bytes - 100) < 1e-3);
 	assert_true(fabs(t.inuse_objects - 1) < 1e-9);
@@ -220,6 +244,7 @@ int main(void)
 		cmocka_unit_test(test_u64map_basic),
 		cmocka_unit_test(test_stacks_intern),
 		cmocka_unit_test(test_heapstate_exact),
+		cmocka_unit_test(test_heapstate_per_process),
 		cmocka_unit_test(test_heapstate_scaled),
 		cmocka_unit_test(test_heapstate_weighted),
 		cmocka_unit_test(test_cpustate),

@@ -24,6 +24,7 @@
 #include "attach/launch.h"
 #include "attach/probes.h"
 #include "cli/session.h"
+#include "cli/session_parts.h"
 #include "cli/status.h"
 #include "model/cpustate.h"
 #include "model/heapstate.h"
@@ -128,6 +129,11 @@ static int load_otel(const struct options *o, struct otel_config *c)
 	return 0;
 }
 
+int session__load_otel(const struct options *o, struct otel_config *c)
+{
+	return load_otel(o, c);
+}
+
 /* Prove we can create files in dir the way every sink does (a new
  * temporary name, O_EXCL|O_NOFOLLOW, then removed): nothing already in
  * dir is opened, so a planted link is never followed. 0 or -errno. */
@@ -214,7 +220,7 @@ static bool privileged(void)
 
 /* The checks made before anything is attached or started. 0 or the exit
  * status. */
-static int session__check(struct session *s)
+int session__check(struct session *s)
 {
 	const struct options *o = s->o;
 	int err;
@@ -332,7 +338,7 @@ static int session__find_allocator(struct session *s, struct allocator *a)
 
 /* The models and the symbolizer the collector feeds. 0 or the exit
  * status. */
-static int session__build(struct session *s)
+int session__build(struct session *s)
 {
 	const struct options *o = s->o;
 
@@ -363,7 +369,7 @@ static int session__build(struct session *s)
 
 /* The OTLP exporter and the profiles sink, when configured. 0 or the exit
  * status. */
-static int session__start_otlp(struct session *s)
+int session__start_otlp(struct session *s)
 {
 	const struct options *o = s->o;
 	struct profile_export_opts pe = {
@@ -445,7 +451,7 @@ static int session__start_metrics(struct session *s)
 
 /* Load the BPF programs and attach the heap probes and the CPU sampler.
  * 0 or the exit status. */
-static int session__attach(struct session *s, struct allocator *a,
+int session__attach(struct session *s, struct allocator *a,
 			   const struct probe_point *pts, size_t n_pts)
 {
 	const struct options *o = s->o;
@@ -819,7 +825,7 @@ static int session__finish(struct session *s, int rc)
 	return rc;
 }
 
-static void session__free(struct session *s)
+void session__free(struct session *s)
 {
 	mt_status_clear();
 	u64map__free(&s->pids);

@@ -299,11 +299,15 @@ static void agent_proc__labels(struct agent_proc *p)
 	}
 }
 
-/* Send one snapshot over OTLP metrics, if configured. 0 or -errno. */
-static int agent__send_metrics(struct agent *a, const struct mm_snapshot *snap,
-			       const struct otlp_resource *res)
+/* Append one snapshot's ExportMetricsServiceRequest to *batch: serialized
+ * messages concatenated parse as one whose repeated resource_metrics are
+ * all of theirs (protobuf's merge rule), so a window is one request. 0 or
+ * -errno. */
+static int agent__batch_metrics(struct agent *a, const struct mm_snapshot *snap,
+				const struct otlp_resource *res,
+				uint8_t **batch, size_t *blen)
 {
-	uint8_t *buf;
+	uint8_t *buf, *nb;
 	size_t len;
 	int err;
 
@@ -312,7 +316,16 @@ static int agent__send_metrics(struct agent *a, const struct mm_snapshot *snap,
 	err = otlp_metrics__encode(snap, res, &buf, &len);
 	if (err)
 		return err;
-	return otlp_exporter__enqueue(a->s.exp, OTLP_METRICS, buf, len);
+	nb = realloc(*batch, *blen + len);
+	if (!nb) {
+		free(buf);
+		return -ENOMEM;
+	}
+	memcpy(nb + *blen, buf, len);
+	free(buf);
+	*batch = nb;
+	*blen += len;
+	return 0;
 }
 
 static void point(struct mm_point *p, const char *name, const char *unit,
@@ -416,8 +429,9 @@ static int agent__scan(struct agent *a)
 	struct prom_writer *w = NULL;
 	double t = unix_ns() / 1e9;
 	pid_t *pids = NULL;
+	uint8_t *batch = NULL;
 	char *text = NULL;
-	size_t len = 0;
+	size_t len = 0, blen = 0;
 	FILE *f = NULL;
 	int err, serr = 0;
 
@@ -484,17 +498,23 @@ static int agent__scan(struct agent *a)
 		snaps[i] = &procs[i].snap;
 		extra[i] = procs[i].labels;
 		n_extra[i] = procs[i].n_labels;
-		/* one process's export failing does not stop the others */
 		if (!serr)
-			serr = agent__send_metrics(a, &procs[i].snap,
-						   &procs[i].res);
+			serr = agent__batch_metrics(a, &procs[i].snap,
+						    &procs[i].res, &batch,
+						    &blen);
 	}
 	self.points = self_pts;
 	self.n_points = agent__self(a, self_pts, t);
 	self.start_s = a->start_unix;
 	self.time_s = t;
 	if (!serr)
-		serr = agent__send_metrics(a, &self, &a->self_res);
+		serr = agent__batch_metrics(a, &self, &a->self_res, &batch,
+					    &blen);
+	if (!serr && batch) {
+		serr = otlp_exporter__enqueue(a->s.exp, OTLP_METRICS, batch,
+					      blen);
+		batch = NULL;
+	}
 	if (serr)
 		mt_debug("metrics export: %s", strerror(-serr));
 	f = open_memstream(&text, &len);
@@ -524,6 +544,7 @@ cleanup:
 	prom_writer__free(w);
 	if (f)
 		fclose(f);
+	free(batch);
 	free(text);
 	for (i = 0; procs && i <= top; i++)
 		otlp_resource__free(&procs[i].res);

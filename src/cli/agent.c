@@ -378,12 +378,12 @@ static size_t agent__self(struct agent *a, struct mm_point *pt, double t)
 	point(&pt[n++], "memtel.agent.events.dropped", "{event}",
 	      MM_KIND_COUNTER, (double)cnt[MT_CNT_RB_DROPS], st, t, "reason",
 	      "ring_buffer_full");
-	point(&pt[n++], "memtel.agent.events.dropped", "{event}",
+	point(&pt[n++], "memtel.agent.stacks.incomplete", "{event}",
 	      MM_KIND_COUNTER, (double)cnt[MT_CNT_STACK_FAIL], st, t,
-	      "reason", "stack_copy_failed");
-	point(&pt[n++], "memtel.agent.events.dropped", "{event}",
+	      "reason", "copy_failed");
+	point(&pt[n++], "memtel.agent.stacks.incomplete", "{event}",
 	      MM_KIND_COUNTER, (double)cnt[MT_CNT_STACK_SHORT], st, t,
-	      "reason", "stack_cut_short");
+	      "reason", "cut_short");
 	point(&pt[n++], "memtel.agent.events.dropped", "{event}",
 	      MM_KIND_COUNTER, (double)s->coll.errors, st, t, "reason",
 	      "malformed");

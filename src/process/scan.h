@@ -31,7 +31,7 @@ int proc_scan__pids(pid_t **out, size_t *n, size_t max);
 int proc_scan__parse_stat(const char *text, uint64_t *start_ticks,
 			  char *comm, size_t size);
 /* pid's stat and status into out. 0, -ENODATA (a kernel thread or a
- * zombie) or -errno (-ENOENT: gone). */
+ * zombie) or -errno (-ESRCH: gone). */
 int proc_scan__read(pid_t pid, struct proc_info *out);
 
 #endif /* MEMTEL_PROCESS_SCAN_H */

@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -581,6 +582,10 @@ static int agent__window(struct agent *a, uint64_t *from_ns)
 		mt_err("process scan failed: %s", strerror(-e2));
 	err = err ?: e2;
 	a->scanned = a->scanned || !e2;
+	/* the window's model and the targets reaped since are freed: give
+	 * the pages back, or the heap keeps the high-water mark of the
+	 * busiest window (glibc trims only the top of the heap by itself) */
+	malloc_trim(0);
 	a->window_ok = !err;
 	a->windows++;
 	if (err)

@@ -17,15 +17,12 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-#include <bpf/libbpf.h>
 
 #include "attach/probes.h"
 #include "cli/agent.h"
@@ -44,21 +41,13 @@
 #define AGENT_REAP_NS	1000000000ULL	/* exited processes released */
 #define AGENT_N_GAUGES	3		/* rss, heap, virtual */
 #define AGENT_N_SELF	16		/* self-telemetry points */
-
-static volatile sig_atomic_t agent_exiting;
-
-static void agent_on_signal(int sig)
-{
-	(void)sig;
-	agent_exiting = 1;
-}
-
-static int agent_libbpf_print(enum libbpf_print_level level, const char *fmt,
-			      va_list ap)
-{
-	(void)level;
-	return mt_verbose ? vfprintf(stderr, fmt, ap) : 0;
-}
+/* Ring buffer: 2 MiB per CPU (a power of two, 8..32 MiB). CPU samples are
+ * at most ~8 KiB (the user stack window) at 99 Hz per CPU, ~1.6 MB/s per
+ * 2 CPUs, drained every 10 ms: 8 MiB holds seconds of them, where the
+ * session's 32 MiB default (sized for heap bursts) is mostly resident
+ * memory the agent does not need. */
+#define AGENT_RING_MIN	(8u << 20)
+#define AGENT_RING_MAX	(32u << 20)
 
 struct agent {
 	struct agent_options *ao;
@@ -606,7 +595,7 @@ static int agent__loop(struct agent *a)
 	uint64_t from = unix_ns();
 	int rc = 0;
 
-	while (!agent_exiting) {
+	while (!session__stopping()) {
 		int n = probes__drain(s->probes);
 
 		http_server__tick(a->http);
@@ -667,6 +656,17 @@ static int agent__node_name(struct otel_config *c)
 	return 0;
 }
 
+static uint32_t agent_ring_bytes(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_CONF);
+	uint32_t want = cpus > 0 && cpus < 1024 ? (uint32_t)cpus << 21 : 0;
+	uint32_t r = AGENT_RING_MIN;
+
+	while (r < want && r < AGENT_RING_MAX)
+		r <<= 1;
+	return r;
+}
+
 int agent__run(struct agent_options *ao)
 {
 	struct agent a = { .ao = ao, .s = { .o = &ao->base } };
@@ -679,11 +679,10 @@ int agent__run(struct agent_options *ao)
 	ssize_t l;
 	int rc;
 
-	mt_verbose = ao->base.verbose;
-	libbpf_set_print(agent_libbpf_print);
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	session__setup_process(ao->base.verbose);
 	pthread_mutex_init(&a.lock, NULL);
 	s->cpu = true;
+	s->ring_bytes = agent_ring_bytes();
 	a.start_unix = unix_ns() / 1e9;
 	rc = session__load_otel(&ao->base, &s->otel);
 	if (rc)
@@ -693,9 +692,6 @@ int agent__run(struct agent_options *ao)
 		rc = EXIT_RUNTIME;
 		goto cleanup;
 	}
-	signal(SIGINT, agent_on_signal);
-	signal(SIGTERM, agent_on_signal);
-	signal(SIGPIPE, SIG_IGN);
 	/* the endpoint first: /healthz answers and /readyz says 503 while
 	 * BPF loads */
 	a.http = http_server__start(&ho);

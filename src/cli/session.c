@@ -67,6 +67,21 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	return vfprintf(stderr, fmt, ap);
 }
 
+void session__setup_process(bool verbose)
+{
+	mt_verbose = verbose;
+	libbpf_set_print(libbpf_print);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+bool session__stopping(void)
+{
+	return exiting;
+}
+
 /* Processes seen, for the status line; past this many the count stops
  * growing rather than the map. */
 #define SESSION_MAX_PIDS 65536
@@ -459,6 +474,7 @@ int session__attach(struct session *s, struct allocator *a,
 		.pid = s->pid, .sample_bytes = o->sample_bytes,
 		.stack_bytes = o->stack_bytes, .cpu = s->cpu,
 		.cpu_all = o->all, .kernel_stacks = !o->no_kernel,
+		.ring_bytes = s->ring_bytes,
 		.on_event = session__on_event, .ctx = s,
 	};
 	int err;

@@ -11,6 +11,11 @@
 #include "attach/allocator.h"
 #include "cli/session.h"
 
+/* Logging (-v shows libbpf's messages), line-buffered stdout, and
+ * SIGINT/SIGTERM noted for session__stopping() (SIGPIPE ignored). */
+void session__setup_process(bool verbose);
+/* Has SIGINT or SIGTERM arrived? */
+bool session__stopping(void);
 /* OTEL_* environment, then the options over it, into c. */
 int session__load_otel(const struct options *o, struct otel_config *c);
 /* Output directory, BTF and privileges, before anything is attached. */

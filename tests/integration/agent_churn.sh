@@ -19,34 +19,9 @@ set -u
 
 require_bpf
 require_memtel
-command -v cc >/dev/null || fail "no C compiler"
-
-cat >"$W/churn.c" <<'C'
-#include <time.h>
-volatile unsigned long sink;
-__attribute__((noinline)) void agent_churn_site(void)
-{
-	struct timespec a, b;
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	do {
-		for (int i = 0; i < 10000; i++)
-			sink += i;
-		clock_gettime(CLOCK_MONOTONIC, &b);
-	} while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 6000000L);
-}
-int main(void) { agent_churn_site(); return 0; }
-C
-cc -O1 -g -Wl,--build-id=none -o "$W/churn" "$W/churn.c" || fail "cc"
-
-batch() { # N: N processes, two at a time
-	local i p
-	for ((i = 0; i < $1 / 2; i++)); do
-		"$W/churn" &
-		p=$!
-		"$W/churn"
-		wait "$p"
-	done
-}
+# shellcheck source=../lib/churn.sh
+. "$(dirname "$0")/../lib/churn.sh"
+build_churn
 PORT=$(python3 "$MEMTEL_ROOT/tests/lib/otlp_receiver.py" freeport)
 watch_log "$W/agent.out" "$W/agent.err"
 spawn "$W/agent.out" "$W/agent.err" "$MEMTEL_BIN" agent -F 999 \
@@ -68,12 +43,12 @@ low() {
 	done
 }
 low 3
-batch 300
+churn_batch 300
 low 5
 f1=$LOW_F r1=$LOW_R
 log "after 300 processes: $f1 fds, RSS $r1 KiB"
 start=$(date +%s)
-batch 2000
+churn_batch 2000
 log "2000 processes in $(($(date +%s) - start)) s"
 low 6
 f2=$LOW_F r2=$LOW_R
@@ -87,10 +62,10 @@ assert_exit 0 "memtel-bpf agent"
 # the churn's own frames made it into the windows' profiles, by name
 found=0
 for f in "$W"/prof/cpu-*.pb.gz; do
-	if pprof -traces "$f" 2>/dev/null | grep -q agent_churn_site; then
+	if pprof -traces "$f" 2>/dev/null | grep -q churn_spin_site; then
 		found=1
 		break
 	fi
 done
-[ "$found" = 1 ] || fail "no window's cpu-*.pb.gz has a symbolized agent_churn_site frame"
+[ "$found" = 1 ] || fail "no window's cpu-*.pb.gz has a symbolized churn_spin_site frame"
 echo "PASS"

@@ -8,7 +8,9 @@
 # Measures are the lowest of several seconds (other engineers' processes
 # come and go on this host), after a warm-up batch of 300 in which the
 # host's processes are opened; then 2000 more. Bounds: fds may grow by at
-# most 100 (a target leaked per process gives 2000); anonymous RSS by at
+# most 300 (as in target_churn.sh: the host's own churn, other tests'
+# processes opened node-wide, moves it by a few hundred; a target leaked
+# per process gives 2000); anonymous RSS by at
 # most 24 MiB, 12 KiB per exited process: a leaked target alone holds more
 # than 1 MiB, and what a whole-run profile keeps per process (stacks,
 # their symbol entries: 60-150 KiB measured by target_churn.sh) would be
@@ -53,9 +55,15 @@ log "2000 processes in $(($(date +%s) - start)) s"
 low 6
 f2=$LOW_F r2=$LOW_R
 log "after 2300 processes: $f2 fds, RSS $r2 KiB"
-[ "$((f2 - f1))" -le 100 ] || fail "fds grew from $f1 to $f2 over 2000 exited processes"
-[ "$((r2 - r1))" -le $((24 * 1024)) ] ||
-	fail "anonymous RSS grew from $r1 to $r2 KiB over 2000 exited processes"
+[ "$((f2 - f1))" -le 300 ] || fail "fds grew from $f1 to $f2 over 2000 exited processes"
+# ASan's quarantine keeps up to 256 MiB of freed memory by design: there
+# the bound says nothing (LeakSanitizer checks leaks at exit instead)
+if ldd "$MEMTEL_BIN" 2>/dev/null | grep -q libasan; then
+	log "ASan build: RSS not bounded (quarantine), grew $((r2 - r1)) KiB"
+else
+	[ "$((r2 - r1))" -le $((24 * 1024)) ] ||
+		fail "anonymous RSS grew from $r1 to $r2 KiB over 2000 exited processes"
+fi
 kill -TERM "$AGENT"
 wait_exit "$AGENT" 10 || fail "the agent did not stop within 10 s"
 assert_exit 0 "memtel-bpf agent"

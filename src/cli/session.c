@@ -518,7 +518,10 @@ int session__attach(struct session *s, struct allocator *a,
 	err = s->ksyms ? ksyms__reload(s->ksyms, NULL) : 0;
 	if (err)
 		mt_debug("cannot reload /proc/kallsyms: %s", strerror(-err));
-	mt_info("attached; writing to %s/", s->outdir);
+	if (s->outdir[0])
+		mt_info("attached; writing to %s/", s->outdir);
+	else	/* the agent with an OTLP endpoint and no -o */
+		mt_info("attached; no local files");
 	return 0;
 }
 

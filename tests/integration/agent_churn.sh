@@ -11,10 +11,11 @@
 # most 300 (as in target_churn.sh: the host's own churn, other tests'
 # processes opened node-wide, moves it by a few hundred; a target leaked
 # per process gives 2000); anonymous RSS by at
-# most 24 MiB, 12 KiB per exited process: a leaked target alone holds more
+# most 64 MiB, 32 KiB per exited process: a leaked target alone holds more
 # than 1 MiB, and what a whole-run profile keeps per process (stacks,
 # their symbol entries: 60-150 KiB measured by target_churn.sh) would be
-# 120-300 MiB. The windows must still carry symbolized stacks at the end.
+# 120-300 MiB. Measured: 2-20 MiB on a quiet host, up to 37 MiB while
+# other engineers' tests ran (their processes are opened node-wide too). The windows must still carry symbolized stacks at the end.
 set -u
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -52,7 +53,7 @@ log "after 300 processes: $f1 fds, RSS $r1 KiB"
 start=$(date +%s)
 churn_batch 2000
 log "2000 processes in $(($(date +%s) - start)) s"
-low 6
+low 10
 f2=$LOW_F r2=$LOW_R
 log "after 2300 processes: $f2 fds, RSS $r2 KiB"
 [ "$((f2 - f1))" -le 300 ] || fail "fds grew from $f1 to $f2 over 2000 exited processes"
@@ -61,7 +62,7 @@ log "after 2300 processes: $f2 fds, RSS $r2 KiB"
 if ldd "$MEMTEL_BIN" 2>/dev/null | grep -q libasan; then
 	log "ASan build: RSS not bounded (quarantine), grew $((r2 - r1)) KiB"
 else
-	[ "$((r2 - r1))" -le $((24 * 1024)) ] ||
+	[ "$((r2 - r1))" -le $((64 * 1024)) ] ||
 		fail "anonymous RSS grew from $r1 to $r2 KiB over 2000 exited processes"
 fi
 kill -TERM "$AGENT"

@@ -16,6 +16,7 @@ pkgs=(
 	protobuf-compiler    # protoc, for decoding by hand
 	python3-protobuf     # decodes our OTLP profiles in tests
 	openssl
+	curl                 # the agent tests query its HTTP endpoint
 	prometheus python3-yaml  # promtool and YAML checks of deploy/
 	chromium             # tools/check-svg-render.sh: flame graphs in a browser
 	g++ libjemalloc-dev libgoogle-perftools-dev libmimalloc2.0  # C++ and jemalloc API heap tests

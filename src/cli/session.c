@@ -26,6 +26,7 @@
 #include "attach/proctree.h"
 #include "attach/usdt.h"
 #include "cli/session.h"
+#include "cli/session_parts.h"
 #include "cli/status.h"
 #include "model/cpustate.h"
 #include "model/heapstate.h"
@@ -66,6 +67,21 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 		return 0;
 	mt_status_clear();
 	return vfprintf(stderr, fmt, ap);
+}
+
+void session__setup_process(bool verbose)
+{
+	mt_verbose = verbose;
+	libbpf_set_print(libbpf_print);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+bool session__stopping(void)
+{
+	return exiting;
 }
 
 /* Processes seen, for the status line; past this many the count stops
@@ -128,6 +144,11 @@ static int load_otel(const struct options *o, struct otel_config *c)
 		return EXIT_USAGE;
 	}
 	return 0;
+}
+
+int session__load_otel(const struct options *o, struct otel_config *c)
+{
+	return load_otel(o, c);
 }
 
 /* Prove we can create files in dir the way every sink does (a new
@@ -216,7 +237,7 @@ static bool privileged(void)
 
 /* The checks made before anything is attached or started. 0 or the exit
  * status. */
-static int session__check(struct session *s)
+int session__check(struct session *s)
 {
 	const struct options *o = s->o;
 	int err;
@@ -365,7 +386,7 @@ static void session__find_go(struct session *s, bool has_c)
 
 /* The models and the symbolizer the collector feeds. 0 or the exit
  * status. */
-static int session__build(struct session *s)
+int session__build(struct session *s)
 {
 	const struct options *o = s->o;
 
@@ -397,7 +418,7 @@ static int session__build(struct session *s)
 
 /* The OTLP exporter and the profiles sink, when configured. 0 or the exit
  * status. */
-static int session__start_otlp(struct session *s)
+int session__start_otlp(struct session *s)
 {
 	const struct options *o = s->o;
 	struct profile_export_opts pe = {
@@ -536,7 +557,7 @@ static int session__start_tree(struct session *s, const struct allocator *a)
 
 /* Load the BPF programs and attach the heap probes and the CPU sampler.
  * 0 or the exit status. */
-static int session__attach(struct session *s, struct allocator *a,
+int session__attach(struct session *s, struct allocator *a,
 			   const struct probe_point *pts, size_t n_pts)
 {
 	const struct options *o = s->o;
@@ -545,6 +566,7 @@ static int session__attach(struct session *s, struct allocator *a,
 		.stack_bytes = o->stack_bytes, .cpu = s->cpu,
 		.cpu_all = o->all, .kernel_stacks = !o->no_kernel,
 		.follow = s->launched || o->children,
+		.ring_bytes = s->ring_bytes,
 		.on_event = session__on_event, .ctx = s,
 	};
 	bool usdt = false;
@@ -618,7 +640,10 @@ static int session__attach(struct session *s, struct allocator *a,
 	err = s->ksyms ? ksyms__reload(s->ksyms, NULL) : 0;
 	if (err)
 		mt_debug("cannot reload /proc/kallsyms: %s", strerror(-err));
-	mt_info("attached; writing to %s/", s->outdir);
+	if (s->outdir[0])
+		mt_info("attached; writing to %s/", s->outdir);
+	else	/* the agent with an OTLP endpoint and no -o */
+		mt_info("attached; no local files");
 	return 0;
 }
 
@@ -930,7 +955,7 @@ static int session__finish(struct session *s, int rc)
 	return rc;
 }
 
-static void session__free(struct session *s)
+void session__free(struct session *s)
 {
 	mt_status_clear();
 	u64map__free(&s->pids);

@@ -58,6 +58,7 @@ struct session {
 	bool coll_ready;
 	const char *cpu_event;
 	int n_cpus;
+	uint32_t ring_bytes;	/* 0: the BPF object's default (32 MiB) */
 	int64_t start_wall;
 	uint64_t start_mono;
 	const char *end_reason;

@@ -2,7 +2,10 @@
 /*
  * targets.c - pid -> struct target registry. Bounded: past `max` open
  * processes new ones are not opened (their samples keep raw addresses),
- * so a node-wide session cannot grow without limit.
+ * so a node-wide session cannot grow without limit. Each entry remembers
+ * its process's start time: a pid found reused at a reap (same number,
+ * another start) is closed at once, so the new process never gets the old
+ * one's maps and symbols.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "process/scan.h"
 #include "process/targets.h"
 #include "util/u64map.h"
 
@@ -21,6 +25,7 @@
 struct targets {
 	struct u64map by_pid;	/* pid -> struct target * or TARGET_FAILED */
 	struct u64map gone_once;	/* pids found gone at the last reap */
+	struct u64map started;	/* pid -> start time (stat field 22) */
 	size_t open, max;
 };
 
@@ -45,6 +50,7 @@ void targets__free(struct targets *tg)
 			target__close((struct target *)(uintptr_t)val);
 	u64map__free(&tg->by_pid);
 	u64map__free(&tg->gone_once);
+	u64map__free(&tg->started);
 	free(tg);
 }
 
@@ -57,14 +63,40 @@ struct target *targets__find(struct targets *tg, pid_t pid)
 	return (struct target *)(uintptr_t)*v;
 }
 
+/* The start time in /proc/PID/stat, or what is wrong (0 alive, -ESRCH gone
+ * or a zombie). */
+static int start_of(pid_t pid, uint64_t *start)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ESRCH;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (p && (p[2] == 'Z' || p[2] == 'X'))
+		return -ESRCH;
+	return proc_scan__parse_stat(buf, start, NULL, 0) ? -EINVAL : 0;
+}
+
 struct target *targets__get(struct targets *tg, pid_t pid)
 {
-	uint64_t *v = u64map__get(&tg->by_pid, (uint64_t)pid);
+	uint64_t *v = u64map__get(&tg->by_pid, (uint64_t)pid), start;
 	struct target *t;
 
 	if (v)
 		return *v == TARGET_FAILED ? NULL : (struct target *)(uintptr_t)*v;
 	t = tg->open < tg->max ? target__open(pid) : NULL;
+	/* the start before the maps: a pid reused in between reads as such */
+	if (t && start_of(pid, &start) == 0)
+		u64map__set(&tg->started, (uint64_t)pid, start);
 	if (!t) {
 		mt_debug("cannot open process %d for symbols", pid);
 		u64map__set(&tg->by_pid, (uint64_t)pid, TARGET_FAILED);
@@ -78,33 +110,27 @@ struct target *targets__get(struct targets *tg, pid_t pid)
 	return t;
 }
 
-static bool gone(pid_t pid)
-{
-	char path[64], buf[256], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return true;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return p && (p[2] == 'Z' || p[2] == 'X');
-}
-
 size_t targets__reap(struct targets *tg, pid_t keep_pid)
 {
 	uint64_t key, val;
 	size_t it = 0, closed = 0;
 
 	while (u64map__next(&tg->by_pid, &it, &key, &val)) {
-		if ((pid_t)key == keep_pid || !gone((pid_t)key))
+		uint64_t start = 0, *was;
+		int st;
+
+		if ((pid_t)key == keep_pid)
 			continue;
+		st = start_of((pid_t)key, &start);
+		was = u64map__get(&tg->started, key);
+		if (st == 0 && was && *was != start) {
+			/* reused: what we hold describes another process */
+			mt_debug("pid %d was reused: closing its old target",
+				 (int)key);
+			u64map__set(&tg->gone_once, key, 1);
+		} else if (st != -ESRCH) {
+			continue;
+		}
 		/* its last events may still be in the ring buffer: close it
 		 * only when it is found gone a second time */
 		if (!u64map__get(&tg->gone_once, key)) {
@@ -112,6 +138,7 @@ size_t targets__reap(struct targets *tg, pid_t keep_pid)
 			continue;
 		}
 		u64map__del(&tg->gone_once, key, NULL);
+		u64map__del(&tg->started, key, NULL);
 		if (val != TARGET_FAILED) {
 			target__close((struct target *)(uintptr_t)val);
 			tg->open--;

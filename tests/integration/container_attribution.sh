@@ -19,35 +19,9 @@ require_bpf
 require_memtel
 require_leaker
 
-CG=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-[ -n "$CG" ] || fail "no cgroup2 mount in /proc/mounts"
-ROOT_CG=$CG/memtel-test-$$
-CREATED=()
-cleanup_cgroups() {
-	local d i
-	# children first: rmdir only removes empty cgroups
-	for ((i = ${#CREATED[@]} - 1; i >= 0; i--)); do
-		d=${CREATED[$i]}
-		[ -f "$d/cgroup.procs" ] && while read -r p; do
-			echo "$p" >"$CG/cgroup.procs" 2>/dev/null
-		done <"$d/cgroup.procs"
-		rmdir "$d" 2>/dev/null
-	done
-}
-CLEANUP_HOOK=cleanup_cgroups
-
-# mkcg RELATIVE-PATH: mkdir -p under ROOT_CG, remembering each level for
-# cleanup; sets CGDIR (not echoed: a $(...) subshell would forget CREATED).
-mkcg() {
-	local rel=$1 cur=$ROOT_CG part
-	[ -d "$cur" ] || { mkdir "$cur" || fail "cannot create $cur"; CREATED+=("$cur"); }
-	IFS=/ read -ra parts <<<"$rel"
-	for part in "${parts[@]}"; do
-		cur=$cur/$part
-		[ -d "$cur" ] || { mkdir "$cur" || fail "cannot create $cur"; CREATED+=("$cur"); }
-	done
-	CGDIR=$cur
-}
+# shellcheck source=../lib/cgroup.sh
+. "$(dirname "$0")/../lib/cgroup.sh"
+cgroup_setup "memtel-test-$$"
 
 UID1=0a1b2c3d-4e5f-6789-abcd-ef0123456789
 CID1=$(printf 'a%.0s' $(seq 64))

@@ -21,35 +21,9 @@ set -u
 
 require_bpf
 require_memtel
-command -v cc >/dev/null || fail "no C compiler"
-
-cat >"$W/churn.c" <<'C'
-#include <time.h>
-volatile unsigned long sink;
-__attribute__((noinline)) void churn_spin_site(void)
-{
-	struct timespec a, b;
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	do {
-		for (int i = 0; i < 10000; i++)
-			sink += i;
-		clock_gettime(CLOCK_MONOTONIC, &b);
-	} while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 6000000L);
-}
-int main(void) { churn_spin_site(); return 0; }
-C
-cc -O1 -g -Wl,--build-id=none -o "$W/churn" "$W/churn.c" || fail "cc"
-readelf -n "$W/churn" | grep -q 'Build ID' && fail "churn has a build ID"
-
-batch() { # N: N processes, two at a time
-	local i p
-	for ((i = 0; i < $1 / 2; i++)); do
-		"$W/churn" &
-		p=$!
-		"$W/churn"
-		wait "$p"
-	done
-}
+# shellcheck source=../lib/churn.sh
+. "$(dirname "$0")/../lib/churn.sh"
+build_churn
 fds() { ls "/proc/$MEMTEL_PID/fd" | wc -l; }
 # RssAnon: the profiler's own heap. VmRSS also counts the pages of the
 # file copies every open target maps, which move with whatever else runs
@@ -70,11 +44,11 @@ low() {
 	done
 }
 low 5
-batch 300
+churn_batch 300
 low 6
 f1=$LOW_F r1=$LOW_R
 log "after 300 processes: $f1 fds, RSS $r1 KiB"
-batch 1500
+churn_batch 1500
 low 10
 f2=$LOW_F r2=$(rss_kib)
 log "after 1800 processes: $f2 fds, RSS $r2 KiB"

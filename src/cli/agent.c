@@ -1,0 +1,755 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * agent.c - `memtel-bpf agent`, the node agent. It runs the session's own
+ * steps (session_parts.h: checks, models, OTLP, BPF with the --all CPU
+ * sampler) and then, every export interval: the window's CPU samples as
+ * OTLP profiles (or cpu-<unix>.pb.gz in -o DIR), a /proc scan for the
+ * memory gauges of the largest processes (the rest summed as "other"),
+ * and the agent's own figures, to OTLP metrics and to the /metrics text
+ * served by sinks/http. The CPU model (stacks, counts, symbol cache,
+ * profile sink) is rebuilt after each window, so memory follows one
+ * window's samples, not the agent's uptime, and a reused pid never finds
+ * the previous process's cached frames. SIGTERM ends with one last window
+ * and an OTLP flush of at most SESSION_FLUSH_DEADLINE_MS.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attach/probes.h"
+#include "cli/agent.h"
+#include "cli/session_parts.h"
+#include "model/memmetrics.h"
+#include "process/scan.h"
+#include "sinks/file/cpu_report.h"
+#include "sinks/http/http.h"
+#include "sinks/otlp/otlp_metrics.h"
+#include "sinks/otlp/otlp_resource.h"
+#include "sinks/otlp/profile_export.h"
+#include "sinks/prom/prom.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define AGENT_REAP_NS	1000000000ULL	/* exited processes released */
+#define AGENT_N_GAUGES	3		/* rss, heap, virtual */
+#define AGENT_N_SELF	16		/* self-telemetry points */
+/* Ring buffer: 2 MiB per CPU (a power of two, 8..32 MiB). CPU samples are
+ * at most ~8 KiB (the user stack window) at 99 Hz per CPU, ~1.6 MB/s per
+ * 2 CPUs, drained every 10 ms: 8 MiB holds seconds of them, where the
+ * session's 32 MiB default (sized for heap bursts) is mostly resident
+ * memory the agent does not need. */
+#define AGENT_RING_MIN	(8u << 20)
+#define AGENT_RING_MAX	(32u << 20)
+
+struct agent {
+	struct agent_options *ao;
+	struct session s;
+	struct http_server *http;
+	pthread_mutex_t lock;	/* prom_text, between loop and HTTP thread */
+	char *prom_text;
+	size_t prom_len;
+	double start_unix;
+	bool attached, scanned, window_ok;
+	size_t processes;	/* seen by the last scan */
+	uint64_t windows, windows_failed, files_written;
+	struct otlp_resource self_res;
+};
+
+static uint64_t unix_ns(void)
+{
+	return clock__real_ns();
+}
+
+/* /readyz: attached, scanned, and the last window's output worked. */
+static void agent__update_ready(struct agent *a)
+{
+	http_server__set_ready(a->http, a->attached && a->scanned &&
+					a->window_ok);
+}
+
+static int agent__render(void *ctx, FILE *out)
+{
+	struct agent *a = ctx;
+	int err = 0;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->prom_len && fwrite(a->prom_text, 1, a->prom_len, out) !=
+			   a->prom_len)
+		err = -EIO;
+	pthread_mutex_unlock(&a->lock);
+	return err;
+}
+
+/* A fresh CPU model for the next window: new stacks, counts, symbol cache
+ * and profile sink, swapped into the collector (whose counters go on). The
+ * targets (maps, ELF files) and symbol tables stay. 0 or -ENOMEM (the old
+ * model is then kept). */
+static int agent__reset_cpu(struct agent *a, uint64_t now_ns)
+{
+	struct session *s = &a->s;
+	struct profile_export_opts pe = {
+		.otel = &s->otel, .targets = s->targets, .exp = s->exp,
+		.freq = s->o->freq, .start_unix_ns = now_ns,
+	};
+	struct stacks *st = stacks__new();
+	struct cpustate *cs = cpustate__new();
+	struct symcache *sc = symcache__new(s->targets, s->ksyms, s->symdb);
+	struct profile_export *px = NULL;
+
+	pe.stacks = st;
+	pe.syms = sc;
+	pe.cpu = cs;
+	if (st && cs && sc && s->pexp)
+		px = profile_export__new(&pe);
+	if (!st || !cs || !sc || (s->pexp && !px)) {
+		profile_export__free(px);
+		symcache__free(sc);
+		cpustate__free(cs);
+		stacks__free(st);
+		return -ENOMEM;
+	}
+	profile_export__free(s->pexp);
+	symcache__free(s->syms);
+	cpustate__free(s->cpust);
+	stacks__free(s->stacks);
+	s->pexp = px;
+	s->syms = s->coll.syms = sc;
+	s->cpust = s->coll.cpu = cs;
+	s->stacks = s->coll.stacks = st;
+	return 0;
+}
+
+/* cpu-<digits>.pb.gz, the names agent__write_cpu gives. */
+static bool is_cpu_file(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 10 && !strncmp(name, "cpu-", 4) &&
+	       !strcmp(name + n - 6, ".pb.gz") &&
+	       strspn(name + 4, "0123456789") == n - 10;
+}
+
+static int cmp_name(const void *x, const void *y)
+{
+	const char *a = *(const char *const *)x, *b = *(const char *const *)y;
+	size_t la = strlen(a), lb = strlen(b);
+
+	/* same prefix and suffix: the longer number is the later time */
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return strcmp(a, b);
+}
+
+/* Keep the newest keep cpu-*.pb.gz in dir: unlinked by name, never
+ * followed, so a planted link is only removed. */
+static void agent__prune(const char *dir, unsigned int keep)
+{
+	char **names = NULL, **nn;
+	size_t n = 0, cap = 0, i;
+	struct dirent *d;
+	DIR *dp = opendir(dir);
+
+	if (!dp)
+		return;
+	while ((d = readdir(dp))) {
+		if (!is_cpu_file(d->d_name))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			nn = realloc(names, cap * sizeof(*names));
+			if (!nn)
+				break;
+			names = nn;
+		}
+		names[n] = strdup(d->d_name);
+		if (names[n])
+			n++;
+	}
+	if (n > keep) {
+		qsort(names, n, sizeof(*names), cmp_name);
+		for (i = 0; i < n - keep; i++)
+			if (unlinkat(dirfd(dp), names[i], 0) && errno != ENOENT)
+				mt_debug("cannot remove %s/%s: %s", dir,
+					 names[i], strerror(errno));
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(dp);
+}
+
+/* The window's CPU samples as DIR/cpu-<unix seconds>.pb.gz. 0 or -errno. */
+static int agent__write_cpu(struct agent *a, uint64_t from_ns, uint64_t now_ns)
+{
+	struct session *s = &a->s;
+	struct cpu_report cr = {
+		.cpu = s->cpust, .stacks = s->stacks, .syms = s->syms,
+		.freq = s->o->freq, .time_nanos = (int64_t)from_ns,
+		.duration_nanos = (int64_t)(now_ns - from_ns),
+	};
+	char path[PATH_MAX + 64];
+	int err;
+
+	if (!s->outdir[0])
+		return 0;
+	snprintf(path, sizeof(path), "%s/cpu-%llu.pb.gz", s->outdir,
+		 (unsigned long long)(now_ns / 1000000000ULL));
+	err = cpu_report__write_pprof(&cr, path);
+	if (err) {
+		mt_err("cannot write %s: %s", path, strerror(-err));
+		return err;
+	}
+	a->files_written++;
+	agent__prune(s->outdir, a->ao->keep_files);
+	return 0;
+}
+
+/* One process's gauges: the points, the resource and its labels. */
+struct agent_proc {
+	struct proc_info pi;
+	char exe[PATH_MAX];
+	char pid_str[16];
+	struct mm_point points[AGENT_N_GAUGES];
+	struct mm_snapshot snap;
+	struct otlp_resource res;
+	struct prom_label labels[32];
+	size_t n_labels;
+};
+
+static int cmp_rss(const void *x, const void *y)
+{
+	const struct proc_info *a = x, *b = y;
+
+	if (a->mem.rss_bytes != b->mem.rss_bytes)
+		return a->mem.rss_bytes > b->mem.rss_bytes ? -1 : 1;
+	return a->pid < b->pid ? -1 : a->pid > b->pid;
+}
+
+static void gauge(struct mm_point *p, const char *name, const char *desc,
+		  const char *component, double v, double t)
+{
+	memset(p, 0, sizeof(*p));
+	p->name = name;
+	p->unit = "By";
+	p->description = desc;
+	p->kind = MM_KIND_GAUGE;
+	p->n_labels = 1;
+	p->labels[0].key = "component";
+	p->labels[0].value = component;
+	p->value = v;
+	p->start_s = t;
+	p->time_s = t;
+}
+
+static void agent_proc__points(struct agent_proc *p, const char *component,
+			       uint64_t rss, uint64_t heap, uint64_t virt,
+			       double t)
+{
+	gauge(&p->points[0], "memory.rss_bytes",
+	      "Resident set size of the process", component, (double)rss, t);
+	gauge(&p->points[1], "memory.heap_bytes",
+	      "Heap and private anonymous resident bytes (/proc/PID/smaps)",
+	      component, (double)heap, t);
+	gauge(&p->points[2], "memory.virtual_bytes",
+	      "Virtual size of the process", component, (double)virt, t);
+	p->snap.points = p->points;
+	p->snap.n_points = AGENT_N_GAUGES;
+	p->snap.start_s = p->snap.time_s = t;
+}
+
+/* The resource's attributes as labels (service.name and the SDK ones
+ * left out: they are the agent's, the same on every series). */
+static void agent_proc__labels(struct agent_proc *p)
+{
+	size_t i;
+
+	p->n_labels = 0;
+	for (i = 0; i < p->res.n && p->n_labels < 32; i++) {
+		const struct otlp_attr *at = &p->res.attrs[i];
+
+		if (!strcmp(at->key, "service.name") ||
+		    !strncmp(at->key, "telemetry.sdk.", 14))
+			continue;
+		if (!at->str) {
+			snprintf(p->pid_str, sizeof(p->pid_str), "%lld",
+				 (long long)at->num);
+			p->labels[p->n_labels].value = p->pid_str;
+		} else {
+			p->labels[p->n_labels].value = at->str;
+		}
+		p->labels[p->n_labels++].key = at->key;
+	}
+}
+
+/* Append one snapshot's ExportMetricsServiceRequest to *batch: serialized
+ * messages concatenated parse as one whose repeated resource_metrics are
+ * all of theirs (protobuf's merge rule), so a window is one request. 0 or
+ * -errno. */
+static int agent__batch_metrics(struct agent *a, const struct mm_snapshot *snap,
+				const struct otlp_resource *res,
+				uint8_t **batch, size_t *blen)
+{
+	uint8_t *buf, *nb;
+	size_t len;
+	int err;
+
+	if (!a->s.exp || !otel_config__enabled(&a->s.otel, OTLP_METRICS))
+		return 0;
+	err = otlp_metrics__encode(snap, res, &buf, &len);
+	if (err)
+		return err;
+	nb = realloc(*batch, *blen + len);
+	if (!nb) {
+		free(buf);
+		return -ENOMEM;
+	}
+	memcpy(nb + *blen, buf, len);
+	free(buf);
+	*batch = nb;
+	*blen += len;
+	return 0;
+}
+
+static void point(struct mm_point *p, const char *name, const char *unit,
+		  enum mm_kind kind, double v, double start, double t,
+		  const char *lk, const char *lv)
+{
+	memset(p, 0, sizeof(*p));
+	p->name = name;
+	p->unit = unit;
+	p->description = name;
+	p->kind = kind;
+	p->value = v;
+	p->start_s = start;
+	p->time_s = t;
+	if (lk) {
+		p->n_labels = 1;
+		p->labels[0].key = lk;
+		p->labels[0].value = lv;
+	}
+}
+
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The agent's own figures (points must hold AGENT_N_SELF). */
+static size_t agent__self(struct agent *a, struct mm_point *pt, double t)
+{
+	struct session *s = &a->s;
+	struct otlp_export_stats es = { 0 };
+	uint64_t cnt[MT_CNT__COUNT] = { 0 }, calls = 0, sampled = 0;
+	struct proc_info me;
+	double st = a->start_unix;
+	size_t n = 0;
+
+	if (s->probes)
+		probes__counters(s->probes, cnt, &calls, &sampled);
+	if (s->exp)
+		otlp_exporter__stats(s->exp, &es);
+	if (proc_scan__read(getpid(), &me))
+		me.mem.rss_bytes = 0;
+	point(&pt[n++], "memtel.agent.events", "{event}", MM_KIND_COUNTER,
+	      (double)s->coll.events, st, t, NULL, NULL);
+	point(&pt[n++], "memtel.agent.events.dropped", "{event}",
+	      MM_KIND_COUNTER, (double)cnt[MT_CNT_RB_DROPS], st, t, "reason",
+	      "ring_buffer_full");
+	point(&pt[n++], "memtel.agent.stacks.incomplete", "{event}",
+	      MM_KIND_COUNTER, (double)cnt[MT_CNT_STACK_FAIL], st, t,
+	      "reason", "copy_failed");
+	point(&pt[n++], "memtel.agent.stacks.incomplete", "{event}",
+	      MM_KIND_COUNTER, (double)cnt[MT_CNT_STACK_SHORT], st, t,
+	      "reason", "cut_short");
+	point(&pt[n++], "memtel.agent.events.dropped", "{event}",
+	      MM_KIND_COUNTER, (double)s->coll.errors, st, t, "reason",
+	      "malformed");
+	point(&pt[n++], "memtel.agent.exports", "{request}", MM_KIND_COUNTER,
+	      (double)es.sent, st, t, "result", "sent");
+	point(&pt[n++], "memtel.agent.exports", "{request}", MM_KIND_COUNTER,
+	      (double)es.failed, st, t, "result", "failed");
+	point(&pt[n++], "memtel.agent.exports", "{request}", MM_KIND_COUNTER,
+	      (double)(es.dropped_queue_full + es.dropped_after_retries), st,
+	      t, "result", "dropped");
+	point(&pt[n++], "memtel.agent.export.retries", "{request}",
+	      MM_KIND_COUNTER, (double)es.retried, st, t, NULL, NULL);
+	point(&pt[n++], "memtel.agent.export.queued", "{request}",
+	      MM_KIND_GAUGE, (double)es.queued, st, t, NULL, NULL);
+	point(&pt[n++], "memtel.agent.files.written", "{file}",
+	      MM_KIND_COUNTER, (double)a->files_written, st, t, NULL, NULL);
+	point(&pt[n++], "memtel.agent.processes", "{process}", MM_KIND_GAUGE,
+	      (double)a->processes, st, t, NULL, NULL);
+	point(&pt[n++], "memtel.agent.heap_targets", "{process}",
+	      MM_KIND_GAUGE, 0, st, t, NULL, NULL);
+	point(&pt[n++], "memtel.agent.cpu.time", "s", MM_KIND_COUNTER,
+	      self_cpu_s(), st, t, NULL, NULL);
+	point(&pt[n++], "memtel.agent.memory.rss", "By", MM_KIND_GAUGE,
+	      (double)me.mem.rss_bytes, st, t, NULL, NULL);
+	return n;
+}
+
+/* The /proc scan: every process counted, the max_processes largest by
+ * RSS with gauges of their own, the rest summed as component "other";
+ * then the agent's own figures. To OTLP metrics and to the /metrics text.
+ * 0 or -errno. */
+static int agent__scan(struct agent *a)
+{
+	size_t top = a->ao->max_processes, n_pids = 0, n = 0, i, k;
+	struct mm_point self_pts[AGENT_N_SELF];
+	struct mm_snapshot self = { 0 };
+	const struct mm_snapshot **snaps = NULL;
+	const struct prom_label **extra = NULL;
+	size_t *n_extra = NULL;
+	struct agent_proc *procs = NULL, *other;
+	struct proc_info *info = NULL;
+	uint64_t o_rss = 0, o_virt = 0;
+	struct prom_writer *w = NULL;
+	double t = unix_ns() / 1e9;
+	pid_t *pids = NULL;
+	uint8_t *batch = NULL;
+	char *text = NULL;
+	size_t len = 0, blen = 0;
+	FILE *f = NULL;
+	int err, serr = 0;
+
+	err = proc_scan__pids(&pids, &n_pids, SCAN_MAX_PIDS);
+	if (err)
+		goto cleanup;
+	info = calloc(n_pids ?: 1, sizeof(*info));
+	if (!info) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (i = 0; i < n_pids; i++)
+		if (!proc_scan__read(pids[i], &info[n]))
+			n++;
+	a->processes = n;
+	if (n)
+		qsort(info, n, sizeof(*info), cmp_rss);
+	if (top > n)
+		top = n;
+	/* top processes, then "other" */
+	procs = calloc(top + 1, sizeof(*procs));
+	snaps = calloc(top + 1, sizeof(*snaps));
+	extra = calloc(top + 1, sizeof(*extra));
+	n_extra = calloc(top + 1, sizeof(*n_extra));
+	if (!procs || !snaps || !extra || !n_extra) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (i = 0; i < top; i++) {
+		struct agent_proc *p = &procs[i];
+		struct proc_mem mem = { 0 };
+		const char *base;
+		char link[64];
+		ssize_t l;
+
+		p->pi = info[i];
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)p->pi.pid);
+		l = readlink(link, p->exe, sizeof(p->exe) - 1);
+		p->exe[l > 0 ? l : 0] = '\0';
+		if (procstat__read_mem(p->pi.pid, &mem))
+			mem.allocator_bytes = 0;
+		base = strrchr(p->exe, '/') ? strrchr(p->exe, '/') + 1 :
+					      p->pi.comm;
+		err = otlp_resource__build(&p->res, &a->s.otel, p->pi.pid,
+					   p->exe[0] ? p->exe : p->pi.comm);
+		if (err)
+			goto cleanup;
+		agent_proc__points(p, base, p->pi.mem.rss_bytes,
+				   mem.allocator_bytes,
+				   p->pi.mem.virtual_bytes, t);
+		agent_proc__labels(p);
+	}
+	for (k = top; k < n; k++) {
+		o_rss += info[k].mem.rss_bytes;
+		o_virt += info[k].mem.virtual_bytes;
+	}
+	other = &procs[top];
+	err = otlp_resource__build(&other->res, &a->s.otel, 0, NULL);
+	if (err)
+		goto cleanup;
+	agent_proc__points(other, MM_OTHER, o_rss, 0, o_virt, t);
+	agent_proc__labels(other);
+	for (i = 0; i <= top; i++) {
+		snaps[i] = &procs[i].snap;
+		extra[i] = procs[i].labels;
+		n_extra[i] = procs[i].n_labels;
+		if (!serr)
+			serr = agent__batch_metrics(a, &procs[i].snap,
+						    &procs[i].res, &batch,
+						    &blen);
+	}
+	self.points = self_pts;
+	self.n_points = agent__self(a, self_pts, t);
+	self.start_s = a->start_unix;
+	self.time_s = t;
+	if (!serr)
+		serr = agent__batch_metrics(a, &self, &a->self_res, &batch,
+					    &blen);
+	if (!serr && batch) {
+		serr = otlp_exporter__enqueue(a->s.exp, OTLP_METRICS, batch,
+					      blen);
+		batch = NULL;
+	}
+	if (serr)
+		mt_debug("metrics export: %s", strerror(-serr));
+	f = open_memstream(&text, &len);
+	w = f ? prom_writer__new(f) : NULL;
+	if (!w) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	err = prom_writer__snapshots(w, snaps, extra, n_extra, top + 1) ?:
+	      prom_writer__snapshots(w, (const struct mm_snapshot *[]){ &self },
+				     NULL, NULL, 1) ?:
+	      prom_writer__finish(w);
+	prom_writer__free(w);
+	w = NULL;
+	if (fclose(f) && !err)
+		err = -EIO;
+	f = NULL;
+	if (!err) {
+		pthread_mutex_lock(&a->lock);
+		free(a->prom_text);
+		a->prom_text = text;
+		a->prom_len = len;
+		text = NULL;
+		pthread_mutex_unlock(&a->lock);
+	}
+cleanup:
+	prom_writer__free(w);
+	if (f)
+		fclose(f);
+	free(batch);
+	free(text);
+	for (i = 0; procs && i <= top; i++)
+		otlp_resource__free(&procs[i].res);
+	free(procs);
+	free(snaps);
+	free(extra);
+	free(n_extra);
+	free(info);
+	free(pids);
+	return err;
+}
+
+/* Close a window: CPU out (OTLP or a file), a fresh CPU model, the scan.
+ * 0 or the first -errno. */
+static int agent__window(struct agent *a, uint64_t *from_ns)
+{
+	struct session *s = &a->s;
+	uint64_t now = unix_ns();
+	int err, e2;
+
+	if (s->pexp)
+		err = profile_export__window(s->pexp, now);
+	else
+		err = agent__write_cpu(a, *from_ns, now);
+	if (err)
+		mt_err("CPU profiles window failed: %s", strerror(-err));
+	e2 = agent__reset_cpu(a, now);
+	if (e2)
+		mt_err("cannot start the next CPU window: %s", strerror(-e2));
+	err = err ?: e2;
+	*from_ns = now;
+	e2 = agent__scan(a);
+	if (e2)
+		mt_err("process scan failed: %s", strerror(-e2));
+	err = err ?: e2;
+	a->scanned = a->scanned || !e2;
+	/* the window's model and the targets reaped since are freed: give
+	 * the pages back, or the heap keeps the high-water mark of the
+	 * busiest window (glibc trims only the top of the heap by itself) */
+	malloc_trim(0);
+	a->window_ok = !err;
+	a->windows++;
+	if (err)
+		a->windows_failed++;
+	agent__update_ready(a);
+	return err;
+}
+
+/* Drain and tick until a signal or a read error; a window every
+ * interval. 0 or EXIT_RUNTIME. */
+static int agent__loop(struct agent *a)
+{
+	struct session *s = &a->s;
+	struct timespec nap = { 0, 10 * 1000 * 1000 };
+	uint64_t interval = (uint64_t)s->otel.interval_ms * 1000000ULL;
+	uint64_t next_window = clock__mono_ns() + interval;
+	uint64_t next_reap = clock__mono_ns() + AGENT_REAP_NS;
+	uint64_t from = unix_ns();
+	int rc = 0;
+
+	while (!session__stopping()) {
+		int n = probes__drain(s->probes);
+
+		http_server__tick(a->http);
+		if (n < 0 && n != -EINTR) {
+			mt_err("reading events failed: %s", strerror(-n));
+			a->attached = false;
+			agent__update_ready(a);
+			rc = EXIT_RUNTIME;
+			break;
+		}
+		if (clock__mono_ns() >= next_reap) {
+			targets__reap(s->targets, 0);
+			next_reap = clock__mono_ns() + AGENT_REAP_NS;
+		}
+		if (clock__mono_ns() >= next_window) {
+			agent__window(a, &from);
+			next_window = clock__mono_ns() + interval;
+		}
+		if (n < 64)
+			nanosleep(&nap, NULL);
+	}
+	/* the final export: the last window, then the queue under a deadline */
+	probes__drain(s->probes);
+	agent__window(a, &from);
+	if (s->exp && otlp_exporter__flush(s->exp, SESSION_FLUSH_DEADLINE_MS))
+		mt_err("OTLP: some exports could not be delivered within %d ms",
+		       SESSION_FLUSH_DEADLINE_MS);
+	return rc;
+}
+
+/* k8s.node.name from $NODE_NAME (the downward API), unless
+ * OTEL_RESOURCE_ATTRIBUTES already says it. 0 or -ENOMEM. */
+static int agent__node_name(struct otel_config *c)
+{
+	const char *node = getenv("NODE_NAME");
+	struct otel_kv *kv;
+	size_t i;
+
+	if (!node || !*node)
+		return 0;
+	for (i = 0; i < c->n_resource_attrs; i++)
+		if (!strcmp(c->resource_attrs[i].key, "k8s.node.name"))
+			return 0;
+	kv = realloc(c->resource_attrs,
+		     (c->n_resource_attrs + 1) * sizeof(*kv));
+	if (!kv)
+		return -ENOMEM;
+	c->resource_attrs = kv;
+	kv = &kv[c->n_resource_attrs];
+	kv->key = strdup("k8s.node.name");
+	kv->value = strdup(node);
+	if (!kv->key || !kv->value) {
+		free(kv->key);
+		free(kv->value);
+		return -ENOMEM;
+	}
+	c->n_resource_attrs++;
+	return 0;
+}
+
+static uint32_t agent_ring_bytes(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_CONF);
+	uint32_t want = cpus > 0 && cpus < 1024 ? (uint32_t)cpus << 21 : 0;
+	uint32_t r = AGENT_RING_MIN;
+
+	while (r < want && r < AGENT_RING_MAX)
+		r <<= 1;
+	return r;
+}
+
+int agent__run(struct agent_options *ao)
+{
+	struct agent a = { .ao = ao, .s = { .o = &ao->base } };
+	struct http_server_opts ho = {
+		.listen = ao->listen, .render_metrics = agent__render,
+		.ctx = &a, .metrics_content_type = PROM_CONTENT_TYPE,
+	};
+	struct session *s = &a.s;
+	char exe[PATH_MAX] = "";
+	ssize_t l;
+	int rc;
+
+	session__setup_process(ao->base.verbose);
+	pthread_mutex_init(&a.lock, NULL);
+	s->cpu = true;
+	s->ring_bytes = agent_ring_bytes();
+	a.start_unix = unix_ns() / 1e9;
+	rc = session__load_otel(&ao->base, &s->otel);
+	if (rc)
+		goto cleanup;
+	if (agent__node_name(&s->otel)) {
+		mt_err("out of memory");
+		rc = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	/* the endpoint first: /healthz answers and /readyz says 503 while
+	 * BPF loads */
+	a.http = http_server__start(&ho);
+	if (!a.http) {
+		mt_err("cannot listen on %s: %s",
+		       ao->listen ? ao->listen : HTTP_DEFAULT_LISTEN,
+		       strerror(errno));
+		rc = errno == EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+		goto cleanup;
+	}
+	mt_info("serving /metrics, /healthz, /readyz on port %d",
+		http_server__port(a.http));
+	l = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[l > 0 ? l : 0] = '\0';
+	rc = session__check(s) ?: session__build(s) ?:
+	     session__start_otlp(s) ?: session__attach(s, NULL, NULL, 0);
+	if (!rc && otlp_resource__build(&a.self_res, &s->otel, getpid(), exe)) {
+		mt_err("out of memory");
+		rc = EXIT_RUNTIME;
+	}
+	if (rc)
+		goto cleanup;
+	if (!s->exp && !s->outdir[0])
+		mt_info("no OTLP endpoint and no -o DIR: CPU profiles are not kept; /metrics only");
+	a.attached = true;
+	a.window_ok = true;
+	if (agent__scan(&a))
+		mt_err("process scan failed");
+	else
+		a.scanned = true;
+	agent__update_ready(&a);
+	rc = agent__loop(&a);
+	mt_info("stopped after %llu windows (%llu failed)",
+		(unsigned long long)a.windows,
+		(unsigned long long)a.windows_failed);
+
+cleanup:
+	http_server__stop(a.http);
+	session__free(s);
+	otlp_resource__free(&a.self_res);
+	free(a.prom_text);
+	pthread_mutex_destroy(&a.lock);
+	return rc;
+}
+
+int agent__main(int argc, char **argv)
+{
+	struct agent_options ao;
+	int rc;
+
+	agent_options__init(&ao);
+	rc = agent_options__parse(&ao, argc, argv);
+	if (rc == 1)
+		rc = 0;
+	else if (rc)
+		rc = EXIT_USAGE;
+	else
+		rc = agent__run(&ao);
+	agent_options__free(&ao);
+	return rc;
+}

@@ -405,6 +405,73 @@ static size_t agent__self(struct agent *a, struct mm_point *pt, double t)
  * RSS with gauges of their own, the rest summed as component "other";
  * then the agent's own figures. To OTLP metrics and to the /metrics text.
  * 0 or -errno. */
+/* One OTLP metrics request for the window: every process's snapshot
+ * under its own resource, then the agent's own. A failure costs this
+ * window's export only (counted by the exporter), never the scan. */
+static void agent__export_metrics(struct agent *a, struct agent_proc *procs,
+				  size_t n, const struct mm_snapshot *self)
+{
+	uint8_t *batch = NULL;
+	size_t blen = 0, i;
+	int err = 0;
+
+	for (i = 0; !err && i < n; i++)
+		err = agent__batch_metrics(a, &procs[i].snap, &procs[i].res,
+					   &batch, &blen);
+	if (!err)
+		err = agent__batch_metrics(a, self, &a->self_res, &batch,
+					   &blen);
+	if (!err && batch) {
+		err = otlp_exporter__enqueue(a->s.exp, OTLP_METRICS, batch,
+					     blen);
+		batch = NULL;
+	}
+	if (err)
+		mt_debug("metrics export: %s", strerror(-err));
+	free(batch);
+}
+
+/* Render the window as Prometheus text and make it what /metrics serves.
+ * 0 or -errno (the previous text stays). */
+static int agent__publish_prom(struct agent *a,
+			       const struct mm_snapshot **snaps,
+			       const struct prom_label **extra,
+			       const size_t *n_extra, size_t n,
+			       const struct mm_snapshot *self)
+{
+	struct prom_writer *w;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int err;
+
+	f = open_memstream(&text, &len);
+	w = f ? prom_writer__new(f) : NULL;
+	if (!w) {
+		if (f)
+			fclose(f);
+		free(text);
+		return -ENOMEM;
+	}
+	err = prom_writer__snapshots(w, snaps, extra, n_extra, n) ?:
+	      prom_writer__snapshots(w, (const struct mm_snapshot *[]){ self },
+				     NULL, NULL, 1) ?:
+	      prom_writer__finish(w);
+	prom_writer__free(w);
+	if (fclose(f) && !err)
+		err = -EIO;
+	if (!err) {
+		pthread_mutex_lock(&a->lock);
+		free(a->prom_text);
+		a->prom_text = text;
+		a->prom_len = len;
+		text = NULL;
+		pthread_mutex_unlock(&a->lock);
+	}
+	free(text);
+	return err;
+}
+
 static int agent__scan(struct agent *a)
 {
 	size_t top = a->ao->max_processes, n_pids = 0, n = 0, i, k;
@@ -416,14 +483,9 @@ static int agent__scan(struct agent *a)
 	struct agent_proc *procs = NULL, *other;
 	struct proc_info *info = NULL;
 	uint64_t o_rss = 0, o_virt = 0;
-	struct prom_writer *w = NULL;
 	double t = unix_ns() / 1e9;
 	pid_t *pids = NULL;
-	uint8_t *batch = NULL;
-	char *text = NULL;
-	size_t len = 0, blen = 0;
-	FILE *f = NULL;
-	int err, serr = 0;
+	int err;
 
 	err = proc_scan__pids(&pids, &n_pids, SCAN_MAX_PIDS);
 	if (err)
@@ -488,54 +550,14 @@ static int agent__scan(struct agent *a)
 		snaps[i] = &procs[i].snap;
 		extra[i] = procs[i].labels;
 		n_extra[i] = procs[i].n_labels;
-		if (!serr)
-			serr = agent__batch_metrics(a, &procs[i].snap,
-						    &procs[i].res, &batch,
-						    &blen);
 	}
 	self.points = self_pts;
 	self.n_points = agent__self(a, self_pts, t);
 	self.start_s = a->start_unix;
 	self.time_s = t;
-	if (!serr)
-		serr = agent__batch_metrics(a, &self, &a->self_res, &batch,
-					    &blen);
-	if (!serr && batch) {
-		serr = otlp_exporter__enqueue(a->s.exp, OTLP_METRICS, batch,
-					      blen);
-		batch = NULL;
-	}
-	if (serr)
-		mt_debug("metrics export: %s", strerror(-serr));
-	f = open_memstream(&text, &len);
-	w = f ? prom_writer__new(f) : NULL;
-	if (!w) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	err = prom_writer__snapshots(w, snaps, extra, n_extra, top + 1) ?:
-	      prom_writer__snapshots(w, (const struct mm_snapshot *[]){ &self },
-				     NULL, NULL, 1) ?:
-	      prom_writer__finish(w);
-	prom_writer__free(w);
-	w = NULL;
-	if (fclose(f) && !err)
-		err = -EIO;
-	f = NULL;
-	if (!err) {
-		pthread_mutex_lock(&a->lock);
-		free(a->prom_text);
-		a->prom_text = text;
-		a->prom_len = len;
-		text = NULL;
-		pthread_mutex_unlock(&a->lock);
-	}
+	agent__export_metrics(a, procs, top + 1, &self);
+	err = agent__publish_prom(a, snaps, extra, n_extra, top + 1, &self);
 cleanup:
-	prom_writer__free(w);
-	if (f)
-		fclose(f);
-	free(batch);
-	free(text);
 	for (i = 0; procs && i <= top; i++)
 		otlp_resource__free(&procs[i].res);
 	free(procs);

@@ -121,6 +121,13 @@ static int nomem(struct otlp_profiles *b)
 	return -ENOMEM;
 }
 
+/* nomem() for the builders that return a pointer. */
+static void *nomem_null(struct otlp_profiles *b)
+{
+	nomem(b);
+	return NULL;
+}
+
 struct attr_ctx {
 	const struct otlp_profiles *b;
 	const struct attr_rec *r;
@@ -465,36 +472,25 @@ static void **messages(struct otlp_profiles *b, size_t n, size_t sz,
 #define MESSAGES(b, n, T, init)                                              \
 	((T **)messages(b, n, sizeof(T), (void (*)(void *))(init)))
 
-/* The dictionary's tables as messages (after every attribute is known:
- * mappings and locations add theirs here). */
-static int dictionary(struct otlp_profiles *b,
-		      Opentelemetry__Proto__Profiles__V1development__ProfilesDictionary *dict)
+/* The dictionary's tables as messages, one builder each; NULL (and
+ * b->err) when out of memory. */
+static PMapping **dict_mappings(struct otlp_profiles *b)
 {
 	const struct profdict *d = &b->d;
-	int32_t *frame_attr = arena__alloc(&b->a, 2 * sizeof(*frame_attr));
 	PMapping **maps;
-	PLocation **locs;
-	PFunction **funcs;
-	PStack **stacks;
-	PAttr **attrs;
-	PLink **links;
-	size_t i, k;
+	size_t i;
 
-	if (!frame_attr)
-		return nomem(b);
-	frame_attr[PD_FRAME_NATIVE] = attr(b, "profile.frame.type", "native", 0);
-	frame_attr[PD_FRAME_KERNEL] = attr(b, "profile.frame.type", "kernel", 0);
 	maps = MESSAGES(b, d->n_maps, PMapping,
 			opentelemetry__proto__profiles__v1development__mapping__init);
 	if (!maps)
-		return nomem(b);
+		return nomem_null(b);
 	for (i = 1; i < d->n_maps; i++) {
 		const struct pd_mapping *m = &d->maps[i];
 		int32_t *ai = arena__alloc(&b->a, 2 * sizeof(*ai));
 		size_t n = 0;
 
 		if (!ai)
-			return nomem(b);
+			return nomem_null(b);
 		maps[i]->memory_start = m->start;
 		maps[i]->memory_limit = m->limit;
 		maps[i]->file_offset = m->offset;
@@ -508,10 +504,19 @@ static int dictionary(struct otlp_profiles *b,
 		maps[i]->attribute_indices = ai;
 		maps[i]->n_attribute_indices = n;
 	}
+	return maps;
+}
+
+static PFunction **dict_functions(struct otlp_profiles *b)
+{
+	const struct profdict *d = &b->d;
+	PFunction **funcs;
+	size_t i;
+
 	funcs = MESSAGES(b, d->n_funcs, PFunction,
 			 opentelemetry__proto__profiles__v1development__function__init);
 	if (!funcs)
-		return nomem(b);
+		return nomem_null(b);
 	for (i = 1; i < d->n_funcs; i++) {
 		const struct pd_function *f = &d->funcs[i];
 
@@ -521,17 +526,27 @@ static int dictionary(struct otlp_profiles *b,
 		funcs[i]->filename_strindex = (int32_t)f->filename;
 		funcs[i]->start_line = f->start_line;
 	}
+	return funcs;
+}
+
+static PLocation **dict_locations(struct otlp_profiles *b,
+				   int32_t *frame_attr)
+{
+	const struct profdict *d = &b->d;
+	PLocation **locs;
+	size_t i, k;
+
 	locs = MESSAGES(b, d->n_locs, PLocation,
 			opentelemetry__proto__profiles__v1development__location__init);
 	if (!locs)
-		return nomem(b);
+		return nomem_null(b);
 	for (i = 1; i < d->n_locs; i++) {
 		const struct pd_location *l = &d->locs[i];
 		PLine **lines = MESSAGES(b, l->n_lines, PLine,
 			opentelemetry__proto__profiles__v1development__line__init);
 
 		if (!lines)
-			return nomem(b);
+			return nomem_null(b);
 		for (k = 0; k < l->n_lines; k++) {
 			lines[k]->function_index =
 				(int32_t)d->lines[l->line_off + k].function;
@@ -544,50 +559,105 @@ static int dictionary(struct otlp_profiles *b,
 		locs[i]->attribute_indices = &frame_attr[l->frame];
 		locs[i]->n_attribute_indices = 1;
 	}
+	return locs;
+}
+
+static PStack **dict_stacks(struct otlp_profiles *b)
+{
+	const struct profdict *d = &b->d;
+	PStack **stacks;
+	size_t i, k;
+
 	stacks = MESSAGES(b, d->n_stacks, PStack,
 			  opentelemetry__proto__profiles__v1development__stack__init);
 	if (!stacks)
-		return nomem(b);
+		return nomem_null(b);
 	for (i = 1; i < d->n_stacks; i++) {
 		const struct pd_stack *s = &d->stacks[i];
 		int32_t *li = arena__alloc(&b->a, (s->n_locs + 1) * sizeof(*li));
 
 		if (!li)
-			return nomem(b);
+			return nomem_null(b);
 		for (k = 0; k < s->n_locs; k++)
 			li[k] = (int32_t)d->stack_locs[s->loc_off + k];
 		stacks[i]->location_indices = li;
 		stacks[i]->n_location_indices = s->n_locs;
 	}
+	return stacks;
+}
+
+static PAttr **dict_attrs(struct otlp_profiles *b)
+{
+	const struct profdict *d = &b->d;
+	PAttr **attrs;
+	size_t i;
+
 	/* the attribute table last: the loops above add to it */
 	attrs = MESSAGES(b, b->n_attrs, PAttr,
 			 opentelemetry__proto__profiles__v1development__key_value_and_unit__init);
 	if (!attrs)
-		return nomem(b);
+		return nomem_null(b);
 	for (i = 1; i < b->n_attrs; i++) {
 		const struct attr_rec *r = &b->attrs[i];
 
 		attrs[i]->key_strindex = (int32_t)r->key;
 		attrs[i]->value = any_str(b, r->is_str ? d->strs[r->sval] : "");
 		if (!attrs[i]->value)
-			return nomem(b);
+			return nomem_null(b);
 		if (!r->is_str) {
 			attrs[i]->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
 			attrs[i]->value->int_value = r->ival;
 		}
 	}
+	return attrs;
+}
+
+static PLink **dict_links(struct otlp_profiles *b)
+{
+	PLink **links;
+
 	links = MESSAGES(b, 1, PLink,
 			 opentelemetry__proto__profiles__v1development__link__init);
 	if (!links)
-		return nomem(b);
+		return nomem_null(b);
 	/* all-zero ids of the full lengths: the spec's advice for codecs that
 	 * expect 16- and 8-byte ids */
 	links[0]->trace_id.data = arena__alloc(&b->a, 16);
 	links[0]->span_id.data = arena__alloc(&b->a, 8);
 	if (!links[0]->trace_id.data || !links[0]->span_id.data)
-		return nomem(b);
+		return nomem_null(b);
 	links[0]->trace_id.len = 16;
 	links[0]->span_id.len = 8;
+	return links;
+}
+
+/* The dictionary's tables as messages (after every attribute is known:
+ * mappings and locations add theirs here, so the attribute table is built
+ * last). */
+static int dictionary(struct otlp_profiles *b,
+		      Opentelemetry__Proto__Profiles__V1development__ProfilesDictionary *dict)
+{
+	const struct profdict *d = &b->d;
+	int32_t *frame_attr = arena__alloc(&b->a, 2 * sizeof(*frame_attr));
+	PMapping **maps;
+	PLocation **locs;
+	PFunction **funcs;
+	PStack **stacks;
+	PAttr **attrs;
+	PLink **links;
+
+	if (!frame_attr)
+		return nomem(b);
+	frame_attr[PD_FRAME_NATIVE] = attr(b, "profile.frame.type", "native", 0);
+	frame_attr[PD_FRAME_KERNEL] = attr(b, "profile.frame.type", "kernel", 0);
+	maps = dict_mappings(b);
+	funcs = maps ? dict_functions(b) : NULL;
+	locs = funcs ? dict_locations(b, frame_attr) : NULL;
+	stacks = locs ? dict_stacks(b) : NULL;
+	attrs = stacks ? dict_attrs(b) : NULL;
+	links = attrs ? dict_links(b) : NULL;
+	if (!links)
+		return nomem(b);
 	if (b->err || d->err)
 		return b->err ? b->err : d->err;
 	dict->n_mapping_table = d->n_maps;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "process/procmaps.h"
 #include "symbolize/symcache.h"
 #include "symbolize/symdb.h"
 #include "unwind/unwind.h"
@@ -25,6 +26,21 @@
 
 static uint64_t regs[MT_NREGS];
 static uint8_t stack_copy[COPY];
+static uint64_t stack_end;	/* end of the mapping holding our stack */
+static size_t copy_len;		/* bytes of stack_copy filled */
+
+/* The stack as BPF copies it: raw bytes, ASan's redzones included (a
+ * sanitizer build must not see this as a bad read of its variables). */
+__attribute__((no_sanitize_address)) static void raw_copy(uint8_t *dst,
+							  uint64_t src,
+							  size_t n)
+{
+	const volatile uint8_t *s = (const volatile uint8_t *)(uintptr_t)src;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		dst[i] = s[i];
+}
 
 __attribute__((noinline)) static void unwind_inner(void)
 {
@@ -50,7 +66,12 @@ __attribute__((noinline)) static void unwind_inner(void)
 	regs[MT_REG_R14] = (uint64_t)g[REG_R14];
 	regs[MT_REG_R15] = (uint64_t)g[REG_R15];
 	regs[MT_REG_RIP] = (uint64_t)g[REG_RIP];
-	memcpy(stack_copy, (const void *)(uintptr_t)regs[MT_REG_RSP], COPY);
+	/* as BPF does: at most COPY bytes, never past the stack's end (a
+	 * small environment leaves less than COPY above a shallow frame) */
+	copy_len = COPY;
+	if (stack_end - regs[MT_REG_RSP] < copy_len)
+		copy_len = (size_t)(stack_end - regs[MT_REG_RSP]);
+	raw_copy(stack_copy, regs[MT_REG_RSP], copy_len);
 	asm volatile("" ::: "memory");
 }
 
@@ -86,6 +107,17 @@ static void test_chain(void **state)
 			       "test_chain" };
 
 	(void)state;
+	{
+		struct mt_maps m = { 0 };
+		const struct mt_mapping *mp;
+		int here;
+
+		assert_int_equal(procmaps__read(getpid(), &m), 0);
+		mp = procmaps__find(&m, (uint64_t)(uintptr_t)&here);
+		assert_non_null(mp);
+		stack_end = mp->end;
+		procmaps__free(&m);
+	}
 	unwind_outer();
 	db = symdb__new();
 	tg = targets__new(2);
@@ -94,7 +126,7 @@ static void test_chain(void **state)
 	assert_int_equal(targets__add(tg, t), 0);
 	sc = symcache__new(tg, NULL, db);
 
-	n = unwind__user(t, gettid(), regs, stack_copy, COPY, 0, pcs, 64);
+	n = unwind__user(t, gettid(), regs, stack_copy, copy_len, 0, pcs, 64);
 	assert_true(n >= 4);
 	assert_true(pcs[0] == regs[MT_REG_RIP]);
 	for (i = 0; i < n && found < 4; i++) {

@@ -197,6 +197,8 @@ if [ "${MEMTEL_SKIP_ASAN:-0}" != 1 ]; then
 	echo "== ASan+UBSan build"
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	# leaks inside third-party libraries (tests/lsan.supp says which)
+	export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0
 	run_unit asan "$ROOT/.output-asan"
 	run_integration asan "$ROOT/.output-asan/memtel-bpf"
 fi

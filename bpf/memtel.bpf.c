@@ -849,3 +849,89 @@ int BPF_USDT(usdt_free, void *ptr)
 	emit_free((__u64)ptr, MT_OP_FREE, pid_tgid);
 	return 0;
 }
+
+/* --- allocator-sampled path (src/attach/allocsample.c) ---------------------
+ * tcmalloc with TCMALLOC_SAMPLE_PARAMETER set samples its own allocations:
+ * DoSampledAllocation gives a sampled block its own span, sets the span's
+ * sample bit and links it into the sampled list with
+ * DLL_Prepend(list, span); do_free_pages unlinks it with DLL_Remove(span)
+ * only when that bit is set. The probes sit on those two `call`
+ * instructions (emulated by the kernel), which nothing else executes, so
+ * unsampled malloc/free never trap. The block is span->start <<
+ * page_shift; its requested size is the first word of the StackTrace
+ * tcmalloc hung on span->objects. */
+#include "memtel_allocsample.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);	/* tgid */
+	__type(value, struct mt_alloc_sampler_proc);
+} alloc_samplers SEC(".maps");
+
+static __always_inline __u64 tc_span_addr(__u64 span, __u32 shift)
+{
+	__u64 start = 0;
+
+	if (bpf_probe_read_user(&start, sizeof(start),
+				(void *)(span + MT_TC_SPAN_START_OFF)))
+		return 0;
+	return start << (shift & 63);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tc_sampled_alloc, void *list, void *span)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct mt_alloc_sampler_proc *sp;
+	struct mt_alloc_sampled *e;
+	__u64 addr, st = 0, size = 0;
+	__s64 period = -1;
+
+	sp = bpf_map_lookup_elem(&alloc_samplers, &tgid);
+	if (!sp || !span)
+		return 0;
+	addr = tc_span_addr((__u64)span, sp->page_shift);
+	if (!addr ||
+	    bpf_probe_read_user(&st, sizeof(st),
+				(void *)((__u64)span + MT_TC_SPAN_OBJECTS_OFF)) ||
+	    !st ||
+	    bpf_probe_read_user(&size, sizeof(size),
+				(void *)(st + MT_TC_STACK_SIZE_OFF)))
+		return 0;
+	if (!sp->period_addr ||
+	    bpf_probe_read_user(&period, sizeof(period),
+				(void *)sp->period_addr) || period <= 0)
+		period = sp->period > 0 ? sp->period : -1;
+	if (emit_enter(ctx, MT_OP_ALLOC_SAMPLED, pid_tgid))
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(MT_CNT_RB_DROPS);
+		return 0;
+	}
+	fill_hdr(&e->hdr, MT_EV_ALLOC_SAMPLED, MT_OP_MALLOC, pid_tgid);
+	e->addr = addr;
+	e->size = size;
+	e->period = period;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tc_sampled_free, void *span)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct mt_alloc_sampler_proc *sp;
+	__u64 addr;
+
+	sp = bpf_map_lookup_elem(&alloc_samplers, &tgid);
+	if (!sp || !span)
+		return 0;
+	addr = tc_span_addr((__u64)span, sp->page_shift);
+	if (addr)
+		emit_free(addr, MT_OP_FREE, pid_tgid);
+	return 0;
+}

@@ -24,6 +24,7 @@
 
 #include "util/log.h"
 #include "memtel.skel.h"
+#include "memtel_allocsample.h"
 #include "attach/probes.h"
 #include "attach/uprobe_multi_compat.h"
 #include "model/sampling.h"
@@ -359,6 +360,40 @@ int probes__attach_go(struct probes *p, pid_t pid, const struct golang *g)
 		err = attach_one(p, p->skel->progs.go_free, pid, g->open_path,
 				 g->free.offset, MT_OP_GO_FREE, false);
 	return err ? err : 2;
+}
+
+/* An allocator's own sampled path (attach/allocsample.c): register the
+ * process in alloc_samplers (the programs ignore every other), then one
+ * uprobe on each call site. */
+int probes__attach_allocsample(struct probes *p, pid_t pid,
+			       const struct allocsample *s)
+{
+	struct mt_alloc_sampler_proc sp = {
+		.period_addr = s->period_addr, .period = s->period,
+		.page_shift = s->page_shift,
+	};
+	uint32_t tgid = (uint32_t)pid;
+	int err = 0, n = 0;
+	size_t i;
+
+	if (s->state != ALLOCSAMPLE_HOOKED || !s->n_alloc || !s->n_free)
+		return -EINVAL;
+	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.alloc_samplers),
+				&tgid, &sp, BPF_ANY))
+		return -errno;
+	mt_debug("sampled path of %s: %s", s->path, s->why);
+	for (i = 0; !err && i < s->n_alloc; i++, n++)
+		err = attach_one(p, p->skel->progs.tc_sampled_alloc, pid,
+				 s->open_path, s->alloc_off[i],
+				 MT_OP_ALLOC_SAMPLED, false);
+	for (i = 0; !err && i < s->n_free; i++, n++)
+		err = attach_one(p, p->skel->progs.tc_sampled_free, pid,
+				 s->open_path, s->free_off[i], MT_OP_FREE,
+				 false);
+	if (err)	/* links already made go inert without the entry */
+		bpf_map_delete_elem(bpf_map__fd(p->skel->maps.alloc_samplers),
+				    &tgid);
+	return err ? err : n;
 }
 
 /* Parse a CPU list such as "0-3,5" into a bitmap; returns the count. */

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "attach/allocator.h"
+#include "attach/allocsample.h"
 #include "attach/golang.h"
 #include "memtel.h"
 
@@ -56,6 +57,11 @@ int probes__attach_tracepoints(struct probes *p);
 /* Attach to the Go runtime's sampled-allocation hooks of process pid.
  * Returns the number of probes attached (2), or -errno. */
 int probes__attach_go(struct probes *p, pid_t pid, const struct golang *g);
+/* Attach to the sampled path of pid's allocator (s->state HOOKED)
+ * instead of its malloc/free. Returns the number of probes attached, or
+ * -errno. */
+int probes__attach_allocsample(struct probes *p, pid_t pid,
+			       const struct allocsample *s);
 /* Open a sampling perf event at freq Hz on every online CPU (hardware
  * cycles, or the cpu-clock software event where there is no PMU) and
  * attach the CPU sampler. Returns the number of CPUs, or -errno; *event

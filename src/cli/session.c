@@ -555,6 +555,37 @@ static int session__start_tree(struct session *s, const struct allocator *a)
 	return err;
 }
 
+/* An allocator running its own sampler: probe only its sampled path
+ * (attach/allocsample.c). True if that replaced the malloc/free probes;
+ * otherwise one warning when the sampler is on but cannot be hooked. */
+static bool session__attach_allocsample(struct session *s,
+					const struct allocator *a)
+{
+	char what[96];
+	int err;
+
+	if (!s->heap || !a->path[0] ||
+	    allocsample__find(s->pid, a, &s->asamp) ||
+	    s->asamp.state == ALLOCSAMPLE_OFF)
+		return false;
+	allocsample__describe(&s->asamp, what, sizeof(what));
+	if (s->asamp.state == ALLOCSAMPLE_UNHOOKABLE) {
+		mt_info("warning: %s is on in pid %d but cannot be hooked (%s): probing every malloc/free instead (in launch mode --sampler samples in-process without a trap per call)",
+			what, s->pid, s->asamp.why);
+		return false;
+	}
+	err = probes__attach_allocsample(s->probes, s->pid, &s->asamp);
+	if (err < 0) {
+		mt_info("warning: cannot attach to the sampled path of %s (%s): probing every malloc/free instead",
+			a->path, strerror(-err));
+		return false;
+	}
+	mt_info("attached %d probes to the sampled path of %s in pid %d: %s samples, malloc/free are not probed",
+		err, a->path, s->pid, what);
+	s->alloc_sampled = true;
+	return true;
+}
+
 /* Load the BPF programs and attach the heap probes and the CPU sampler.
  * 0 or the exit status. */
 int session__attach(struct session *s, struct allocator *a,
@@ -609,7 +640,7 @@ int session__attach(struct session *s, struct allocator *a,
 				err, s->pid);
 		usdt = err > 0;
 	}
-	if (s->heap && n_pts && !usdt) {
+	if (s->heap && n_pts && !usdt && !session__attach_allocsample(s, a)) {
 		err = probes__attach(s->probes, a, pts, n_pts);
 		if (err < 0) {
 			mt_err("cannot attach probes to %s in process %d: %s",
@@ -668,7 +699,7 @@ static void session__check_silence(struct session *s)
 		return;
 	session__counts(s, &c);
 	/* the Go runtime's own samples count as calls seen */
-	c.calls += s->coll.go_samples;
+	c.calls += s->coll.go_samples + s->coll.allocator_samples;
 	if (c.calls != s->window_calls) {
 		s->window_calls = c.calls;
 		s->silence_told = false;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "attach/allocsample.h"
 #include "attach/golang.h"
 #include "memtel.h"
 #include "cli/options.h"
@@ -75,6 +76,10 @@ struct session {
 	bool go_found;		/* the target is a Go program */
 	bool go_heap;		/* the Go runtime's sampled heap is probed */
 	struct golang go;
+	/* the allocator samples on its own and only its sampled path is
+	 * probed (attach/allocsample.c) */
+	bool alloc_sampled;
+	struct allocsample asamp;
 };
 
 /* Probe counters at the end of a session, for the summary. */

@@ -43,11 +43,15 @@ static void print_heap(const struct session *s, const struct session_counts *c)
 		.heap = s->heapst, .stacks = s->stacks, .syms = s->syms,
 	};
 	struct heap_totals tot;
-	char a[32], b[32];
+	char a[32], b[32], what[96];
 
 	heapstate__totals(s->heapst, &tot);
 	/* otel_memory USDT mode: the program sampled, our sampler saw no call */
-	if (c->calls == 0 && tot.sampled_allocs)
+	if (s->alloc_sampled)
+		printf("heap sampling: by %s, only its sampled path probed (malloc/free not probed), %llu samples weighted by its period\n",
+		       allocsample__describe(&s->asamp, what, sizeof(what)),
+		       (unsigned long long)s->coll.allocator_samples);
+	else if (c->calls == 0 && tot.sampled_allocs)
 		printf("heap sampling: in the program (otel_memory USDT probes), %llu samples weighted as it reported them\n",
 		       (unsigned long long)tot.sampled_allocs);
 	else if (s->o->sample_bytes <= 1)

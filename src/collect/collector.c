@@ -14,6 +14,7 @@
 
 #include "collect/collector.h"
 #include "memtel_usdt.h"
+#include "memtel_allocsample.h"
 #include "util/log.h"
 #include "model/sampling.h"
 #include "util/u64map.h"
@@ -284,6 +285,24 @@ static size_t go_runtime_frames(struct collector *c, uint32_t pid,
 	return i;
 }
 
+/* Frames at the leaf of a sample taken inside the allocator (its sampled
+ * path): every leading pc in the module of pcs[0], so the leaf is the
+ * allocator's caller. All of them if nothing else is known. */
+static size_t allocator_frames(struct target *t, const uint64_t *pcs,
+			       size_t n)
+{
+	struct target_loc leaf, l;
+	size_t i;
+
+	if (!t || target__locate(t, pcs[0], &leaf))
+		return n > 1 ? 1 : 0;
+	for (i = 1; i < n; i++)
+		if (target__locate(t, pcs[i] - 1, &l) ||
+		    l.mod_start != leaf.mod_start)
+			break;
+	return i < n ? i : n - 1;
+}
+
 static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		     size_t size)
 {
@@ -300,9 +319,11 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		c->errors++;
 		return;
 	}
-	/* an otel_memory:alloc site is mid-function, not an entry */
+	/* an otel_memory:alloc site, or a call on an allocator's sampled
+	 * path, is mid-function, not an entry */
 	n = user_stack(c, e->hdr.pid, e->hdr.tid, (const uint64_t *)e->regs,
-		       e->stack, stack_len, e->hdr.op != MT_OP_USDT, NULL, pcs,
+		       e->stack, stack_len, e->hdr.op != MT_OP_USDT &&
+		       e->hdr.op != MT_OP_ALLOC_SAMPLED, NULL, pcs,
 		       COLLECTOR_MAX_FRAMES, &t);
 	n = cut_at_cgo(c, e->hdr.pid, pcs, n, &at_cgo);
 	n = cgo_continue(c, t, e->hdr.tid, pcs, n, COLLECTOR_MAX_FRAMES,
@@ -313,6 +334,8 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 	drop = n > 1 ? 1 : 0;
 	if (e->hdr.op == MT_OP_GO_MALLOC && n > 0)
 		drop = go_runtime_frames(c, e->hdr.pid, pcs, (size_t)n);
+	if (e->hdr.op == MT_OP_ALLOC_SAMPLED && n > 0)
+		drop = allocator_frames(t, pcs, (size_t)n);
 	id = intern(c, e->hdr.pid, pcs + drop, (uint32_t)(n - (int)drop),
 		    drop == 0);
 	if (!id) {
@@ -427,6 +450,34 @@ static void on_usdt_ret(struct collector *c, const struct mt_usdt_ret *e)
 		c->errors++;
 }
 
+/* A block the allocator's own sampler chose (tcmalloc), after its ENTER:
+ * it stands for 1 / (1 - exp(-size / period)) blocks of its size, the
+ * weight pprof gives tcmalloc's own heap samples. */
+static void on_alloc_sampled(struct collector *c,
+			     const struct mt_alloc_sampled *e)
+{
+	uint64_t id;
+	double w;
+
+	if (!u64map__del(c->pending, e->hdr.tid, &id)) {
+		c->orphans++;
+		return;
+	}
+	c->allocator_samples++;
+	/* unreadable: weigh by the sampling mean we would have used */
+	w = sampling__scale(e->size, e->period > 0 ? (uint64_t)e->period
+						   : c->sample_mean);
+	if (heapstate__alloc_weighted(c->heap, e->hdr.pid, e->addr,
+				      (uint32_t)id, e->size, e->hdr.op,
+				      e->hdr.ktime_ns, w))
+		c->errors++;
+	if (c->mm &&
+	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id),
+				 c->op_name ? c->op_name(e->hdr.op) : "?",
+				 e->size, w))
+		c->errors++;
+}
+
 int collector__on_event(void *ctx, void *data, size_t size)
 {
 	const struct mt_event_hdr *h = data;
@@ -460,6 +511,10 @@ int collector__on_event(void *ctx, void *data, size_t size)
 	case MT_EV_USDT_RET:
 		if (c->heap && size >= sizeof(struct mt_usdt_ret))
 			on_usdt_ret(c, data);
+		break;
+	case MT_EV_ALLOC_SAMPLED:
+		if (c->heap && size >= sizeof(struct mt_alloc_sampled))
+			on_alloc_sampled(c, data);
 		break;
 	case MT_EV_FREE:
 		if (c->heap && size >= sizeof(struct mt_free))

@@ -43,6 +43,7 @@ struct collector {
 	void *proc_ctx;
 	uint64_t go_samples;	/* Go allocations sampled by the Go runtime */
 	uint64_t go_rate_unknown; /* Go samples whose rate was unreadable */
+	uint64_t allocator_samples; /* blocks an allocator's sampler chose */
 };
 
 int collector__init(struct collector *c, struct targets *tg,

@@ -280,6 +280,101 @@ cleanup:
 	return err;
 }
 
+int elfinfo__section(const char *path, const char *name,
+		     struct elf_section *out)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	GElf_Shdr sh;
+	int fd, err;
+	Elf *elf;
+
+	if (!path || !name || !out)
+		return -EINVAL;
+	err = elf_open(path, &fd, &elf);
+	if (err)
+		return err;
+	err = -ENOENT;
+	if (elf_getshdrstrndx(elf, &shstrndx))
+		goto cleanup;
+	while ((scn = elf_nextscn(elf, scn))) {
+		const char *n;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		n = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!n || strcmp(n, name) || sh.sh_type == SHT_NOBITS)
+			continue;
+		out->vaddr = sh.sh_addr;
+		out->offset = sh.sh_offset;
+		out->size = sh.sh_size;
+		err = 0;
+		break;
+	}
+cleanup:
+	elf_close(fd, elf);
+	return err;
+}
+
+/* In one SHT_RELA section linked to a symbol table: the slot of a
+ * JUMP_SLOT/GLOB_DAT relocation against name. */
+static int got_in_rela(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
+		       const char *name, uint64_t *vaddr)
+{
+	Elf_Scn *symscn = elf_getscn(elf, sh->sh_link);
+	Elf_Data *data = elf_getdata(scn, NULL), *syms;
+	GElf_Shdr symsh;
+	size_t i, n;
+
+	if (!data || !symscn || !gelf_getshdr(symscn, &symsh) ||
+	    !sh->sh_entsize)
+		return -ENOENT;
+	syms = elf_getdata(symscn, NULL);
+	if (!syms)
+		return -ENOENT;
+	n = sh->sh_size / sh->sh_entsize;
+	for (i = 0; i < n; i++) {
+		GElf_Rela r;
+		GElf_Sym sym;
+		const char *sn;
+		unsigned long type;
+
+		if (!gelf_getrela(data, (int)i, &r))
+			break;
+		type = GELF_R_TYPE(r.r_info);
+		if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT)
+			continue;
+		if (!gelf_getsym(syms, (int)GELF_R_SYM(r.r_info), &sym))
+			continue;
+		sn = elf_strptr(elf, symsh.sh_link, sym.st_name);
+		if (sn && !strcmp(sn, name)) {
+			*vaddr = r.r_offset;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int elfinfo__got_slot(const char *path, const char *name, uint64_t *vaddr)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	int fd, err;
+	Elf *elf;
+
+	if (!path || !name || !*name || !vaddr)
+		return -EINVAL;
+	err = elf_open(path, &fd, &elf);
+	if (err)
+		return err;
+	err = -ENOENT;
+	while (err && (scn = elf_nextscn(elf, scn)))
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_RELA)
+			err = got_in_rela(elf, scn, &sh, name, vaddr);
+	elf_close(fd, elf);
+	return err;
+}
+
 long elfinfo__read_bytes(const char *path, uint64_t offset, uint8_t *buf,
 			 size_t len)
 {

@@ -28,6 +28,23 @@ int elfinfo__find_func(const char *path, const char *name, struct elf_func *out)
  * .dynsym). 0, -ENOENT if absent, or another -errno. */
 int elfinfo__find_object(const char *path, const char *name, uint64_t *vaddr);
 
+/* A section's place (sh_addr, sh_offset, sh_size). */
+struct elf_section {
+	uint64_t vaddr;
+	uint64_t offset;
+	uint64_t size;
+};
+
+/* The section called name (".text", ".plt", ...). 0, -ENOENT, -errno. */
+int elfinfo__section(const char *path, const char *name,
+		     struct elf_section *out);
+
+/* Link-time address of the GOT slot the dynamic linker fills with the
+ * address of symbol `name` (an R_X86_64_JUMP_SLOT or GLOB_DAT
+ * relocation): calls to an exported function from its own library go
+ * through it. 0, -ENOENT, or -errno. */
+int elfinfo__got_slot(const char *path, const char *name, uint64_t *vaddr);
+
 /* Read up to len bytes of the file at offset into buf; returns bytes read
  * or -errno. */
 long elfinfo__read_bytes(const char *path, uint64_t offset, uint8_t *buf,

@@ -296,18 +296,49 @@ static int load_bias(pid_t pid, const struct allocator *a,
 	return err;
 }
 
+int allocsample__tc_file(const char *path, struct allocsample_tc_sites *out,
+			 uint64_t *text_delta)
+{
+	uint64_t prepend[8], remove[8];
+	size_t n_prepend, n_remove;
+	struct elf_section text;
+	uint8_t *code;
+	long got;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	n_prepend = call_targets(path, TC_PREPEND, prepend, 8);
+	n_remove = call_targets(path, TC_REMOVE, remove, 8);
+	if (!n_prepend || !n_remove)
+		return -ENOENT;
+	err = elfinfo__section(path, ".text", &text);
+	if (err)
+		return err;
+	if (!text.size || text.size > SCAN_MAX)
+		return -EFBIG;
+	code = malloc(text.size);
+	if (!code)
+		return -ENOMEM;
+	got = elfinfo__read_bytes(path, text.offset, code, text.size);
+	err = got < 0 ? (int)got :
+	      allocsample__scan_tcmalloc(code, (size_t)got, text.vaddr,
+					 prepend, n_prepend, remove, n_remove,
+					 out);
+	free(code);
+	*text_delta = text.offset - text.vaddr;
+	return err;
+}
+
 static void find_tcmalloc(pid_t pid, const struct allocator *a,
 			  struct allocsample *out)
 {
-	uint64_t prepend[8], remove[8], flag_vaddr, bias;
 	struct allocsample_tc_sites sites;
-	size_t n_prepend, n_remove, i;
-	struct elf_section text;
+	uint64_t flag_vaddr, bias, delta = 0;
 	struct elf_func pf;
 	int64_t flag = 0;
 	char env[64];
-	uint8_t *code;
-	long got;
+	size_t i;
+	int err;
 
 	if (elfinfo__find_object(a->open_path, TC_FLAG, &flag_vaddr) ||
 	    elfinfo__find_func(a->open_path, TC_PREPEND, &pf))
@@ -323,37 +354,26 @@ static void find_tcmalloc(pid_t pid, const struct allocator *a,
 		return;		/* sampling off: the full probes */
 	}
 	out->state = ALLOCSAMPLE_UNHOOKABLE;
-	n_prepend = call_targets(a->open_path, TC_PREPEND, prepend, 8);
-	n_remove = call_targets(a->open_path, TC_REMOVE, remove, 8);
-	if (!out->period_addr || !n_remove ||
-	    elfinfo__section(a->open_path, ".text", &text) || !text.size ||
-	    text.size > SCAN_MAX) {
+	err = allocsample__tc_file(a->open_path, &sites, &delta);
+	if (err || !out->period_addr) {
 		snprintf(out->why, sizeof(out->why),
-			 "its sampler's variables or code are not where gperftools 2.x has them");
+			 "its sampler's variables or code are not where gperftools 2.x has them: %s",
+			 err ? strerror(-err) : "the period is unreadable");
 		return;
 	}
-	code = malloc(text.size);
-	if (!code)
-		return;
-	got = elfinfo__read_bytes(a->open_path, text.offset, code, text.size);
-	if (got > 0)
-		allocsample__scan_tcmalloc(code, (size_t)got, text.vaddr,
-					   prepend, n_prepend, remove,
-					   n_remove, &sites);
-	free(code);
-	if (got <= 0 || !sites.n_alloc || !sites.n_free || !sites.page_shift ||
+	if (!sites.n_alloc || !sites.n_free || !sites.page_shift ||
 	    sites.n_alloc > ALLOCSAMPLE_MAX_SITES ||
 	    sites.n_free > ALLOCSAMPLE_MAX_SITES) {
 		snprintf(out->why, sizeof(out->why),
 			 "its sampled path is not the code gperftools 2.10 has (%zu alloc and %zu free sites found)",
-			 got > 0 ? sites.n_alloc : 0, got > 0 ? sites.n_free : 0);
+			 sites.n_alloc, sites.n_free);
 		return;
 	}
 	/* .text addresses -> file offsets for the uprobes */
 	for (i = 0; i < sites.n_alloc; i++)
-		out->alloc_off[i] = sites.alloc[i] - text.vaddr + text.offset;
+		out->alloc_off[i] = sites.alloc[i] + delta;
 	for (i = 0; i < sites.n_free; i++)
-		out->free_off[i] = sites.free[i] - text.vaddr + text.offset;
+		out->free_off[i] = sites.free[i] + delta;
 	out->n_alloc = sites.n_alloc;
 	out->n_free = sites.n_free;
 	out->page_shift = sites.page_shift;

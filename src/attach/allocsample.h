@@ -78,6 +78,12 @@ int allocsample__scan_tcmalloc(const uint8_t *code, size_t len,
 			       size_t n_remove,
 			       struct allocsample_tc_sites *out);
 
+/* The same for the file at path: DLL_Prepend/DLL_Remove and their PLT
+ * stubs located, .text scanned. *text_delta: file offset minus address
+ * in .text. 0, -ENOENT (not tcmalloc), or -errno. */
+int allocsample__tc_file(const char *path, struct allocsample_tc_sites *out,
+			 uint64_t *text_delta);
+
 /* Apply one jemalloc configuration string ("prof:true,lg_prof_sample:19")
  * over *prof and *active (options later in the string win, as in
  * jemalloc). prof_active defaults to true; callers start with

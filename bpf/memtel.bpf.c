@@ -28,6 +28,7 @@
 #include "memtel.h"
 #include <bpf/usdt.bpf.h>	/* otel_memory USDT programs, at the end */
 #include "memtel_usdt.h"
+#include "memtel_allocsample.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -178,7 +179,8 @@ static __always_inline void fill_hdr(struct mt_event_hdr *h, __u32 type,
  * the ring buffer is more than half full (userspace falling behind a burst
  * of sampled calls) only a short window goes: counts stay exact and the
  * calling frame ([rsp]) stays right, only deep frames are lost. */
-static __always_inline __u32 copy_stack(__u8 *dst, __u64 sp)
+static __always_inline __u32 copy_stack_n(__u8 *dst, __u64 sp,
+					  __u32 busy_len)
 {
 	__u32 len = stack_bytes;
 	int i, err = -1;
@@ -186,8 +188,8 @@ static __always_inline __u32 copy_stack(__u8 *dst, __u64 sp)
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >
 	    bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2) {
 		count(MT_CNT_STACK_SHORT);
-		if (len > 256)
-			len = 256;
+		if (len > busy_len)
+			len = busy_len;
 	}
 
 	for (i = 0; i < 6; i++) {
@@ -205,6 +207,11 @@ static __always_inline __u32 copy_stack(__u8 *dst, __u64 sp)
 		return 0;
 	}
 	return len;
+}
+
+static __always_inline __u32 copy_stack(__u8 *dst, __u64 sp)
+{
+	return copy_stack_n(dst, sp, 256);
 }
 
 static __always_inline void copy_regs(__u64 *r, struct pt_regs *regs)
@@ -244,7 +251,11 @@ static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
 		return -1;
 	fill_hdr(&e->hdr, MT_EV_ALLOC_ENTER, op, pid_tgid);
 	copy_regs(e->regs, ctx);
-	len = copy_stack(e->stack, ctx->sp);
+	/* a sample on an allocator's sampled path is taken below the
+	 * allocator's own frames (tcmalloc's DoSampledAllocation holds a
+	 * 264-byte StackTrace): a short window would end inside them */
+	len = copy_stack_n(e->stack, ctx->sp, op == MT_OP_ALLOC_SAMPLED ?
+				MT_ALLOCSAMPLE_BUSY_STACK : 256);
 	e->stack_len = len;
 
 	if (len > MT_MAX_STACK_BYTES)
@@ -860,7 +871,6 @@ int BPF_USDT(usdt_free, void *ptr)
  * unsampled malloc/free never trap. The block is span->start <<
  * page_shift; its requested size is the first word of the StackTrace
  * tcmalloc hung on span->objects. */
-#include "memtel_allocsample.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

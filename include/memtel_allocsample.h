@@ -21,6 +21,10 @@
 /* Event type of struct mt_alloc_sampled, which follows that ENTER. */
 #define MT_EV_ALLOC_SAMPLED 0x101
 
+/* Stack window of such an ENTER while the ring buffer is busy (others
+ * get 256 bytes): enough to leave the allocator's frames. */
+#define MT_ALLOCSAMPLE_BUSY_STACK 1024
+
 struct mt_alloc_sampled {
 	struct mt_event_hdr hdr;	/* op: MT_OP_MALLOC */
 	__u64 addr;

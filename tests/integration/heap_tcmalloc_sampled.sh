@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# tcmalloc running its own sampler (TCMALLOC_SAMPLE_PARAMETER=524288):
+# memtel-bpf probes only its sampled path, never malloc/free.
+# tools/workloads/tcsampled.cc (linked with -ltcmalloc) knows its totals:
+# 1.6 GB of 4 KiB new[]/delete[] (freed), 32 kept 2 MiB blocks, 200 freed
+# 2 MiB blocks.
+#  1. launched with the variable set: -v names the two sampled-path probes,
+#     no "heap probes" line (malloc/free not probed), the summary says who
+#     sampled; every site's alloc and in-use estimates within 15% of the
+#     truth (about 6 sigma for 1.6 GB at 512 KiB, ~6 sigma for the kept
+#     2 MiB blocks, each sampled with probability 1 - exp(-4)), in-use 0
+#     where everything was freed.
+#  2. --pid on a running one: the only uprobes memtel-bpf holds (bpftool
+#     perf) are those two, both in libtcmalloc; same estimates.
+#  3. the same program without the variable (sampling off): the full
+#     malloc/free probes, as before.
+set -u
+# shellcheck source=../lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+
+require_bpf
+require_memtel
+command -v bpftool >/dev/null || skip "bpftool not installed"
+
+LIBDIR=/usr/lib/x86_64-linux-gnu
+CXX=${CXX:-g++}
+[ -e "$LIBDIR/libtcmalloc.so" ] || fail "$LIBDIR/libtcmalloc.so missing (tools/deps.sh installs libgoogle-perftools-dev)"
+command -v "$CXX" >/dev/null || fail "$CXX missing (tools/deps.sh installs g++)"
+PROG=$W/tcsampled
+"$CXX" -O2 -g -fomit-frame-pointer -Wall -Wextra -Werror \
+	-I"$MEMTEL_ROOT/tools/workloads" "$MEMTEL_ROOT/tools/workloads/tcsampled.cc" \
+	-o "$PROG" -ltcmalloc >"$W/cxx.log" 2>&1 || fail "building tcsampled: $(cat "$W/cxx.log")"
+"$PROG" --expect >"$W/expect.json" || fail "tcsampled --expect"
+PERIOD=524288
+
+# check_sampled NAME: the run's stderr, summary and profile
+check_sampled() {
+	local name=$1
+	assert_exit 0 "$name: memtel-bpf"
+	assert_no_sanitizer "$W/$name.err"
+	grep -q "^memtel-bpf: attached 2 probes to the sampled path of $LIBDIR/libtcmalloc\.so[.0-9]* .*malloc/free are not probed" "$W/$name.err" ||
+		fail "$name: sampled-path probes not attached: $(grep -E 'attached|warning' "$W/$name.err")"
+	if grep -q 'heap probes to' "$W/$name.err"; then
+		fail "$name: malloc/free probes attached although tcmalloc samples: $(grep 'heap probes to' "$W/$name.err")"
+	fi
+	grep -q "^heap sampling: by tcmalloc's own sampler (one sample per $PERIOD bytes), only its sampled path probed" "$W/$name.out" ||
+		fail "$name: the summary does not say tcmalloc sampled: $(grep 'heap sampling' "$W/$name.out")"
+	assert_no_drops "$W/$name.out"
+	check_profile approx "$W/$name/heap.pb.gz" "$W/expect.json"
+}
+
+# --- 1: launched --------------------------------------------------------------
+TCMALLOC_SAMPLE_PARAMETER=$PERIOD run_memtel "$W/launch" 120 -v --no-cpu \
+	-o "$W/launch" -- "$PROG"
+grep -q '"mode": "sampled"' "$W/launch.out" || fail "launch: tcsampled did not run to the end"
+check_sampled launch
+
+# --- 2: --pid -------------------------------------------------------------------
+watch_log "$W/pid.target" "$W/pid.target.err"
+spawn "$W/pid.target" "$W/pid.target.err" env TCMALLOC_SAMPLE_PARAMETER=$PERIOD \
+	"$PROG" --wait-signal
+TPID=$SPAWN_PID
+wait_for_line "$W/pid.target" '^ready [0-9]+$' 10 "$TPID" || fail "tcsampled did not start"
+start_memtel "$W/pid" --no-cpu -o "$W/pid" --pid "$TPID"
+bpftool perf show >"$W/perf.txt" 2>&1 || fail "bpftool perf show: $(cat "$W/perf.txt")"
+grep "^pid $MEMTEL_PID " "$W/perf.txt" | grep ' uprobe ' >"$W/ours.txt" || true
+n=$(grep -c '' "$W/ours.txt")
+[ "$n" = 2 ] || fail "memtel-bpf holds $n uprobes, expected the 2 sampled-path probes: $(cat "$W/ours.txt")"
+while read -r range; do
+	grep -q "^$range .*libtcmalloc\.so[.0-9]*\$" "/proc/$TPID/maps" ||
+		fail "a uprobe outside libtcmalloc: $range ($(grep "^$range " "/proc/$TPID/maps"))"
+done < <(sed -n 's|.*/map_files/\([0-9a-f]*-[0-9a-f]*\).*|\1|p' "$W/ours.txt")
+kill -USR1 "$TPID"
+wait_exit "$TPID" 120 || fail "tcsampled did not finish"
+assert_eq "tcsampled exit code" 0 "$EXIT_CODE"
+grep -q '"mode": "sampled"' "$W/pid.target" || fail "pid: tcsampled did not run to the end"
+wait_exit "$MEMTEL_PID" 60 || fail "memtel-bpf did not exit after its target"
+check_sampled pid
+
+# --- 3: sampling off: the full probes ---------------------------------------------
+env -u TCMALLOC_SAMPLE_PARAMETER "$MEMTEL_BIN" --no-cpu -o "$W/off" -- "$PROG" \
+	>"$W/off.out" 2>"$W/off.err" || fail "off: memtel-bpf failed: $(cat "$W/off.err")"
+grep -q "^memtel-bpf: attached [0-9]* heap probes to $LIBDIR/libtcmalloc\.so" "$W/off.err" ||
+	fail "off: malloc/free probes not attached: $(grep attached "$W/off.err")"
+if grep -q 'sampled path' "$W/off.err"; then
+	fail "off: sampled-path probes attached although tcmalloc does not sample"
+fi
+log "ok"

@@ -15,6 +15,9 @@
 #     perf) are those two, both in libtcmalloc; same estimates.
 #  3. the same program without the variable (sampling off): the full
 #     malloc/free probes, as before.
+#  4. jemalloc with MALLOC_CONF=prof:true samples too, but Debian's stripped
+#     build has nothing to hook: one warning line, the full probes; with
+#     prof_active:false no warning.
 set -u
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -86,4 +89,20 @@ grep -q "^memtel-bpf: attached [0-9]* heap probes to $LIBDIR/libtcmalloc\.so" "$
 if grep -q 'sampled path' "$W/off.err"; then
 	fail "off: sampled-path probes attached although tcmalloc does not sample"
 fi
+
+# --- 4: jemalloc's sampler: warned about, full probes ------------------------------
+require_workloads
+JE=$LIBDIR/libjemalloc.so.2
+[ -e "$JE" ] || fail "$JE missing (tools/deps.sh installs libjemalloc-dev)"
+for conf in prof:true prof:true,prof_active:false; do
+	name=je-${conf//[:,]/-}
+	MALLOC_CONF=$conf LD_PRELOAD=$JE "$MEMTEL_BIN" --no-cpu -o "$W/$name" -- "$HEAPSITES" \
+		>"$W/$name.out" 2>"$W/$name.err" || fail "$name: memtel-bpf failed: $(cat "$W/$name.err")"
+	grep -q "^memtel-bpf: attached [0-9]* heap probes to $JE " "$W/$name.err" ||
+		fail "$name: malloc/free probes not attached: $(grep attached "$W/$name.err")"
+	n=$(grep -c "^memtel-bpf: warning: jemalloc's own sampler (prof:true) is on .* cannot be hooked .*--sampler" "$W/$name.err")
+	want=1
+	[ "$conf" = prof:true ] || want=0
+	[ "$n" = "$want" ] || fail "$name: expected $want warning(s) about jemalloc's sampler, got $n: $(cat "$W/$name.err")"
+done
 log "ok"

@@ -564,7 +564,8 @@ static bool session__attach_allocsample(struct session *s,
 	char what[96];
 	int err;
 
-	if (!s->heap || !a->path[0] ||
+	/* --sample-bytes 1 asks for every allocation: the full probes */
+	if (!s->heap || !a->path[0] || s->o->sample_bytes <= 1 ||
 	    allocsample__find(s->pid, a, &s->asamp) ||
 	    s->asamp.state == ALLOCSAMPLE_OFF)
 		return false;

@@ -13,8 +13,8 @@
 #     where everything was freed.
 #  2. --pid on a running one: the only uprobes memtel-bpf holds (bpftool
 #     perf) are those two, both in libtcmalloc; same estimates.
-#  3. the same program without the variable (sampling off): the full
-#     malloc/free probes, as before.
+#  3. the same program without the variable (sampling off), or with
+#     --sample-bytes 1 (every allocation): the full malloc/free probes.
 #  4. jemalloc with MALLOC_CONF=prof:true samples too, but Debian's stripped
 #     build has nothing to hook: one warning line, the full probes; with
 #     prof_active:false no warning.
@@ -89,6 +89,12 @@ grep -q "^memtel-bpf: attached [0-9]* heap probes to $LIBDIR/libtcmalloc\.so" "$
 if grep -q 'sampled path' "$W/off.err"; then
 	fail "off: sampled-path probes attached although tcmalloc does not sample"
 fi
+# --sample-bytes 1 asks for every allocation: the full probes, sampling or not
+TCMALLOC_SAMPLE_PARAMETER=$PERIOD "$MEMTEL_BIN" --no-cpu --sample-bytes 1 -o "$W/exact" \
+	-- "$PROG" --pairs 1 >"$W/exact.out" 2>"$W/exact.err" ||
+	fail "exact: memtel-bpf failed: $(cat "$W/exact.err")"
+grep -q "^memtel-bpf: attached [0-9]* heap probes to $LIBDIR/libtcmalloc\.so" "$W/exact.err" ||
+	fail "exact: --sample-bytes 1 did not keep the malloc/free probes: $(grep attached "$W/exact.err")"
 
 # --- 4: jemalloc's sampler: warned about, full probes ------------------------------
 require_workloads

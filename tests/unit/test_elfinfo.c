@@ -306,6 +306,33 @@ static void test_is_static_built(void **state)
 		skip();
 }
 
+/* Sections and GOT slots, checked on libc against readelf's view: its
+ * .text holds malloc; libc calls its exported malloc through a GOT slot
+ * (for interposition), which must lie inside .got or .got.plt. */
+static void test_section_got(void **state)
+{
+	struct elf_section text, got = { 0 }, gotplt = { 0 };
+	struct elf_func f;
+	uint64_t slot;
+	bool in_got, in_gotplt;
+
+	(void)state;
+	assert_int_equal(elfinfo__section(LIBC, ".text", &text), 0);
+	assert_int_equal(elfinfo__find_func(LIBC, "malloc", &f), 0);
+	assert_true(f.vaddr >= text.vaddr && f.vaddr < text.vaddr + text.size);
+	assert_int_equal(text.offset - text.vaddr,
+			 f.file_offset - f.vaddr);
+	assert_int_equal(elfinfo__section(LIBC, ".no-such", &text), -ENOENT);
+	assert_int_equal(elfinfo__got_slot(LIBC, "malloc", &slot), 0);
+	elfinfo__section(LIBC, ".got", &got);
+	elfinfo__section(LIBC, ".got.plt", &gotplt);
+	in_got = slot >= got.vaddr && slot < got.vaddr + got.size;
+	in_gotplt = slot >= gotplt.vaddr && slot < gotplt.vaddr + gotplt.size;
+	assert_true(in_got || in_gotplt);
+	assert_int_equal(elfinfo__got_slot(LIBC, "no_such_function_x", &slot),
+			 -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +345,7 @@ int main(void)
 		cmocka_unit_test(test_own_symtab),
 		cmocka_unit_test(test_is_static_dynamic),
 		cmocka_unit_test(test_is_static_built),
+		cmocka_unit_test(test_section_got),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

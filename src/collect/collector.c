@@ -424,6 +424,20 @@ static void on_go_alloc(struct collector *c, const struct mt_go_alloc *e)
 		c->errors++;
 }
 
+/* A block someone else sampled (a program's or an allocator's sampler),
+ * standing for w blocks of its size, into the heap and the metrics. */
+static void add_weighted(struct collector *c, const struct mt_event_hdr *h,
+			 uint64_t addr, uint32_t id, uint64_t size, double w)
+{
+	if (heapstate__alloc_weighted(c->heap, h->pid, addr, id, size, h->op,
+				      h->ktime_ns, w))
+		c->errors++;
+	if (c->mm &&
+	    memmetrics__on_alloc(c->mm, component(c, id),
+				 c->op_name ? c->op_name(h->op) : "?", size, w))
+		c->errors++;
+}
+
 /* otel_memory:alloc's block, after its ENTER (whose leaf frame, the
  * program sampler's function holding the probe, was dropped like the
  * allocator's). The weight comes from the program's sampler, as given. */
@@ -439,15 +453,7 @@ static void on_usdt_ret(struct collector *c, const struct mt_usdt_ret *e)
 	/* blocks it stands for: weighted bytes over its own size (a weight
 	 * of 0 says nothing: count the block once) */
 	w = e->size && e->weight ? (double)e->weight / (double)e->size : 1.0;
-	if (heapstate__alloc_weighted(c->heap, e->hdr.pid, e->addr,
-				      (uint32_t)id, e->size, e->hdr.op,
-				      e->hdr.ktime_ns, w))
-		c->errors++;
-	if (c->mm &&
-	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id),
-				 c->op_name ? c->op_name(e->hdr.op) : "?",
-				 e->size, w))
-		c->errors++;
+	add_weighted(c, &e->hdr, e->addr, (uint32_t)id, e->size, w);
 }
 
 /* A block the allocator's own sampler chose (tcmalloc), after its ENTER:
@@ -467,15 +473,7 @@ static void on_alloc_sampled(struct collector *c,
 	/* unreadable: weigh by the sampling mean we would have used */
 	w = sampling__scale(e->size, e->period > 0 ? (uint64_t)e->period
 						   : c->sample_mean);
-	if (heapstate__alloc_weighted(c->heap, e->hdr.pid, e->addr,
-				      (uint32_t)id, e->size, e->hdr.op,
-				      e->hdr.ktime_ns, w))
-		c->errors++;
-	if (c->mm &&
-	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id),
-				 c->op_name ? c->op_name(e->hdr.op) : "?",
-				 e->size, w))
-		c->errors++;
+	add_weighted(c, &e->hdr, e->addr, (uint32_t)id, e->size, w);
 }
 
 int collector__on_event(void *ctx, void *data, size_t size)

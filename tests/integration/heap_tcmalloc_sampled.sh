@@ -66,14 +66,8 @@ spawn "$W/pid.target" "$W/pid.target.err" env TCMALLOC_SAMPLE_PARAMETER=$PERIOD 
 TPID=$SPAWN_PID
 wait_for_line "$W/pid.target" '^ready [0-9]+$' 10 "$TPID" || fail "tcsampled did not start"
 start_memtel "$W/pid" --no-cpu -o "$W/pid" --pid "$TPID"
-bpftool perf show >"$W/perf.txt" 2>&1 || fail "bpftool perf show: $(cat "$W/perf.txt")"
-grep "^pid $MEMTEL_PID " "$W/perf.txt" | grep ' uprobe ' >"$W/ours.txt" || true
-n=$(grep -c '' "$W/ours.txt")
-[ "$n" = 2 ] || fail "memtel-bpf holds $n uprobes, expected the 2 sampled-path probes: $(cat "$W/ours.txt")"
-while read -r range; do
-	grep -q "^$range .*libtcmalloc\.so[.0-9]*\$" "/proc/$TPID/maps" ||
-		fail "a uprobe outside libtcmalloc: $range ($(grep "^$range " "/proc/$TPID/maps"))"
-done < <(sed -n 's|.*/map_files/\([0-9a-f]*-[0-9a-f]*\).*|\1|p' "$W/ours.txt")
+# the two sampled-path probes, both in libtcmalloc, and nothing else
+assert_uprobes_in "$TPID" 2 'libtcmalloc\.so[.0-9]*'
 kill -USR1 "$TPID"
 wait_exit "$TPID" 120 || fail "tcsampled did not finish"
 assert_eq "tcsampled exit code" 0 "$EXIT_CODE"

@@ -63,16 +63,8 @@ spawn "$W/gib.target" "$W/gib.target.err" env LD_PRELOAD="$LIB" \
 TPID=$SPAWN_PID
 wait_for_line "$W/gib.target" '^ready [0-9]+$' 10 "$TPID" || fail "heapsites did not start"
 start_memtel "$W/gib" --no-cpu -o "$W/gib" --pid "$TPID"
-# every uprobe of ours must sit in the sampler library: map_files ranges
-# of the target named by bpftool, resolved in its maps
-bpftool perf show >"$W/perf.txt" 2>&1 || fail "bpftool perf show: $(cat "$W/perf.txt")"
-grep "^pid $MEMTEL_PID " "$W/perf.txt" | grep ' uprobe ' >"$W/ours.txt" || true
-n=$(grep -c '' "$W/ours.txt")
-[ "$n" = "$SITES" ] || fail "memtel-bpf holds $n uprobes, expected the library's $SITES probe sites: $(cat "$W/ours.txt")"
-while read -r range; do
-	grep -q "^$range .*libmemtel-sampler.so\$" "/proc/$TPID/maps" ||
-		fail "a uprobe outside the sampler library: $range ($(grep "^$range " "/proc/$TPID/maps"))"
-done < <(sed -n 's|.*/map_files/\([0-9a-f]*-[0-9a-f]*\).*|\1|p' "$W/ours.txt")
+# every uprobe of ours must sit in the sampler library, one per probe site
+assert_uprobes_in "$TPID" "$SITES" 'libmemtel-sampler\.so'
 kill -USR1 "$TPID"
 wait_exit "$TPID" 120 || fail "heapsites did not finish"
 assert_eq "heapsites exit code" 0 "$EXIT_CODE"

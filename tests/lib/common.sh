@@ -262,6 +262,22 @@ events_dropped() { # OUTFILE
 	sed -n 's/.*events dropped: *\([0-9][0-9]*\).*/\1/p' "$1" | head -n 1
 }
 
+# assert_uprobes_in TARGET-PID COUNT FILE-ERE: memtel-bpf ($MEMTEL_PID)
+# holds exactly COUNT uprobes (bpftool perf), every one in a mapping of
+# the target whose path matches FILE-ERE (bpftool names the map_files
+# range, resolved in the target's maps).
+assert_uprobes_in() {
+	local tpid=$1 want=$2 ere=$3 n range
+	bpftool perf show >"$W/perf.txt" 2>&1 || fail "bpftool perf show: $(cat "$W/perf.txt")"
+	grep "^pid $MEMTEL_PID " "$W/perf.txt" | grep ' uprobe ' >"$W/ours.txt" || true
+	n=$(grep -c '' "$W/ours.txt")
+	[ "$n" = "$want" ] || fail "memtel-bpf holds $n uprobes, expected $want: $(cat "$W/ours.txt")"
+	while read -r range; do
+		grep -Eq "^$range .*$ere\$" "/proc/$tpid/maps" ||
+			fail "a uprobe outside $ere: $range ($(grep "^$range " "/proc/$tpid/maps"))"
+	done < <(sed -n 's|.*/map_files/\([0-9a-f]*-[0-9a-f]*\).*|\1|p' "$W/ours.txt")
+}
+
 assert_no_drops() { # OUTFILE
 	local n
 	n=$(events_dropped "$1")

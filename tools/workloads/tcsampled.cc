@@ -41,15 +41,23 @@ static struct site_stats stats[S__COUNT] = {
 #define BIG_SIZE (2u << 20)
 #define BIG_N 200
 
+/* n new[size]/delete[] pairs, written into each site that churns (a
+ * macro, not an inline function: the profile's leaf must be the site,
+ * not an inlined frame) */
+#define CHURN(n, size)						\
+	do {							\
+		for (long i_ = 0; i_ < (long)(n); i_++) {	\
+			char *a_ = new char[size];		\
+								\
+			sink = a_;				\
+			BARRIER();				\
+			delete[] a_;				\
+		}						\
+	} while (0)
+
 SITE void churn_site(int n, size_t size)
 {
-	for (int i = 0; i < n; i++) {
-		char *a = new char[size];
-
-		sink = a;
-		BARRIER();
-		delete[] a;
-	}
+	CHURN(n, size);
 }
 
 SITE void kept_site(int n, size_t size, char **keep)
@@ -63,13 +71,7 @@ SITE void kept_site(int n, size_t size, char **keep)
 
 SITE void big_churn_site(int n, size_t size)
 {
-	for (int i = 0; i < n; i++) {
-		char *a = new char[size];
-
-		sink = a;
-		BARRIER();
-		delete[] a;
-	}
+	CHURN(n, size);
 }
 
 static double now_ns(void)
@@ -82,13 +84,7 @@ static double now_ns(void)
 
 SITE void pairs_site(long n)
 {
-	for (long i = 0; i < n; i++) {
-		char *a = new char[64];
-
-		sink = a;
-		BARRIER();
-		delete[] a;
-	}
+	CHURN(n, 64);
 }
 
 int main(int argc, char **argv)

@@ -451,8 +451,14 @@ static void find_jemalloc(pid_t pid, const struct allocator *a,
 	if (!prof || !active)
 		return;
 	out->state = ALLOCSAMPLE_UNHOOKABLE;
-	snprintf(out->why, sizeof(out->why),
-		 "a stripped jemalloc exports no function on its sampled path that sees the sampled block");
+	/* a build with its symbols names the internal hook; not used yet */
+	if (!elfinfo__find_func(a->open_path, "je_prof_malloc_sample_object", &f) ||
+	    !elfinfo__find_func(a->open_path, "prof_malloc_sample_object", &f))
+		snprintf(out->why, sizeof(out->why),
+			 "probing jemalloc's internal prof_malloc_sample_object is not implemented");
+	else
+		snprintf(out->why, sizeof(out->why),
+			 "a stripped jemalloc exports no function on its sampled path that sees the sampled block");
 }
 
 int allocsample__find(pid_t pid, const struct allocator *a,

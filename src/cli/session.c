@@ -709,6 +709,12 @@ static void session__check_silence(struct session *s)
 	if (s->silence_told)
 		return;
 	s->silence_told = true;
+	if (s->alloc_sampled) {
+		mt_info("no sampled allocation in the last %.3g s: the target allocated less than the allocator's sampling period (%lld bytes), or is idle",
+			s->otel.interval_ms / 1000.0,
+			(long long)s->asamp.period);
+		return;
+	}
 	mt_info("no allocation calls seen in the last %.3g s: the target may allocate through an allocator that is not probed (statically linked? a custom arena?) or be idle",
 		s->otel.interval_ms / 1000.0);
 }

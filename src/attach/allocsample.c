@@ -354,6 +354,13 @@ static void find_tcmalloc(pid_t pid, const struct allocator *a,
 		return;		/* sampling off: the full probes */
 	}
 	out->state = ALLOCSAMPLE_UNHOOKABLE;
+	/* the collector drops the allocator's frames by module: linked into
+	 * the program, they cannot be told from the program's own */
+	if (a->kind && !strcmp(a->kind, "executable")) {
+		snprintf(out->why, sizeof(out->why),
+			 "it is linked into the executable, whose frames a sample's stack could not tell from tcmalloc's");
+		return;
+	}
 	err = allocsample__tc_file(a->open_path, &sites, &delta);
 	if (err || !out->period_addr) {
 		snprintf(out->why, sizeof(out->why),

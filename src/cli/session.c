@@ -571,8 +571,12 @@ static bool session__attach_allocsample(struct session *s,
 		return false;
 	allocsample__describe(&s->asamp, what, sizeof(what));
 	if (s->asamp.state == ALLOCSAMPLE_UNHOOKABLE) {
-		mt_info("warning: %s is on in pid %d but cannot be hooked (%s): probing every malloc/free instead (in launch mode --sampler samples in-process without a trap per call)",
-			what, s->pid, s->asamp.why);
+		/* a preloaded sampler cannot interpose on a malloc the
+		 * executable defines */
+		mt_info("warning: %s is on in pid %d but cannot be hooked (%s): probing every malloc/free instead%s",
+			what, s->pid, s->asamp.why,
+			strcmp(a->kind, "executable") ?
+			" (in launch mode --sampler samples in-process without a trap per call)" : "");
 		return false;
 	}
 	err = probes__attach_allocsample(s->probes, s->pid, &s->asamp);

@@ -14,7 +14,9 @@
 #  2. --pid on a running one: the only uprobes memtel-bpf holds (bpftool
 #     perf) are those two, both in libtcmalloc; same estimates.
 #  3. the same program without the variable (sampling off), or with
-#     --sample-bytes 1 (every allocation): the full malloc/free probes.
+#     --sample-bytes 1 (every allocation): the full malloc/free probes;
+#     linked with libtcmalloc.a (its frames are the program's): one
+#     warning and the full probes.
 #  4. jemalloc with MALLOC_CONF=prof:true samples too, but Debian's stripped
 #     build has nothing to hook: one warning line, the full probes; with
 #     prof_active:false no warning.
@@ -89,6 +91,19 @@ TCMALLOC_SAMPLE_PARAMETER=$PERIOD "$MEMTEL_BIN" --no-cpu --sample-bytes 1 -o "$W
 	fail "exact: memtel-bpf failed: $(cat "$W/exact.err")"
 grep -q "^memtel-bpf: attached [0-9]* heap probes to $LIBDIR/libtcmalloc\.so" "$W/exact.err" ||
 	fail "exact: --sample-bytes 1 did not keep the malloc/free probes: $(grep attached "$W/exact.err")"
+
+# tcmalloc linked into the executable: its frames could not be told from
+# the program's, so one warning and the full probes
+"$CXX" -O2 -g -I"$MEMTEL_ROOT/tools/workloads" "$MEMTEL_ROOT/tools/workloads/tcsampled.cc" \
+	-o "$W/tcsampled-static" "$LIBDIR/libtcmalloc.a" -lunwind -lpthread >"$W/cxx.log" 2>&1 ||
+	fail "building tcsampled with libtcmalloc.a: $(cat "$W/cxx.log")"
+TCMALLOC_SAMPLE_PARAMETER=$PERIOD "$MEMTEL_BIN" --no-cpu -o "$W/static" \
+	-- "$W/tcsampled-static" --pairs 1 >"$W/static.out" 2>"$W/static.err" ||
+	fail "static: memtel-bpf failed: $(cat "$W/static.err")"
+grep -q "^memtel-bpf: attached [0-9]* heap probes to $W/tcsampled-static (executable)" "$W/static.err" ||
+	fail "static: malloc/free probes not attached: $(grep attached "$W/static.err")"
+n=$(grep -c "^memtel-bpf: warning: tcmalloc's own sampler .* cannot be hooked (it is linked into the executable" "$W/static.err")
+[ "$n" = 1 ] || fail "static: expected one warning, got $n: $(cat "$W/static.err")"
 
 # --- 4: jemalloc's sampler: warned about, full probes ------------------------------
 require_workloads

@@ -241,7 +241,14 @@ int probes__attach_tracepoints(struct probes *p)
 
 void probes__detach_pid(struct probes *p, pid_t pid)
 {
+	uint32_t tgid = (uint32_t)pid;
 	size_t i, kept = 0;
+
+	/* an allocator's sampled path, if it was probed (a pid reused
+	 * later must not inherit it) */
+	if (pid)
+		bpf_map_delete_elem(bpf_map__fd(p->skel->maps.alloc_samplers),
+				    &tgid);
 
 	for (i = 0; i < p->n_links; i++) {
 		struct plink *l = &p->links[i];

@@ -182,12 +182,23 @@ def bundle_config(a):
     with open(cpath) as f:
         cfg = json.load(f)
     known_pod = {"serviceAccountName", "automountServiceAccountToken", "hostPID",
+                 "hostNetwork", "hostIPC",
                  "priorityClassName", "tolerations", "terminationGracePeriodSeconds",
                  "containers", "volumes", "securityContext", "nodeSelector", "affinity"}
     for k in set(pod) - known_pod:
         die("pod spec field %s: not reproduced by this script" % k)
-    if pod.get("hostNetwork") or pod.get("hostIPC"):
-        die("hostNetwork/hostIPC: not reproduced by this script")
+    known_c = {"name", "image", "imagePullPolicy", "command", "args", "env", "ports",
+               "livenessProbe", "readinessProbe", "resources", "securityContext",
+               "volumeMounts"}
+    for k in set(c) - known_c:
+        die("container field %s: not reproduced by this script" % k)
+    known_sc = {"runAsUser", "runAsGroup", "runAsNonRoot", "privileged",
+                "allowPrivilegeEscalation", "readOnlyRootFilesystem", "seccompProfile",
+                "capabilities"}
+    for where, ctx in (("pod", pod.get("securityContext", {})),
+                       ("container", c.get("securityContext", {}))):
+        for k in set(ctx) - known_sc:
+            die("%s securityContext.%s: not reproduced by this script" % (where, k))
     proc = cfg["process"]
 
     # command and args as the kubelet composes them with the image's
@@ -217,6 +228,8 @@ def bundle_config(a):
     uid = sc.get("runAsUser", psc.get("runAsUser"))
     if uid is None:
         die("no runAsUser: the image's USER would apply; say it in the manifest")
+    if int(uid) == 0 and sc.get("runAsNonRoot", psc.get("runAsNonRoot")):
+        die("runAsNonRoot with runAsUser 0: the kubelet refuses to start it")
     gid = sc.get("runAsGroup", psc.get("runAsGroup", 0))
     proc["user"] = {"uid": int(uid), "gid": int(gid)}
     if sc.get("privileged"):
@@ -240,11 +253,12 @@ def bundle_config(a):
     cfg["linux"].pop("seccomp", None)
     cfg["hostname"] = a.hostname
 
+    # host namespaces: none of their own. With hostPID the /proc runc
+    # mounts is the host's, as with containerd's hostPID.
+    shared = {t for f, t in (("hostPID", "pid"), ("hostNetwork", "network"),
+                             ("hostIPC", "ipc")) if pod.get(f)}
     ns = cfg["linux"]["namespaces"]
-    if pod.get("hostPID"):
-        # no pid namespace: the /proc runc mounts is the host's, as with
-        # containerd's hostPID
-        ns[:] = [n for n in ns if n["type"] != "pid"]
+    ns[:] = [n for n in ns if n["type"] not in shared]
 
     vols = {v["name"]: v for v in pod.get("volumes", [])}
     mounts = [m for m in cfg["mounts"]]

@@ -291,7 +291,9 @@ def bundle_config(a):
         res["cpu"] = {"quota": cpu_quota(lim["cpu"]), "period": 100000}
     if "memory" in lim:
         res["memory"] = {"limit": mem_bytes(lim["memory"])}
-    cfg["linux"]["cgroupsPath"] = a.cgroups_path or "/memtel/%s" % a.hostname
+    # one level below the root: runc removes the container's directory,
+    # not the parents it created
+    cfg["linux"]["cgroupsPath"] = a.cgroups_path or "/" + a.hostname
     with open(cpath + ".tmp", "w") as f:
         json.dump(cfg, f, indent=1)
     os.replace(cpath + ".tmp", cpath)
@@ -317,7 +319,7 @@ def main():
     s.add_argument("--hostname", default="memtel-agent",
                    help="the container's hostname (a pod's is its name)")
     s.add_argument("--scratch", help="host directory standing in for emptyDir volumes")
-    s.add_argument("--cgroups-path", help="linux.cgroupsPath (default /memtel/HOSTNAME)")
+    s.add_argument("--cgroups-path", help="linux.cgroupsPath (default /HOSTNAME)")
     s.add_argument("--env", action="append", default=[], metavar="K=V",
                    help="set (or override) a variable after the manifest's")
     s.add_argument("--unset-env", action="append", default=[], metavar="K",

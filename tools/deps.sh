@@ -21,6 +21,7 @@ pkgs=(
 	chromium             # tools/check-svg-render.sh: flame graphs in a browser
 	g++ libjemalloc-dev libgoogle-perftools-dev libmimalloc2.0  # C++ and jemalloc API heap tests
 	nginx-light curl     # process trees: nginx master + workers, with load
+	mmdebstrap umoci runc  # tools/container/: the agent image without a daemon
 )
 missing=()
 for p in "${pkgs[@]}"; do

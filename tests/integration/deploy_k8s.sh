@@ -171,7 +171,7 @@ def one(kind, name):
         return {}
     return got[0]
 
-NEEDED_CAPS = {"BPF", "PERFMON", "SYS_PTRACE", "CHECKPOINT_RESTORE", "DAC_READ_SEARCH"}
+NEEDED_CAPS = {"BPF", "PERFMON", "SYS_PTRACE", "CHECKPOINT_RESTORE", "DAC_READ_SEARCH", "SYSLOG"}
 ds = one("DaemonSet", "memtel-agent")
 pod = ds.get("spec", {}).get("template", {}).get("spec", {})
 tmeta = ds.get("spec", {}).get("template", {}).get("metadata", {})

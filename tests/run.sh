@@ -14,6 +14,12 @@
 #   MEMTEL_TEST_TIMEOUT    seconds per test binary or script (default 300)
 #   MEMTEL_FUZZ_SECONDS    seconds per libFuzzer harness (default 5)
 #
+# An integration script may carry marker lines:
+#   # memtel-test: timeout=SECONDS   its own limit, above MEMTEL_TEST_TIMEOUT
+#                                    (one that builds a container image)
+#   # memtel-test: normal-only       not run again in the ASan pass (it tests
+#                                    packaging, not the binary's memory use)
+#
 # Integration scripts exit 0 (pass), 77 (skip) or anything else (fail); they
 # get MEMTEL_BIN, MEMTEL_WL_DIR, MEMTEL_ROOT and a fresh TMPDIR, which is
 # kept next to the log when the test fails. The last line of output is
@@ -129,19 +135,26 @@ run_unit() { # PASS OUTPUT-DIR
 }
 
 run_integration() { # PASS MEMTEL-BIN
-	local pass=$1 bin=$2 script base name log tmp rc start secs
+	local pass=$1 bin=$2 script base name log tmp rc start secs limit own
 	mkdir -p "$RESULTS/$pass/integration"
 	for script in tests/integration/*.sh; do
 		[ -e "$script" ] || continue
 		base=$(basename "$script" .sh)
 		name=$pass/integration/$base
 		selected "$name" || continue
+		if [ "$pass" != normal ] &&
+			grep -q '^# memtel-test: normal-only' "$script"; then
+			continue
+		fi
+		limit=$TIMEOUT
+		own=$(sed -n 's/^# memtel-test: timeout=\([0-9]*\)$/\1/p' "$script" | head -n 1)
+		[ -n "$own" ] && [ "$own" -gt "$limit" ] && limit=$own
 		log=$RESULTS/$pass/integration/$base.log
 		tmp=$RESULTS/$pass/integration/$base.tmp
 		mkdir -p "$tmp"
 		start=$SECONDS
 		{ MEMTEL_BIN=$bin MEMTEL_WL_DIR=$WL_DIR MEMTEL_ROOT=$ROOT TMPDIR=$tmp \
-			timeout -k 10 "$TIMEOUT" "$script" >"$log" 2>&1 </dev/null; } 2>/dev/null
+			timeout -k 10 "$limit" "$script" >"$log" 2>&1 </dev/null; } 2>/dev/null
 		rc=$?
 		secs=$((SECONDS - start))
 		echo "---- exit $rc after ${secs}s" >>"$log"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# memtel-test: timeout=900
+# memtel-test: normal-only
 # The agent image run as a container on this machine, without a daemon
 # (issue 14), the way deploy/kubernetes/agent.yaml's DaemonSet runs it:
 #  - tools/container/build-image.sh builds the image: a bookworm root from

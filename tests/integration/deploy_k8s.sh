@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# memtel-test: normal-only
 # deploy/kubernetes/ and deploy/Dockerfile, checked without a cluster:
 #  - every manifest document validates against the Kubernetes API schemas
 #    (npm kubernetes-models, and @kubernetes-models/prometheus-operator for

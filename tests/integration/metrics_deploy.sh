@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# memtel-test: normal-only
 # The deploy/ files agree with each other and with the metrics memtel-bpf
 # sends. No BPF needed; promtool (Debian package prometheus) and PyYAML
 # (python3-yaml) must be installed.

@@ -150,7 +150,7 @@ static long unw_step(__u32 i, void *ctx)
 	if (!r)
 		goto fail;
 
-	w->st->pcs[i] = w->pc;
+	w->st->pcs[i & MT_UNW_MAX_FRAMES] = w->pc;
 	w->st->nr = i + 1;
 	w->hash = (w->hash ^ w->pc) * 0x9e3779b97f4a7c15ULL;
 	w->hash ^= w->hash >> 29;

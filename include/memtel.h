@@ -309,7 +309,8 @@ struct mt_stack_key {
 struct mt_ustack {
 	__u32 nr;
 	__u32 pad;
-	__u64 pcs[MT_UNW_MAX_FRAMES];
+	__u64 pcs[MT_UNW_MAX_FRAMES + 1];	/* + 1: a power of 2, so BPF
+						 * can bound the index by a mask */
 };
 
 /* The compact ENTER: the stack is ustacks[key]. */

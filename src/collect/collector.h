@@ -15,6 +15,7 @@
 #include "model/stacks.h"
 #include "symbolize/symcache.h"
 #include "process/targets.h"
+#include "unwind/bpfunwind.h"
 #include "memtel.h"
 
 #define COLLECTOR_MAX_FRAMES 128
@@ -43,6 +44,11 @@ struct collector {
 	void *proc_ctx;
 	uint64_t go_samples;	/* Go allocations sampled by the Go runtime */
 	uint64_t go_rate_unknown; /* Go samples whose rate was unreadable */
+	/* stacks unwound in BPF (may be NULL: every ENTER carries a window) */
+	struct bpfunwind *bu;
+	void *stack_keys;	/* (tgid, hash) -> stack id, bounded */
+	uint64_t bpf_stacks;	/* ENTERs that came unwound */
+	uint64_t bpf_stack_lost; /* of which the stack was not found */
 };
 
 int collector__init(struct collector *c, struct targets *tg,
@@ -52,6 +58,9 @@ void collector__fini(struct collector *c);
 /* pid is a Go program: its user stacks end at runtime.asmcgocall (cgo's
  * switch to the system stack). 0 or -ENOMEM. */
 int collector__add_go(struct collector *c, uint32_t pid);
+/* Forget exited processes' BPF-unwound stacks (bpfunwind__reap); once a
+ * second is plenty. */
+void collector__reap(struct collector *c);
 /* ring_buffer_sample_fn: ctx is a struct collector. Always 0 (a bad
  * record is counted, not fatal). */
 int collector__on_event(void *ctx, void *data, size_t size);

@@ -596,6 +596,7 @@ int session__attach(struct session *s, struct allocator *a,
 	}
 	if (s->go_found && collector__add_go(&s->coll, (uint32_t)s->pid))
 		return EXIT_RUNTIME;
+	collector__prepare(&s->coll, (uint32_t)s->pid);
 	if (s->go_heap) {
 		err = probes__attach_go(s->probes, s->pid, &s->go);
 		if (err < 0) {

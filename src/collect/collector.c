@@ -332,6 +332,19 @@ static size_t go_runtime_frames(struct collector *c, uint32_t pid,
 	return i;
 }
 
+/* Go programs keep their windows: cgo's stacks need them. */
+static void sync_tables(struct collector *c, uint32_t pid, struct target *t)
+{
+	if (c->bu && t && !(c->go_pids && u64map__get(c->go_pids, pid)))
+		(void)bpfunwind__sync(c->bu, t);
+}
+
+void collector__prepare(struct collector *c, uint32_t pid)
+{
+	if (c->bu && pid)
+		sync_tables(c, pid, targets__get(c->targets, (pid_t)pid));
+}
+
 static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		     size_t size)
 {
@@ -356,10 +369,9 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 	n = cgo_continue(c, t, e->hdr.tid, pcs, n, COLLECTOR_MAX_FRAMES,
 			 at_cgo);
 	/* a window came: give the process its tables, or update them (a
-	 * library mapped since); Go programs keep windows (cgo's stacks) */
-	if (c->bu && t && e->hdr.op < MT_OP__COUNT &&
-	    !(c->go_pids && u64map__get(c->go_pids, e->hdr.pid)))
-		(void)bpfunwind__sync(c->bu, t);
+	 * library mapped since) */
+	if (e->hdr.op < MT_OP__COUNT)
+		sync_tables(c, e->hdr.pid, t);
 	if (n <= 2)
 		c->unwind_short++;
 	/* drop the allocator's own frame (the Go runtime's whole path) */

@@ -58,6 +58,9 @@ void collector__fini(struct collector *c);
 /* pid is a Go program: its user stacks end at runtime.asmcgocall (cgo's
  * switch to the system stack). 0 or -ENOMEM. */
 int collector__add_go(struct collector *c, uint32_t pid);
+/* Give pid its BPF unwind tables now, before its first sampled call (a
+ * process otherwise gets them at its first ENTER with a window). */
+void collector__prepare(struct collector *c, uint32_t pid);
 /* Forget exited processes' BPF-unwound stacks (bpfunwind__reap); once a
  * second is plenty. */
 void collector__reap(struct collector *c);

@@ -69,11 +69,32 @@ struct {
 	__type(value, struct mt_ustack);
 } unw_scratch SEC(".maps");
 
+/* Rows by lookup address, per CPU, direct-mapped: most walks go through
+ * the same few dozen pcs, and a hit saves both binary searches. An entry
+ * holds for one process's tables (gen), whose update changes gen. */
+#define UNW_CACHE_SIZE 4096
+
+struct unw_cache_ent {
+	__u64 addr;		/* pc looked up (a return address - 1) */
+	__u32 tgid;
+	__u32 gen;
+	struct mt_unw_row row;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, UNW_CACHE_SIZE);
+	__type(key, __u32);
+	__type(value, struct unw_cache_ent);
+} unw_cache SEC(".maps");
+
 struct unw_walk {
 	const struct mt_unw_proc *proc;
 	struct mt_ustack *st;
 	__u64 pc, sp, bp;
 	__u64 hash;
+	__u32 tgid;
 	bool bp_ok;
 	int state;		/* 0 walking, 1 done, -1 failed */
 };
@@ -132,25 +153,60 @@ static __always_inline const struct mt_unw_row *unw_find_row(__u32 file,
 	return r;
 }
 
+/* The row of pc's lookup address addr, through both binary searches. A
+ * global function: the verifier checks it once, on its own, instead of
+ * once per path of every walk step into it. 0 or -1. */
+__noinline int unw_lookup(const struct mt_unw_proc *p, __u64 pc, __u64 addr,
+			  struct mt_unw_row *out)
+{
+	const struct mt_unw_row *r;
+	const struct mt_unw_map *m;
+
+	if (!p || !out)
+		return -1;
+	m = unw_find_map(p, pc);
+	if (!m)
+		return -1;
+	r = unw_find_row(m->file, addr - m->bias);
+	if (!r)
+		return -1;
+	*out = *r;
+	return 0;
+}
+
 static long unw_step(__u32 i, void *ctx)
 {
 	struct unw_walk *w = ctx;
-	const struct mt_unw_map *m;
-	const struct mt_unw_row *r;
-	__u64 cfa, ra = 0, bp = 0, rel;
+	struct unw_cache_ent *ce;
+	struct mt_unw_row row, *r = &row;
+	__u64 cfa, ra = 0, bp = 0, addr;
+	__u32 slot, idx;
 
 	if (i >= MT_UNW_MAX_FRAMES)
 		return 1;
-	m = unw_find_map(w->proc, w->pc);
-	if (!m)
-		goto fail;
 	/* a return address is looked up at the call: pc - 1 */
-	rel = w->pc - m->bias - (i ? 1 : 0);
-	r = unw_find_row(m->file, rel);
-	if (!r)
-		goto fail;
+	addr = w->pc - (i ? 1 : 0);
+	slot = (__u32)(addr ^ (addr >> 12)) & (UNW_CACHE_SIZE - 1);
+	ce = bpf_map_lookup_elem(&unw_cache, &slot);
+	if (ce && ce->addr == addr && ce->tgid == w->tgid &&
+	    ce->gen == w->proc->gen) {
+		row = ce->row;
+	} else {
+		if (unw_lookup(w->proc, w->pc, addr, &row))
+			goto fail;
+		if (ce) {
+			ce->addr = addr;
+			ce->tgid = w->tgid;
+			ce->gen = w->proc->gen;
+			ce->row = row;
+		}
+	}
 
-	w->st->pcs[i & MT_UNW_MAX_FRAMES] = w->pc;
+	/* hide i's known bound from clang, or it drops the mask the
+	 * verifier needs after i was spilled */
+	idx = i;
+	asm volatile("" : "+r"(idx));
+	w->st->pcs[idx & MT_UNW_MAX_FRAMES] = w->pc;
 	w->st->nr = i + 1;
 	w->hash = (w->hash ^ w->pc) * 0x9e3779b97f4a7c15ULL;
 	w->hash ^= w->hash >> 29;
@@ -223,6 +279,7 @@ static __always_inline int unw_stack(struct pt_regs *regs, __u64 pid_tgid,
 	w.sp = BPF_CORE_READ(regs, sp);
 	w.bp = BPF_CORE_READ(regs, bp);
 	w.bp_ok = true;
+	w.tgid = tgid;
 	w.hash = 0xcbf29ce484222325ULL;
 	bpf_loop(MT_UNW_MAX_FRAMES, unw_step, &w, 0);
 	/* out of frames is a long stack cut, as the libdwfl path cuts */

@@ -294,7 +294,8 @@ struct mt_unw_proc {
 	__u64 start_ticks;	/* /proc/PID/stat starttime: a reused pid
 				 * (another start) is not this process */
 	__u32 n;
-	__u32 pad;
+	__u32 gen;		/* changes with every update (never 0): BPF's
+				 * cache of rows by pc is valid for one gen */
 	struct mt_unw_map maps[MT_UNW_MAX_MAPS];
 };
 

@@ -47,6 +47,7 @@ struct bpfunwind {
 	size_t n_files, cap_files;
 	struct table by_file;
 	uint32_t rows_used;
+	uint32_t gen;		/* of the last unw_procs update */
 	struct u64map procs;	/* pid -> struct uproc * */
 	struct bpfunwind_stats st;
 };
@@ -257,6 +258,7 @@ int bpfunwind__sync(struct bpfunwind *bu, struct target *t)
 	if (!p)
 		return -ENOMEM;
 	p->start_ticks = info.start_ticks;
+	p->gen = ++bu->gen ? bu->gen : ++bu->gen;
 	c.bu = bu;
 	c.p = p;
 	dwfl_getmodules(target__dwfl(t), sync_module, &c, 0);

@@ -174,6 +174,14 @@ __noinline int unw_lookup(const struct mt_unw_proc *p, __u64 pc, __u64 addr,
 	return 0;
 }
 
+/* The user word at a. 0 or -1. (One read of a 1 KiB window per walk
+ * instead cost ~1.2 us more per walk on our VMs than reading the few words
+ * a walk needs one by one.) */
+static __always_inline int unw_read(__u64 a, __u64 *out)
+{
+	return bpf_probe_read_user(out, sizeof(*out), (void *)a) ? -1 : 0;
+}
+
 static long unw_step(__u32 i, void *ctx)
 {
 	struct unw_walk *w = ctx;
@@ -226,11 +234,10 @@ static long unw_step(__u32 i, void *ctx)
 	default:
 		goto fail;
 	}
-	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)))
+	if (unw_read(cfa - 8, &ra))
 		goto fail;
 	if (r->rbp == MT_UNW_RBP_SAVED) {
-		if (bpf_probe_read_user(&bp, sizeof(bp),
-					(void *)(cfa + (__s64)r->rbp_off)))
+		if (unw_read(cfa + (__s64)r->rbp_off, &bp))
 			goto fail;
 		w->bp = bp;
 	} else if (r->rbp == MT_UNW_RBP_UNDEF) {
@@ -268,16 +275,17 @@ static __always_inline int unw_stack(struct pt_regs *regs, __u64 pid_tgid,
 	if (!w.proc)
 		return -ENOENT;
 	task = bpf_get_current_task_btf();
-	if (BPF_CORE_READ(task, group_leader, start_boottime) / ns_per_tick !=
+	if (task->group_leader->start_boottime / ns_per_tick !=
 	    w.proc->start_ticks)
 		return -ENOENT;	/* the pid was reused: not its tables */
 	w.st = bpf_map_lookup_elem(&unw_scratch, &zero);
 	if (!w.st)
 		return -ENOENT;
 	w.st->nr = 0;
-	w.pc = BPF_CORE_READ(regs, ip);
-	w.sp = BPF_CORE_READ(regs, sp);
-	w.bp = BPF_CORE_READ(regs, bp);
+	/* a uprobe's ctx is the trapped user registers: direct loads */
+	w.pc = regs->ip;
+	w.sp = regs->sp;
+	w.bp = regs->bp;
 	w.bp_ok = true;
 	w.tgid = tgid;
 	w.hash = 0xcbf29ce484222325ULL;

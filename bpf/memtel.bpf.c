@@ -696,6 +696,9 @@ int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid,
 
 	if (!follow_children || !bpf_map_lookup_elem(&targets, &tgid))
 		return 0;
+	/* the old image's unwind tables must not walk the new one (a non-PIE
+	 * executable sits at the same address); userspace loads new ones */
+	bpf_map_delete_elem(&unw_procs, &tgid);
 	emit_proc(MT_EV_PROC_EXEC, tgid, 0);
 	return 0;
 }

@@ -634,8 +634,14 @@ int collector__on_event(void *ctx, void *data, size_t size)
 			heapstate__free_block(c->heap, h->pid,
 					((const struct mt_free *)data)->addr);
 		break;
-	case MT_EV_PROC_FORK:
 	case MT_EV_PROC_EXEC:
+		/* new image: new tables (at its next window) */
+		if (c->bu)
+			bpfunwind__forget(c->bu, h->pid);
+		if (c->stack_keys)
+			forget_keys(c->stack_keys, h->pid);
+		/* fall through */
+	case MT_EV_PROC_FORK:
 		if (size < sizeof(struct mt_proc_event))
 			c->errors++;
 		else if (c->on_proc)

@@ -356,6 +356,16 @@ size_t bpfunwind__reap(struct bpfunwind *bu,
 	return n;
 }
 
+void bpfunwind__forget(struct bpfunwind *bu, uint32_t pid)
+{
+	uint64_t v;
+
+	if (u64map__del(&bu->procs, pid, &v))
+		forget(bu, pid, (struct uproc *)(uintptr_t)v);
+	else
+		bpf_map_delete_elem(bu->m.procs, &pid);
+}
+
 void bpfunwind__stats(const struct bpfunwind *bu, struct bpfunwind_stats *s)
 {
 	*s = bu->st;

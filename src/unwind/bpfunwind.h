@@ -50,6 +50,8 @@ int bpfunwind__stack(struct bpfunwind *bu, const struct mt_stack_key *key,
  * pid) is called for each. Returns how many. */
 size_t bpfunwind__reap(struct bpfunwind *bu,
 		       void (*gone)(void *ctx, uint32_t pid), void *ctx);
+/* Forget pid's tables and stacks now (it exec'd a new image). */
+void bpfunwind__forget(struct bpfunwind *bu, uint32_t pid);
 void bpfunwind__stats(const struct bpfunwind *bu, struct bpfunwind_stats *s);
 
 #endif /* MEMTEL_BPFUNWIND_H */

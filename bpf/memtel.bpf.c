@@ -235,6 +235,27 @@ static __always_inline void copy_regs(__u64 *r, struct pt_regs *regs)
 	r[MT_REG_RIP] = BPF_CORE_READ(regs, ip);
 }
 
+#include "unwind.bpf.h"
+
+/* The stack was unwound here (unw_stack): send its key, not the window. */
+static __always_inline int emit_stack(__u32 op, __u64 pid_tgid,
+				      const struct mt_stack_key *key, __u32 nr)
+{
+	struct mt_alloc_stack *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(MT_CNT_RB_DROPS);
+		return -1;
+	}
+	fill_hdr(&e->hdr, MT_EV_ALLOC_STACK, op, pid_tgid);
+	e->key = *key;
+	e->nr = nr;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
 /* Go programs' cgo calls (defined with the other Go programs below). */
 static __always_inline void emit_cgo_stack(const struct mt_alloc_enter *e,
 					   __u32 len, __u64 pid_tgid);
@@ -243,8 +264,14 @@ static __always_inline void emit_cgo_stack(const struct mt_alloc_enter *e,
 static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
 				      __u64 pid_tgid)
 {
-	__u32 zero = 0, len;
+	__u32 zero = 0, len, nr;
+	struct mt_stack_key key;
 	struct mt_alloc_enter *e;
+
+	/* allocator entry points only: USDT sites and the Go runtime keep
+	 * the window (cgo needs it), and so does a failed walk */
+	if (op < MT_OP__COUNT && !unw_stack(ctx, pid_tgid, &key, &nr))
+		return emit_stack(op, pid_tgid, &key, nr);
 
 	e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
@@ -680,6 +707,9 @@ int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid,
 
 	if (!follow_children || !bpf_map_lookup_elem(&targets, &tgid))
 		return 0;
+	/* the old image's unwind tables must not walk the new one (a non-PIE
+	 * executable sits at the same address); userspace loads new ones */
+	bpf_map_delete_elem(&unw_procs, &tgid);
 	emit_proc(MT_EV_PROC_EXEC, tgid, 0);
 	return 0;
 }

@@ -188,6 +188,8 @@ enum mt_counter {
 	MT_CNT_STACK_SHORT,	/* stack window cut short: ring buffer busy */
 	MT_CNT_TARGETS_FULL,	/* a child not tracked: target set full */
 	MT_CNT_PROC_DROPS,	/* fork/exec notices lost: ring buffer full */
+	MT_CNT_UNW_FALLBACK,	/* BPF unwind failed: raw window sent */
+	MT_CNT_UNW_STACKS_FULL,	/* ustacks map full: raw window sent */
 	MT_CNT__COUNT,
 };
 
@@ -223,6 +225,101 @@ struct mt_go_cgo_stack {
 	__u32 stack_len;
 	__u32 pad;
 	__u8 stack[MT_MAX_STACK_BYTES];
+};
+
+/*
+ * Unwinding in BPF (bpf/unwind.bpf.h, tables from src/unwind/cfitable.c,
+ * loaded by src/unwind/bpfunwind.c). Userspace turns each file's
+ * .eh_frame into rows {pc, CFA rule, rbp rule}; per process, a sorted
+ * array of its mapped files; BPF walks the stack from those, stores the
+ * pcs once per distinct stack in `ustacks` and sends MT_EV_ALLOC_STACK
+ * instead of the registers and stack window.
+ */
+#define MT_EV_ALLOC_STACK 9
+
+#ifndef MT_UNW_MAX_FRAMES
+#define MT_UNW_MAX_FRAMES 127	/* pcs per BPF-unwound stack */
+#endif
+#ifndef MT_UNW_MAX_MAPS
+#define MT_UNW_MAX_MAPS 128	/* mapped files per process (power of 2) */
+#endif
+#ifndef MT_UNW_MAX_FILES
+#define MT_UNW_MAX_FILES 4096	/* files with rows, all processes */
+#endif
+#ifndef MT_UNW_MAX_ROWS
+#define MT_UNW_MAX_ROWS (1U << 20) /* rows of all files (default) */
+#endif
+#define MT_UNW_ROW_SEARCH 22	/* binary search steps: 2^22 rows */
+
+/* How to compute the CFA of a row (mt_unw_row.cfa). */
+enum mt_unw_cfa {
+	MT_UNW_CFA_INVALID = 0,	/* no CFI here, or a rule BPF cannot run */
+	MT_UNW_CFA_RSP,		/* CFA = rsp + cfa_off */
+	MT_UNW_CFA_RBP,		/* CFA = rbp + cfa_off */
+	MT_UNW_CFA_STOP,	/* the return address is undefined: outermost */
+};
+
+/* Where the caller's rbp is (mt_unw_row.rbp). */
+enum mt_unw_rbp {
+	MT_UNW_RBP_SAME = 0,	/* unchanged */
+	MT_UNW_RBP_SAVED,	/* at CFA + rbp_off */
+	MT_UNW_RBP_UNDEF,	/* lost: a CFA from rbp fails further up */
+};
+
+/* One row: applies from pc (ELF address of the file) to the next row's.
+ * The return address is always at CFA - 8 (anything else is INVALID). */
+struct mt_unw_row {
+	__u32 pc;
+	__s32 cfa_off;
+	__s16 rbp_off;
+	__u8 cfa;		/* enum mt_unw_cfa */
+	__u8 rbp;		/* enum mt_unw_rbp */
+};
+
+/* unw_files' value: a file's rows in unw_rows. */
+struct mt_unw_file {
+	__u32 first;
+	__u32 count;
+};
+
+struct mt_unw_map {
+	__u64 start, end;	/* [start, end) in the process */
+	__u64 bias;		/* ELF address = pc - bias */
+	__u32 file;		/* index in unw_files */
+	__u32 pad;
+};
+
+/* unw_procs' value (key: tgid): the process's mapped files, by start. */
+struct mt_unw_proc {
+	__u64 start_ticks;	/* /proc/PID/stat starttime: a reused pid
+				 * (another start) is not this process */
+	__u32 n;
+	__u32 gen;		/* changes with every update (never 0): BPF's
+				 * cache of rows by pc is valid for one gen */
+	struct mt_unw_map maps[MT_UNW_MAX_MAPS];
+};
+
+struct mt_stack_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 hash;		/* of the pcs */
+};
+
+/* ustacks' value: pcs leaf first, pcs[0] the probed pc, the others
+ * return addresses (as unwind__user gives them). */
+struct mt_ustack {
+	__u32 nr;
+	__u32 pad;
+	__u64 pcs[MT_UNW_MAX_FRAMES + 1];	/* + 1: a power of 2, so BPF
+						 * can bound the index by a mask */
+};
+
+/* The compact ENTER: the stack is ustacks[key]. */
+struct mt_alloc_stack {
+	struct mt_event_hdr hdr;
+	struct mt_stack_key key;
+	__u32 nr;
+	__u32 pad;
 };
 
 #endif /* MEMTEL_H */

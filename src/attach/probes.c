@@ -40,6 +40,7 @@ struct plink {
 struct probes {
 	struct memtel_bpf *skel;
 	bool session;		/* alloc_session is loaded */
+	bool bpf_unwind;	/* unwind tables may be loaded */
 	pid_t pid;		/* the first target (probes__attach) */
 	struct ring_buffer *rb;
 	struct plink *links;
@@ -66,6 +67,32 @@ static int seed_samplers(struct probes *p, const uint64_t *table)
 	return err ? -errno : 0;
 }
 
+/* Unwinding in BPF (bpf/unwind.bpf.h) unless MEMTEL_BPF_UNWIND=0, which
+ * sends every sampled call's window to libdwfl as before (the tests
+ * compare both). */
+static void set_unwind(struct probes *p)
+{
+	const char *env = getenv("MEMTEL_BPF_UNWIND");
+	long tck = sysconf(_SC_CLK_TCK);
+
+	p->bpf_unwind = !env || strcmp(env, "0");
+	p->skel->rodata->bpf_unwind = p->bpf_unwind;
+	if (tck > 0)
+		p->skel->rodata->ns_per_tick = 1000000000ULL / (uint64_t)tck;
+}
+
+int probes__unwind_maps(struct probes *p, struct bpfunwind_maps *m)
+{
+	if (!p->bpf_unwind)
+		return -ENOENT;
+	m->rows = bpf_map__fd(p->skel->maps.unw_rows);
+	m->files = bpf_map__fd(p->skel->maps.unw_files);
+	m->procs = bpf_map__fd(p->skel->maps.unw_procs);
+	m->stacks = bpf_map__fd(p->skel->maps.ustacks);
+	m->max_rows = bpf_map__max_entries(p->skel->maps.unw_rows);
+	return 0;
+}
+
 static int open_load(struct probes *p, const struct probes_opts *o,
 		     bool session)
 {
@@ -86,6 +113,7 @@ static int open_load(struct probes *p, const struct probes_opts *o,
 	p->skel->rodata->cpu_all = o->cpu_all;
 	p->skel->rodata->self_tgid = (uint32_t)getpid();
 	p->skel->rodata->cpu_kernel = o->kernel_stacks;
+	set_unwind(p);
 	bpf_program__set_autoload(p->skel->progs.cpu_sample, o->cpu);
 	bpf_program__set_autoload(p->skel->progs.proc_fork, o->follow);
 	bpf_program__set_autoload(p->skel->progs.proc_exec, o->follow);

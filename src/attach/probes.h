@@ -15,6 +15,7 @@
 #include "attach/allocsample.h"
 #include "attach/golang.h"
 #include "memtel.h"
+#include "unwind/bpfunwind.h"
 
 struct probes;
 
@@ -76,6 +77,9 @@ int probes__drain(struct probes *p);
 void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],
 		      uint64_t *calls, uint64_t *sampled);
 void probes__destroy(struct probes *p);
+/* The maps of BPF unwinding (bpf/unwind.bpf.h), valid until
+ * probes__destroy. 0, or -ENOENT if it is off (MEMTEL_BPF_UNWIND=0). */
+int probes__unwind_maps(struct probes *p, struct bpfunwind_maps *m);
 /* Attach the USDT program for provider:name (otel_memory alloc or free)
  * at every site of it in path, for pid. 0 or -errno. */
 int probes__attach_usdt(struct probes *p, pid_t pid, const char *path,

@@ -618,8 +618,21 @@ int session__attach(struct session *s, struct allocator *a,
 			       mt_verbose ? "" : " (-v shows libbpf's log)");
 		return EXIT_RUNTIME;
 	}
+	if (s->heap) {
+		struct bpfunwind_maps um;
+
+		if (!probes__unwind_maps(s->probes, &um)) {
+			s->bu = bpfunwind__new(&um);
+			if (!s->bu) {
+				mt_err("out of memory");
+				return EXIT_RUNTIME;
+			}
+			s->coll.bu = s->bu;
+		}
+	}
 	if (s->go_found && collector__add_go(&s->coll, (uint32_t)s->pid))
 		return EXIT_RUNTIME;
+	collector__prepare(&s->coll, (uint32_t)s->pid);
 	if (s->go_heap) {
 		err = probes__attach_go(s->probes, s->pid, &s->go);
 		if (err < 0) {
@@ -789,6 +802,29 @@ static bool session__target_gone(struct session *s)
 	return !alive;
 }
 
+/* What unwinding in BPF did, for -v. */
+static void bpfunwind_debug(const struct session *s)
+{
+	uint64_t cnt[MT_CNT__COUNT] = { 0 }, calls, sampled;
+	struct bpfunwind_stats st;
+
+	if (!s->bu || !s->probes)
+		return;
+	bpfunwind__stats(s->bu, &st);
+	probes__counters(s->probes, cnt, &calls, &sampled);
+	mt_debug("BPF unwind: %llu processes, %llu files (%llu without a table), %llu rows, %llu mappings past the bound; %llu stacks read, %llu missing; %llu events unwound in BPF, %llu lost; %llu walks failed, %llu stacks past the map",
+		 (unsigned long long)st.procs, (unsigned long long)st.files,
+		 (unsigned long long)st.files_failed,
+		 (unsigned long long)st.rows,
+		 (unsigned long long)st.maps_dropped,
+		 (unsigned long long)st.stacks,
+		 (unsigned long long)st.stack_misses,
+		 (unsigned long long)s->coll.bpf_stacks,
+		 (unsigned long long)s->coll.bpf_stack_lost,
+		 (unsigned long long)cnt[MT_CNT_UNW_FALLBACK],
+		 (unsigned long long)cnt[MT_CNT_UNW_STACKS_FULL]);
+}
+
 /* Drain events until --duration, a signal or the target's exit. */
 static int session__loop(struct session *s)
 {
@@ -807,6 +843,7 @@ static int session__loop(struct session *s)
 		 * when first seen, so only their memory goes */
 		if (clock__mono_ns() >= next_reap) {
 			targets__reap(s->targets, s->pid);
+			collector__reap(&s->coll);
 			next_reap = clock__mono_ns() + 1000000000ULL;
 		}
 		session__window(s, &next_window, interval);
@@ -982,8 +1019,10 @@ static int session__finish(struct session *s, int rc)
 		probes__drain(s->probes);
 	session__counts(s, &c);
 	/* detach now: the target runs unprobed while we symbolize */
+	bpfunwind_debug(s);
 	probes__destroy(s->probes);
 	s->probes = NULL;
+	s->coll.bu = NULL;	/* its maps are gone */
 	if (s->launched && s->child_alive) {
 		mt_info("stopping %d (%s)", s->pid, s->end_reason);
 		launch__terminate(2000);
@@ -1014,6 +1053,7 @@ void session__free(struct session *s)
 	otel_config__free(&s->otel);
 	if (s->coll_ready)
 		collector__fini(&s->coll);
+	bpfunwind__free(s->bu);
 	heapstate__free(s->heapst);
 	cpustate__free(s->cpust);
 	stacks__free(s->stacks);

@@ -56,6 +56,7 @@ struct session {
 	struct profile_export *pexp;
 	char session_id[37];
 	struct collector coll;
+	struct bpfunwind *bu;	/* unwinding in BPF, NULL if off */
 	bool coll_ready;
 	const char *cpu_event;
 	int n_cpus;

@@ -17,8 +17,54 @@
 #include "memtel_allocsample.h"
 #include "util/log.h"
 #include "model/sampling.h"
+#include "util/hash.h"
+#include "util/table.h"
 #include "util/u64map.h"
 #include "unwind/unwind.h"
+
+/* Stack keys of BPF-unwound stacks already interned. Bounded: past
+ * STACK_KEYS_MAX entries it starts again (a miss only costs one lookup in
+ * the kernel's map). */
+#define STACK_KEYS_MAX (1U << 20)
+
+struct stack_key_ent {
+	uint64_t hash;
+	uint32_t tgid;
+	uint32_t id;
+};
+
+struct stack_keys {
+	struct table index;
+	struct stack_key_ent *v;
+	size_t n, cap;
+};
+
+static uint64_t key_hash(uint32_t tgid, uint64_t hash)
+{
+	return hash__u64(hash, tgid);
+}
+
+struct key_lookup {
+	const struct stack_keys *sk;
+	uint32_t tgid;
+	uint64_t hash;
+};
+
+static bool key_eq(const void *ctx, size_t idx)
+{
+	const struct key_lookup *l = ctx;
+
+	return l->sk->v[idx].tgid == l->tgid && l->sk->v[idx].hash == l->hash;
+}
+
+static void stack_keys_free(struct stack_keys *sk)
+{
+	if (!sk)
+		return;
+	table__free(&sk->index);
+	free(sk->v);
+	free(sk);
+}
 
 int collector__init(struct collector *c, struct targets *tg,
 		    struct stacks *s, struct heapstate *h, struct cpustate *cpu,
@@ -51,6 +97,8 @@ void collector__fini(struct collector *c)
 	u64map__free(c->pending);
 	free(c->pending);
 	c->pending = NULL;
+	stack_keys_free(c->stack_keys);
+	c->stack_keys = NULL;
 	u64map__free(c->go_pids);
 	free(c->go_pids);
 	c->go_pids = NULL;
@@ -303,6 +351,19 @@ static size_t allocator_frames(struct target *t, const uint64_t *pcs,
 	return i < n ? i : n - 1;
 }
 
+/* Go programs keep their windows: cgo's stacks need them. */
+static void sync_tables(struct collector *c, uint32_t pid, struct target *t)
+{
+	if (c->bu && t && !(c->go_pids && u64map__get(c->go_pids, pid)))
+		(void)bpfunwind__sync(c->bu, t);
+}
+
+void collector__prepare(struct collector *c, uint32_t pid)
+{
+	if (c->bu && pid)
+		sync_tables(c, pid, targets__get(c->targets, (pid_t)pid));
+}
+
 static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		     size_t size)
 {
@@ -328,6 +389,10 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 	n = cut_at_cgo(c, e->hdr.pid, pcs, n, &at_cgo);
 	n = cgo_continue(c, t, e->hdr.tid, pcs, n, COLLECTOR_MAX_FRAMES,
 			 at_cgo);
+	/* a window came: give the process its tables, or update them (a
+	 * library mapped since) */
+	if (e->hdr.op < MT_OP__COUNT)
+		sync_tables(c, e->hdr.pid, t);
 	if (n <= 2)
 		c->unwind_short++;
 	/* drop the allocator's own frame (the Go runtime's whole path) */
@@ -344,6 +409,105 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 	}
 	if (u64map__set(c->pending, e->hdr.tid, id))
 		c->errors++;
+}
+
+/* A sampled call whose stack BPF unwound: its pcs are in the kernel's
+ * ustacks map under e->key, read once per distinct stack. */
+static void on_stack(struct collector *c, const struct mt_alloc_stack *e)
+{
+	struct stack_keys *sk = c->stack_keys;
+	uint64_t pcs[COLLECTOR_MAX_FRAMES];
+	struct key_lookup l;
+	uint32_t id = 0;
+	int64_t idx;
+	size_t drop;
+	int n;
+
+	c->bpf_stacks++;
+	if (!sk) {
+		sk = c->stack_keys = calloc(1, sizeof(*sk));
+		if (!sk) {
+			c->errors++;
+			return;
+		}
+	}
+	l.sk = sk;
+	l.tgid = e->key.tgid;
+	l.hash = e->key.hash;
+	idx = e->key.tgid == e->hdr.pid ?
+	      table__find(&sk->index, key_hash(l.tgid, l.hash), key_eq, &l) :
+	      -1;
+	if (idx >= 0) {
+		id = sk->v[idx].id;
+		goto found;
+	}
+	n = c->bu && e->key.tgid == e->hdr.pid ?
+	    bpfunwind__stack(c->bu, &e->key, pcs, COLLECTOR_MAX_FRAMES) :
+	    -ENOENT;
+	if (n <= 0) {
+		/* the RET that follows is counted as an orphan */
+		c->bpf_stack_lost++;
+		return;
+	}
+	if (n <= 2)
+		c->unwind_short++;
+	drop = n > 1 ? 1 : 0;
+	id = intern(c, e->hdr.pid, pcs + drop, (uint32_t)(n - (int)drop),
+		    drop == 0);
+	if (!id) {
+		c->errors++;
+		return;
+	}
+	if (sk->n >= STACK_KEYS_MAX) {
+		table__clear(&sk->index);
+		sk->n = 0;
+	}
+	if (sk->n == sk->cap) {
+		size_t cap = sk->cap ? sk->cap * 2 : 1024;
+		struct stack_key_ent *nv = realloc(sk->v, cap * sizeof(*nv));
+
+		if (!nv)
+			goto found;
+		sk->v = nv;
+		sk->cap = cap;
+	}
+	sk->v[sk->n].hash = l.hash;
+	sk->v[sk->n].tgid = l.tgid;
+	sk->v[sk->n].id = id;
+	if (!table__add(&sk->index, key_hash(l.tgid, l.hash), sk->n))
+		sk->n++;
+found:
+	if (u64map__set(c->pending, e->hdr.tid, id))
+		c->errors++;
+}
+
+/* An exited process's keys go: a reused pid's stacks are its own. */
+static void forget_keys(void *ctx, uint32_t pid)
+{
+	struct stack_keys *sk = ctx;
+	size_t i, j = 0;
+
+	table__clear(&sk->index);
+	for (i = 0; i < sk->n; i++) {
+		if (sk->v[i].tgid == pid)
+			continue;
+		sk->v[j] = sk->v[i];
+		if (table__add(&sk->index,
+			       key_hash(sk->v[j].tgid, sk->v[j].hash), j))
+			break;
+		j++;
+	}
+	sk->n = j;
+}
+
+void collector__reap(struct collector *c)
+{
+	if (!c->bu)
+		return;
+	if (c->stack_keys)
+		bpfunwind__reap(c->bu, forget_keys, c->stack_keys);
+	else
+		bpfunwind__reap(c->bu, NULL, NULL);
 }
 
 /* The allocating function of a heap stack (its leaf frame), cached. */
@@ -491,6 +655,10 @@ int collector__on_event(void *ctx, void *data, size_t size)
 		if (c->heap)
 			on_enter(c, data, size);
 		break;
+	case MT_EV_ALLOC_STACK:
+		if (c->heap && size >= sizeof(struct mt_alloc_stack))
+			on_stack(c, data);
+		break;
 	case MT_EV_ALLOC_RET:
 		if (c->heap && size >= sizeof(struct mt_alloc_ret))
 			on_ret(c, data);
@@ -519,8 +687,14 @@ int collector__on_event(void *ctx, void *data, size_t size)
 			heapstate__free_block(c->heap, h->pid,
 					((const struct mt_free *)data)->addr);
 		break;
-	case MT_EV_PROC_FORK:
 	case MT_EV_PROC_EXEC:
+		/* new image: new tables (at its next window) */
+		if (c->bu)
+			bpfunwind__forget(c->bu, h->pid);
+		if (c->stack_keys)
+			forget_keys(c->stack_keys, h->pid);
+		/* fall through */
+	case MT_EV_PROC_FORK:
 		if (size < sizeof(struct mt_proc_event))
 			c->errors++;
 		else if (c->on_proc)

@@ -15,6 +15,7 @@
 #include "model/stacks.h"
 #include "symbolize/symcache.h"
 #include "process/targets.h"
+#include "unwind/bpfunwind.h"
 #include "memtel.h"
 
 #define COLLECTOR_MAX_FRAMES 128
@@ -44,6 +45,11 @@ struct collector {
 	uint64_t go_samples;	/* Go allocations sampled by the Go runtime */
 	uint64_t go_rate_unknown; /* Go samples whose rate was unreadable */
 	uint64_t allocator_samples; /* blocks an allocator's sampler chose */
+	/* stacks unwound in BPF (may be NULL: every ENTER carries a window) */
+	struct bpfunwind *bu;
+	void *stack_keys;	/* (tgid, hash) -> stack id, bounded */
+	uint64_t bpf_stacks;	/* ENTERs that came unwound */
+	uint64_t bpf_stack_lost; /* of which the stack was not found */
 };
 
 int collector__init(struct collector *c, struct targets *tg,
@@ -53,6 +59,12 @@ void collector__fini(struct collector *c);
 /* pid is a Go program: its user stacks end at runtime.asmcgocall (cgo's
  * switch to the system stack). 0 or -ENOMEM. */
 int collector__add_go(struct collector *c, uint32_t pid);
+/* Give pid its BPF unwind tables now, before its first sampled call (a
+ * process otherwise gets them at its first ENTER with a window). */
+void collector__prepare(struct collector *c, uint32_t pid);
+/* Forget exited processes' BPF-unwound stacks (bpfunwind__reap); once a
+ * second is plenty. */
+void collector__reap(struct collector *c);
 /* ring_buffer_sample_fn: ctx is a struct collector. Always 0 (a bad
  * record is counted, not fatal). */
 int collector__on_event(void *ctx, void *data, size_t size);

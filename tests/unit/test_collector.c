@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <bpf/bpf.h>
+#include <unistd.h>
 
 #include "collect/collector.h"
 
@@ -190,12 +192,70 @@ static void test_malformed(void **state)
 	free(e);
 }
 
+static void send_stack(struct collector *c, uint32_t tgid, uint64_t hash)
+{
+	struct mt_alloc_stack e = {
+		.hdr = { .type = MT_EV_ALLOC_STACK, .op = MT_OP_MALLOC,
+			 .pid = PID, .tid = TID },
+		.key = { .tgid = tgid, .hash = hash },
+		.nr = 3,
+	};
+
+	collector__on_event(c, &e, sizeof(e));
+}
+
+/* Stacks unwound in BPF: read once from the kernel's map per key, the
+ * allocator's frame dropped as for a window; a key naming another process
+ * is not looked up, and its RET is an orphan. */
+static void test_bpf_stack(void **state)
+{
+	struct fixture *f = *state;
+	struct mt_stack_key k = { .tgid = PID, .hash = 77 };
+	static struct mt_ustack us = { .nr = 3, .pcs = { 0x7f0010, 0x401234,
+							 0x405678 } };
+	struct bpfunwind_maps m = { .rows = -1, .files = -1, .procs = -1 };
+	struct bpfunwind_stats st;
+	struct live l = { 0 };
+	struct stack_view v;
+
+	m.stacks = bpf_map_create(BPF_MAP_TYPE_HASH, "t_stacks", sizeof(k),
+				  sizeof(us), 8, NULL);
+	if (m.stacks < 0)
+		skip();
+	assert_int_equal(bpf_map_update_elem(m.stacks, &k, &us, BPF_ANY), 0);
+	f->c.bu = bpfunwind__new(&m);
+	assert_non_null(f->c.bu);
+
+	send_stack(&f->c, PID, 77);
+	send_ret(&f->c, 0x1000);
+	send_stack(&f->c, PID, 77);
+	send_ret(&f->c, 0x2000);
+	heapstate__foreach_live(f->heap, count_live, &l);
+	assert_int_equal(l.n, 2);
+	bpfunwind__stats(f->c.bu, &st);
+	assert_int_equal(st.stacks, 1);
+	assert_true(stacks__get(f->st, l.stack_id, &v));
+	assert_int_equal(v.n, 2);
+	assert_int_equal(v.pcs[0], 0x401234);
+	assert_int_equal(f->c.bpf_stacks, 2);
+
+	send_stack(&f->c, PID + 1, 77);
+	send_ret(&f->c, 0x3000);
+	assert_int_equal(f->c.bpf_stack_lost, 1);
+	assert_int_equal(f->c.orphans, 1);
+
+	bpfunwind__free(f->c.bu);
+	f->c.bu = NULL;
+	close(m.stacks);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_enter_ret_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bpf_stack, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

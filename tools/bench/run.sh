@@ -38,10 +38,22 @@ JOBS=(
 	"memtel-default:$SIZE:500000"
 	"memtel-all:$SIZE:100000"
 	"bpftrace:$SIZE:30000"
+	"heaptrack:$SIZE:1000000"
 	baseline:mixed:10000000
 	floor-ret:mixed:500000
 	memtel-default:mixed:500000
 )
+
+# BENCH_ONLY=cfg,cfg...: only those rows, and none of the other benchmark
+# scripts (cpu.sh, unwind.sh, sampler.sh): for measuring one change.
+if [ -n "${BENCH_ONLY:-}" ]; then
+	keep=()
+	for j in "${JOBS[@]}"; do
+		[[ ",$BENCH_ONLY," == *",${j%%:*},"* ]] && keep+=("$j")
+	done
+	[ ${#keep[@]} -gt 0 ] || die "BENCH_ONLY=$BENCH_ONLY matches no configuration"
+	JOBS=("${keep[@]}")
+fi
 
 for f in "$MEMTEL" "$WORKLOAD" "$FLOOR"; do
 	[ -x "$f" ] || die "$f is missing: run 'make bench'"
@@ -56,23 +68,32 @@ run_one() {
 	local wl prof='' libc prog ns calls='' sampled='' dropped='' rc
 	local extra=()
 
-	"$WORKLOAD" "$pairs" "$wl_mode" >"$wl_out" 2>&1 &
+	local target
+	if [ "$cfg" = heaptrack ]; then
+		# LD_PRELOAD from the start (heaptrack's own launcher): every
+		# allocation recorded, as memtel-all does
+		heaptrack -o "$TMP/$tag.ht" "$WORKLOAD" "$pairs" "$wl_mode" \
+			>"$wl_out" 2>&1 &
+	else
+		"$WORKLOAD" "$pairs" "$wl_mode" >"$wl_out" 2>&1 &
+	fi
 	wl=$!
 	PIDS+=("$wl")
-	wait_for "$wl_out" '^ready ' 10 "$wl" || die "workload did not start"
+	wait_for "$wl_out" '^ready ' 30 "$wl" || die "workload did not start"
+	target=$(awk '$1 == "ready" { print $2; exit }' "$wl_out")
 
 	case $cfg in
-	baseline) ;;
+	baseline | heaptrack) ;;
 	floor | floor-ret)
 		[ "$cfg" = floor-ret ] && extra=(--ret)
-		"$FLOOR" --pid "$wl" "${extra[@]}" >"$prof_out" 2>&1 &
+		"$FLOOR" --pid "$target" "${extra[@]}" >"$prof_out" 2>&1 &
 		prof=$!
 		PIDS+=("$prof")
 		wait_for "$prof_out" '^floor: attached' 30 "$prof" || die "$cfg failed to attach"
 		;;
 	memtel-default | memtel-all)
 		[ "$cfg" = memtel-all ] && extra=(--sample-bytes 1)
-		"$MEMTEL" --pid "$wl" -o "$TMP/$tag.out" "${extra[@]}" \
+		"$MEMTEL" --pid "$target" -o "$TMP/$tag.out" "${extra[@]}" \
 			>"$prof_out" 2>&1 &
 		prof=$!
 		PIDS+=("$prof")
@@ -100,7 +121,7 @@ uprobe:$libc:free /pid == $wl/ { delete(@live[arg0]); }"
 	*) die "unknown configuration $cfg" ;;
 	esac
 
-	kill -USR1 "$wl"
+	kill -USR1 "$target"
 	rc=0
 	wait "$wl" || rc=$?
 	forget "$wl"
@@ -116,6 +137,7 @@ uprobe:$libc:free /pid == $wl/ { delete(@live[arg0]); }"
 			die "$cfg exited with status $REAP_RC"
 		fi
 	fi
+	rm -f "$TMP/$tag".ht*
 	if [[ $cfg == memtel-* ]]; then
 		calls=$(sed -n 's/^allocation calls seen: \([0-9]*\), sampled: \([0-9]*\).*/\1/p' "$prof_out")
 		sampled=$(sed -n 's/^allocation calls seen: \([0-9]*\), sampled: \([0-9]*\).*/\2/p' "$prof_out")
@@ -190,6 +212,9 @@ ratios = {
     "memtel_default_vs_floor_ret_mixed": ratio(added("memtel-default", "mixed"), added("floor-ret", "mixed")),
     "bpftrace_vs_memtel_default": ratio(added("bpftrace", "64"), added("memtel-default", "64")),
     "bpftrace_vs_memtel_all": ratio(added("bpftrace", "64"), added("memtel-all", "64")),
+    "memtel_all_vs_floor_ret": ratio(added("memtel-all", "64"), added("floor-ret", "64")),
+    "memtel_all_vs_floor_ret_total": ratio(med("memtel-all", "64"), med("floor-ret", "64")),
+    "heaptrack_vs_floor_ret": ratio(added("heaptrack", "64"), added("floor-ret", "64")),
     "floor_ret_vs_floor": ratio(added("floor-ret", "64"), added("floor", "64")),
 }
 u = os.uname()
@@ -208,7 +233,8 @@ doc = {
         "floor": "empty BPF program at malloc entry (push %r12, emulated) + free+3 (je, emulated)",
         "floor-ret": "floor + uretprobe on malloc (the probe set memtel-bpf attaches)",
         "memtel-default": "memtel-bpf, default sampling (524288 bytes)",
-        "memtel-all": "memtel-bpf --sample-bytes 1 (8 KiB stack copy per allocation)",
+        "memtel-all": "memtel-bpf --sample-bytes 1 (stacks unwound in BPF, deduplicated; 8 KiB window where that fails)",
+        "heaptrack": "heaptrack 1.4 recording every allocation (LD_PRELOAD from the start)",
         "bpftrace": "bpftrace 0.17 memleak-like one-liner; its free probe is at free's entry (single-stepped)",
         "mixed": "sizes cycle through 256 values in 16..1024 bytes",
     },
@@ -244,6 +270,9 @@ print(f"memtel default / floor-ret (added cost):  {fmt(r['memtel_default_vs_floo
 print(f"floor-ret / floor: the malloc uretprobe:  {fmt(r['floor_ret_vs_floor'], '.2f')}x")
 print(f"bpftrace / memtel default (added cost):   {fmt(r['bpftrace_vs_memtel_default'], '.1f')}x")
 print(f"bpftrace / memtel --sample-bytes 1:       {fmt(r['bpftrace_vs_memtel_all'], '.1f')}x")
+print(f"memtel --sample-bytes 1 / floor-ret:      {fmt(r['memtel_all_vs_floor_ret'], '.2f')}x added,"
+      f" {fmt(r['memtel_all_vs_floor_ret_total'], '.2f')}x per pair   (target <= 1.5x)")
+print(f"heaptrack / floor-ret (added cost):       {fmt(r['heaptrack_vs_floor_ret'], '.2f')}x")
 for k in order:
     e = runs[k]
     if e.get("events_dropped") and max(e["events_dropped"]):
@@ -251,6 +280,7 @@ for k in order:
 print(f"\nresults: {out}")
 PY
 
+[ -n "${BENCH_ONLY:-}" ] && exit 0
 tools/bench/cpu.sh
 tools/bench/unwind.sh
 tools/bench/sampler.sh

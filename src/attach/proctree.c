@@ -208,6 +208,11 @@ static void remove_pid(struct proctree *pt, pid_t pid)
 	probes__untrack(pt->o.probes, pid);
 }
 
+void proctree__remove(struct proctree *pt, pid_t pid)
+{
+	remove_pid(pt, pid);
+}
+
 int proctree__parse_ppid(const char *stat, pid_t *ppid)
 {
 	const char *p = strrchr(stat, ')');

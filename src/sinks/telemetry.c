@@ -61,7 +61,10 @@ struct telemetry {
 	int err;		/* first write error of the session */
 	struct mm_snapshot last;
 	bool have_last;
-	/* window scratch */
+};
+
+/* A window's live blocks grouped by stack. */
+struct live_groups {
 	struct u64map by_stack;	/* stack id -> index into accs */
 	struct stack_acc *accs;
 	size_t n_accs, cap_accs;
@@ -107,8 +110,6 @@ fail:
 
 void telemetry__free(struct telemetry *t)
 {
-	size_t i;
-
 	if (!t)
 		return;
 	if (t->jsonl)
@@ -118,25 +119,19 @@ void telemetry__free(struct telemetry *t)
 	if (t->have_last)
 		mm_snapshot__free(&t->last);
 	otlp_resource__free(&t->res);
-	for (i = 0; i < t->cap_accs; i++) {
-		free(t->accs[i].sizes);
-		free(t->accs[i].weights);
-	}
-	free(t->accs);
-	u64map__free(&t->by_stack);
 	free(t);
 }
 
 /* The allocating function of a stack: the innermost frame at its leaf. */
-static const char *component(struct telemetry *t, uint32_t stack_id,
-			     char *buf, size_t len)
+static const char *component(const struct telemetry_model *m,
+			     uint32_t stack_id, char *buf, size_t len)
 {
 	const struct sym_result *r;
 	struct stack_view v;
 
-	if (!stacks__get(t->o.stacks, stack_id, &v) || !v.n)
+	if (!stacks__get(m->stacks, stack_id, &v) || !v.n)
 		return "unknown";
-	r = symcache__get(t->o.syms, v.pid, v.pcs[0], !v.leaf_exact);
+	r = symcache__get(m->syms, v.pid, v.pcs[0], !v.leaf_exact);
 	if (r->n_frames && r->frames[0].function) {
 		snprintf(buf, len, "%s", r->frames[0].function);
 		return buf;
@@ -147,7 +142,7 @@ static const char *component(struct telemetry *t, uint32_t stack_id,
 
 static int collect_block(const struct heap_block *b, void *ctx)
 {
-	struct telemetry *t = ctx;
+	struct live_groups *t = ctx;
 	struct stack_acc *a;
 	uint64_t *hit;
 
@@ -276,48 +271,70 @@ static int jsonl_window(struct telemetry *t)
 }
 
 /* The window itself: the model, then the export. */
-static int window(struct telemetry *t, double t_unix)
+/* The live set of m->heap by stack into m->mm. 0 or -errno. */
+static int window_stacks(const struct telemetry_model *m)
 {
-	struct heap_totals tot;
-	struct proc_mem proc;
+	struct live_groups g = { 0 };
 	uint64_t now = clock__mono_ns();
-	uint8_t *buf = NULL;
 	char name[256];
-	size_t i, len;
-	int err;
+	size_t i;
+	int err = 0;
 
-	u64map__free(&t->by_stack);
-	t->n_accs = 0;
-	if (t->o.heap) {
-		err = heapstate__foreach_live(t->o.heap, collect_block, t);
-		if (err)
-			return err;
-	}
-	for (i = 0; i < t->n_accs; i++) {
-		struct stack_acc *a = &t->accs[i];
+	if (m->heap)
+		err = heapstate__foreach_live(m->heap, collect_block, &g);
+	for (i = 0; !err && i < g.n_accs; i++) {
+		struct stack_acc *a = &g.accs[i];
 		double age = now > a->oldest_ns ?
 			(double)(now - a->oldest_ns) / 1e9 : 0;
 
-		err = memmetrics__window_stack(t->o.mm, a->stack_id,
-					       component(t, a->stack_id, name,
+		err = memmetrics__window_stack(m->mm, a->stack_id,
+					       component(m, a->stack_id, name,
 							 sizeof(name)),
 					       a->bytes, a->objects, age,
 					       a->sizes, a->weights, a->n);
-		if (err)
-			return err;
 	}
-	memset(&tot, 0, sizeof(tot));
-	if (t->o.heap)
-		heapstate__totals(t->o.heap, &tot);
-	err = procstat__read_mem(t->o.pid, &proc);
-	err = memmetrics__end_window(t->o.mm, t_unix, err ? NULL : &proc,
-				     tot.inuse_bytes);
+	for (i = 0; i < g.cap_accs; i++) {
+		free(g.accs[i].sizes);
+		free(g.accs[i].weights);
+	}
+	free(g.accs);
+	u64map__free(&g.by_stack);
+	return err;
+}
+
+int telemetry__model_window(const struct telemetry_model *m, double t_unix,
+			    struct mm_snapshot *out)
+{
+	struct heap_totals tot;
+	struct proc_mem proc;
+	int err;
+
+	err = window_stacks(m);
 	if (err)
 		return err;
+	memset(&tot, 0, sizeof(tot));
+	if (m->heap)
+		heapstate__totals(m->heap, &tot);
+	err = procstat__read_mem(m->pid, &proc);
+	err = memmetrics__end_window(m->mm, t_unix, err ? NULL : &proc,
+				     tot.inuse_bytes);
+	return err ?: memmetrics__snapshot(m->mm, out);
+}
+
+static int window(struct telemetry *t, double t_unix)
+{
+	struct telemetry_model m = {
+		.heap = t->o.heap, .stacks = t->o.stacks, .syms = t->o.syms,
+		.mm = t->o.mm, .pid = t->o.pid,
+	};
+	uint8_t *buf = NULL;
+	size_t len;
+	int err;
+
 	if (t->have_last)
 		mm_snapshot__free(&t->last);
 	t->have_last = false;
-	err = memmetrics__snapshot(t->o.mm, &t->last);
+	err = telemetry__model_window(&m, t_unix, &t->last);
 	if (err)
 		return err;
 	t->have_last = true;

@@ -22,6 +22,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "memtel.skel.h"
 #include "attach/probes.h"
@@ -44,7 +45,33 @@ struct probes {
 	struct plink *links;
 	size_t n_links;
 	int nr_cpus;
+	/* the caller's record callback, and what one drain may still take */
+	int (*on_event)(void *ctx, void *data, size_t size);
+	void *ctx;
+	int budget;
+	uint64_t deadline;	/* CLOCK_MONOTONIC ns */
 };
+
+/* Records one probes__drain() hands over at most, and for how long:
+ * libbpf's consume goes on while the producer keeps up, so a consumer
+ * slower than the CPU sampler on a loaded host (a new stack symbolized
+ * can take milliseconds) would never return to its loop (timers, health
+ * ticks, process scans). */
+#define PROBES_DRAIN_MAX 4096
+#define PROBES_DRAIN_NS (20ULL * 1000 * 1000)
+#define PROBES_DRAIN_FULL (-ECANCELED)	/* the budget ended the drain */
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct probes *p = ctx;
+	int err = p->on_event(p->ctx, data, size);
+
+	if (err < 0)
+		return err;
+	/* libbpf has consumed this record when a callback says stop */
+	return --p->budget > 0 && clock__mono_ns() < p->deadline ?
+		err : PROBES_DRAIN_FULL;
+}
 
 /* Start every CPU's countdown at a random gap, not at 0, so the first
  * allocation after attach is not always sampled. */
@@ -144,8 +171,10 @@ struct probes *probes__load(const struct probes_opts *o)
 	}
 	if (err)
 		goto fail;
+	p->on_event = o->on_event;
+	p->ctx = o->ctx;
 	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events),
-				 o->on_event, o->ctx, NULL);
+				 on_record, p, NULL);
 	if (!p->rb) {
 		err = -errno;
 		goto fail;
@@ -457,7 +486,26 @@ cleanup:
 
 int probes__drain(struct probes *p)
 {
-	return ring_buffer__consume(p->rb);
+	int n;
+
+	p->budget = PROBES_DRAIN_MAX;
+	p->deadline = clock__mono_ns() + PROBES_DRAIN_NS;
+	n = ring_buffer__consume(p->rb);
+	/* cut short: say "full" so that the caller comes back at once */
+	return n == PROBES_DRAIN_FULL ? PROBES_DRAIN_MAX : n;
+}
+
+int probes__drain_all(struct probes *p)
+{
+	int n, total = 0;
+
+	do {
+		n = probes__drain(p);
+		if (n < 0)
+			return n;
+		total += n;
+	} while (n == PROBES_DRAIN_MAX);
+	return total;
 }
 
 void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],

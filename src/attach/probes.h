@@ -64,8 +64,13 @@ int probes__attach_cpu(struct probes *p, uint32_t freq, const char **event);
 /* True if allocation probes run as one uprobe session (returns of
  * unsampled calls are not probed at all). */
 bool probes__session(const struct probes *p);
-/* Drain what is in the ring buffer now. Events handled, or -errno. */
+/* Drain what is in the ring buffer now, at most 4096 records or 20 ms
+ * (then 4096 is returned: call again for more). Events handled, or
+ * -errno. */
 int probes__drain(struct probes *p);
+/* Drain until the ring is empty (at the end, and before an exec's or
+ * exit's maps go). Events handled, or -errno. */
+int probes__drain_all(struct probes *p);
 /* Sum of the per-CPU counters (enum mt_counter) and sampler stats. */
 void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],
 		      uint64_t *calls, uint64_t *sampled);

@@ -363,7 +363,7 @@ static void on_launch_event(struct proctree *pt, enum launch_state st,
 	case LAUNCH_EXECED:
 		/* its last events of the old image are read with the old
 		 * maps */
-		probes__drain(pt->o.probes);
+		probes__drain_all(pt->o.probes);
 		forget_image(pt, ev->pid);
 		if (!u64map__get(&pt->procs, (uint64_t)ev->pid) &&
 		    track(pt, ev->pid))

@@ -691,7 +691,7 @@ static int agent__loop(struct agent *a)
 	uint64_t interval = (uint64_t)s->otel.interval_ms * 1000000ULL;
 	uint64_t next_window = clock__mono_ns() + interval;
 	uint64_t next_reap = clock__mono_ns() + AGENT_REAP_NS;
-	uint64_t from = unix_ns();
+	uint64_t from = unix_ns(), stop;
 	int rc = 0;
 
 	while (!session__stopping()) {
@@ -718,8 +718,12 @@ static int agent__loop(struct agent *a)
 		if (n < 64)
 			nanosleep(&nap, NULL);
 	}
-	/* the final export: the last window, then the queue under a deadline */
-	probes__drain(s->probes);
+	/* the final export: what is in the ring (for at most half a second:
+	 * a host busier than we can follow must not hold the stop), the last
+	 * window, then the queue under a deadline */
+	for (stop = clock__mono_ns() + 500000000ULL;
+	     probes__drain(s->probes) > 0 && clock__mono_ns() < stop;)
+		;
 	agent__window(a, &from);
 	if (s->exp && otlp_exporter__flush(s->exp, SESSION_FLUSH_DEADLINE_MS))
 		mt_err("OTLP: some exports could not be delivered within %d ms",

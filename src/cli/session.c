@@ -506,10 +506,10 @@ static void session__on_exiting(void *ctx, pid_t pid)
 	struct session *s = ctx;
 	struct target *t = targets__find(s->targets, pid);
 
-	probes__drain(s->probes);
+	probes__drain_all(s->probes);
 	if (t)
 		target__refresh(t, true);
-	probes__drain(s->probes);
+	probes__drain_all(s->probes);
 	if (s->tel && pid == s->pid)
 		telemetry__window(s->tel, wall_ns() / 1e9);
 }
@@ -789,7 +789,7 @@ static int session__loop(struct session *s)
 		if (n < 64)
 			nanosleep(&nap, NULL);
 	}
-	probes__drain(s->probes);
+	probes__drain_all(s->probes);
 	return 0;
 }
 
@@ -937,7 +937,7 @@ static int session__finish(struct session *s, int rc)
 
 	mt_status_clear();
 	if (s->probes)
-		probes__drain(s->probes);
+		probes__drain_all(s->probes);
 	session__counts(s, &c);
 	/* detach now: the target runs unprobed while we symbolize */
 	probes__destroy(s->probes);

@@ -50,6 +50,7 @@ struct probes {
 	void *ctx;
 	int budget;
 	uint64_t deadline;	/* CLOCK_MONOTONIC ns */
+	pid_t ignored;		/* probes__ignore(): its records are dropped */
 };
 
 /* Records one probes__drain() hands over at most, and for how long:
@@ -61,11 +62,16 @@ struct probes {
 #define PROBES_DRAIN_NS (20ULL * 1000 * 1000)
 #define PROBES_DRAIN_FULL (-ECANCELED)	/* the budget ended the drain */
 
+/* Every record goes to the caller's callback, except those of the process
+ * probes__ignore() named (attach/calibrate.c's child). */
 static int on_record(void *ctx, void *data, size_t size)
 {
+	const struct mt_event_hdr *h = data;
 	struct probes *p = ctx;
-	int err = p->on_event(p->ctx, data, size);
+	int err = 0;
 
+	if (!p->ignored || size < sizeof(*h) || h->pid != (__u32)p->ignored)
+		err = p->on_event(p->ctx, data, size);
 	if (err < 0)
 		return err;
 	/* libbpf has consumed this record when a callback says stop */
@@ -234,12 +240,42 @@ static int attach_one(struct probes *p, struct bpf_program *prog, pid_t pid,
 
 int probes__track(struct probes *p, pid_t pid)
 {
+	struct mt_target zero = { 0 };
 	uint32_t key = (uint32_t)pid;
-	uint8_t one = 1;
 
+	/* NOEXIST: a process the fork tracepoint (or an earlier call) added
+	 * keeps the hits it has counted */
 	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.targets), &key,
-				&one, BPF_ANY))
+				&zero, BPF_NOEXIST) && errno != EEXIST)
 		return -errno;
+	return 0;
+}
+
+int probes__next_target(struct probes *p, pid_t prev, pid_t *next)
+{
+	uint32_t key = (uint32_t)prev, nk;
+
+	if (bpf_map_get_next_key(bpf_map__fd(p->skel->maps.targets),
+				 prev ? &key : NULL, &nk))
+		return -errno;
+	*next = (pid_t)nk;
+	return 0;
+}
+
+void probes__ignore(struct probes *p, pid_t pid)
+{
+	p->ignored = pid;
+}
+
+int probes__hits(struct probes *p, pid_t pid, uint64_t *hits)
+{
+	struct mt_target t;
+	uint32_t key = (uint32_t)pid;
+
+	*hits = 0;
+	if (bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.targets), &key, &t))
+		return -errno;
+	*hits = t.hits;
 	return 0;
 }
 

@@ -186,7 +186,7 @@ int calibrate__hit_cost(struct probes *p, unsigned int rounds,
 			double *ns_per_hit)
 {
 	double bare[CALIB_MAX_ROUNDS], cost[CALIB_MAX_ROUNDS], b, v;
-	uint64_t start = clock__mono_ns(), dt;
+	uint64_t start = clock__mono_ns(), dt, until;
 	struct calib_child c = { 0 };
 	size_t n = 0, i;
 	pid_t pid;
@@ -243,8 +243,12 @@ cleanup:
 		probes__detach_pid(p, pid);
 	}
 	/* the child's sampled records are in the ring: drop them now, then
-	 * stop ignoring its pid (a later process may get it) */
-	probes__drain_all(p);
+	 * stop ignoring its pid (a later process may get it); for at most
+	 * 250 ms, since the node agent's CPU sampler may keep the ring busy
+	 * on a loaded host */
+	for (until = clock__mono_ns() + 250000000ULL;
+	     probes__drain(p) > 0 && clock__mono_ns() < until;)
+		;
 	probes__ignore(p, 0);
 	return err;
 }

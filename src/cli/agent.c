@@ -635,6 +635,8 @@ static int agent__heap_window(struct agent *a, uint64_t now_ns)
 
 	if (!a->heap)
 		return 0;
+	/* each tracked process is a heap target: its hits and CPU time */
+	session__overhead_update(s);
 	err = agent_heap__window(a->heap, now_ns / 1e9, dir,
 				 &a->files_written);
 	if (err)
@@ -792,6 +794,11 @@ static int agent__start_heap(struct agent *a)
 
 	if (!ho.sel || !ho.sel->n)
 		return 0;
+	/* the heap probes' cost per hit, for each target's estimate */
+	s->heap = true;
+	if (session__calibrate(s))
+		return EXIT_RUNTIME;
+	ho.ovh = s->ovh;
 	s->coll.sample_mean = o->sample_bytes;
 	s->coll.op_name = allocator__op_name;
 	a->heap = agent_heap__new(&ho);

@@ -27,6 +27,7 @@
 #include "attach/proctree.h"
 #include "cli/agent_heap.h"
 #include "model/heapstate.h"
+#include "model/overhead.h"
 #include "model/stacks.h"
 #include "process/procstat.h"
 #include "process/scan.h"
@@ -400,24 +401,21 @@ static void self_point(struct mm_point *p, const char *name,
 	p->time_s = t;
 }
 
-/* The target's own telemetry points for this window. */
+/* The target's own telemetry points for this window: its probe hits
+ * since it was attached, and the slowdown they are estimated to cost it
+ * over the last window (0.05: 5 %). */
 static void target_self(struct agent_heap *h, struct heap_target *t,
 			double t_unix)
 {
-	struct heap_totals tot;
+	struct overhead_est last = { 0 }, total = { 0 };
 
-	(void)h;
-	heapstate__totals(t->heap, &tot);
-	/* TODO(h1): probe hits from probes__hits() and the estimated
-	 * overhead from model/overhead once merged; until then the
-	 * sampled calls the probes reported */
-	self_point(&t->self_pts[0], "memtel.agent.heap_target.samples",
-		   "{allocation}", MM_KIND_COUNTER,
-		   (double)tot.sampled_allocs, t->since, t_unix);
-	self_point(&t->self_pts[1], "memtel.agent.heap_target.live_samples",
-		   "{allocation}", MM_KIND_GAUGE,
-		   (double)(tot.sampled_allocs - tot.sampled_frees), t->since,
+	if (h->o.ovh)
+		overhead__get(h->o.ovh, (uint32_t)t->pid, &last, &total);
+	self_point(&t->self_pts[0], "memtel.agent.heap_target.probe_hits",
+		   "{hit}", MM_KIND_COUNTER, (double)total.hits, t->since,
 		   t_unix);
+	self_point(&t->self_pts[1], "memtel.agent.heap_target.overhead", "1",
+		   MM_KIND_GAUGE, last.slowdown, t->since, t_unix);
 	t->self.points = t->self_pts;
 	t->self.n_points = N_SELF;
 	t->self.start_s = t->since;

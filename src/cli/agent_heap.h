@@ -36,6 +36,7 @@ struct targets;
 struct symdb;
 struct ksyms;
 struct agent_heap;
+struct overhead;
 
 struct agent_heap_opts {
 	const struct selector_set *sel;
@@ -50,6 +51,9 @@ struct agent_heap_opts {
 	const struct otel_config *otel;
 	struct otlp_exporter *exp;	/* NULL: no OTLP */
 	bool profiles;			/* heap profiles over OTLP */
+	/* the probes' cost per target (the caller updates it before each
+	 * window), or NULL */
+	const struct overhead *ovh;
 	double start_unix;
 };
 

@@ -6,7 +6,8 @@
 #    (the log line), and one started into a cgroup (a shell that moves
 #    itself there, then execs), named by cgroup=, as well;
 #  - /metrics counts 2 heap targets and has the memory metrics for each
-#    pid, the leaking function's allocations non-zero;
+#    pid, the leaking function's allocations non-zero, and each target's
+#    probe hits (non-zero) and estimated overhead;
 #  - when both exit they are released: 0 targets, no uprobe_multi link
 #    left open by the agent, its fds back where they were (but for the
 #    ELF copies of the processes it CPU-samples, which follow the host);
@@ -109,14 +110,17 @@ for pid in "$P1" "$P2"; do
 		memory_allocation_count_total memory_allocation_bytes_total \
 		memory_allocation_size_bytes_bucket memory_allocation_efficiency_score_ratio \
 		memory_allocator_total_bytes memory_allocation_distribution_total \
-		memtel_agent_heap_target_samples_total; do
+		memtel_agent_heap_target_probe_hits_total memtel_agent_heap_target_overhead_ratio; do
 		grep -q "^$m{.*process_pid=\"$pid\"" "$W/m2.txt" || fail "/metrics has no $m for pid $pid"
 	done
 	n=$(awk -v p="process_pid=\"$pid\"" 'index($0, "memory_allocation_count_total{component=\"leak_steady\"") == 1 &&
 		index($0, p) { print $2 }' "$W/m2.txt")
 	awk -v n="${n:-0}" 'BEGIN { exit !(n > 0) }' ||
 		fail "pid $pid: memory_allocation_count_total for leak_steady is '${n:-none}'"
-	log "pid $pid: leak_steady allocations $n"
+	hits=$(awk -v p="process_pid=\"$pid\"" 'index($0, "memtel_agent_heap_target_probe_hits_total{") == 1 &&
+		index($0, p) { print $2 }' "$W/m2.txt")
+	awk -v n="${hits:-0}" 'BEGIN { exit !(n > 0) }' || fail "pid $pid: probe hits '${hits:-none}'"
+	log "pid $pid: leak_steady allocations $n, probe hits $hits"
 done
 # each series once: the agent's own gauges make way for a target's
 dups=$(grep -v '^#' "$W/m2.txt" | awk '{ print $1 }' | sort | uniq -d | head -3)

@@ -31,6 +31,7 @@
 #include "model/stacks.h"
 #include "process/procstat.h"
 #include "process/scan.h"
+#include "process/targets.h"
 #include "sinks/file/heap_report.h"
 #include "sinks/otlp/profile_export.h"
 #include "sinks/telemetry.h"
@@ -208,6 +209,10 @@ static int target_add(struct agent_heap *h, pid_t pid, int sel)
 		target__free(t);
 		return -ENOMEM;
 	}
+	/* what the CPU sampler read of pid may be its image before an exec
+	 * (a shell's fork seen before it exec'd the program named): its
+	 * maps are read afresh by proctree__add */
+	targets__forget(h->o.targets, pid);
 	/* routed before the probes exist: the first record has a model */
 	err = proctree__add(h->tree, pid, NULL);
 	if (err) {

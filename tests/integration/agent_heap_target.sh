@@ -35,13 +35,15 @@ NAME1=hta$$
 NAME2=htb$$
 cp "$MEMTEL_WL_DIR/leaker" "$W/$NAME1" && cp "$MEMTEL_WL_DIR/leaker" "$W/$NAME2" ||
 	fail "cannot copy the leaker workload"
-LEAK_ARGS=(--seconds 120 --tick-ms 20 --leak-bytes 16384)
+# blocks of 4 sampling means: nearly every one sampled, so that even a
+# leaker slowed down by a busy host shows its allocations at once
+LEAK_ARGS=(--seconds 120 --tick-ms 20 --leak-bytes 65536)
 
 PORT=$(free_port)
 OUT=$W/out
 watch_log "$W/agent.out" "$W/agent.err" "$W/w2.err"
 spawn "$W/agent.out" "$W/agent.err" "$MEMTEL_BIN" agent -o "$OUT" \
-	--export-interval 1 --listen "127.0.0.1:$PORT" --sample-bytes 32768 \
+	--export-interval 1 --listen "127.0.0.1:$PORT" --sample-bytes 16384 \
 	--heap-target "comm=$NAME1" --heap-target "cgroup=$CGREL"
 AGENT=$SPAWN_PID
 
@@ -144,13 +146,19 @@ log "agent fds: $FDS0 before the targets, $FDS1 after"
 spawn "$W/w3.out" "$W/w3.err" "$W/$NAME1" "${LEAK_ARGS[@]}"
 P3=$SPAWN_PID
 wait_for_line "$W/agent.err" "heap target pid $P3 " 10 "$AGENT" || fail "pid $P3 never became a heap target"
-# right after a window, so the next regular one is a second away
-for ((k = 0; k < 50; k++)); do
-	n0=$(find "$OUT" -name "heap-*-$P3.pb.gz" | wc -l)
-	[ "$n0" -ge 2 ] && break
+# its allocations seen (a window has them), then the signal right after a
+# window, so that the next regular one is a second away
+for ((k = 0; k < 100; k++)); do
+	metrics "$W/m.txt" && grep -q "^memory_allocation_count_total{component=\"leak_steady\".*process_pid=\"$P3\"" "$W/m.txt" &&
+		break
 	sleep 0.1
 done
-[ "$n0" -ge 2 ] || fail "no heap profiles of pid $P3 in $OUT"
+[ "$k" -lt 100 ] || fail "no allocations of pid $P3 on /metrics within 10 s"
+n0=$(find "$OUT" -name "heap-*-$P3.pb.gz" | wc -l)
+for ((k = 0; k < 30; k++)); do
+	[ "$(find "$OUT" -name "heap-*-$P3.pb.gz" | wc -l)" -gt "$n0" ] && break
+	sleep 0.05
+done
 before=$(find "$OUT" -name "heap-*-$P3.pb.gz" | sort)
 metrics "$W/m3.txt"
 kill -TERM "$AGENT"

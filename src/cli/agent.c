@@ -42,7 +42,7 @@
 
 #define AGENT_REAP_NS	1000000000ULL	/* exited processes released */
 #define AGENT_N_GAUGES	3		/* rss, heap, virtual */
-#define AGENT_N_SELF	16		/* self-telemetry points */
+#define AGENT_N_SELF	20		/* self-telemetry points, at most */
 /* Ring buffer: 2 MiB per CPU (a power of two, 8..32 MiB). CPU samples are
  * at most ~8 KiB (the user stack window) at 99 Hz per CPU, ~1.6 MB/s per
  * 2 CPUs, drained every 10 ms: 8 MiB holds seconds of them, where the

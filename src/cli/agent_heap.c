@@ -15,6 +15,10 @@
  * their stacks live in a table of their own, since the agent renews its
  * CPU model every window, and that table is renewed whenever no target
  * is left, so the memory follows the targets alive.
+ *
+ * TODO(h2): the --max-overhead budget (model/budget, session_budget.c's
+ * pause/resume of a process's probes) is not applied per heap target
+ * yet; the estimate each target reports is what it would act on.
  */
 #include <errno.h>
 #include <limits.h>
@@ -262,9 +266,13 @@ static void consider(struct agent_heap *h, pid_t pid)
 	if (selector__read_facts(pid, h->needs, &h->facts))
 		return;		/* gone: the liveness check releases it */
 	sel = selector_set__match(h->o.sel, &h->facts);
-	if (t && sel < 0 && t->sel >= 0)
+	/* a fork of a target inherits what matched (program, cgroup): one
+	 * that no selector names any more has exec'd something else */
+	if (t && sel < 0)
 		release(h, t, "it exec'd a program no --heap-target names");
-	else if (!t && sel >= 0)
+	else if (t)
+		t->sel = sel;
+	else if (sel >= 0)
 		target_add(h, pid, sel);
 }
 

@@ -13,7 +13,10 @@
 #    ELF copies of the processes it CPU-samples, which follow the host);
 #  - a third leaker attached, SIGTERM gives a final window: a new
 #    heap-*-PID.pb.gz written after the signal whose in-use top function
-#    is leak_steady, and the agent exits 0 within 10 s.
+#    is leak_steady, and the agent exits 0 within 10 s;
+#  - with an OTLP endpoint instead: a target's heap profiles (inuse_space,
+#    naming leak_steady) and its memory metrics under its own resource
+#    (process.pid) reach the collector, the final window included.
 # The workloads are copies of leaker under names of this run's own, so a
 # leaker of another test on the host never matches.
 set -u
@@ -104,8 +107,15 @@ wait_targets 2 5 || fail "/metrics: $(value "$W/m.txt" memtel_agent_heap_targets
 
 # 2. their memory metrics on /metrics, non-zero where they allocate (the
 # leak size and block count have series once a stack is a suspect: 30 s)
-sleep 3
-metrics "$W/m2.txt" || fail "GET /metrics failed"
+# (a component gets its own series at a window's end: a few windows)
+has_allocs() { # FILE PID
+	grep -q "^memory_allocation_count_total{component=\"leak_steady\".*process_pid=\"$2\"" "$1"
+}
+for ((k = 0; k < 150; k++)); do
+	metrics "$W/m2.txt" && has_allocs "$W/m2.txt" "$P1" && has_allocs "$W/m2.txt" "$P2" && break
+	alive "$AGENT" || fail "the agent exited"
+	sleep 0.1
+done
 for pid in "$P1" "$P2"; do
 	for m in memory_rss_bytes memory_heap_bytes memory_virtual_bytes \
 		memory_leak_count_total memory_leak_growth_rate_mb_h_megabytes_per_hour \
@@ -148,12 +158,11 @@ P3=$SPAWN_PID
 wait_for_line "$W/agent.err" "heap target pid $P3 " 10 "$AGENT" || fail "pid $P3 never became a heap target"
 # its allocations seen (a window has them), then the signal right after a
 # window, so that the next regular one is a second away
-for ((k = 0; k < 100; k++)); do
-	metrics "$W/m.txt" && grep -q "^memory_allocation_count_total{component=\"leak_steady\".*process_pid=\"$P3\"" "$W/m.txt" &&
-		break
+for ((k = 0; k < 150; k++)); do
+	metrics "$W/m.txt" && has_allocs "$W/m.txt" "$P3" && break
 	sleep 0.1
 done
-[ "$k" -lt 100 ] || fail "no allocations of pid $P3 on /metrics within 10 s"
+[ "$k" -lt 150 ] || fail "no allocations of pid $P3 on /metrics within 15 s"
 n0=$(find "$OUT" -name "heap-*-$P3.pb.gz" | wc -l)
 for ((k = 0; k < 30; k++)); do
 	[ "$(find "$OUT" -name "heap-*-$P3.pb.gz" | wc -l)" -gt "$n0" ] && break
@@ -171,4 +180,63 @@ watch_log "$W/top.txt"
 awk '$NF == "leak_steady" && $1 != "0" { f = 1 } END { exit !f }' "$W/top.txt" ||
 	fail "the final heap profile does not name leak_steady"
 log "final heap profile: $(basename "$final")"
+kill -TERM "$P3"
+wait_exit "$P3" 5
+
+# 5. the same over OTLP: profiles and metrics of the target's resource
+start_receiver recv
+PORT2=$(free_port)
+watch_log "$W/agent2.out" "$W/agent2.err"
+spawn "$W/agent2.out" "$W/agent2.err" "$MEMTEL_BIN" agent \
+	--otlp-endpoint "http://127.0.0.1:$RECV_PORT" --export-interval 1 \
+	--listen "127.0.0.1:$PORT2" --sample-bytes 16384 --heap-target "comm=$NAME1"
+AGENT=$SPAWN_PID
+wait_for_line "$W/agent2.err" "0 heap target\\(s\\) attached at start" 30 "$AGENT" ||
+	fail "the second agent did not start"
+spawn "$W/w4.out" "$W/w4.err" "$W/$NAME1" "${LEAK_ARGS[@]}"
+P4=$SPAWN_PID
+wait_for_line "$W/agent2.err" "heap target pid $P4 " 10 "$AGENT" || fail "pid $P4 never became a heap target"
+sleep 3
+kill -TERM "$AGENT"
+wait_exit "$AGENT" 10 || fail "the second agent did not exit within 10 s of SIGTERM"
+assert_exit 0 "memtel-bpf agent (OTLP)"
+PATH=/usr/bin:$PATH pycheck heap_otlp "$RECV_DIR/requests.jsonl" "$P4" <<'PY'
+import sys
+import otlp_profiles_check as opc
+import otlp_wire
+records, pid = sys.argv[1], int(sys.argv[2])
+svc = opc.load_schema()
+inuse = 0
+for where, body, _ in opc.records(records, False):
+    req = svc.ExportProfilesServiceRequest()
+    req.ParseFromString(body)
+    st = list(req.dictionary.string_table)
+    for rp in req.resource_profiles:
+        a = {kv.key: kv.value for kv in rp.resource.attributes}
+        if "process.pid" not in a or a["process.pid"].int_value != pid:
+            continue
+        for sp in rp.scope_profiles:
+            for p in sp.profiles:
+                if st[p.sample_type.type_strindex] == "inuse_space" and \
+                        len(p.samples) and "leak_steady" in st:
+                    inuse += 1
+names = set()
+for r in otlp_wire.load_records(records):
+    if r["path"] != "/v1/metrics":
+        continue
+    for rm in otlp_wire.parse_request(r["decoded"])["resource_metrics"]:
+        a = dict(rm["resource"])
+        if a.get("process.pid") is None or int(a["process.pid"]) != pid:
+            continue
+        for sm in rm["scope_metrics"]:
+            names |= {m["name"] for m in sm["metrics"]}
+want = {"memory.allocation.count", "memory.allocation.total_bytes",
+        "memory.allocation.size_bytes", "memory.rss_bytes",
+        "memory.heap_bytes", "memtel.agent.heap_target.probe_hits"}
+if not inuse:
+    print("FAIL: no inuse_space heap profile naming leak_steady for pid %d" % pid); sys.exit(1)
+if want - names:
+    print("FAIL: OTLP metrics of pid %d lack %s" % (pid, sorted(want - names))); sys.exit(1)
+print("pid %d: %d in-use heap profiles, %d metrics over OTLP" % (pid, inuse, len(names)))
+PY
 echo "PASS"

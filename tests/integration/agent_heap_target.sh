@@ -16,7 +16,9 @@
 #    is leak_steady, and the agent exits 0 within 10 s;
 #  - with an OTLP endpoint instead: a target's heap profiles (inuse_space,
 #    naming leak_steady) and its memory metrics under its own resource
-#    (process.pid) reach the collector, the final window included.
+#    (process.pid) reach the collector, the final window included; with
+#    --max-heap-targets 1 a second match gets no probes, one line says so
+#    and memtel.agent.heap_targets.refused counts it.
 # The workloads are copies of leaker under names of this run's own, so a
 # leaker of another test on the host never matches.
 set -u
@@ -189,14 +191,26 @@ PORT2=$(free_port)
 watch_log "$W/agent2.out" "$W/agent2.err"
 spawn "$W/agent2.out" "$W/agent2.err" "$MEMTEL_BIN" agent \
 	--otlp-endpoint "http://127.0.0.1:$RECV_PORT" --export-interval 1 \
-	--listen "127.0.0.1:$PORT2" --sample-bytes 16384 --heap-target "comm=$NAME1"
+	--listen "127.0.0.1:$PORT2" --sample-bytes 16384 --heap-target "comm=$NAME1" \
+	--max-heap-targets 1
 AGENT=$SPAWN_PID
 wait_for_line "$W/agent2.err" "0 heap target\\(s\\) attached at start" 30 "$AGENT" ||
 	fail "the second agent did not start"
 spawn "$W/w4.out" "$W/w4.err" "$W/$NAME1" "${LEAK_ARGS[@]}"
 P4=$SPAWN_PID
 wait_for_line "$W/agent2.err" "heap target pid $P4 " 10 "$AGENT" || fail "pid $P4 never became a heap target"
-sleep 3
+# past --max-heap-targets: one line, counted, no probes
+spawn "$W/w5.out" "$W/w5.err" "$W/$NAME1" "${LEAK_ARGS[@]}"
+P5=$SPAWN_PID
+wait_for_line "$W/agent2.err" "bound of 1 \\(--max-heap-targets\\) is reached: pid $P5 " 10 "$AGENT" ||
+	fail "no line about the bound for pid $P5"
+grep -q "heap target pid $P5 " "$W/agent2.err" && fail "pid $P5 got probes past the bound"
+sleep 2
+curl -sf -m 5 "http://127.0.0.1:$PORT2/metrics" >"$W/m5.txt" || fail "GET /metrics failed"
+[ "$(value "$W/m5.txt" memtel_agent_heap_targets)" = 1 ] || fail "heap targets past the bound: $(value "$W/m5.txt" memtel_agent_heap_targets)"
+grep -q '^memtel_agent_heap_targets_refused_total{reason="max_heap_targets"} 1$' "$W/m5.txt" ||
+	fail "refused heap targets: $(grep refused_total "$W/m5.txt")"
+sleep 1
 kill -TERM "$AGENT"
 wait_exit "$AGENT" 10 || fail "the second agent did not exit within 10 s of SIGTERM"
 assert_exit 0 "memtel-bpf agent (OTLP)"

@@ -22,6 +22,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "memtel.skel.h"
 #include "memtel_allocsample.h"
@@ -46,7 +47,39 @@ struct probes {
 	struct plink *links;
 	size_t n_links;
 	int nr_cpus;
+	/* the caller's record callback, and what one drain may still take */
+	int (*on_event)(void *ctx, void *data, size_t size);
+	void *ctx;
+	int budget;
+	uint64_t deadline;	/* CLOCK_MONOTONIC ns */
+	pid_t ignored;		/* probes__ignore(): its records are dropped */
 };
+
+/* Records one probes__drain() hands over at most, and for how long:
+ * libbpf's consume goes on while the producer keeps up, so a consumer
+ * slower than the CPU sampler on a loaded host (a new stack symbolized
+ * can take milliseconds) would never return to its loop (timers, health
+ * ticks, process scans). */
+#define PROBES_DRAIN_MAX 4096
+#define PROBES_DRAIN_NS (20ULL * 1000 * 1000)
+#define PROBES_DRAIN_FULL (-ECANCELED)	/* the budget ended the drain */
+
+/* Every record goes to the caller's callback, except those of the process
+ * probes__ignore() named (attach/calibrate.c's child). */
+static int on_record(void *ctx, void *data, size_t size)
+{
+	const struct mt_event_hdr *h = data;
+	struct probes *p = ctx;
+	int err = 0;
+
+	if (!p->ignored || size < sizeof(*h) || h->pid != (__u32)p->ignored)
+		err = p->on_event(p->ctx, data, size);
+	if (err < 0)
+		return err;
+	/* libbpf has consumed this record when a callback says stop */
+	return --p->budget > 0 && clock__mono_ns() < p->deadline ?
+		err : PROBES_DRAIN_FULL;
+}
 
 /* Start every CPU's countdown at a random gap, not at 0, so the first
  * allocation after attach is not always sampled. */
@@ -173,8 +206,10 @@ struct probes *probes__load(const struct probes_opts *o)
 	}
 	if (err)
 		goto fail;
+	p->on_event = o->on_event;
+	p->ctx = o->ctx;
 	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events),
-				 o->on_event, o->ctx, NULL);
+				 on_record, p, NULL);
 	if (!p->rb) {
 		err = -errno;
 		goto fail;
@@ -234,12 +269,42 @@ static int attach_one(struct probes *p, struct bpf_program *prog, pid_t pid,
 
 int probes__track(struct probes *p, pid_t pid)
 {
+	struct mt_target zero = { 0 };
 	uint32_t key = (uint32_t)pid;
-	uint8_t one = 1;
 
+	/* NOEXIST: a process the fork tracepoint (or an earlier call) added
+	 * keeps the hits it has counted */
 	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.targets), &key,
-				&one, BPF_ANY))
+				&zero, BPF_NOEXIST) && errno != EEXIST)
 		return -errno;
+	return 0;
+}
+
+int probes__next_target(struct probes *p, pid_t prev, pid_t *next)
+{
+	uint32_t key = (uint32_t)prev, nk;
+
+	if (bpf_map_get_next_key(bpf_map__fd(p->skel->maps.targets),
+				 prev ? &key : NULL, &nk))
+		return -errno;
+	*next = (pid_t)nk;
+	return 0;
+}
+
+void probes__ignore(struct probes *p, pid_t pid)
+{
+	p->ignored = pid;
+}
+
+int probes__hits(struct probes *p, pid_t pid, uint64_t *hits)
+{
+	struct mt_target t;
+	uint32_t key = (uint32_t)pid;
+
+	*hits = 0;
+	if (bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.targets), &key, &t))
+		return -errno;
+	*hits = t.hits;
 	return 0;
 }
 
@@ -527,7 +592,26 @@ cleanup:
 
 int probes__drain(struct probes *p)
 {
-	return ring_buffer__consume(p->rb);
+	int n;
+
+	p->budget = PROBES_DRAIN_MAX;
+	p->deadline = clock__mono_ns() + PROBES_DRAIN_NS;
+	n = ring_buffer__consume(p->rb);
+	/* cut short: say "full" so that the caller comes back at once */
+	return n == PROBES_DRAIN_FULL ? PROBES_DRAIN_MAX : n;
+}
+
+int probes__drain_all(struct probes *p)
+{
+	int n, total = 0;
+
+	do {
+		n = probes__drain(p);
+		if (n < 0)
+			return n;
+		total += n;
+	} while (n == PROBES_DRAIN_MAX);
+	return total;
 }
 
 void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],

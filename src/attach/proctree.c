@@ -208,6 +208,11 @@ static void remove_pid(struct proctree *pt, pid_t pid)
 	probes__untrack(pt->o.probes, pid);
 }
 
+void proctree__remove(struct proctree *pt, pid_t pid)
+{
+	remove_pid(pt, pid);
+}
+
 int proctree__parse_ppid(const char *stat, pid_t *ppid)
 {
 	const char *p = strrchr(stat, ')');
@@ -358,7 +363,7 @@ static void on_launch_event(struct proctree *pt, enum launch_state st,
 	case LAUNCH_EXECED:
 		/* its last events of the old image are read with the old
 		 * maps */
-		probes__drain(pt->o.probes);
+		probes__drain_all(pt->o.probes);
 		forget_image(pt, ev->pid);
 		if (!u64map__get(&pt->procs, (uint64_t)ev->pid) &&
 		    track(pt, ev->pid))

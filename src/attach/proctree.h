@@ -41,6 +41,9 @@ int proctree__add(struct proctree *pt, pid_t pid, const struct allocator *a);
  * 0 or -errno. */
 int proctree__add_attached(struct proctree *pt, pid_t pid,
 			   const struct allocator *a);
+/* Stop profiling pid (it no longer is what the caller profiles): detach
+ * its heap probes and untrack it. Nothing if pid is not in the set. */
+void proctree__remove(struct proctree *pt, pid_t pid);
 /* Add every existing descendant of pid, from /proc. Count added, or
  * -errno. */
 int proctree__add_descendants(struct proctree *pt, pid_t pid);

@@ -24,8 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attach/allocator.h"
 #include "attach/probes.h"
 #include "cli/agent.h"
+#include "cli/agent_heap.h"
 #include "cli/session_parts.h"
 #include "model/memmetrics.h"
 #include "process/scan.h"
@@ -40,7 +42,7 @@
 
 #define AGENT_REAP_NS	1000000000ULL	/* exited processes released */
 #define AGENT_N_GAUGES	3		/* rss, heap, virtual */
-#define AGENT_N_SELF	16		/* self-telemetry points */
+#define AGENT_N_SELF	20		/* self-telemetry points, at most */
 /* Ring buffer: 2 MiB per CPU (a power of two, 8..32 MiB). CPU samples are
  * at most ~8 KiB (the user stack window) at 99 Hz per CPU, ~1.6 MB/s per
  * 2 CPUs, drained every 10 ms: 8 MiB holds seconds of them, where the
@@ -61,6 +63,7 @@ struct agent {
 	size_t processes;	/* seen by the last scan */
 	uint64_t windows, windows_failed, files_written;
 	struct otlp_resource self_res;
+	struct agent_heap *heap;	/* --heap-target processes; NULL: none */
 };
 
 static uint64_t unix_ns(void)
@@ -127,30 +130,37 @@ static int agent__reset_cpu(struct agent *a, uint64_t now_ns)
 	return 0;
 }
 
-/* cpu-<digits>.pb.gz, the names agent__write_cpu gives. */
-static bool is_cpu_file(const char *name)
+/* PREFIX<digits>[-<digits>].pb.gz, the names agent__write_cpu
+ * (cpu-<unix>) and the heap targets (heap-<unix>-<pid>) give. */
+static bool is_window_file(const char *name, const char *prefix)
 {
-	size_t n = strlen(name);
+	size_t n = strlen(name), p = strlen(prefix), d;
 
-	return n > 10 && !strncmp(name, "cpu-", 4) &&
-	       !strcmp(name + n - 6, ".pb.gz") &&
-	       strspn(name + 4, "0123456789") == n - 10;
+	if (n <= p + 6 || strncmp(name, prefix, p) ||
+	    strcmp(name + n - 6, ".pb.gz"))
+		return false;
+	d = strspn(name + p, "0123456789");
+	if (d && p + d + 1 < n - 6 && name[p + d] == '-')
+		d += 1 + strspn(name + p + d + 1, "0123456789");
+	return d && p + d == n - 6 && name[n - 7] != '-';
 }
 
 static int cmp_name(const void *x, const void *y)
 {
 	const char *a = *(const char *const *)x, *b = *(const char *const *)y;
-	size_t la = strlen(a), lb = strlen(b);
+	unsigned long long ta = strtoull(a + strcspn(a, "0123456789"), NULL, 10);
+	unsigned long long tb = strtoull(b + strcspn(b, "0123456789"), NULL, 10);
 
-	/* same prefix and suffix: the longer number is the later time */
-	if (la != lb)
-		return la < lb ? -1 : 1;
+	/* the same prefix: the number after it is the time */
+	if (ta != tb)
+		return ta < tb ? -1 : 1;
 	return strcmp(a, b);
 }
 
-/* Keep the newest keep cpu-*.pb.gz in dir: unlinked by name, never
+/* Keep the newest keep PREFIX*.pb.gz in dir: unlinked by name, never
  * followed, so a planted link is only removed. */
-static void agent__prune(const char *dir, unsigned int keep)
+static void agent__prune(const char *dir, const char *prefix,
+			 unsigned int keep)
 {
 	char **names = NULL, **nn;
 	size_t n = 0, cap = 0, i;
@@ -160,7 +170,7 @@ static void agent__prune(const char *dir, unsigned int keep)
 	if (!dp)
 		return;
 	while ((d = readdir(dp))) {
-		if (!is_cpu_file(d->d_name))
+		if (!is_window_file(d->d_name, prefix))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -208,7 +218,7 @@ static int agent__write_cpu(struct agent *a, uint64_t from_ns, uint64_t now_ns)
 		return err;
 	}
 	a->files_written++;
-	agent__prune(s->outdir, a->ao->keep_files);
+	agent__prune(s->outdir, "cpu-", a->ao->keep_files);
 	return 0;
 }
 
@@ -219,6 +229,9 @@ struct agent_proc {
 	char pid_str[16];
 	struct mm_point points[AGENT_N_GAUGES];
 	struct mm_snapshot snap;
+	/* what goes out: snap, or a heap target's 13 metrics; and a heap
+	 * target's own telemetry (NULL otherwise) */
+	const struct mm_snapshot *out, *self;
 	struct otlp_resource res;
 	struct prom_label labels[32];
 	size_t n_labels;
@@ -393,7 +406,11 @@ static size_t agent__self(struct agent *a, struct mm_point *pt, double t)
 	point(&pt[n++], "memtel.agent.processes", "{process}", MM_KIND_GAUGE,
 	      (double)a->processes, st, t, NULL, NULL);
 	point(&pt[n++], "memtel.agent.heap_targets", "{process}",
-	      MM_KIND_GAUGE, 0, st, t, NULL, NULL);
+	      MM_KIND_GAUGE, (double)agent_heap__count(a->heap), st, t, NULL,
+	      NULL);
+	point(&pt[n++], "memtel.agent.heap_targets.refused", "{process}",
+	      MM_KIND_COUNTER, (double)agent_heap__refused(a->heap), st, t,
+	      "reason", "max_heap_targets");
 	point(&pt[n++], "memtel.agent.cpu.time", "s", MM_KIND_COUNTER,
 	      self_cpu_s(), st, t, NULL, NULL);
 	point(&pt[n++], "memtel.agent.memory.rss", "By", MM_KIND_GAUGE,
@@ -415,9 +432,14 @@ static void agent__export_metrics(struct agent *a, struct agent_proc *procs,
 	size_t blen = 0, i;
 	int err = 0;
 
-	for (i = 0; !err && i < n; i++)
-		err = agent__batch_metrics(a, &procs[i].snap, &procs[i].res,
+	for (i = 0; !err && i < n; i++) {
+		err = agent__batch_metrics(a, procs[i].out, &procs[i].res,
 					   &batch, &blen);
+		if (!err && procs[i].self)
+			err = agent__batch_metrics(a, procs[i].self,
+						   &procs[i].res, &batch,
+						   &blen);
+	}
 	if (!err)
 		err = agent__batch_metrics(a, self, &a->self_res, &batch,
 					   &blen);
@@ -472,9 +494,30 @@ static int agent__publish_prom(struct agent *a,
 	return err;
 }
 
+/* Heap targets first (in RSS order): each has its own series whatever
+ * its rank. How many there are. */
+static size_t agent__targets_first(struct agent *a, struct proc_info *info,
+				   size_t n)
+{
+	struct proc_info tmp;
+	size_t i, k = 0;
+
+	if (!agent_heap__count(a->heap))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!agent_heap__snapshot(a->heap, info[i].pid))
+			continue;
+		tmp = info[i];
+		memmove(&info[k + 1], &info[k], (i - k) * sizeof(*info));
+		info[k++] = tmp;
+	}
+	return k;
+}
+
 static int agent__scan(struct agent *a)
 {
-	size_t top = a->ao->max_processes, n_pids = 0, n = 0, i, k;
+	size_t top = a->ao->max_processes, n_pids = 0, n = 0, i, k, n_snaps;
+	size_t n_heap;
 	struct mm_point self_pts[AGENT_N_SELF];
 	struct mm_snapshot self = { 0 };
 	const struct mm_snapshot **snaps = NULL;
@@ -501,13 +544,14 @@ static int agent__scan(struct agent *a)
 	a->processes = n;
 	if (n)
 		qsort(info, n, sizeof(*info), cmp_rss);
-	if (top > n)
-		top = n;
-	/* top processes, then "other" */
+	n_heap = agent__targets_first(a, info, n);
+	top = n_heap + (top < n - n_heap ? top : n - n_heap);
+	/* heap targets, top processes, then "other"; a heap target's own
+	 * telemetry is one more snapshot */
 	procs = calloc(top + 1, sizeof(*procs));
-	snaps = calloc(top + 1, sizeof(*snaps));
-	extra = calloc(top + 1, sizeof(*extra));
-	n_extra = calloc(top + 1, sizeof(*n_extra));
+	snaps = calloc(top + 1 + n_heap, sizeof(*snaps));
+	extra = calloc(top + 1 + n_heap, sizeof(*extra));
+	n_extra = calloc(top + 1 + n_heap, sizeof(*n_extra));
 	if (!procs || !snaps || !extra || !n_extra) {
 		err = -ENOMEM;
 		goto cleanup;
@@ -535,6 +579,11 @@ static int agent__scan(struct agent *a)
 				   mem.allocator_bytes,
 				   p->pi.mem.virtual_bytes, t);
 		agent_proc__labels(p);
+		/* a heap target's gauges are among its 13 metrics */
+		p->out = i < n_heap ? agent_heap__snapshot(a->heap, p->pi.pid)
+				    : &p->snap;
+		p->self = i < n_heap ? agent_heap__self(a->heap, p->pi.pid)
+				     : NULL;
 	}
 	for (k = top; k < n; k++) {
 		o_rss += info[k].mem.rss_bytes;
@@ -546,17 +595,23 @@ static int agent__scan(struct agent *a)
 		goto cleanup;
 	agent_proc__points(other, MM_OTHER, o_rss, 0, o_virt, t);
 	agent_proc__labels(other);
-	for (i = 0; i <= top; i++) {
-		snaps[i] = &procs[i].snap;
-		extra[i] = procs[i].labels;
-		n_extra[i] = procs[i].n_labels;
+	other->out = &other->snap;
+	for (i = 0, n_snaps = 0; i <= top; i++) {
+		snaps[n_snaps] = procs[i].out;
+		extra[n_snaps] = procs[i].labels;
+		n_extra[n_snaps++] = procs[i].n_labels;
+		if (!procs[i].self)
+			continue;
+		snaps[n_snaps] = procs[i].self;
+		extra[n_snaps] = procs[i].labels;
+		n_extra[n_snaps++] = procs[i].n_labels;
 	}
 	self.points = self_pts;
 	self.n_points = agent__self(a, self_pts, t);
 	self.start_s = a->start_unix;
 	self.time_s = t;
 	agent__export_metrics(a, procs, top + 1, &self);
-	err = agent__publish_prom(a, snaps, extra, n_extra, top + 1, &self);
+	err = agent__publish_prom(a, snaps, extra, n_extra, n_snaps, &self);
 cleanup:
 	for (i = 0; procs && i <= top; i++)
 		otlp_resource__free(&procs[i].res);
@@ -569,8 +624,30 @@ cleanup:
 	return err;
 }
 
-/* Close a window: CPU out (OTLP or a file), a fresh CPU model, the scan.
- * 0 or the first -errno. */
+/* The heap targets' window: their metrics for the scan, their heap
+ * profiles over OTLP or as files (the newest --keep-files kept). 0 or
+ * -errno. */
+static int agent__heap_window(struct agent *a, uint64_t now_ns)
+{
+	struct session *s = &a->s;
+	const char *dir = s->pexp ? NULL : s->outdir;
+	int err;
+
+	if (!a->heap)
+		return 0;
+	/* each tracked process is a heap target: its hits and CPU time */
+	session__overhead_update(s);
+	err = agent_heap__window(a->heap, now_ns / 1e9, dir,
+				 &a->files_written);
+	if (err)
+		mt_err("heap targets window failed: %s", strerror(-err));
+	if (dir && dir[0])
+		agent__prune(dir, "heap-", a->ao->keep_files);
+	return err;
+}
+
+/* Close a window: CPU out (OTLP or a file), a fresh CPU model, the heap
+ * targets' window, the scan. 0 or the first -errno. */
 static int agent__window(struct agent *a, uint64_t *from_ns)
 {
 	struct session *s = &a->s;
@@ -588,6 +665,8 @@ static int agent__window(struct agent *a, uint64_t *from_ns)
 		mt_err("cannot start the next CPU window: %s", strerror(-e2));
 	err = err ?: e2;
 	*from_ns = now;
+	e2 = agent__heap_window(a, now);
+	err = err ?: e2;
 	e2 = agent__scan(a);
 	if (e2)
 		mt_err("process scan failed: %s", strerror(-e2));
@@ -614,7 +693,7 @@ static int agent__loop(struct agent *a)
 	uint64_t interval = (uint64_t)s->otel.interval_ms * 1000000ULL;
 	uint64_t next_window = clock__mono_ns() + interval;
 	uint64_t next_reap = clock__mono_ns() + AGENT_REAP_NS;
-	uint64_t from = unix_ns();
+	uint64_t from = unix_ns(), stop;
 	int rc = 0;
 
 	while (!session__stopping()) {
@@ -628,6 +707,8 @@ static int agent__loop(struct agent *a)
 			rc = EXIT_RUNTIME;
 			break;
 		}
+		if (a->heap)
+			agent_heap__poll(a->heap);
 		if (clock__mono_ns() >= next_reap) {
 			targets__reap(s->targets, 0);
 			next_reap = clock__mono_ns() + AGENT_REAP_NS;
@@ -639,8 +720,12 @@ static int agent__loop(struct agent *a)
 		if (n < 64)
 			nanosleep(&nap, NULL);
 	}
-	/* the final export: the last window, then the queue under a deadline */
-	probes__drain(s->probes);
+	/* the final export: what is in the ring (for at most half a second:
+	 * a host busier than we can follow must not hold the stop), the last
+	 * window, then the queue under a deadline */
+	for (stop = clock__mono_ns() + 500000000ULL;
+	     probes__drain(s->probes) > 0 && clock__mono_ns() < stop;)
+		;
 	agent__window(a, &from);
 	if (s->exp && otlp_exporter__flush(s->exp, SESSION_FLUSH_DEADLINE_MS))
 		mt_err("OTLP: some exports could not be delivered within %d ms",
@@ -689,6 +774,46 @@ static uint32_t agent_ring_bytes(void)
 	return r;
 }
 
+/* The heap targets, when --heap-target names any. 0 or the exit
+ * status. */
+static int agent__start_heap(struct agent *a)
+{
+	struct session *s = &a->s;
+	const struct options *o = s->o;
+	struct agent_heap_opts ho = {
+		.sel = a->ao->heap_targets,
+		.max_targets = a->ao->max_heap_targets,
+		.sample_bytes = o->sample_bytes, .leak_age_s = o->leak_age,
+		.probes = s->probes, .targets = s->targets, .symdb = s->symdb,
+		.ksyms = s->ksyms, .coll = &s->coll, .otel = &s->otel,
+		.exp = s->exp, .profiles = s->pexp != NULL,
+		.start_unix = a->start_unix,
+	};
+	char what[96];
+	size_t i;
+
+	if (!ho.sel || !ho.sel->n)
+		return 0;
+	/* the heap probes' cost per hit, for each target's estimate */
+	s->heap = true;
+	if (session__calibrate(s))
+		return EXIT_RUNTIME;
+	ho.ovh = s->ovh;
+	s->coll.sample_mean = o->sample_bytes;
+	s->coll.op_name = allocator__op_name;
+	a->heap = agent_heap__new(&ho);
+	if (!a->heap) {
+		mt_err("cannot start the heap targets: %s", strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	for (i = 0; i < ho.sel->n; i++)
+		mt_info("heap target selector %s",
+			selector__format(&ho.sel->sel[i], what, sizeof(what)));
+	mt_info("%zu heap target(s) attached at start (at most %u at once)",
+		agent_heap__count(a->heap), ho.max_targets);
+	return 0;
+}
+
 int agent__run(struct agent_options *ao)
 {
 	struct agent a = { .ao = ao, .s = { .o = &ao->base } };
@@ -728,8 +853,11 @@ int agent__run(struct agent_options *ao)
 		http_server__port(a.http));
 	l = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[l > 0 ? l : 0] = '\0';
+	/* heap targets: the kernel reports their forks and execs */
+	ao->base.children = ao->heap_targets && ao->heap_targets->n;
 	rc = session__check(s) ?: session__build(s) ?:
-	     session__start_otlp(s) ?: session__attach(s, NULL, NULL, 0);
+	     session__start_otlp(s) ?: session__attach(s, NULL, NULL, 0) ?:
+	     agent__start_heap(&a);
 	if (!rc && otlp_resource__build(&a.self_res, &s->otel, getpid(), exe)) {
 		mt_err("out of memory");
 		rc = EXIT_RUNTIME;
@@ -752,6 +880,8 @@ int agent__run(struct agent_options *ao)
 
 cleanup:
 	http_server__stop(a.http);
+	/* before the probes and the collector it is hooked into */
+	agent_heap__free(a.heap);
 	session__free(s);
 	otlp_resource__free(&a.self_res);
 	free(a.prom_text);

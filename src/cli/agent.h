@@ -9,10 +9,13 @@
 #define MEMTEL_CLI_AGENT_H
 
 #include "cli/options.h"
+#include "process/selector.h"
 
 #define AGENT_MAX_CONFIG	(64 * 1024)	/* --config FILE read bound */
 #define AGENT_DEFAULT_TOP	50	/* processes with their own gauges */
 #define AGENT_DEFAULT_KEEP	60	/* cpu-*.pb.gz files kept in -o DIR */
+#define AGENT_DEFAULT_HEAP_TARGETS 16	/* processes with heap probes at once */
+#define AGENT_MAX_HEAP_TARGETS	1024	/* the BPF target set (MT_MAX_TARGETS) */
 
 struct agent_options {
 	struct options base;	/* what the session's steps read */
@@ -20,6 +23,10 @@ struct agent_options {
 	const char *config;
 	unsigned int max_processes;
 	unsigned int keep_files;
+	/* --heap-target selectors (NULL: none) and the bound on the
+	 * processes they give heap probes at once */
+	struct selector_set *heap_targets;
+	unsigned int max_heap_targets;
 	char *config_text;	/* owns the strings config values point to */
 };
 

@@ -44,6 +44,14 @@ static const char agent_usage[] =
 "      --max-processes N   processes with their own memory gauges, the\n"
 "                          largest by RSS; the rest are summed as\n"
 "                          component=\"other\" (default 50)\n"
+"      --heap-target KIND=VALUE  heap probes for the processes it names,\n"
+"                          running now or started later (repeatable, at most\n"
+"                          32): exe=PATH, comm=NAME (15 bytes at most),\n"
+"                          container=ID-PREFIX, pod=UID, cgroup=PATH-PREFIX\n"
+"      --max-heap-targets N  processes with heap probes at once (default 16,\n"
+"                          at most 1024); one line says when it is reached\n"
+"      --sample-bytes N    heap targets: one sample per N bytes on average\n"
+"                          (default 524288; 1: every allocation)\n"
 "      --otlp-endpoint URL, --otlp-header K=V, --otlp-timeout MS,\n"
 "      --otlp-compression gzip|none, --otlp-protocol http/protobuf|grpc,\n"
 "      --service-name NAME as for memtel-bpf itself (OTEL_* honoured)\n"
@@ -53,7 +61,9 @@ static const char agent_usage[] =
 "Examples:\n"
 "  sudo memtel-bpf agent --otlp-endpoint http://collector:4318\n"
 "  sudo memtel-bpf agent -o /var/lib/memtel --listen 0.0.0.0:9464\n"
-"  sudo memtel-bpf agent --config /etc/memtel/agent.conf\n";
+"  sudo memtel-bpf agent --config /etc/memtel/agent.conf\n"
+"  sudo memtel-bpf agent --heap-target comm=redis-server \\\n"
+"       --heap-target cgroup=/kubepods/burstable --listen 0.0.0.0:9464\n";
 
 static int agent_usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
@@ -78,12 +88,33 @@ void agent_options__init(struct agent_options *ao)
 	ao->base.no_heap = true;
 	ao->max_processes = AGENT_DEFAULT_TOP;
 	ao->keep_files = AGENT_DEFAULT_KEEP;
+	ao->max_heap_targets = AGENT_DEFAULT_HEAP_TARGETS;
 }
 
 void agent_options__free(struct agent_options *ao)
 {
 	free(ao->config_text);
 	ao->config_text = NULL;
+	free(ao->heap_targets);
+	ao->heap_targets = NULL;
+}
+
+/* One --heap-target into the set (made on first use). 0 or -EINVAL. */
+static int add_heap_target(struct agent_options *ao, const char *value,
+			   const char *from)
+{
+	char err[256];
+	int rc;
+
+	if (!ao->heap_targets) {
+		ao->heap_targets = calloc(1, sizeof(*ao->heap_targets));
+		if (!ao->heap_targets)
+			return agent_usage_error("out of memory");
+	}
+	rc = selector_set__add(ao->heap_targets, value, err, sizeof(err));
+	if (rc)
+		return agent_usage_error("%s%s", from, err);
+	return 0;
 }
 
 static int parse_uint(const char *s, unsigned long lo, unsigned long hi,
@@ -166,6 +197,21 @@ static int agent_options__set(struct agent_options *ao, const char *name,
 			return agent_usage_error("%sinvalid max-processes '%s': want 1..10000",
 						 from, value);
 		ao->max_processes = (unsigned int)v;
+	} else if (!strcmp(name, "heap-target")) {
+		return add_heap_target(ao, value, from);
+	} else if (!strcmp(name, "max-heap-targets")) {
+		if (parse_uint(value, 1, AGENT_MAX_HEAP_TARGETS, &v))
+			return agent_usage_error("%sinvalid max-heap-targets '%s': want 1..%d",
+						 from, value,
+						 AGENT_MAX_HEAP_TARGETS);
+		ao->max_heap_targets = (unsigned int)v;
+	} else if (!strcmp(name, "sample-bytes")) {
+		if (parse_uint(value, 1, ULONG_MAX, &v) ||
+		    (unsigned long long)v > OPTIONS_MAX_SAMPLE_BYTES)
+			return agent_usage_error("%sinvalid sample-bytes '%s': want 1..%llu",
+						 from, value,
+						 (unsigned long long)OPTIONS_MAX_SAMPLE_BYTES);
+		o->sample_bytes = v;
 	} else if (!strcmp(name, "otlp-endpoint")) {
 		o->otlp_endpoint = value;
 	} else if (!strcmp(name, "otlp-header")) {
@@ -253,6 +299,9 @@ static const struct option agent_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "keep-files", required_argument, NULL, 0 },
 	{ "max-processes", required_argument, NULL, 0 },
+	{ "heap-target", required_argument, NULL, 0 },
+	{ "max-heap-targets", required_argument, NULL, 0 },
+	{ "sample-bytes", required_argument, NULL, 0 },
 	{ "otlp-endpoint", required_argument, NULL, 0 },
 	{ "otlp-header", required_argument, NULL, 0 },
 	{ "otlp-timeout", required_argument, NULL, 0 },

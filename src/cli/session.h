@@ -81,6 +81,11 @@ struct session {
 	 * probed (attach/allocsample.c) */
 	bool alloc_sampled;
 	struct allocsample asamp;
+	/* heap probe cost (session_overhead.c): hits x calibrated cost
+	 * against each target's CPU time */
+	struct overhead *ovh;
+	bool ovh_measured;	/* calibrated, not the default cost */
+	bool ovh_based;		/* the targets at attach have a baseline */
 };
 
 /* Probe counters at the end of a session, for the summary. */
@@ -98,5 +103,23 @@ const char *session__file_name(enum session_file f);
 /* summary.c: the terminal summary, listing only the files written. */
 void session__print_summary(const struct session *s, int64_t duration_ns,
 			    const struct session_counts *c);
+
+/* session_overhead.c: calibrate the heap probes' cost per hit once the
+ * BPF object is loaded (s->heap only; a failed measurement falls back to
+ * the default cost, one warning). 0 or -ENOMEM. */
+int session__calibrate(struct session *s);
+/* Feed every tracked process's hits and CPU time to s->ovh; forget those
+ * no longer tracked. At each export window and before detaching. */
+void session__overhead_update(struct session *s);
+/* "~3.1% estimated slowdown (1.2M hits x 410 ns over 15.8 s CPU)"; as
+ * snprintf. */
+struct overhead_est;
+int session__overhead_format(const struct session *s,
+			     const struct overhead_est *e, char *buf,
+			     size_t len);
+/* The pprof comment lines ('\n'-separated) on what the heap probes cost,
+ * per process and in all; their length (0: none). */
+size_t session__overhead_notes(const struct session *s, char *buf,
+			       size_t len);
 
 #endif /* MEMTEL_CLI_SESSION_H */

@@ -80,6 +80,55 @@ int collector__init(struct collector *c, struct targets *tg,
 	return c->pending ? 0 : -ENOMEM;
 }
 
+static void free_components(struct collector *c)
+{
+	uint64_t k, v;
+	size_t it = 0;
+
+	if (!c->components)
+		return;
+	while (u64map__next(c->components, &it, &k, &v))
+		free((void *)(uintptr_t)v);
+	u64map__free(c->components);
+	free(c->components);
+	c->components = NULL;
+}
+
+void collector__set_heap_stacks(struct collector *c, struct stacks *st,
+				struct symcache *sc)
+{
+	free_components(c);
+	u64map__free(c->pending);
+	/* BPF stack keys name ids of the old table too */
+	stack_keys_free(c->stack_keys);
+	c->stack_keys = NULL;
+	c->heap_stacks = st;
+	c->heap_syms = sc;
+}
+
+/* Where heap stacks are interned and named. */
+static struct stacks *heap_stacks(const struct collector *c)
+{
+	return c->heap_stacks ? c->heap_stacks : c->stacks;
+}
+
+static struct symcache *heap_syms(const struct collector *c)
+{
+	return c->heap_stacks ? c->heap_syms : c->syms;
+}
+
+/* The heap model and memmetrics of pid's records; false: none (the
+ * record is not one of a heap target's). */
+static bool heap_for(struct collector *c, uint32_t pid, struct heapstate **h,
+		     struct memmetrics **mm)
+{
+	if (c->heap_of)
+		return c->heap_of(c->heap_ctx, pid, h, mm) && *h;
+	*h = c->heap;
+	*mm = c->mm;
+	return *h != NULL;
+}
+
 void collector__fini(struct collector *c)
 {
 	uint64_t k, v;
@@ -87,13 +136,7 @@ void collector__fini(struct collector *c)
 
 	if (!c)
 		return;
-	if (c->components) {
-		while (u64map__next(c->components, &it, &k, &v))
-			free((void *)(uintptr_t)v);
-		u64map__free(c->components);
-		free(c->components);
-		c->components = NULL;
-	}
+	free_components(c);
 	u64map__free(c->pending);
 	free(c->pending);
 	c->pending = NULL;
@@ -114,17 +157,17 @@ void collector__fini(struct collector *c)
 
 /* Intern a stack; a stack seen for the first time is symbolized now,
  * while its process still has the same modules mapped. */
-static uint32_t intern(struct collector *c, uint32_t pid, const uint64_t *pcs,
-		       uint32_t n, bool leaf_exact)
+static uint32_t intern(struct stacks *st, struct symcache *sc, uint32_t pid,
+		       const uint64_t *pcs, uint32_t n, bool leaf_exact)
 {
-	size_t before = stacks__count(c->stacks);
+	size_t before = stacks__count(st);
 	struct stack_view v;
 	uint32_t id;
 
-	id = stacks__intern(c->stacks, pid, pcs, n, leaf_exact);
-	if (id && stacks__count(c->stacks) != before && c->syms &&
-	    stacks__get(c->stacks, id, &v))
-		symcache__prime(c->syms, &v);
+	id = stacks__intern(st, pid, pcs, n, leaf_exact);
+	if (id && stacks__count(st) != before && sc &&
+	    stacks__get(st, id, &v))
+		symcache__prime(sc, &v);
 	return id;
 }
 
@@ -295,7 +338,7 @@ static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 	}
 	if (!n)
 		return;
-	id = intern(c, e->hdr.pid, pcs, (uint32_t)n, true);
+	id = intern(c->stacks, c->syms, e->hdr.pid, pcs, (uint32_t)n, true);
 	memcpy(comm, e->comm, MT_COMM_LEN);
 	comm[MT_COMM_LEN] = '\0';
 	if (!id || cpustate__add(c->cpu, id, e->hdr.pid, e->hdr.tid, comm))
@@ -401,8 +444,8 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		drop = go_runtime_frames(c, e->hdr.pid, pcs, (size_t)n);
 	if (e->hdr.op == MT_OP_ALLOC_SAMPLED && n > 0)
 		drop = allocator_frames(t, pcs, (size_t)n);
-	id = intern(c, e->hdr.pid, pcs + drop, (uint32_t)(n - (int)drop),
-		    drop == 0);
+	id = intern(heap_stacks(c), heap_syms(c), e->hdr.pid, pcs + drop,
+		    (uint32_t)(n - (int)drop), drop == 0);
 	if (!id) {
 		c->errors++;
 		return;
@@ -452,8 +495,8 @@ static void on_stack(struct collector *c, const struct mt_alloc_stack *e)
 	if (n <= 2)
 		c->unwind_short++;
 	drop = n > 1 ? 1 : 0;
-	id = intern(c, e->hdr.pid, pcs + drop, (uint32_t)(n - (int)drop),
-		    drop == 0);
+	id = intern(heap_stacks(c), heap_syms(c), e->hdr.pid, pcs + drop,
+		    (uint32_t)(n - (int)drop), drop == 0);
 	if (!id) {
 		c->errors++;
 		return;
@@ -526,9 +569,9 @@ static const char *component(struct collector *c, uint32_t id)
 	hit = u64map__get(c->components, id);
 	if (hit)
 		return (const char *)(uintptr_t)*hit;
-	if (!stacks__get(c->stacks, id, &v) || !v.n || !c->syms)
+	if (!stacks__get(heap_stacks(c), id, &v) || !v.n || !heap_syms(c))
 		return "unknown";
-	r = symcache__get(c->syms, v.pid, v.pcs[0], !v.leaf_exact);
+	r = symcache__get(heap_syms(c), v.pid, v.pcs[0], !v.leaf_exact);
 	if (r->n_frames && r->frames[0].function)
 		name = strdup(r->frames[0].function);
 	else if (asprintf(&name, "0x%llx", (unsigned long long)v.pcs[0]) < 0)
@@ -542,19 +585,23 @@ static const char *component(struct collector *c, uint32_t id)
 
 static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 {
+	struct memmetrics *mm;
+	struct heapstate *h;
 	uint64_t id;
 
 	if (!u64map__del(c->pending, e->hdr.tid, &id)) {
 		c->orphans++;
 		return;
 	}
-	if (!e->addr)
-		return;		/* the call failed: nothing allocated */
-	if (heapstate__alloc(c->heap, e->hdr.pid, e->addr, (uint32_t)id,
+	/* a failed call allocated nothing; a process that is no heap
+	 * target (any more) has no model */
+	if (!e->addr || !heap_for(c, e->hdr.pid, &h, &mm))
+		return;
+	if (heapstate__alloc(h, e->hdr.pid, e->addr, (uint32_t)id,
 			     e->size, e->hdr.op, e->hdr.ktime_ns))
 		c->errors++;
-	if (c->mm &&
-	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id),
+	if (mm &&
+	    memmetrics__on_alloc(mm, component(c, (uint32_t)id),
 				 c->op_name ? c->op_name(e->hdr.op) : "?",
 				 e->size,
 				 sampling__scale(e->size, c->sample_mean)))
@@ -567,23 +614,27 @@ static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 static void on_go_alloc(struct collector *c, const struct mt_go_alloc *e)
 {
 	uint64_t id, rate = e->rate > 0 ? (uint64_t)e->rate : 0;
+	struct memmetrics *mm;
+	struct heapstate *h;
 	double w;
 
 	if (!u64map__del(c->pending, e->hdr.tid, &id)) {
 		c->orphans++;
 		return;
 	}
+	if (!heap_for(c, e->hdr.pid, &h, &mm))
+		return;
 	c->go_samples++;
 	if (e->rate < 0)
 		c->go_rate_unknown++;
 	/* rate 1 samples everything; an unreadable rate is the default's */
 	w = sampling__scale(e->size, e->rate < 0 ? 512 * 1024 : rate);
-	if (heapstate__alloc_weighted(c->heap, e->hdr.pid, e->addr,
+	if (heapstate__alloc_weighted(h, e->hdr.pid, e->addr,
 				      (uint32_t)id, e->size, MT_OP_GO_MALLOC,
 				      e->hdr.ktime_ns, w))
 		c->errors++;
-	if (c->mm &&
-	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id), "go", e->size,
+	if (mm &&
+	    memmetrics__on_alloc(mm, component(c, (uint32_t)id), "go", e->size,
 				 w))
 		c->errors++;
 }
@@ -593,11 +644,16 @@ static void on_go_alloc(struct collector *c, const struct mt_go_alloc *e)
 static void add_weighted(struct collector *c, const struct mt_event_hdr *h,
 			 uint64_t addr, uint32_t id, uint64_t size, double w)
 {
-	if (heapstate__alloc_weighted(c->heap, h->pid, addr, id, size, h->op,
+	struct memmetrics *mm;
+	struct heapstate *hs;
+
+	if (!heap_for(c, h->pid, &hs, &mm))
+		return;
+	if (heapstate__alloc_weighted(hs, h->pid, addr, id, size, h->op,
 				      h->ktime_ns, w))
 		c->errors++;
-	if (c->mm &&
-	    memmetrics__on_alloc(c->mm, component(c, id),
+	if (mm &&
+	    memmetrics__on_alloc(mm, component(c, id),
 				 c->op_name ? c->op_name(h->op) : "?", size, w))
 		c->errors++;
 }
@@ -644,6 +700,9 @@ int collector__on_event(void *ctx, void *data, size_t size)
 {
 	const struct mt_event_hdr *h = data;
 	struct collector *c = ctx;
+	bool heap = c->heap || c->heap_of;
+	struct memmetrics *mm;
+	struct heapstate *hs;
 
 	c->events++;
 	if (size < sizeof(*h)) {
@@ -652,30 +711,30 @@ int collector__on_event(void *ctx, void *data, size_t size)
 	}
 	switch (h->type) {
 	case MT_EV_ALLOC_ENTER:
-		if (c->heap)
+		if (heap)
 			on_enter(c, data, size);
 		break;
 	case MT_EV_ALLOC_STACK:
-		if (c->heap && size >= sizeof(struct mt_alloc_stack))
+		if (heap && size >= sizeof(struct mt_alloc_stack))
 			on_stack(c, data);
 		break;
 	case MT_EV_ALLOC_RET:
-		if (c->heap && size >= sizeof(struct mt_alloc_ret))
+		if (heap && size >= sizeof(struct mt_alloc_ret))
 			on_ret(c, data);
 		break;
 	case MT_EV_GO_ALLOC:
-		if (c->heap && size >= sizeof(struct mt_go_alloc))
+		if (heap && size >= sizeof(struct mt_go_alloc))
 			on_go_alloc(c, data);
 		break;
 	case MT_EV_GO_CGO_STACK:
-		if (c->heap && size >= offsetof(struct mt_go_cgo_stack, stack))
+		if (heap && size >= offsetof(struct mt_go_cgo_stack, stack))
 			on_cgo_stack(c, data, size);
 		break;
 	case MT_EV_CPU_SAMPLE:
 		on_cpu(c, data, size);
 		break;
 	case MT_EV_USDT_RET:
-		if (c->heap && size >= sizeof(struct mt_usdt_ret))
+		if (heap && size >= sizeof(struct mt_usdt_ret))
 			on_usdt_ret(c, data);
 		break;
 	case MT_EV_ALLOC_SAMPLED:
@@ -683,8 +742,9 @@ int collector__on_event(void *ctx, void *data, size_t size)
 			on_alloc_sampled(c, data);
 		break;
 	case MT_EV_FREE:
-		if (c->heap && size >= sizeof(struct mt_free))
-			heapstate__free_block(c->heap, h->pid,
+		if (heap && size >= sizeof(struct mt_free) &&
+		    heap_for(c, h->pid, &hs, &mm))
+			heapstate__free_block(hs, h->pid,
 					((const struct mt_free *)data)->addr);
 		break;
 	case MT_EV_PROC_EXEC:

@@ -42,6 +42,17 @@ struct collector {
 	/* fork/exec notices of tracked processes go here (may be NULL) */
 	void (*on_proc)(void *ctx, const struct mt_proc_event *e);
 	void *proc_ctx;
+	/* Per-process heap models (the node agent's heap targets): when
+	 * heap_of is set, a heap record goes to the heapstate and memmetrics
+	 * it gives for the record's pid (false: the record is dropped)
+	 * instead of heap and mm. Heap stacks are interned in heap_stacks and
+	 * named through heap_syms when set (the agent renews stacks and syms,
+	 * its CPU model, every window; its heap stacks must outlive that). */
+	bool (*heap_of)(void *ctx, uint32_t pid, struct heapstate **h,
+			struct memmetrics **mm);
+	void *heap_ctx;
+	struct stacks *heap_stacks;
+	struct symcache *heap_syms;
 	uint64_t go_samples;	/* Go allocations sampled by the Go runtime */
 	uint64_t go_rate_unknown; /* Go samples whose rate was unreadable */
 	uint64_t allocator_samples; /* blocks an allocator's sampler chose */
@@ -65,6 +76,11 @@ void collector__prepare(struct collector *c, uint32_t pid);
 /* Forget exited processes' BPF-unwound stacks (bpfunwind__reap); once a
  * second is plenty. */
 void collector__reap(struct collector *c);
+/* Intern heap stacks in st, named through sc, from now on: the stack ids
+ * cached so far (allocation sites' names, calls awaiting their return)
+ * are forgotten. */
+void collector__set_heap_stacks(struct collector *c, struct stacks *st,
+				struct symcache *sc);
 /* ring_buffer_sample_fn: ctx is a struct collector. Always 0 (a bad
  * record is counted, not fatal). */
 int collector__on_event(void *ctx, void *data, size_t size);

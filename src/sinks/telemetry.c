@@ -30,6 +30,7 @@
 #include "sinks/otlp/otlp_export.h"
 #include "sinks/otlp/otlp_metrics.h"
 #include "sinks/otlp/otlp_resource.h"
+#include "model/overhead.h"
 #include "sinks/telemetry.h"
 #include "util/clock.h"
 #include "util/fileio.h"
@@ -61,7 +62,11 @@ struct telemetry {
 	int err;		/* first write error of the session */
 	struct mm_snapshot last;
 	bool have_last;
-	/* window scratch */
+	const struct overhead *ovh;	/* heap probe cost, or NULL */
+};
+
+/* A window's live blocks grouped by stack. */
+struct live_groups {
 	struct u64map by_stack;	/* stack id -> index into accs */
 	struct stack_acc *accs;
 	size_t n_accs, cap_accs;
@@ -107,8 +112,6 @@ fail:
 
 void telemetry__free(struct telemetry *t)
 {
-	size_t i;
-
 	if (!t)
 		return;
 	if (t->jsonl)
@@ -118,25 +121,19 @@ void telemetry__free(struct telemetry *t)
 	if (t->have_last)
 		mm_snapshot__free(&t->last);
 	otlp_resource__free(&t->res);
-	for (i = 0; i < t->cap_accs; i++) {
-		free(t->accs[i].sizes);
-		free(t->accs[i].weights);
-	}
-	free(t->accs);
-	u64map__free(&t->by_stack);
 	free(t);
 }
 
 /* The allocating function of a stack: the innermost frame at its leaf. */
-static const char *component(struct telemetry *t, uint32_t stack_id,
-			     char *buf, size_t len)
+static const char *component(const struct telemetry_model *m,
+			     uint32_t stack_id, char *buf, size_t len)
 {
 	const struct sym_result *r;
 	struct stack_view v;
 
-	if (!stacks__get(t->o.stacks, stack_id, &v) || !v.n)
+	if (!stacks__get(m->stacks, stack_id, &v) || !v.n)
 		return "unknown";
-	r = symcache__get(t->o.syms, v.pid, v.pcs[0], !v.leaf_exact);
+	r = symcache__get(m->syms, v.pid, v.pcs[0], !v.leaf_exact);
 	if (r->n_frames && r->frames[0].function) {
 		snprintf(buf, len, "%s", r->frames[0].function);
 		return buf;
@@ -147,7 +144,7 @@ static const char *component(struct telemetry *t, uint32_t stack_id,
 
 static int collect_block(const struct heap_block *b, void *ctx)
 {
-	struct telemetry *t = ctx;
+	struct live_groups *t = ctx;
 	struct stack_acc *a;
 	uint64_t *hit;
 
@@ -275,52 +272,139 @@ static int jsonl_window(struct telemetry *t)
 	return err;
 }
 
-/* The window itself: the model, then the export. */
-static int window(struct telemetry *t, double t_unix)
+void telemetry__set_overhead(struct telemetry *t, const struct overhead *o)
 {
-	struct heap_totals tot;
-	struct proc_mem proc;
-	uint64_t now = clock__mono_ns();
-	uint8_t *buf = NULL;
-	char name[256];
-	size_t i, len;
-	int err;
+	t->ovh = o;
+}
 
-	u64map__free(&t->by_stack);
-	t->n_accs = 0;
-	if (t->o.heap) {
-		err = heapstate__foreach_live(t->o.heap, collect_block, t);
-		if (err)
-			return err;
+/* The heap probes' cost per tracked process, appended to the window:
+ * cumulative hits (counter), the estimated slowdown of the last window and
+ * of the session (gauges, 0.05 = 5%), and the calibrated cost per hit. */
+static int overhead_points(struct telemetry *t)
+{
+	static const char *const what[] = { "window", "session" };
+	struct overhead_est e[2];
+	struct mm_point p;
+	char pidbuf[16];
+	size_t it, k;
+	uint32_t pid;
+	int err = 0;
+
+	if (!t->ovh)
+		return 0;
+	memset(&p, 0, sizeof(p));
+	p.start_s = t->last.start_s;
+	p.time_s = t->last.time_s;
+	p.name = "memtel.probe.cost";
+	p.unit = "ns";
+	p.description = "Calibrated CPU cost of one heap probe hit";
+	p.kind = MM_KIND_GAUGE;
+	p.value = overhead__ns_per_hit(t->ovh);
+	err = mm_snapshot__append(&t->last, &p);
+	p.n_labels = 1;
+	p.labels[0].key = "process.pid";
+	p.labels[0].value = pidbuf;
+	p.name = "memtel.probe.hits";
+	p.unit = "{hit}";
+	p.description = "Heap probe hits (entries, returns, frees) in the process";
+	p.kind = MM_KIND_COUNTER;
+	for (it = 0; !err && overhead__next(t->ovh, &it, &pid);) {
+		if (!overhead__get(t->ovh, pid, NULL, &e[1]))
+			continue;
+		snprintf(pidbuf, sizeof(pidbuf), "%u", pid);
+		p.value = (double)e[1].hits;
+		err = mm_snapshot__append(&t->last, &p);
 	}
-	for (i = 0; i < t->n_accs; i++) {
-		struct stack_acc *a = &t->accs[i];
+	p.n_labels = 2;
+	p.labels[1].key = "span";
+	p.name = "memtel.probe.overhead";
+	p.unit = "1";
+	p.description = "Estimated slowdown of the process by the heap probes (hits x cost / CPU time without them)";
+	p.kind = MM_KIND_GAUGE;
+	for (k = 0; k < 2; k++) {
+		for (it = 0; !err && overhead__next(t->ovh, &it, &pid);) {
+			if (!overhead__get(t->ovh, pid, &e[0], &e[1]))
+				continue;
+			snprintf(pidbuf, sizeof(pidbuf), "%u", pid);
+			p.labels[1].value = what[k];
+			p.value = e[k].slowdown;
+			err = mm_snapshot__append(&t->last, &p);
+		}
+	}
+	return err;
+}
+
+/* The window itself: the model, then the export. */
+/* The live set of m->heap by stack into m->mm. 0 or -errno. */
+static int window_stacks(const struct telemetry_model *m)
+{
+	struct live_groups g = { 0 };
+	uint64_t now = clock__mono_ns();
+	char name[256];
+	size_t i;
+	int err = 0;
+
+	if (m->heap)
+		err = heapstate__foreach_live(m->heap, collect_block, &g);
+	for (i = 0; !err && i < g.n_accs; i++) {
+		struct stack_acc *a = &g.accs[i];
 		double age = now > a->oldest_ns ?
 			(double)(now - a->oldest_ns) / 1e9 : 0;
 
-		err = memmetrics__window_stack(t->o.mm, a->stack_id,
-					       component(t, a->stack_id, name,
+		err = memmetrics__window_stack(m->mm, a->stack_id,
+					       component(m, a->stack_id, name,
 							 sizeof(name)),
 					       a->bytes, a->objects, age,
 					       a->sizes, a->weights, a->n);
-		if (err)
-			return err;
 	}
-	memset(&tot, 0, sizeof(tot));
-	if (t->o.heap)
-		heapstate__totals(t->o.heap, &tot);
-	err = procstat__read_mem(t->o.pid, &proc);
-	err = memmetrics__end_window(t->o.mm, t_unix, err ? NULL : &proc,
-				     tot.inuse_bytes);
+	for (i = 0; i < g.cap_accs; i++) {
+		free(g.accs[i].sizes);
+		free(g.accs[i].weights);
+	}
+	free(g.accs);
+	u64map__free(&g.by_stack);
+	return err;
+}
+
+int telemetry__model_window(const struct telemetry_model *m, double t_unix,
+			    struct mm_snapshot *out)
+{
+	struct heap_totals tot;
+	struct proc_mem proc;
+	int err;
+
+	err = window_stacks(m);
 	if (err)
 		return err;
+	memset(&tot, 0, sizeof(tot));
+	if (m->heap)
+		heapstate__totals(m->heap, &tot);
+	err = procstat__read_mem(m->pid, &proc);
+	err = memmetrics__end_window(m->mm, t_unix, err ? NULL : &proc,
+				     tot.inuse_bytes);
+	return err ?: memmetrics__snapshot(m->mm, out);
+}
+
+static int window(struct telemetry *t, double t_unix)
+{
+	struct telemetry_model m = {
+		.heap = t->o.heap, .stacks = t->o.stacks, .syms = t->o.syms,
+		.mm = t->o.mm, .pid = t->o.pid,
+	};
+	uint8_t *buf = NULL;
+	size_t len;
+	int err;
+
 	if (t->have_last)
 		mm_snapshot__free(&t->last);
 	t->have_last = false;
-	err = memmetrics__snapshot(t->o.mm, &t->last);
+	err = telemetry__model_window(&m, t_unix, &t->last);
 	if (err)
 		return err;
 	t->have_last = true;
+	err = overhead_points(t);
+	if (err)
+		return err;
 	t->windows++;
 
 	if (t->exp) {

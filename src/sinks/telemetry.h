@@ -47,6 +47,21 @@ struct telemetry_opts {
 					 * default, TELEMETRY_JSONL_MAX */
 };
 
+/* What one process's window is computed from. */
+struct telemetry_model {
+	struct heapstate *heap;		/* NULL: no heap (gauges only) */
+	struct stacks *stacks;		/* heap's stacks */
+	struct symcache *syms;		/* names their leaf functions */
+	struct memmetrics *mm;
+	pid_t pid;			/* whose /proc figures */
+};
+
+/* The model half of a window, for a caller that ships the snapshot itself
+ * (the node agent, once per heap target): heap's live set by stack into
+ * mm, the window closed at t_unix with pid's /proc figures, and *out its
+ * snapshot (the caller frees it with mm_snapshot__free). 0 or -errno. */
+int telemetry__model_window(const struct telemetry_model *m, double t_unix,
+			    struct mm_snapshot *out);
 /* NULL with errno set on failure (logged, naming metrics.jsonl if that
  * could not be created). */
 struct telemetry *telemetry__new(const struct telemetry_opts *o);
@@ -65,5 +80,9 @@ int telemetry__finish(struct telemetry *t, double t_unix);
  * windows (with those dropped and why) to out. */
 void telemetry__print(struct telemetry *t, FILE *out);
 void telemetry__free(struct telemetry *t);
+/* Report the heap probes' estimated cost per process (memtel.probe.*
+ * metrics) from o at every window; o stays the caller's. */
+struct overhead;
+void telemetry__set_overhead(struct telemetry *t, const struct overhead *o);
 
 #endif /* MEMTEL_TELEMETRY_H */

@@ -112,6 +112,50 @@ static void test_config_errors(void **state)
 	agent_options__free(&ao);
 }
 
+/* --heap-target from the file and the flags add up; bad ones refused. */
+static void test_heap_targets(void **state)
+{
+	struct agent_options ao;
+	char *argv[] = { "agent", "--config", cfg_path, "--heap-target",
+			 "exe=/usr/sbin/nginx", "--max-heap-targets", "4",
+			 "--sample-bytes", "4096", NULL };
+	char *bad1[] = { "agent", "--heap-target", "comm=", NULL };
+	char *bad2[] = { "agent", "--heap-target", "bogus=1", NULL };
+	char *bad3[] = { "agent", "--max-heap-targets", "1025", NULL };
+	char *bad4[] = { "agent", "--sample-bytes", "0", NULL };
+
+	(void)state;
+	assert_int_equal(parse(&ao, 1, (char *[]){ "agent", NULL }), 0);
+	assert_null(ao.heap_targets);
+	assert_int_equal(ao.max_heap_targets, AGENT_DEFAULT_HEAP_TARGETS);
+	agent_options__free(&ao);
+	write_cfg("heap-target = comm=redis-server\n"
+		  "heap-target=cgroup=/kubepods/\n");
+	assert_int_equal(parse(&ao, 9, argv), 0);
+	assert_non_null(ao.heap_targets);
+	assert_int_equal(ao.heap_targets->n, 3);
+	assert_int_equal(ao.heap_targets->sel[0].kind, SEL_COMM);
+	assert_string_equal(ao.heap_targets->sel[0].value, "redis-server");
+	assert_string_equal(ao.heap_targets->sel[1].value, "/kubepods");
+	assert_int_equal(ao.heap_targets->sel[2].kind, SEL_EXE);
+	assert_int_equal(ao.max_heap_targets, 4);
+	assert_int_equal(ao.base.sample_bytes, 4096);
+	agent_options__free(&ao);
+	assert_null(ao.heap_targets);
+	write_cfg("heap-target = container=XYZ\n");
+	assert_int_equal(parse(&ao, 3, argv), -EINVAL);
+	agent_options__free(&ao);
+	unlink(cfg_path);
+	assert_int_equal(parse(&ao, 3, bad1), -EINVAL);
+	agent_options__free(&ao);
+	assert_int_equal(parse(&ao, 3, bad2), -EINVAL);
+	agent_options__free(&ao);
+	assert_int_equal(parse(&ao, 3, bad3), -EINVAL);
+	agent_options__free(&ao);
+	assert_int_equal(parse(&ao, 3, bad4), -EINVAL);
+	agent_options__free(&ao);
+}
+
 static void test_flag_errors(void **state)
 {
 	char *a1[] = { "agent", "--pid", "1", NULL };
@@ -179,6 +223,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_config_and_flags),
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_heap_targets),
 		cmocka_unit_test(test_flag_errors),
 		cmocka_unit_test(test_parse_stat),
 		cmocka_unit_test(test_scan_self),

@@ -155,6 +155,71 @@ static void test_failed_call(void **state)
 	free(e);
 }
 
+/* The agent's routing: heap_of picks the model per pid (none: dropped);
+ * heap stacks go to their own table. */
+static struct heapstate *routed;
+
+static bool route(void *ctx, uint32_t pid, struct heapstate **h,
+		  struct memmetrics **mm)
+{
+	(void)ctx;
+	*h = pid == PID ? routed : NULL;
+	*mm = NULL;
+	return pid == PID;
+}
+
+static void test_heap_routing(void **state)
+{
+	struct fixture *f = *state;
+	struct stacks *own = stacks__new();
+	struct live l = { 0 };
+	struct stack_view v;
+	size_t size;
+	struct mt_alloc_enter *e = enter_rec(0x401000, 0x402345, &size);
+	struct mt_free fr = {
+		.hdr = { .type = MT_EV_FREE, .pid = PID, .tid = TID },
+		.addr = 0xa000,
+	};
+
+	routed = heapstate__new(1);
+	assert_non_null(own);
+	assert_non_null(routed);
+	f->c.heap = NULL;	/* the agent has no session heap */
+	f->c.heap_of = route;
+	collector__set_heap_stacks(&f->c, own, NULL);
+	collector__on_event(&f->c, e, size);
+	send_ret(&f->c, 0xa000);
+	heapstate__foreach_live(routed, count_live, &l);
+	assert_int_equal(l.n, 1);
+	assert_true(stacks__get(own, l.stack_id, &v));
+	assert_int_equal(stacks__count(f->st), 0);
+	/* a pid with no model: its records are dropped, not misfiled */
+	e->hdr.pid = PID + 1;
+	collector__on_event(&f->c, e, size);
+	{
+		struct mt_alloc_ret r = {
+			.hdr = { .type = MT_EV_ALLOC_RET, .op = MT_OP_MALLOC,
+				 .pid = PID + 1, .tid = TID },
+			.addr = 0xc000, .size = 100,
+		};
+
+		collector__on_event(&f->c, &r, sizeof(r));
+	}
+	l.n = 0;
+	heapstate__foreach_live(routed, count_live, &l);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(f->c.errors, 0);
+	collector__on_event(&f->c, &fr, sizeof(fr));
+	l.n = 0;
+	heapstate__foreach_live(routed, count_live, &l);
+	assert_int_equal(l.n, 0);
+	collector__set_heap_stacks(&f->c, NULL, NULL);
+	f->c.heap_of = NULL;
+	stacks__free(own);
+	heapstate__free(routed);
+	free(e);
+}
+
 static void test_malformed(void **state)
 {
 	struct fixture *f = *state;
@@ -256,6 +321,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bpf_stack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_heap_routing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

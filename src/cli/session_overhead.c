@@ -115,6 +115,7 @@ size_t session__overhead_notes(const struct session *s, char *buf, size_t len)
 {
 	struct overhead_est all, tot;
 	size_t it = 0, off = 0, n;
+	char who[48];
 	uint32_t pid;
 	int w;
 
@@ -135,12 +136,19 @@ size_t session__overhead_notes(const struct session *s, char *buf, size_t len)
 			     overhead__ns_per_hit(s->ovh));
 		off += w > 0 ? (size_t)w : 0;
 	}
+	if (n == 1 && !off && overhead__last_gone(s->ovh)) {
+		/* the one process measured has exited */
+		snprintf(who, sizeof(who), "pid %u",
+			 overhead__last_gone(s->ovh));
+	} else {
+		snprintf(who, sizeof(who), "all %zu process%s", n,
+			 n > 1 ? "es" : "");
+	}
 	if (n > 1 || (n == 1 && !off)) {
 		if (off < len)
 			w = snprintf(buf + off, len - off,
-				     "%smemtel: heap probes cost %s%zu process%s an estimated %.1f%% (%llu hits, %s %.0f ns/hit)",
-				     off ? "\n" : "", n > 1 ? "all " : "", n,
-				     n > 1 ? "es" : "", all.slowdown * 100,
+				     "%smemtel: heap probes cost %s an estimated %.1f%% (%llu hits, %s %.0f ns/hit)",
+				     off ? "\n" : "", who, all.slowdown * 100,
 				     (unsigned long long)all.hits,
 				     s->ovh_measured ? "calibrated" : "assumed",
 				     overhead__ns_per_hit(s->ovh));

@@ -174,8 +174,8 @@ for ((r = 1; r <= OROUNDS; r++)); do
 done
 kill -TERM "$SERVER" 2>/dev/null || true
 
-python3 - "$TMP/overhead.tsv" "$RESULTS_JSON" "$OROUNDS" "${EXTRA[*]:-}" <<'PY'
-import json, os, statistics, sys, time
+python3 - "$TMP/overhead.tsv" "$TMP/probe_overhead.json" "$OROUNDS" "${EXTRA[*]:-}" <<'PY'
+import json, statistics, sys, time
 
 tsv, out, rounds, extra = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 rows = {}
@@ -223,12 +223,7 @@ for k, key in (("redis", "slowdown_throughput_pct"), ("compile", "slowdown_wall_
     e["agreement"] = agree(e["estimated_pct"], e[key])
     e["agreement_cpu"] = agree(e["estimated_pct"], e["slowdown_cpu_pct"])
     e["within_30pct"] = e["agreement"] is not None and abs(e["agreement"] - 1) <= TOL
-try:
-    with open(out) as f:
-        results = json.load(f)
-except (OSError, ValueError):
-    results = {}
-results["probe_overhead"] = {
+doc = {
     "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rounds": rounds,
     "memtel_args": extra, "target": "estimate within +-30% of the measured slowdown",
     **res,
@@ -236,10 +231,8 @@ results["probe_overhead"] = {
              "for compile); agreement_cpu uses the target's CPU time instead, which "
              "a shared VM disturbs less. Medians over alternating rounds.",
 }
-with open(out + ".tmp", "w") as f:
-    json.dump(results, f, indent=2)
-    f.write("\n")
-os.replace(out + ".tmp", out)
+with open(out, "w") as f:
+    json.dump(doc, f, indent=2)
 
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
@@ -258,3 +251,4 @@ print(f"redis: {r['throughput_rps']['none']:.0f} -> {r['throughput_rps']['memtel
       f"(x{r['throughput_ratio']:.2f}); compile: {res['compile']['wall_s']['none']:.1f} -> "
       f"{res['compile']['wall_s']['memtel']:.1f} s (x{res['compile']['wall_ratio']:.2f})")
 PY
+merge_results probe_overhead "$TMP/probe_overhead.json"

@@ -121,10 +121,14 @@ int overhead__update(struct overhead *o, uint32_t pid, uint64_t hits,
 
 	if (!v) {
 		p = proc_slot(o, &idx);
-		if (!p || u64map__set(&o->by_pid, pid, idx))
+		if (!p)
 			return -ENOMEM;
 		*p = (struct ovh_proc){ .pid = pid, .used = true, .hits = hits,
 					.cpu_ns = cpu_ns, .now_ns = now_ns };
+		if (u64map__set(&o->by_pid, pid, idx)) {
+			p->used = false;	/* a free slot again */
+			return -ENOMEM;
+		}
 		return 0;
 	}
 	p = &o->procs[*v];

@@ -53,6 +53,9 @@ struct probes {
 	int budget;
 	uint64_t deadline;	/* CLOCK_MONOTONIC ns */
 	pid_t ignored;		/* probes__ignore(): its records are dropped */
+	/* calls and sampled calls of ignored processes: the sampler's
+	 * counters are per CPU, not per process (their start at ignore) */
+	uint64_t ign_calls, ign_sampled, ign_calls0, ign_sampled0;
 };
 
 /* Records one probes__drain() hands over at most, and for how long:
@@ -291,8 +294,37 @@ int probes__next_target(struct probes *p, pid_t prev, pid_t *next)
 	return 0;
 }
 
+/* The sampler's per-CPU call counts, summed. */
+static void sampler_sums(struct probes *p, uint64_t *calls, uint64_t *sampled)
+{
+	struct mt_sampler *sv = calloc(p->nr_cpus, sizeof(*sv));
+	uint32_t zero = 0;
+	int i;
+
+	*calls = *sampled = 0;
+	if (sv && !bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.samplers),
+				       &zero, sv)) {
+		for (i = 0; i < p->nr_cpus; i++) {
+			*calls += sv[i].calls;
+			*sampled += sv[i].sampled;
+		}
+	}
+	free(sv);
+}
+
 void probes__ignore(struct probes *p, pid_t pid)
 {
+	uint64_t calls, sampled;
+
+	/* everything the sampler counted meanwhile was the ignored one's:
+	 * its probes are the only ones attached (attach/calibrate.c) */
+	sampler_sums(p, &calls, &sampled);
+	if (p->ignored) {
+		p->ign_calls += calls - p->ign_calls0;
+		p->ign_sampled += sampled - p->ign_sampled0;
+	}
+	p->ign_calls0 = calls;
+	p->ign_sampled0 = sampled;
 	p->ignored = pid;
 }
 
@@ -617,32 +649,23 @@ int probes__drain_all(struct probes *p)
 void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],
 		      uint64_t *calls, uint64_t *sampled)
 {
-	struct mt_sampler *sv = calloc(p->nr_cpus, sizeof(*sv));
 	uint64_t *v = calloc(p->nr_cpus, sizeof(*v));
-	uint32_t k, zero = 0;
+	uint32_t k;
 	int i;
 
 	memset(cnt, 0, MT_CNT__COUNT * sizeof(*cnt));
-	*calls = *sampled = 0;
-	if (!sv || !v)
-		goto cleanup;
-	for (k = 0; k < MT_CNT__COUNT; k++) {
+	for (k = 0; v && k < MT_CNT__COUNT; k++) {
 		if (bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.counters),
 					&k, v))
 			continue;
 		for (i = 0; i < p->nr_cpus; i++)
 			cnt[k] += v[i];
 	}
-	if (!bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.samplers), &zero,
-				 sv)) {
-		for (i = 0; i < p->nr_cpus; i++) {
-			*calls += sv[i].calls;
-			*sampled += sv[i].sampled;
-		}
-	}
-cleanup:
-	free(sv);
 	free(v);
+	/* without the calls of processes ignored (the calibration child) */
+	sampler_sums(p, calls, sampled);
+	*calls -= *calls >= p->ign_calls ? p->ign_calls : *calls;
+	*sampled -= *sampled >= p->ign_sampled ? p->ign_sampled : *sampled;
 }
 
 void probes__destroy(struct probes *p)

@@ -61,7 +61,9 @@ int probes__hits(struct probes *p, pid_t pid, uint64_t *hits);
  * must tolerate seeing a pid twice). */
 int probes__next_target(struct probes *p, pid_t prev, pid_t *next);
 /* Drop every record of pid before the on_event callback (one pid at a
- * time; 0 clears it): the calibration child's samples are never seen. */
+ * time; 0 clears it): the calibration child's samples are never seen.
+ * The sampler's calls counted meanwhile are left out of probes__counters
+ * too (they are per CPU: only pid may be probed in between). */
 void probes__ignore(struct probes *p, pid_t pid);
 /* Attach the fork/exec tracepoints (done by probes__load when follow is
  * set). 0 or -errno. */

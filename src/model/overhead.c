@@ -31,6 +31,7 @@ struct overhead {
 	/* processes forgotten (exited), summed for overhead__all */
 	uint64_t gone_hits, gone_cpu, gone_span;
 	size_t n_gone;
+	uint32_t last_gone;	/* pid of the last one */
 };
 
 struct overhead *overhead__new(double ns_per_hit)
@@ -120,10 +121,14 @@ int overhead__update(struct overhead *o, uint32_t pid, uint64_t hits,
 
 	if (!v) {
 		p = proc_slot(o, &idx);
-		if (!p || u64map__set(&o->by_pid, pid, idx))
+		if (!p)
 			return -ENOMEM;
 		*p = (struct ovh_proc){ .pid = pid, .used = true, .hits = hits,
 					.cpu_ns = cpu_ns, .now_ns = now_ns };
+		if (u64map__set(&o->by_pid, pid, idx)) {
+			p->used = false;	/* a free slot again */
+			return -ENOMEM;
+		}
 		return 0;
 	}
 	p = &o->procs[*v];
@@ -175,6 +180,12 @@ void overhead__forget(struct overhead *o, uint32_t pid)
 	if (p->t_span > o->gone_span)
 		o->gone_span = p->t_span;
 	o->n_gone++;
+	o->last_gone = pid;
+}
+
+uint32_t overhead__last_gone(const struct overhead *o)
+{
+	return o->last_gone;
 }
 
 size_t overhead__all(const struct overhead *o, struct overhead_est *all)

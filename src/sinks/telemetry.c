@@ -59,6 +59,8 @@ struct telemetry {
 	int jsonl_err;		/* the write error that stopped metrics.jsonl */
 	int leaks_err;		/* the last leaks.txt write's error, 0 if it worked */
 	int err;		/* first write error of the session */
+	bool partial;		/* the budget paused the heap probes */
+	double on_fraction, budget_pct;
 	struct mm_snapshot last;
 	bool have_last;
 	/* window scratch */
@@ -136,8 +138,9 @@ static const char *component(struct telemetry *t, uint32_t stack_id,
 
 	if (!stacks__get(t->o.stacks, stack_id, &v) || !v.n)
 		return "unknown";
-	r = symcache__get(t->o.syms, v.pid, v.pcs[0], !v.leaf_exact);
-	if (r->n_frames && r->frames[0].function) {
+	r = t->o.syms ? symcache__get(t->o.syms, v.pid, v.pcs[0],
+				      !v.leaf_exact) : NULL;
+	if (r && r->n_frames && r->frames[0].function) {
 		snprintf(buf, len, "%s", r->frames[0].function);
 		return buf;
 	}
@@ -151,6 +154,10 @@ static int collect_block(const struct heap_block *b, void *ctx)
 	struct stack_acc *a;
 	uint64_t *hit;
 
+	/* its free may have gone unseen: never part of a leak's series */
+	if (b->unverified)
+		return memmetrics__window_unverified(t->o.mm, b->stack_id,
+						     b->weight * (double)b->size);
 	hit = u64map__get(&t->by_stack, b->stack_id);
 	if (hit) {
 		a = &t->accs[*hit];
@@ -309,6 +316,9 @@ static int window(struct telemetry *t, double t_unix)
 	memset(&tot, 0, sizeof(tot));
 	if (t->o.heap)
 		heapstate__totals(t->o.heap, &tot);
+	if (t->partial)
+		memmetrics__set_partial(t->o.mm, t->on_fraction,
+					tot.unverified_bytes);
 	err = procstat__read_mem(t->o.pid, &proc);
 	err = memmetrics__end_window(t->o.mm, t_unix, err ? NULL : &proc,
 				     tot.inuse_bytes);
@@ -359,6 +369,9 @@ static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 	const struct mm_snapshot *s = &t->last;
 	size_t i;
 
+	if (t->partial)
+		fprintf(out, "partial: heap probes on %.0f%% of the time (--max-overhead %g%%); leak analysis covers only blocks allocated while they were on\n",
+			100 * t->on_fraction, t->budget_pct);
 	if (!t->have_last || !s->n_session_suspects) {
 		fprintf(out, "leak suspects: none\n");
 		return;
@@ -372,6 +385,8 @@ static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 
 		if (x->live)
 			snprintf(state, sizeof(state), "still live");
+		else if (x->unverified)
+			snprintf(state, sizeof(state), "unverified: live when the probes paused");
 		else if (x->freed_windows <= 2 || s->time_s - x->freed_s < 1)
 			/* a launched target's last two windows are taken as
 			 * it exits and as the session ends; a slow exit (a
@@ -385,7 +400,7 @@ static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 			memmetrics__severity_name(x->peak_severity),
 			x->component, x->last_bytes, x->last_objects,
 			x->peak_growth_mb_h, x->last_age_s, state);
-		if (!stacks__get(t->o.stacks, x->stack_id, &v))
+		if (!t->o.syms || !stacks__get(t->o.stacks, x->stack_id, &v))
 			continue;
 		for (k = 0; k < v.n && (int)k < max_frames; k++) {
 			const struct sym_result *r = symcache__get(
@@ -437,6 +452,14 @@ int telemetry__finish(struct telemetry *t, double t_unix)
 	if (t->have_last)
 		write_leaks(t);
 	return t->err;
+}
+
+void telemetry__set_partial(struct telemetry *t, double on_fraction,
+			    double budget_pct)
+{
+	t->partial = true;
+	t->on_fraction = on_fraction;
+	t->budget_pct = budget_pct;
 }
 
 void telemetry__print(struct telemetry *t, FILE *out)

@@ -113,7 +113,7 @@ struct {
 	__type(value, struct mt_alloc_enter);
 } scratch SEC(".maps");
 
-/* The processes profiled: tgid -> 1. Userspace adds the --pid list and
+/* The processes profiled: tgid -> struct mt_target (probe hits). Userspace adds the --pid list and
  * launched processes, the fork tracepoint adds children of tracked ones,
  * userspace removes those that exited. Bounded (MT_MAX_TARGETS by
  * default): a child that does not fit is counted and not profiled. */
@@ -121,7 +121,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MT_MAX_TARGETS);
 	__type(key, __u32);
-	__type(value, __u8);
+	__type(value, struct mt_target);
 } targets SEC(".maps");
 
 /* The CPU sampler has its own scratch record: a timer interrupt can land
@@ -144,6 +144,20 @@ static __always_inline void count(__u32 idx)
 static __always_inline bool tracked(__u32 tgid)
 {
 	return !filter_tgids || bpf_map_lookup_elem(&targets, &tgid);
+}
+
+/* tracked() for the heap programs: also counts n probe hits (this
+ * invocation and, where known, the return half it commits the kernel to)
+ * on the process's `targets` entry, from the lookup the filter does
+ * anyway. One atomic add; the per-hit cost is what userspace calibrates. */
+static __always_inline bool tracked_hit(__u32 tgid, __u64 n)
+{
+	struct mt_target *t = bpf_map_lookup_elem(&targets, &tgid);
+
+	if (!t)
+		return !filter_tgids;
+	__sync_fetch_and_add(&t->hits, n);
+	return true;
 }
 
 static __always_inline __u64 mul_or_zero(__u64 a, __u64 b)
@@ -294,7 +308,9 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 	struct tstate *st, nst = {};
 	bool sampled;
 
-	if (!tracked(pid_tgid >> 32))
+	/* a classic uretprobe fires for every call: count it here, where
+	 * the lookup is done (a session's return is counted below) */
+	if (!tracked_hit(pid_tgid >> 32, session_mode ? 1 : 2))
 		return 1;
 
 	switch (op) {
@@ -369,6 +385,8 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 		count(MT_CNT_TID_FULL);
 		return 1;
 	}
+	if (session_mode)
+		tracked_hit(pid_tgid >> 32, 1);	/* the return half */
 	return 0;
 }
 
@@ -471,7 +489,7 @@ static __always_inline void on_free(__u64 addr)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct live_key key = { .addr = addr, .tgid = pid_tgid >> 32 };
 
-	if (!key.addr)
+	if (!tracked_hit(key.tgid, 1) || !key.addr)
 		return;
 	/* Only sampled blocks are in `live`; everything else costs one
 	 * failed delete. */
@@ -644,12 +662,12 @@ int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
-	__u8 one = 1;
+	struct mt_target zero = {};
 
 	if (!follow_children || ctgid != (__u32)BPF_CORE_READ(child, pid) ||
 	    !bpf_map_lookup_elem(&targets, &ptgid))
 		return 0;
-	if (bpf_map_update_elem(&targets, &ctgid, &one, BPF_NOEXIST)) {
+	if (bpf_map_update_elem(&targets, &ctgid, &zero, BPF_NOEXIST)) {
 		/* already there (userspace was first) is not a drop */
 		if (!bpf_map_lookup_elem(&targets, &ctgid))
 			count(MT_CNT_TARGETS_FULL);
@@ -715,6 +733,7 @@ int BPF_KPROBE(go_malloc)
 	gp = bpf_map_lookup_elem(&go_procs, &tgid);
 	if (!gp)
 		return 0;
+	tracked_hit(tgid, 1);
 	if (bpf_probe_read_user(&rate, sizeof(rate), (void *)gp->rate_addr))
 		rate = -1;
 	if (emit_enter(ctx, MT_OP_GO_MALLOC, pid_tgid))
@@ -741,6 +760,7 @@ int BPF_KPROBE(go_free)
 
 	if (!bpf_map_lookup_elem(&go_procs, &tgid))
 		return 0;
+	tracked_hit(tgid, 1);
 	if (bpf_probe_read_user(&kind, sizeof(kind),
 				(void *)(ctx->ax + GO_SPECIAL_KIND_OFF)) ||
 	    kind != GO_KIND_SPECIAL_PROFILE)
@@ -821,7 +841,7 @@ int BPF_USDT(usdt_alloc, void *ptr, __u64 size, __u64 weighted_bytes)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct mt_usdt_ret *e;
 
-	if (!ptr || !tracked(pid_tgid >> 32))
+	if (!tracked_hit(pid_tgid >> 32, 1) || !ptr)
 		return 0;
 	/* the stack first, as for the uprobes: the collector pairs them */
 	if (emit_enter(ctx, MT_OP_USDT, pid_tgid))
@@ -844,7 +864,7 @@ int BPF_USDT(usdt_free, void *ptr)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
-	if (!ptr || !tracked(pid_tgid >> 32))
+	if (!tracked_hit(pid_tgid >> 32, 1) || !ptr)
 		return 0;
 	emit_free((__u64)ptr, MT_OP_FREE, pid_tgid);
 	return 0;

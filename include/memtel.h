@@ -168,6 +168,14 @@ struct mt_proc_event {
 #define MT_MAX_TARGETS 1024
 #endif
 
+/* The `targets` map's value: what the heap programs count per process.
+ * hits is every heap probe invocation (entry, return, free; uprobes,
+ * uretprobes, session halves, Go and USDT programs) for that tgid, added
+ * atomically; src/model/overhead.c turns it into a cost estimate. */
+struct mt_target {
+	__u64 hits;
+};
+
 /* Per-CPU state of the byte sampler (the `samplers` map's value): BPF
  * counts down, userspace seeds `remaining` before attach and sums the
  * call counts at exit. */

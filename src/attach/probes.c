@@ -44,7 +44,22 @@ struct probes {
 	struct plink *links;
 	size_t n_links;
 	int nr_cpus;
+	int (*on_event)(void *ctx, void *data, size_t size);
+	void *ctx;
+	pid_t ignored;		/* probes__ignore(): its records are dropped */
 };
+
+/* Every record goes to the caller's callback, except those of the process
+ * probes__ignore() named (attach/calibrate.c's child). */
+static int probes_on_event(void *ctx, void *data, size_t size)
+{
+	const struct mt_event_hdr *h = data;
+	struct probes *p = ctx;
+
+	if (p->ignored && size >= sizeof(*h) && h->pid == (__u32)p->ignored)
+		return 0;
+	return p->on_event(p->ctx, data, size);
+}
 
 /* Start every CPU's countdown at a random gap, not at 0, so the first
  * allocation after attach is not always sampled. */
@@ -144,8 +159,10 @@ struct probes *probes__load(const struct probes_opts *o)
 	}
 	if (err)
 		goto fail;
+	p->on_event = o->on_event;
+	p->ctx = o->ctx;
 	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events),
-				 o->on_event, o->ctx, NULL);
+				 probes_on_event, p, NULL);
 	if (!p->rb) {
 		err = -errno;
 		goto fail;
@@ -205,12 +222,42 @@ static int attach_one(struct probes *p, struct bpf_program *prog, pid_t pid,
 
 int probes__track(struct probes *p, pid_t pid)
 {
+	struct mt_target zero = { 0 };
 	uint32_t key = (uint32_t)pid;
-	uint8_t one = 1;
 
+	/* NOEXIST: a process the fork tracepoint (or an earlier call) added
+	 * keeps the hits it has counted */
 	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.targets), &key,
-				&one, BPF_ANY))
+				&zero, BPF_NOEXIST) && errno != EEXIST)
 		return -errno;
+	return 0;
+}
+
+int probes__next_target(struct probes *p, pid_t prev, pid_t *next)
+{
+	uint32_t key = (uint32_t)prev, nk;
+
+	if (bpf_map_get_next_key(bpf_map__fd(p->skel->maps.targets),
+				 prev ? &key : NULL, &nk))
+		return -errno;
+	*next = (pid_t)nk;
+	return 0;
+}
+
+void probes__ignore(struct probes *p, pid_t pid)
+{
+	p->ignored = pid;
+}
+
+int probes__hits(struct probes *p, pid_t pid, uint64_t *hits)
+{
+	struct mt_target t;
+	uint32_t key = (uint32_t)pid;
+
+	*hits = 0;
+	if (bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.targets), &key, &t))
+		return -errno;
+	*hits = t.hits;
 	return 0;
 }
 

@@ -50,6 +50,17 @@ void probes__detach_pid(struct probes *p, pid_t pid);
  * sampler filter on it). 0 or -errno (-E2BIG: the set is full). */
 int probes__track(struct probes *p, pid_t pid);
 void probes__untrack(struct probes *p, pid_t pid);
+/* Cumulative heap probe hits of tracked process pid (every entry, return
+ * and free invocation counted by the BPF side since it was tracked).
+ * 0 or -ENOENT (not tracked); *hits is 0 on error. */
+int probes__hits(struct probes *p, pid_t pid, uint64_t *hits);
+/* Iterate over the tracked processes: prev 0 for the first. 0, or -ENOENT
+ * at the end (a set changing meanwhile may restart the walk: a caller
+ * must tolerate seeing a pid twice). */
+int probes__next_target(struct probes *p, pid_t prev, pid_t *next);
+/* Drop every record of pid before the on_event callback (one pid at a
+ * time; 0 clears it): the calibration child's samples are never seen. */
+void probes__ignore(struct probes *p, pid_t pid);
 /* Attach the fork/exec tracepoints (done by probes__load when follow is
  * set). 0 or -errno. */
 int probes__attach_tracepoints(struct probes *p);

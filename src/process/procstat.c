@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "process/procmaps.h"
 #include "process/procstat.h"
@@ -152,6 +153,55 @@ cleanup:
 	return err;
 }
 
+int procstat__stat_field(const char *text, int field, uint64_t *val)
+{
+	unsigned long long v;
+	const char *p;
+	char *end;
+	int i;
+
+	if (!text || field < 3)
+		return -EINVAL;
+	/* fields after comm are separated by single spaces */
+	p = strrchr(text, ')');
+	for (i = 2; p && i < field; i++)
+		p = strchr(p + 1, ' ');
+	if (!p || p[1] < '0' || p[1] > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(p + 1, &end, 10);
+	if (errno || (*end && *end != ' ' && *end != '\n'))
+		return -EINVAL;
+	*val = v;
+	return 0;
+}
+
+int procstat__parse_cpu(const char *text, long hz, uint64_t *cpu_ns)
+{
+	uint64_t ut, st, t;
+
+	if (hz <= 0 || procstat__stat_field(text, 14, &ut) ||
+	    procstat__stat_field(text, 15, &st) || ut + st < ut)
+		return -EINVAL;
+	t = ut + st;
+	*cpu_ns = t / (uint64_t)hz * 1000000000ULL +
+		  t % (uint64_t)hz * 1000000000ULL / (uint64_t)hz;
+	return 0;
+}
+
+int procstat__cpu_ns(pid_t pid, uint64_t *cpu_ns)
+{
+	char path[64], *text = NULL;
+	int err;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	err = fileio__read_text(path, 0, PROCSTAT_MAX_STATUS, &text, NULL);
+	if (err)
+		return err == -ENOENT ? -ESRCH : err;
+	err = procstat__parse_cpu(text, sysconf(_SC_CLK_TCK), cpu_ns);
+	free(text);
+	return err;
+}
 
 int procstat__pid_state(pid_t pid)
 {

@@ -33,6 +33,16 @@ int procstat__parse_status(const char *text, struct proc_mem *out);
 int procstat__parse_smaps(const char *text, uint64_t *allocator_bytes);
 /* Read /proc/PID/status and /proc/PID/smaps. 0 or -errno (-ESRCH if gone). */
 int procstat__read_mem(pid_t pid, struct proc_mem *out);
+/* Numeric field `field` (1-based, as in proc(5): 14 utime, 22 starttime)
+ * of /proc/PID/stat text; comm (field 2) may hold spaces and ')'.
+ * 0 or -EINVAL. */
+int procstat__stat_field(const char *text, int field, uint64_t *val);
+/* utime + stime of /proc/PID/stat text (clock ticks at hz), in ns.
+ * 0 or -EINVAL. */
+int procstat__parse_cpu(const char *text, long hz, uint64_t *cpu_ns);
+/* CPU time process pid has used, all threads, user + system (the kernel
+ * accounts uprobe traps here), in ns. 0 or -errno (-ESRCH if gone). */
+int procstat__cpu_ns(pid_t pid, uint64_t *cpu_ns);
 /* 0 alive, -ESRCH gone, -ECHILD a zombie (exited, not yet reaped). */
 int procstat__pid_state(pid_t pid);
 /* The CapEff mask in /proc/self/status text. 0 or -EINVAL. */

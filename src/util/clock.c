@@ -27,6 +27,11 @@ uint64_t clock__boot_ns(void)
 	return read_ns(CLOCK_BOOTTIME);
 }
 
+uint64_t clock__thread_cpu_ns(void)
+{
+	return read_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
 struct timespec clock__mono_after_ms(uint64_t ms)
 {
 	uint64_t t = clock__mono_ns() + ms * 1000000ULL;

@@ -18,6 +18,9 @@ uint64_t clock__real_ns(void);
 /* CLOCK_BOOTTIME in nanoseconds: the clock of /proc/PID/stat's
  * starttime (monotonic, counting suspend). */
 uint64_t clock__boot_ns(void);
+/* CPU time of the calling thread in nanoseconds (user + system, the
+ * kernel's traps on its behalf included). */
+uint64_t clock__thread_cpu_ns(void);
 /* CLOCK_MONOTONIC in milliseconds. */
 static inline uint64_t clock__mono_ms(void)
 {

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * overhead.c - the estimated slowdown the heap probes cause each target,
+ * from its cumulative probe hits and CPU time (see overhead.h for the
+ * formula). Each process keeps the last sample it was given, the deltas of
+ * the latest update and the sums of all deltas; a pid maps to its entry
+ * through a u64map.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/overhead.h"
+#include "util/u64map.h"
+
+struct ovh_proc {
+	uint32_t pid;
+	bool used;
+	uint64_t hits, cpu_ns, now_ns;		/* the last sample */
+	uint64_t d_hits, d_cpu, d_span;		/* its deltas */
+	uint64_t t_hits, t_cpu, t_span;		/* sums since the first */
+};
+
+struct overhead {
+	double ns_per_hit;
+	struct u64map by_pid;	/* pid -> index into procs */
+	struct ovh_proc *procs;
+	size_t n, cap;
+};
+
+struct overhead *overhead__new(double ns_per_hit)
+{
+	struct overhead *o;
+
+	if (!isfinite(ns_per_hit) || ns_per_hit < 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	o->ns_per_hit = ns_per_hit;
+	return o;
+}
+
+void overhead__free(struct overhead *o)
+{
+	if (!o)
+		return;
+	u64map__free(&o->by_pid);
+	free(o->procs);
+	free(o);
+}
+
+double overhead__ns_per_hit(const struct overhead *o)
+{
+	return o->ns_per_hit;
+}
+
+void overhead__estimate(double ns_per_hit, uint64_t hits, uint64_t cpu_ns,
+			uint64_t span_ns, struct overhead_est *out)
+{
+	double probe = (double)hits * ns_per_hit, cpu = (double)cpu_ns;
+	double share = probe;
+
+	memset(out, 0, sizeof(*out));
+	out->hits = hits;
+	out->probe_ns = probe;
+	out->cpu_ns = cpu;
+	out->span_ns = (double)span_ns;
+	if (cpu <= 0)
+		return;		/* no CPU seen: nothing to compare with */
+	if (share > cpu * OVERHEAD_MAX_SHARE)
+		share = cpu * OVERHEAD_MAX_SHARE;
+	out->slowdown = share / (cpu - share);
+}
+
+/* A free slot (a forgotten pid's) or a new one; NULL if out of memory. */
+static struct ovh_proc *proc_slot(struct overhead *o, size_t *idx)
+{
+	struct ovh_proc *np;
+	size_t i;
+
+	for (i = 0; i < o->n; i++) {
+		if (!o->procs[i].used) {
+			*idx = i;
+			return &o->procs[i];
+		}
+	}
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 16;
+
+		np = realloc(o->procs, cap * sizeof(*np));
+		if (!np)
+			return NULL;
+		o->procs = np;
+		o->cap = cap;
+	}
+	*idx = o->n;
+	return &o->procs[o->n++];
+}
+
+/* A cumulative counter's step: 0 if it went backwards (a new baseline). */
+static uint64_t step(uint64_t now, uint64_t before)
+{
+	return now >= before ? now - before : 0;
+}
+
+int overhead__update(struct overhead *o, uint32_t pid, uint64_t hits,
+		     uint64_t cpu_ns, uint64_t now_ns)
+{
+	uint64_t *v = u64map__get(&o->by_pid, pid);
+	struct ovh_proc *p;
+	size_t idx;
+
+	if (!v) {
+		p = proc_slot(o, &idx);
+		if (!p || u64map__set(&o->by_pid, pid, idx))
+			return -ENOMEM;
+		*p = (struct ovh_proc){ .pid = pid, .used = true, .hits = hits,
+					.cpu_ns = cpu_ns, .now_ns = now_ns };
+		return 0;
+	}
+	p = &o->procs[*v];
+	p->d_hits = step(hits, p->hits);
+	p->d_cpu = step(cpu_ns, p->cpu_ns);
+	p->d_span = step(now_ns, p->now_ns);
+	p->t_hits += p->d_hits;
+	p->t_cpu += p->d_cpu;
+	p->t_span += p->d_span;
+	p->hits = hits;
+	p->cpu_ns = cpu_ns;
+	p->now_ns = now_ns;
+	return 0;
+}
+
+bool overhead__get(const struct overhead *o, uint32_t pid,
+		   struct overhead_est *last, struct overhead_est *total)
+{
+	const uint64_t *v = u64map__get(&o->by_pid, pid);
+	const struct ovh_proc *p;
+
+	if (!v)
+		return false;
+	p = &o->procs[*v];
+	if (last)
+		overhead__estimate(o->ns_per_hit, p->d_hits, p->d_cpu,
+				   p->d_span, last);
+	if (total)
+		overhead__estimate(o->ns_per_hit, p->t_hits, p->t_cpu,
+				   p->t_span, total);
+	return true;
+}
+
+void overhead__forget(struct overhead *o, uint32_t pid)
+{
+	uint64_t idx;
+
+	if (u64map__del(&o->by_pid, pid, &idx))
+		o->procs[idx].used = false;
+}
+
+bool overhead__next(const struct overhead *o, size_t *it, uint32_t *pid)
+{
+	while (*it < o->n) {
+		const struct ovh_proc *p = &o->procs[(*it)++];
+
+		if (p->used) {
+			*pid = p->pid;
+			return true;
+		}
+	}
+	return false;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * overhead.h - what the heap probes cost each target, estimated: the BPF
+ * side counts probe hits per process (probes__hits), the session measured
+ * the cost of one hit on this kernel at start (attach/calibrate.c), and
+ * /proc/PID/stat gives the target's CPU time. The kernel accounts the trap
+ * and the BPF program to the thread that hit the probe, so the target's
+ * CPU time includes the probes:
+ *
+ *	probe_ns = hits * ns_per_hit
+ *	slowdown = probe_ns / (cpu_ns - probe_ns)	(0.05: 5% slower)
+ *
+ * Pure arithmetic over the samples it is given (no /proc, no BPF), so the
+ * unit test drives it directly.
+ */
+#ifndef MEMTEL_MODEL_OVERHEAD_H
+#define MEMTEL_MODEL_OVERHEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The probes' share of the target's CPU is capped at this fraction: an
+ * estimate at or past the measured CPU time (10 ms tick granularity of
+ * /proc/PID/stat, or a cost calibrated too high) reads as 99x, not as a
+ * division by zero. */
+#define OVERHEAD_MAX_SHARE 0.99
+
+struct overhead;
+
+struct overhead_est {
+	uint64_t hits;
+	double probe_ns;	/* hits x cost */
+	double cpu_ns;		/* target CPU in the span, probes included */
+	double slowdown;	/* probe_ns / (cpu_ns - probe_ns); 0 if no CPU */
+	double span_ns;		/* wall time covered */
+};
+
+/* NULL with errno set (ENOMEM, EINVAL for a negative or non-finite cost). */
+struct overhead *overhead__new(double ns_per_hit);
+void overhead__free(struct overhead *o);
+/* Cumulative hits (BPF) and cumulative CPU time of pid (utime+stime in ns,
+ * from /proc/PID/stat via process/procstat) at now_ns. The first update of
+ * a pid only sets its baseline. A counter that goes backwards (the pid was
+ * re-tracked or reused) starts a new baseline: nothing is subtracted.
+ * 0 or -ENOMEM. */
+int overhead__update(struct overhead *o, uint32_t pid, uint64_t hits,
+		     uint64_t cpu_ns, uint64_t now_ns);
+/* last: since the previous update; total: since the first (either may be
+ * NULL). false if pid unknown. */
+bool overhead__get(const struct overhead *o, uint32_t pid,
+		   struct overhead_est *last, struct overhead_est *total);
+/* Drop pid (it exited): a later process with the same pid starts afresh. */
+void overhead__forget(struct overhead *o, uint32_t pid);
+double overhead__ns_per_hit(const struct overhead *o);
+/* Iterate over the known pids: start with *it = 0; false at the end. */
+bool overhead__next(const struct overhead *o, size_t *it, uint32_t *pid);
+/* The estimate for hits and cpu_ns over span_ns at ns_per_hit. */
+void overhead__estimate(double ns_per_hit, uint64_t hits, uint64_t cpu_ns,
+			uint64_t span_ns, struct overhead_est *out);
+
+#endif /* MEMTEL_MODEL_OVERHEAD_H */

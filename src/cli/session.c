@@ -608,6 +608,7 @@ int session__attach(struct session *s, struct allocator *a,
 			mt_info("attached otel_memory USDT probes in %d file(s) of pid %d: the program samples in-process, malloc/free are not probed",
 				err, s->pid);
 		usdt = err > 0;
+		s->heap_usdt = usdt;
 	}
 	if (s->heap && n_pts && !usdt) {
 		err = probes__attach(s->probes, a, pts, n_pts);
@@ -622,6 +623,8 @@ int session__attach(struct session *s, struct allocator *a,
 						   : "uprobes + uretprobes");
 	}
 	if (s->pid && session__start_tree(s, a))
+		return EXIT_RUNTIME;
+	if (session__budget_start(s))
 		return EXIT_RUNTIME;
 	if (s->cpu) {
 		s->n_cpus = probes__attach_cpu(s->probes, o->freq,
@@ -689,6 +692,7 @@ static void session__status(struct session *s)
 	struct heap_totals tot;
 	struct winsize ws;
 	uint64_t now = clock__mono_ns();
+	unsigned int paused;
 	char line[512];
 
 	if (!s->status || now < s->next_status)
@@ -707,6 +711,11 @@ static void session__status(struct session *s)
 	}
 	f.cpu_samples = s->cpust ? cpustate__total(s->cpust) : 0;
 	f.dropped = c.dropped;
+	if (session__budget_partial(s, &paused)) {
+		f.partial = true;
+		f.on_fraction = session__budget_on_fraction(s);
+	}
+	f.paused = paused;
 	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) || !ws.ws_col)
 		ws.ws_col = 0;
 	mt_status(status__format(&f, ws.ws_col, line, sizeof(line)));
@@ -768,6 +777,7 @@ static int session__loop(struct session *s)
 			next_reap = clock__mono_ns() + 1000000000ULL;
 		}
 		session__window(s, &next_window, interval);
+		session__budget_tick(s);
 		session__status(s);
 		if (n < 0 && n != -EINTR) {
 			mt_err("reading events failed: %s", strerror(-n));
@@ -939,6 +949,7 @@ static int session__finish(struct session *s, int rc)
 	if (s->probes)
 		probes__drain(s->probes);
 	session__counts(s, &c);
+	session__budget_finish(s);
 	/* detach now: the target runs unprobed while we symbolize */
 	probes__destroy(s->probes);
 	s->probes = NULL;
@@ -964,6 +975,7 @@ void session__free(struct session *s)
 	if (s->launched)
 		launch__terminate(0);
 	probes__destroy(s->probes);
+	session__budget_free(s);
 	proctree__free(s->tree);
 	telemetry__free(s->tel);
 	profile_export__free(s->pexp);

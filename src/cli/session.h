@@ -9,6 +9,7 @@
 #define MEMTEL_CLI_SESSION_H
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -75,6 +76,15 @@ struct session {
 	bool go_found;		/* the target is a Go program */
 	bool go_heap;		/* the Go runtime's sampled heap is probed */
 	struct golang go;
+	bool heap_usdt;		/* otel_memory USDT probes, not uprobes */
+	/* --max-overhead (session_budget.c) */
+	double budget_pct;
+	struct budget *budget;		/* NULL: unlimited */
+	struct overhead *budget_ovh;	/* its estimates, once a second */
+	struct u64map budget_plans;	/* pid -> struct heap_plan * */
+	struct u64map budget_seen;	/* pid -> generation last tracked */
+	uint64_t budget_gen, next_budget, budget_end;
+	double budget_detach_ns;	/* the last detach's cost */
 };
 
 /* Probe counters at the end of a session, for the summary. */
@@ -92,5 +102,24 @@ const char *session__file_name(enum session_file f);
 /* summary.c: the terminal summary, listing only the files written. */
 void session__print_summary(const struct session *s, int64_t duration_ns,
 			    const struct session_counts *c);
+
+/* session_budget.c: the overhead budget, when --max-overhead (or its
+ * default) applies: after attaching. 0 or -ENOMEM (reported). */
+int session__budget_start(struct session *s);
+/* Once a second: estimate, decide, switch the heap probes. */
+void session__budget_tick(struct session *s);
+/* Before the probes are destroyed: the budget's figures stop here. */
+void session__budget_finish(struct session *s);
+/* Did the budget ever pause a process's probes? *paused (may be NULL):
+ * how many are paused now. */
+bool session__budget_partial(const struct session *s, unsigned int *paused);
+/* Share of the time the probes were on (1 when never paused). */
+double session__budget_on_fraction(const struct session *s);
+/* The heap profile's comment lines on what is partial ('\n'-separated);
+ * their length (0: nothing partial). */
+size_t session__budget_notes(const struct session *s, char *buf, size_t len);
+/* The summary's lines on it (nothing when never paused). */
+void session__budget_print(const struct session *s, FILE *out);
+void session__budget_free(struct session *s);
 
 #endif /* MEMTEL_CLI_SESSION_H */

@@ -32,7 +32,8 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-#define CALIB_PAIRS		10000	/* malloc/free pairs per round */
+#define CALIB_PAIRS		3000	/* malloc/free pairs per round */
+#define CALIB_WARM_PAIRS	300	/* of the warm-up round */
 #define CALIB_ROUNDS		5
 #define CALIB_MAX_ROUNDS	15
 /* stop adding rounds past this: the whole takes < 300 ms with attach
@@ -51,9 +52,11 @@ static void __attribute__((noreturn)) child_main(int cmd, int res)
 	char c;
 	int i;
 
-	while (read(cmd, &c, 1) == 1 && c == 'r') {
+	while (read(cmd, &c, 1) == 1 && (c == 'r' || c == 'w')) {
+		int n = c == 'w' ? CALIB_WARM_PAIRS : CALIB_PAIRS;
+
 		t0 = clock__thread_cpu_ns();
-		for (i = 0; i < CALIB_PAIRS; i++)
+		for (i = 0; i < n; i++)
 			calib_free(calib_malloc(32 + (size_t)(i & 7) * 16));
 		dt = clock__thread_cpu_ns() - t0;
 		if (write(res, &dt, sizeof(dt)) != sizeof(dt))
@@ -100,11 +103,11 @@ static int child_start(struct calib_child *c)
 	return 0;
 }
 
-/* One round: the child's CPU ns, or 0 if it did not answer. */
-static uint64_t child_round(struct calib_child *c)
+/* One round ('r', or 'w' a short warm-up): the child's CPU ns, or 0 if
+ * it did not answer. */
+static uint64_t child_round(struct calib_child *c, char r)
 {
 	uint64_t dt = 0;
-	char r = 'r';
 
 	if (write(c->cmd, &r, 1) != 1 ||
 	    read(c->res, &dt, sizeof(dt)) != sizeof(dt))
@@ -169,7 +172,7 @@ static size_t probed_rounds(struct probes *p, struct calib_child *c,
 	while (n < rounds && clock__mono_ns() - start < CALIB_BUDGET_NS) {
 		if (probes__hits(p, c->pid, &h0))
 			break;
-		dt = child_round(c);
+		dt = child_round(c, 'r');
 		if (!dt || probes__hits(p, c->pid, &h1))
 			break;
 		if (h1 <= h0)
@@ -186,6 +189,7 @@ int calibrate__hit_cost(struct probes *p, unsigned int rounds,
 	uint64_t start = clock__mono_ns(), dt;
 	struct calib_child c = { 0 };
 	size_t n = 0, i;
+	pid_t pid;
 	int err;
 
 	*ns_per_hit = CALIBRATE_DEFAULT_NS;
@@ -199,7 +203,7 @@ int calibrate__hit_cost(struct probes *p, unsigned int rounds,
 	probes__ignore(p, c.pid);
 	/* a first round warms the child's heap, then the bare rounds */
 	for (i = 0; i <= rounds; i++) {
-		dt = child_round(&c);
+		dt = child_round(&c, 'r');
 		if (!dt) {
 			err = -EPIPE;
 			goto cleanup;
@@ -212,7 +216,7 @@ int calibrate__hit_cost(struct probes *p, unsigned int rounds,
 	if (err)
 		goto cleanup;
 	/* warm-up: the first hits map the out-of-line page and fault in */
-	if (!child_round(&c)) {
+	if (!child_round(&c, 'w')) {
 		err = -EPIPE;
 		goto cleanup;
 	}
@@ -227,16 +231,17 @@ int calibrate__hit_cost(struct probes *p, unsigned int rounds,
 	if (v > CALIBRATE_MAX_NS)
 		v = CALIBRATE_MAX_NS;
 	*ns_per_hit = v;
-	mt_debug("calibrated %.0f ns per heap probe hit (%zu rounds of %d malloc/free pairs, bare %.1f ns per pair) in %.0f ms",
-		 v, n, CALIB_PAIRS, b / CALIB_PAIRS,
-		 (double)(clock__mono_ns() - start) / 1e6);
+	mt_debug("calibration child %d: %.0f ns per heap probe hit (median of %zu rounds of %d malloc/free pairs; %.1f ns per pair unprobed)",
+		 (int)c.pid, v, n, CALIB_PAIRS, b / CALIB_PAIRS);
 
 cleanup:
-	if (c.pid) {
-		probes__untrack(p, c.pid);
-		probes__detach_pid(p, c.pid);
-	}
+	/* dead first: its probes then fire no more while the link closes */
+	pid = c.pid;
 	child_stop(&c);
+	if (pid) {
+		probes__untrack(p, pid);
+		probes__detach_pid(p, pid);
+	}
 	/* the child's sampled records are in the ring: drop them now, then
 	 * stop ignoring its pid (a later process may get it) */
 	probes__drain(p);

@@ -31,6 +31,7 @@
 #include "model/cpustate.h"
 #include "model/heapstate.h"
 #include "model/memmetrics.h"
+#include "model/overhead.h"
 #include "model/stacks.h"
 #include "process/elfinfo.h"
 #include "process/procstat.h"
@@ -510,6 +511,7 @@ static void session__on_exiting(void *ctx, pid_t pid)
 	if (t)
 		target__refresh(t, true);
 	probes__drain(s->probes);
+	session__overhead_update(s);
 	if (s->tel && pid == s->pid)
 		telemetry__window(s->tel, wall_ns() / 1e9);
 }
@@ -582,6 +584,8 @@ int session__attach(struct session *s, struct allocator *a,
 			       mt_verbose ? "" : " (-v shows libbpf's log)");
 		return EXIT_RUNTIME;
 	}
+	if (session__calibrate(s))
+		return EXIT_RUNTIME;
 	if (s->go_found && collector__add_go(&s->coll, (uint32_t)s->pid))
 		return EXIT_RUNTIME;
 	if (s->go_heap) {
@@ -638,6 +642,8 @@ int session__attach(struct session *s, struct allocator *a,
 			s->cpu_event, o->freq, s->n_cpus,
 			o->all ? "all processes" : "the target");
 	}
+	/* the targets' hits and CPU so far: the estimate starts here */
+	session__overhead_update(s);
 	/* our own programs (and any loaded since) are in kallsyms now:
 	 * a sample landing in one gets its name */
 	err = s->ksyms ? ksyms__reload(s->ksyms, NULL) : 0;
@@ -730,6 +736,7 @@ static void session__window(struct session *s, uint64_t *next_window,
 	if ((!s->tel && !s->pexp) || clock__mono_ns() < *next_window)
 		return;
 	session__check_silence(s);
+	session__overhead_update(s);
 	err = s->tel ? telemetry__window(s->tel, wall_ns() / 1e9) : 0;
 	if (err)
 		mt_err("metrics window failed: %s", strerror(-err));
@@ -828,14 +835,21 @@ static int session__wrote(struct session *s, enum session_file f, int err)
 static int session__write_heap(struct session *s, int64_t duration,
 			       const char *what)
 {
+	char notes[4096];
 	struct heap_report hr = {
 		.heap = s->heapst, .stacks = s->stacks, .syms = s->syms,
 		.sample_bytes = s->o->sample_bytes,
 		.time_nanos = s->start_wall, .duration_nanos = duration,
+		.notes = notes,
 	};
 	char path[PATH_MAX + 32], title[PATH_MAX + 64];
+	size_t n;
 	int rc;
 
+	n = session__overhead_notes(s, notes, sizeof(notes));
+	if (n && n + 1 < sizeof(notes))
+		notes[n++] = '\n';
+	session__budget_notes(s, notes + n, sizeof(notes) - n);
 	session__path(s, SF_HEAP_PPROF, path, sizeof(path));
 	rc = session__wrote(s, SF_HEAP_PPROF,
 			    heap_report__write_pprof(&hr, path));
@@ -849,14 +863,16 @@ static int session__write_heap(struct session *s, int64_t duration,
 static int session__write_cpu(struct session *s, int64_t duration,
 			      const char *what)
 {
+	char notes[4096];
 	struct cpu_report cr = {
 		.cpu = s->cpust, .stacks = s->stacks, .syms = s->syms,
 		.freq = s->o->freq, .time_nanos = s->start_wall,
-		.duration_nanos = duration,
+		.duration_nanos = duration, .notes = notes,
 	};
 	char path[PATH_MAX + 32], title[PATH_MAX + 64];
 	int rc;
 
+	session__overhead_notes(s, notes, sizeof(notes));
 	session__path(s, SF_CPU_PPROF, path, sizeof(path));
 	rc = session__wrote(s, SF_CPU_PPROF, cpu_report__write_pprof(&cr, path));
 	if (s->pid)
@@ -950,6 +966,7 @@ static int session__finish(struct session *s, int rc)
 		probes__drain(s->probes);
 	session__counts(s, &c);
 	session__budget_finish(s);
+	session__overhead_update(s);
 	/* detach now: the target runs unprobed while we symbolize */
 	probes__destroy(s->probes);
 	s->probes = NULL;
@@ -978,6 +995,7 @@ void session__free(struct session *s)
 	session__budget_free(s);
 	proctree__free(s->tree);
 	telemetry__free(s->tel);
+	overhead__free(s->ovh);
 	profile_export__free(s->pexp);
 	otlp_exporter__free(s->exp);
 	memmetrics__free(s->mm);

@@ -72,6 +72,8 @@ int session__budget_start(struct session *s)
 		   (uint64_t)(on_s * 1e9) : BUDGET_ON_MIN_NS;
 	if (bo.on_ns > BUDGET_OFF_MAX_NS)
 		bo.on_ns = BUDGET_OFF_MAX_NS;
+	if (s->ovh)
+		ns_per_hit = overhead__ns_per_hit(s->ovh);
 	s->budget = budget__new(&bo);
 	s->budget_ovh = s->budget ? overhead__new(ns_per_hit) : NULL;
 	if (!s->budget_ovh) {

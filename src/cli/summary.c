@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "cli/session.h"
+#include "model/overhead.h"
 #include "process/target.h"
 #include "process/targets.h"
 #include "sinks/file/cpu_report.h"
@@ -71,6 +72,43 @@ static void print_heap(const struct session *s, const struct session_counts *c)
 	       tot.alloc_objects, a, tot.inuse_objects, b);
 	session__budget_print(s, stdout);
 	heap_report__print_top(&hr, stdout, 10);
+}
+
+/* What the heap probes cost: a line per process still profiled at the end
+ * and one for all of them when there were several (or the ones measured
+ * have exited). */
+static void print_overhead(const struct session *s)
+{
+	struct overhead_est e;
+	char line[256];
+	size_t it = 0, n, lines = 0;
+	uint32_t pid;
+
+	if (!s->ovh)
+		return;
+	n = overhead__all(s->ovh, &e);
+	if (n == 1 && overhead__next(s->ovh, &it, &pid) &&
+	    overhead__get(s->ovh, pid, NULL, &e) && e.span_ns) {
+		session__overhead_format(s, &e, line, sizeof(line));
+		printf("heap probes: %s%s\n", line,
+		       s->ovh_measured ? "" : ", cost per hit assumed");
+		return;
+	}
+	it = 0;
+	while (n > 1 && lines < 10 && overhead__next(s->ovh, &it, &pid)) {
+		if (!overhead__get(s->ovh, pid, NULL, &e) || !e.span_ns)
+			continue;
+		session__overhead_format(s, &e, line, sizeof(line));
+		printf("heap probes: pid %u: %s\n", pid, line);
+		lines++;
+	}
+	if (!n)
+		return;
+	overhead__all(s->ovh, &e);
+	session__overhead_format(s, &e, line, sizeof(line));
+	printf("heap probes: %s%zu process%s: %s%s\n", n > 1 ? "all " : "", n,
+	       n > 1 ? "es" : "", line,
+	       s->ovh_measured ? "" : ", cost per hit assumed");
 }
 
 static void print_cpu(const struct session *s)
@@ -141,6 +179,7 @@ void session__print_summary(const struct session *s, int64_t duration_ns,
 		       duration_ns / 1e9, why);
 	if (s->heap)
 		print_heap(s, c);
+	print_overhead(s);
 	if (s->cpu)
 		print_cpu(s);
 	print_drops(s, c);

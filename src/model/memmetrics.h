@@ -250,6 +250,10 @@ int memmetrics__end_window(struct memmetrics *m, double t_s,
  * released with mm_snapshot__free(). 0 or -ENOMEM. */
 int memmetrics__snapshot(struct memmetrics *m, struct mm_snapshot *out);
 void mm_snapshot__free(struct mm_snapshot *s);
+/* Append a copy of pt (name, unit and description static; label values
+ * copied) to s: points other models contribute to the window, such as the
+ * heap probes' estimated overhead. 0, -EINVAL or -ENOMEM. */
+int mm_snapshot__append(struct mm_snapshot *s, const struct mm_point *pt);
 void memmetrics__stats(const struct memmetrics *m, struct mm_stats *out);
 
 #endif /* MEMTEL_MEMMETRICS_H */

@@ -441,6 +441,28 @@ cleanup:
 	return err;
 }
 
+int mm_snapshot__append(struct mm_snapshot *s, const struct mm_point *pt)
+{
+	struct mm_point *nv, *p;
+	size_t i;
+
+	if (pt->n_labels > MM_MAX_LABELS)
+		return -EINVAL;
+	nv = reallocarray(s->points, s->n_points + 1, sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	s->points = nv;
+	p = &s->points[s->n_points];
+	*p = *pt;
+	for (i = 0; i < pt->n_labels; i++) {
+		p->labels[i].value = snap_str(s, pt->labels[i].value);
+		if (!p->labels[i].value)
+			return -ENOMEM;
+	}
+	s->n_points++;
+	return 0;
+}
+
 void mm_snapshot__free(struct mm_snapshot *s)
 {
 	size_t i;

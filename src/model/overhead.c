@@ -20,6 +20,7 @@ struct ovh_proc {
 	uint64_t hits, cpu_ns, now_ns;		/* the last sample */
 	uint64_t d_hits, d_cpu, d_span;		/* its deltas */
 	uint64_t t_hits, t_cpu, t_span;		/* sums since the first */
+	uint64_t updates;			/* after the first */
 };
 
 struct overhead {
@@ -27,6 +28,9 @@ struct overhead {
 	struct u64map by_pid;	/* pid -> index into procs */
 	struct ovh_proc *procs;
 	size_t n, cap;
+	/* processes forgotten (exited), summed for overhead__all */
+	uint64_t gone_hits, gone_cpu, gone_span;
+	size_t n_gone;
 };
 
 struct overhead *overhead__new(double ns_per_hit)
@@ -132,6 +136,7 @@ int overhead__update(struct overhead *o, uint32_t pid, uint64_t hits,
 	p->hits = hits;
 	p->cpu_ns = cpu_ns;
 	p->now_ns = now_ns;
+	p->updates++;
 	return 0;
 }
 
@@ -157,8 +162,39 @@ void overhead__forget(struct overhead *o, uint32_t pid)
 {
 	uint64_t idx;
 
-	if (u64map__del(&o->by_pid, pid, &idx))
-		o->procs[idx].used = false;
+	struct ovh_proc *p;
+
+	if (!u64map__del(&o->by_pid, pid, &idx))
+		return;
+	p = &o->procs[idx];
+	p->used = false;
+	if (!p->updates)
+		return;		/* a baseline only: nothing measured */
+	o->gone_hits += p->t_hits;
+	o->gone_cpu += p->t_cpu;
+	if (p->t_span > o->gone_span)
+		o->gone_span = p->t_span;
+	o->n_gone++;
+}
+
+size_t overhead__all(const struct overhead *o, struct overhead_est *all)
+{
+	uint64_t hits = o->gone_hits, cpu = o->gone_cpu, span = o->gone_span;
+	size_t i, n = o->n_gone;
+
+	for (i = 0; i < o->n; i++) {
+		const struct ovh_proc *p = &o->procs[i];
+
+		if (!p->used || !p->updates)
+			continue;
+		hits += p->t_hits;
+		cpu += p->t_cpu;
+		if (p->t_span > span)
+			span = p->t_span;
+		n++;
+	}
+	overhead__estimate(o->ns_per_hit, hits, cpu, span, all);
+	return n;
 }
 
 bool overhead__next(const struct overhead *o, size_t *it, uint32_t *pid)

@@ -50,9 +50,13 @@ int overhead__update(struct overhead *o, uint32_t pid, uint64_t hits,
  * NULL). false if pid unknown. */
 bool overhead__get(const struct overhead *o, uint32_t pid,
 		   struct overhead_est *last, struct overhead_est *total);
-/* Drop pid (it exited): a later process with the same pid starts afresh. */
+/* Drop pid (it exited): a later process with the same pid starts afresh.
+ * Its totals stay in overhead__all(). */
 void overhead__forget(struct overhead *o, uint32_t pid);
 double overhead__ns_per_hit(const struct overhead *o);
+/* Every process measured (at least two updates), forgotten ones included:
+ * their summed hits and CPU, span the longest. How many processes. */
+size_t overhead__all(const struct overhead *o, struct overhead_est *all);
 /* Iterate over the known pids: start with *it = 0; false at the end. */
 bool overhead__next(const struct overhead *o, size_t *it, uint32_t *pid);
 /* The estimate for hits and cpu_ns over span_ns at ns_per_hit. */

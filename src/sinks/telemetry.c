@@ -30,6 +30,7 @@
 #include "sinks/otlp/otlp_export.h"
 #include "sinks/otlp/otlp_metrics.h"
 #include "sinks/otlp/otlp_resource.h"
+#include "model/overhead.h"
 #include "sinks/telemetry.h"
 #include "util/clock.h"
 #include "util/fileio.h"
@@ -63,6 +64,7 @@ struct telemetry {
 	double on_fraction, budget_pct;
 	struct mm_snapshot last;
 	bool have_last;
+	const struct overhead *ovh;	/* heap probe cost, or NULL */
 	/* window scratch */
 	struct u64map by_stack;	/* stack id -> index into accs */
 	struct stack_acc *accs;
@@ -282,6 +284,68 @@ static int jsonl_window(struct telemetry *t)
 	return err;
 }
 
+void telemetry__set_overhead(struct telemetry *t, const struct overhead *o)
+{
+	t->ovh = o;
+}
+
+/* The heap probes' cost per tracked process, appended to the window:
+ * cumulative hits (counter), the estimated slowdown of the last window and
+ * of the session (gauges, 0.05 = 5%), and the calibrated cost per hit. */
+static int overhead_points(struct telemetry *t)
+{
+	static const char *const what[] = { "window", "session" };
+	struct overhead_est e[2];
+	struct mm_point p;
+	char pidbuf[16];
+	size_t it, k;
+	uint32_t pid;
+	int err = 0;
+
+	if (!t->ovh)
+		return 0;
+	memset(&p, 0, sizeof(p));
+	p.start_s = t->last.start_s;
+	p.time_s = t->last.time_s;
+	p.name = "memtel.probe.cost";
+	p.unit = "ns";
+	p.description = "Calibrated CPU cost of one heap probe hit";
+	p.kind = MM_KIND_GAUGE;
+	p.value = overhead__ns_per_hit(t->ovh);
+	err = mm_snapshot__append(&t->last, &p);
+	p.n_labels = 1;
+	p.labels[0].key = "process.pid";
+	p.labels[0].value = pidbuf;
+	p.name = "memtel.probe.hits";
+	p.unit = "{hit}";
+	p.description = "Heap probe hits (entries, returns, frees) in the process";
+	p.kind = MM_KIND_COUNTER;
+	for (it = 0; !err && overhead__next(t->ovh, &it, &pid);) {
+		if (!overhead__get(t->ovh, pid, NULL, &e[1]))
+			continue;
+		snprintf(pidbuf, sizeof(pidbuf), "%u", pid);
+		p.value = (double)e[1].hits;
+		err = mm_snapshot__append(&t->last, &p);
+	}
+	p.n_labels = 2;
+	p.labels[1].key = "span";
+	p.name = "memtel.probe.overhead";
+	p.unit = "1";
+	p.description = "Estimated slowdown of the process by the heap probes (hits x cost / CPU time without them)";
+	p.kind = MM_KIND_GAUGE;
+	for (k = 0; k < 2; k++) {
+		for (it = 0; !err && overhead__next(t->ovh, &it, &pid);) {
+			if (!overhead__get(t->ovh, pid, &e[0], &e[1]))
+				continue;
+			snprintf(pidbuf, sizeof(pidbuf), "%u", pid);
+			p.labels[1].value = what[k];
+			p.value = e[k].slowdown;
+			err = mm_snapshot__append(&t->last, &p);
+		}
+	}
+	return err;
+}
+
 /* The window itself: the model, then the export. */
 static int window(struct telemetry *t, double t_unix)
 {
@@ -331,6 +395,9 @@ static int window(struct telemetry *t, double t_unix)
 	if (err)
 		return err;
 	t->have_last = true;
+	err = overhead_points(t);
+	if (err)
+		return err;
 	t->windows++;
 
 	if (t->exp) {

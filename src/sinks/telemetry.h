@@ -71,5 +71,9 @@ void telemetry__set_partial(struct telemetry *t, double on_fraction,
  * windows (with those dropped and why) to out. */
 void telemetry__print(struct telemetry *t, FILE *out);
 void telemetry__free(struct telemetry *t);
+/* Report the heap probes' estimated cost per process (memtel.probe.*
+ * metrics) from o at every window; o stays the caller's. */
+struct overhead;
+void telemetry__set_overhead(struct telemetry *t, const struct overhead *o);
 
 #endif /* MEMTEL_TELEMETRY_H */

@@ -30,6 +30,7 @@ int cpu_report__write_pprof(const struct cpu_report *r, const char *path)
 		.time_nanos = r->time_nanos,
 		.duration_nanos = r->duration_nanos,
 		.default_type = "cpu", .comment = "memtel-bpf CPU profile",
+		.notes = r->notes,
 	};
 	struct cpu_entry *ents = NULL;
 	struct report_profile p;

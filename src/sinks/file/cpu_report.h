@@ -20,6 +20,7 @@ struct cpu_report {
 	uint32_t freq;		/* Hz */
 	int64_t time_nanos;
 	int64_t duration_nanos;
+	const char *notes;	/* extra pprof comment lines ('\n'), or NULL */
 };
 
 /* pprof with sample types samples/count and cpu/nanoseconds, period_type

@@ -69,6 +69,7 @@ int heap_report__write_pprof(const struct heap_report *r, const char *path)
 		.duration_nanos = r->duration_nanos,
 		.default_type = "inuse_space",
 		.comment = "memtel-bpf heap profile",
+		.notes = r->notes,
 	};
 	struct heap_site *sites = NULL;
 	struct report_profile p;

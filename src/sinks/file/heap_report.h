@@ -20,6 +20,7 @@ struct heap_report {
 	uint64_t sample_bytes;
 	int64_t time_nanos;	/* session start, wall clock */
 	int64_t duration_nanos;
+	const char *notes;	/* extra pprof comment lines ('\n'), or NULL */
 };
 
 /* Write the gzipped pprof heap profile to path. 0 or -errno. */

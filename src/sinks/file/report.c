@@ -9,6 +9,27 @@
 #include "sinks/file/report.h"
 #include "sinks/profile/profstack.h"
 
+/* One comment per line of notes. 0 or -ENOMEM. */
+static int add_notes(struct pprof_builder *b, const char *notes)
+{
+	char line[512];
+	const char *nl;
+	size_t len;
+
+	while (notes && *notes) {
+		nl = strchrnul(notes, '\n');
+		len = (size_t)(nl - notes);
+		if (len >= sizeof(line))
+			len = sizeof(line) - 1;
+		memcpy(line, notes, len);
+		line[len] = '\0';
+		if (len && pprof_builder__add_comment(b, line))
+			return -ENOMEM;
+		notes = *nl ? nl + 1 : nl;
+	}
+	return 0;
+}
+
 int report_profile__open(struct report_profile *p,
 			 const struct report_profile_spec *spec,
 			 struct stacks *stacks, struct symcache *syms)
@@ -34,6 +55,9 @@ int report_profile__open(struct report_profile *p,
 	pprof_builder__set_time(p->b, spec->time_nanos, spec->duration_nanos);
 	pprof_builder__set_default_sample_type(p->b, spec->default_type);
 	pprof_builder__add_comment(p->b, spec->comment);
+	err = add_notes(p->b, spec->notes);
+	if (err)
+		goto cleanup;
 	return 0;
 cleanup:
 	report_profile__close(p);

@@ -27,6 +27,7 @@ struct report_profile_spec {
 	int64_t time_nanos, duration_nanos;
 	const char *default_type;
 	const char *comment;
+	const char *notes;	/* more comment lines, '\n'-separated, or NULL */
 };
 
 struct report_profile {

@@ -672,6 +672,7 @@ static void session__counts(struct session *s, struct session_counts *c)
 static void session__check_silence(struct session *s)
 {
 	struct session_counts c;
+	unsigned int paused;
 
 	if (!s->heap || !s->probes)
 		return;
@@ -686,6 +687,9 @@ static void session__check_silence(struct session *s)
 	if (s->silence_told)
 		return;
 	s->silence_told = true;
+	/* the budget paused the probes: nothing to see is expected */
+	if (session__budget_partial(s, &paused) && paused)
+		return;
 	mt_info("no allocation calls seen in the last %.3g s: the target may allocate through an allocator that is not probed (statically linked? a custom arena?) or be idle",
 		s->otel.interval_ms / 1000.0);
 }

@@ -194,7 +194,6 @@ static void resume_pid(struct session *s, pid_t pid, uint64_t now)
 static void tick_pid(struct session *s, pid_t pid, uint64_t now)
 {
 	struct overhead_est last;
-	struct budget_state st;
 	uint64_t hits, cpu;
 
 	if (!u64map__get(&s->budget_seen, (uint64_t)pid) &&
@@ -202,10 +201,10 @@ static void tick_pid(struct session *s, pid_t pid, uint64_t now)
 		return;
 	if (probes__hits(s->probes, pid, &hits) || procstat__cpu_ns(pid, &cpu))
 		return;
-	if (overhead__update(s->budget_ovh, (uint32_t)pid, hits, cpu, now) ||
-	    !budget__get(s->budget, (uint32_t)pid, now, &st))
+	if (overhead__update(s->budget_ovh, (uint32_t)pid, hits, cpu, now))
 		return;
-	if (st.on && overhead__get(s->budget_ovh, (uint32_t)pid, &last, NULL))
+	/* while paused, its CPU time tells how much it did unseen */
+	if (overhead__get(s->budget_ovh, (uint32_t)pid, &last, NULL))
 		budget__observe(s->budget, (uint32_t)pid, last.probe_ns,
 				last.cpu_ns);
 	switch (budget__tick(s->budget, (uint32_t)pid, now)) {
@@ -292,11 +291,25 @@ bool session__budget_partial(const struct session *s, unsigned int *paused)
 	return t.pauses > 0;
 }
 
+/* How the allocation figures were scaled, for the notes and the
+ * summary. */
+static void scaling_text(const struct session *s, char *buf, size_t len)
+{
+	struct budget_totals t;
+
+	budget__totals(s->budget, budget_now(s), &t);
+	if (t.unscaled_ns)
+		snprintf(buf, len, "allocation figures scaled up for the pauses between on-segments; the last %.1f s (paused at the end) are not in them",
+			 (double)t.unscaled_ns / 1e9);
+	else
+		snprintf(buf, len, "allocation figures scaled up for the pauses");
+}
+
 size_t session__budget_notes(const struct session *s, char *buf, size_t len)
 {
 	double f = session__budget_on_fraction(s);
 	struct heap_totals tot = {};
-	char unv[32];
+	char unv[32], scaled[192];
 	int n;
 
 	if (!len)
@@ -307,17 +320,18 @@ size_t session__budget_notes(const struct session *s, char *buf, size_t len)
 	if (s->heapst)
 		heapstate__totals(s->heapst, &tot);
 	fmt__bytes(tot.unverified_bytes, unv, sizeof(unv));
+	scaling_text(s, scaled, sizeof(scaled));
 	n = snprintf(buf, len,
-		     "memtel: heap probes on %.0f%% of the time (budget %g%%); allocation figures scaled by 1/%.2f\n"
+		     "memtel: heap probes on %.0f%% of the time (budget %g%%); %s\n"
 		     "memtel: %s of the in-use heap unverified (samples labelled memtel.unverified=true): allocated before the probes paused, may since have been freed",
-		     100 * f, s->budget_pct, f, unv);
+		     100 * f, s->budget_pct, scaled, unv);
 	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }
 
 void session__budget_print(const struct session *s, FILE *out)
 {
 	struct heap_totals tot = {};
-	char inuse[32], unv[32];
+	char inuse[32], unv[32], scaled[192];
 	double f;
 
 	if (!session__budget_partial(s, NULL))
@@ -327,8 +341,9 @@ void session__budget_print(const struct session *s, FILE *out)
 		heapstate__totals(s->heapst, &tot);
 	fmt__bytes(tot.inuse_bytes, inuse, sizeof(inuse));
 	fmt__bytes(tot.unverified_bytes, unv, sizeof(unv));
-	fprintf(out, "partial: heap probes on %.0f%% of the time (--max-overhead %g%%); allocation figures scaled by 1/%.2f\n",
-		100 * f, s->budget_pct, f);
+	scaling_text(s, scaled, sizeof(scaled));
+	fprintf(out, "partial: heap probes on %.0f%% of the time (--max-overhead %g%%); %s\n",
+		100 * f, s->budget_pct, scaled);
 	fprintf(out, "in use: %s, of which %s unverified: allocated before the probes paused, may since have been freed\n",
 		inuse, unv);
 }

@@ -18,6 +18,8 @@ struct proc_budget {
 	bool on, cycling;
 	double f, scale, slowdown;
 	double seg_probe_ns, seg_cpu_ns;	/* this on-segment's */
+	double own_rate;	/* own CPU ns per ns in the last segment */
+	double off_cpu_ns;	/* CPU used in the current pause */
 	double switch_ns;
 	uint64_t seg_start, seg_len;	/* current on-segment */
 	uint64_t off_start, off_len;	/* current pause */
@@ -113,8 +115,12 @@ void budget__observe(struct budget *b, uint32_t pid, double probe_ns,
 {
 	struct proc_budget *p = proc_of(b, pid);
 
-	if (!p || !p->on || !(probe_ns >= 0) || !(cpu_ns >= 0))
+	if (!p || !(probe_ns >= 0) || !(cpu_ns >= 0))
 		return;
+	if (!p->on) {
+		p->off_cpu_ns += cpu_ns;
+		return;
+	}
 	p->seg_probe_ns += probe_ns;
 	p->seg_cpu_ns += cpu_ns;
 }
@@ -154,11 +160,14 @@ static double next_fraction(const struct budget *b, struct proc_budget *p)
 	double budget = b->o.max_slowdown, own = p->seg_cpu_ns - p->seg_probe_ns;
 	double s, f;
 
-	/* an idle segment says nothing new: keep the last estimate */
-	if (own > 0 && p->seg_probe_ns > 0)
+	/* probes estimated at or past the CPU time measured (its tick
+	 * granularity, a cost calibrated high): the probes' share capped */
+	if (p->seg_cpu_ns > 0 && own < (1 - BUDGET_MAX_SHARE) * p->seg_cpu_ns)
+		own = (1 - BUDGET_MAX_SHARE) * p->seg_cpu_ns;
+	/* a segment without CPU time says nothing new: keep the last
+	 * estimate */
+	if (p->seg_cpu_ns > 0)
 		p->slowdown = p->seg_probe_ns / own;
-	else if (own > 0)
-		p->slowdown = 0;
 	s = p->slowdown;
 	p->seg_probe_ns = p->seg_cpu_ns = 0;
 	if (!p->cycling) {
@@ -193,14 +202,23 @@ enum budget_action budget__tick(struct budget *b, uint32_t pid,
 			return BUDGET_KEEP;
 		p->on = true;
 		p->seg_start = now_ns;
-		/* this segment stands for the pause as it really was */
-		p->scale = (double)(now_ns - p->off_start + p->seg_len) /
-			   (double)p->seg_len;
+		/* this segment stands for the pause as it really was: the
+		 * work done in it, by the CPU time the process used (the
+		 * probes slowed it while on), else by wall time */
+		if (p->own_rate > 0 && p->off_cpu_ns > 0)
+			p->scale = 1 + p->off_cpu_ns /
+				       (p->own_rate * (double)p->seg_len);
+		else
+			p->scale = (double)(now_ns - p->off_start + p->seg_len) /
+				   (double)p->seg_len;
 		return BUDGET_RESUME;
 	}
 	if (now_ns < p->seg_start + p->seg_len)
 		return BUDGET_KEEP;
 	p->on_ns += now_ns - p->seg_start;
+	if (now_ns > p->seg_start)
+		p->own_rate = (p->seg_cpu_ns - p->seg_probe_ns) /
+			      (double)(now_ns - p->seg_start);
 	f = next_fraction(b, p);
 	if (f >= 1) {
 		p->f = p->scale = 1;
@@ -212,6 +230,7 @@ enum budget_action budget__tick(struct budget *b, uint32_t pid,
 	p->f = f < p->f ? f : p->f;
 	p->on = false;
 	p->off_start = now_ns;
+	p->off_cpu_ns = 0;
 	p->off_len = off_len;
 	p->seg_len = on_len;
 	p->pauses++;
@@ -254,11 +273,18 @@ void budget__totals(const struct budget *b, uint64_t now_ns,
 
 	*out = b->gone;
 	out->paused_now = 0;
+	out->unscaled_ns = 0;
 	while (u64map__next(&b->procs, &it, &pid, &v)) {
 		budget__get(b, (uint32_t)pid, now_ns, &st);
 		out->on_ns += st.on_ns;
 		out->total_ns += st.total_ns;
 		out->pauses += st.pauses;
 		out->paused_now += !st.on;
+		if (!st.on) {
+			const struct proc_budget *p = proc_of(b, (uint32_t)pid);
+
+			out->unscaled_ns += now_ns > p->off_start ?
+					    now_ns - p->off_start : 0;
+		}
 	}
 }

@@ -15,7 +15,10 @@
  * off_max_ns (T_on is shortened, down to on_min_ns, before that bound
  * gives); a pause shorter than off_min_ns is not worth its switch and
  * is lengthened to it. The samples of an on-segment stand for it and the
- * pause just before it: scale = (actual pause + T_on) / T_on. Hysteresis:
+ * pause just before it, by the work done: scale = 1 + (CPU time the
+ * process used in the pause) / (its own CPU time per second in the last
+ * segment x T_on), since the probes slow it while on (by wall time,
+ * (pause + T_on) / T_on, when no CPU time was measured). Hysteresis:
  * a process goes from full-on to cycling when S > B, back to full-on only
  * when S <= 0.8 B; f rises only by more than 10 % at a time, falls at
  * once. A process under its budget is never switched off.
@@ -28,6 +31,8 @@
 
 /* Back to full-on when S <= BUDGET_FULL_RATIO * B. */
 #define BUDGET_FULL_RATIO	0.8
+/* Probe time is taken as at most this share of the CPU time measured. */
+#define BUDGET_MAX_SHARE	0.99
 /* f rises only when the new one exceeds the old by this factor. */
 #define BUDGET_RISE_RATIO	1.1
 
@@ -62,6 +67,9 @@ struct budget_totals {
 	uint64_t on_ns, total_ns;
 	unsigned int pauses;	/* 0: no process was ever paused */
 	unsigned int paused_now;	/* processes paused at the moment */
+	/* time of the pauses running now: no on-segment stands for them
+	 * yet (summed over processes) */
+	uint64_t unscaled_ns;
 };
 
 /* NULL and errno on failure. */
@@ -72,8 +80,8 @@ void budget__free(struct budget *b);
 int budget__start(struct budget *b, uint32_t pid, uint64_t now_ns);
 /* pid is gone: its times go into the totals. */
 void budget__forget(struct budget *b, uint32_t pid, uint64_t now_ns);
-/* While pid's probes were on, they cost probe_ns of the cpu_ns pid used
- * (its own work plus the probes). Ignored while paused. */
+/* Since the last call, pid used cpu_ns of CPU, probe_ns of it in the
+ * heap probes (0 while paused). */
 void budget__observe(struct budget *b, uint32_t pid, double probe_ns,
 		     double cpu_ns);
 /* One switch (detach + attach) of pid costs about ns. */

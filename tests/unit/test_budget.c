@@ -30,8 +30,9 @@ static const struct budget_opts opts = {
 };
 
 /* Run pid for [*now, until) in 100 ms ticks at full slowdown s (probe
- * time over own time) while on, one CPU busy; count the sampled
- * allocations of a program making rate per second, scaled. */
+ * time over own time) while on, one CPU busy: the program does rate
+ * allocations per second of its own CPU time, slower while probed; *est
+ * counts the sampled ones scaled, *truth all of them. */
 static void run(struct budget *b, uint32_t pid, uint64_t *now, uint64_t until,
 		double s, double rate, double *est, int *switches)
 {
@@ -40,19 +41,19 @@ static void run(struct budget *b, uint32_t pid, uint64_t *now, uint64_t until,
 	for (; *now < until; *now += step) {
 		enum budget_action a = budget__tick(b, pid, *now);
 		struct budget_state st;
+		double own;
 
 		if (a != BUDGET_KEEP && switches)
 			(*switches)++;
 		assert_true(budget__get(b, pid, *now, &st));
-		if (st.on) {
-			/* cpu_ns = own + probes, own = step / (1 + s) */
-			double own = (double)step / (1 + s);
-
-			budget__observe(b, pid, own * s, own * (1 + s));
-			if (est)
-				*est += rate * (double)step / 1e9 *
-					budget__scale(b, pid);
-		}
+		/* cpu_ns = own + probes */
+		own = st.on ? (double)step / (1 + s) : (double)step;
+		budget__observe(b, pid, st.on ? own * s : 0,
+				st.on ? own * (1 + s) : own);
+		if (est && st.on)
+			*est += rate * own / 1e9 * budget__scale(b, pid);
+		if (est)
+			est[1] += rate * own / 1e9;
 	}
 }
 
@@ -79,7 +80,7 @@ static void test_duty_math(void **state)
 	struct budget *b = budget__new(&opts);
 	struct budget_state st;
 	uint64_t now = 0, on, off;
-	double est = 0, f;
+	double est[2] = {}, f;
 
 	(void)state;
 	/* f = 0.25: pauses of 30 s after 10 s segments */
@@ -101,18 +102,18 @@ static void test_duty_math(void **state)
 	/* S = 0.2, B = 0.05: f = 0.25 */
 	assert_non_null(b);
 	assert_int_equal(budget__start(b, 7, now), 0);
-	run(b, 7, &now, 20 * S_NS + 1, 0.2, 1000, &est, NULL);
+	run(b, 7, &now, 20 * S_NS + 1, 0.2, 1000, est, NULL);
 	assert_true(budget__get(b, 7, now, &st));
 	assert_false(st.on);
 	assert_true(st.cycling);
 	assert_true(fabs(st.f - 0.25) < 0.01);
 	assert_true(fabs(st.slowdown - 0.2) < 1e-6);
-	run(b, 7, &now, 2000 * S_NS, 0.2, 1000, &est, NULL);
+	run(b, 7, &now, 2000 * S_NS, 0.2, 1000, est, NULL);
 	budget__get(b, 7, now, &st);
 	/* on 25 % of the time after the first segment, and the scaled
 	 * count is what the program did (within one cycle's worth) */
 	assert_true(fabs((double)st.on_ns / (double)st.total_ns - 0.26) < 0.02);
-	assert_true(fabs(est / (1000.0 * 2000) - 1) < 0.03);
+	assert_true(fabs(est[0] / est[1] - 1) < 0.03);
 	/* the slowdown it costs is within the budget */
 	assert_true(0.2 * (double)st.on_ns / (double)st.total_ns < 0.055);
 	budget__free(b);
@@ -191,6 +192,25 @@ static void test_switch_cost(void **state)
 	budget__free(b);
 }
 
+/* Probe time estimated past the CPU time measured: over budget, not 0. */
+static void test_probes_past_cpu(void **state)
+{
+	struct budget *b = budget__new(&opts);
+	struct budget_state st;
+	uint64_t t;
+
+	(void)state;
+	assert_int_equal(budget__start(b, 6, 0), 0);
+	for (t = 0; t <= 20 * S_NS; t += S_NS / 10) {
+		budget__observe(b, 6, 2e8, 1e8);
+		budget__tick(b, 6, t);
+	}
+	assert_true(budget__get(b, 6, t, &st));
+	assert_false(st.on);
+	assert_true(st.slowdown > 90);
+	budget__free(b);
+}
+
 static void test_pid_reuse(void **state)
 {
 	struct budget *b = budget__new(&opts);
@@ -233,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_hysteresis),
 		cmocka_unit_test(test_unlimited),
 		cmocka_unit_test(test_switch_cost),
+		cmocka_unit_test(test_probes_past_cpu),
 		cmocka_unit_test(test_pid_reuse),
 	};
 

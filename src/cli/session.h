@@ -85,6 +85,7 @@ struct session {
 	struct u64map budget_seen;	/* pid -> generation last tracked */
 	uint64_t budget_gen, next_budget, budget_end;
 	double budget_detach_ns;	/* the last detach's cost */
+	pid_t budget_go_pid;		/* Go heap probed: never paused */
 	/* heap probe cost (session_overhead.c): hits x calibrated cost
 	 * against each target's CPU time */
 	struct overhead *ovh;

@@ -81,6 +81,9 @@ int session__budget_start(struct session *s)
 		return -ENOMEM;
 	}
 	s->next_budget = clock__mono_ns() + BUDGET_TICK_NS;
+	/* its Go runtime probes would go with a pause (they are its links
+	 * too) and fire on sampled allocations only anyway */
+	s->budget_go_pid = s->go_heap ? s->pid : 0;
 	mt_debug("overhead budget %g%%: on-segments of %.0f s, pauses of at most %.0f s",
 		 s->budget_pct, (double)bo.on_ns / 1e9,
 		 (double)BUDGET_OFF_MAX_NS / 1e9);
@@ -196,6 +199,8 @@ static void tick_pid(struct session *s, pid_t pid, uint64_t now)
 	struct overhead_est last;
 	uint64_t hits, cpu;
 
+	if (pid == s->budget_go_pid)
+		return;
 	if (!u64map__get(&s->budget_seen, (uint64_t)pid) &&
 	    budget__start(s->budget, (uint32_t)pid, now))
 		return;

@@ -35,6 +35,7 @@
 #define CALIB_PAIRS		3000	/* malloc/free pairs per round */
 #define CALIB_WARM_PAIRS	300	/* of the warm-up round */
 #define CALIB_ROUNDS		5
+#define CALIB_MIN_ROUNDS	3
 #define CALIB_MAX_ROUNDS	15
 /* stop adding rounds past this: the whole takes < 300 ms with attach
  * (~20 ms for a session link) and detach (~50 ms, docs/PLATFORM.md) */
@@ -169,7 +170,10 @@ static size_t probed_rounds(struct probes *p, struct calib_child *c,
 	uint64_t h0, h1, dt;
 	size_t n = 0;
 
-	while (n < rounds && clock__mono_ns() - start < CALIB_BUDGET_NS) {
+	/* a loaded machine stretches every phase: the budget cuts rounds
+	 * past the third, never below */
+	while (n < rounds && (n < CALIB_MIN_ROUNDS ||
+			      clock__mono_ns() - start < CALIB_BUDGET_NS)) {
 		if (probes__hits(p, c->pid, &h0))
 			break;
 		dt = child_round(c, 'r');

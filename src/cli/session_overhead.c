@@ -111,12 +111,30 @@ int session__overhead_format(const struct session *s,
 			e->cpu_ns / 1e9);
 }
 
+/* Append one comment line on what the heap probes cost `who`. */
+static size_t note_line(const struct session *s, char *buf, size_t len,
+			size_t off, const char *who,
+			const struct overhead_est *e)
+{
+	int w;
+
+	if (off >= len)
+		return off;
+	w = snprintf(buf + off, len - off,
+		     "%smemtel: heap probes cost %s an estimated %.1f%% (%llu hits, %s %.0f ns/hit)",
+		     off ? "\n" : "", who, e->slowdown * 100,
+		     (unsigned long long)e->hits,
+		     s->ovh_measured ? "calibrated" : "assumed",
+		     overhead__ns_per_hit(s->ovh));
+	return off + (w > 0 ? (size_t)w : 0);
+}
+
 size_t session__overhead_notes(const struct session *s, char *buf, size_t len)
 {
 	struct overhead_est all, tot;
 	size_t it = 0, off = 0, n;
+	char who[48];
 	uint32_t pid;
-	int w;
 
 	if (!len)
 		return 0;
@@ -124,29 +142,20 @@ size_t session__overhead_notes(const struct session *s, char *buf, size_t len)
 	if (!s->ovh)
 		return 0;
 	n = overhead__all(s->ovh, &all);
-	while (overhead__next(s->ovh, &it, &pid) && off < len) {
+	while (overhead__next(s->ovh, &it, &pid)) {
 		if (!overhead__get(s->ovh, pid, NULL, &tot) || !tot.span_ns)
 			continue;
-		w = snprintf(buf + off, len - off,
-			     "%smemtel: heap probes cost pid %u an estimated %.1f%% (%llu hits, %s %.0f ns/hit)",
-			     off ? "\n" : "", pid, tot.slowdown * 100,
-			     (unsigned long long)tot.hits,
-			     s->ovh_measured ? "calibrated" : "assumed",
-			     overhead__ns_per_hit(s->ovh));
-		off += w > 0 ? (size_t)w : 0;
+		snprintf(who, sizeof(who), "pid %u", pid);
+		off = note_line(s, buf, len, off, who, &tot);
 	}
-	if (n > 1 || (n == 1 && !off)) {
-		if (off < len)
-			w = snprintf(buf + off, len - off,
-				     "%smemtel: heap probes cost %s%zu process%s an estimated %.1f%% (%llu hits, %s %.0f ns/hit)",
-				     off ? "\n" : "", n > 1 ? "all " : "", n,
-				     n > 1 ? "es" : "", all.slowdown * 100,
-				     (unsigned long long)all.hits,
-				     s->ovh_measured ? "calibrated" : "assumed",
-				     overhead__ns_per_hit(s->ovh));
-		else
-			w = 0;
-		off += w > 0 ? (size_t)w : 0;
-	}
+	if (n == 1 && !off && overhead__last_gone(s->ovh))
+		/* the one process measured has exited */
+		snprintf(who, sizeof(who), "pid %u",
+			 overhead__last_gone(s->ovh));
+	else
+		snprintf(who, sizeof(who), "all %zu process%s", n,
+			 n > 1 ? "es" : "");
+	if (n > 1 || (n == 1 && !off))
+		off = note_line(s, buf, len, off, who, &all);
 	return off < len ? off : len - 1;
 }

@@ -106,9 +106,12 @@ static void print_overhead(const struct session *s)
 		return;
 	overhead__all(s->ovh, &e);
 	session__overhead_format(s, &e, line, sizeof(line));
-	printf("heap probes: %s%zu process%s: %s%s\n", n > 1 ? "all " : "", n,
-	       n > 1 ? "es" : "", line,
-	       s->ovh_measured ? "" : ", cost per hit assumed");
+	if (n > 1)
+		printf("heap probes: all %zu processes: %s%s\n", n, line,
+		       s->ovh_measured ? "" : ", cost per hit assumed");
+	else
+		printf("heap probes: %s%s\n", line,
+		       s->ovh_measured ? "" : ", cost per hit assumed");
 }
 
 static void print_cpu(const struct session *s)

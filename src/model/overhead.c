@@ -31,6 +31,7 @@ struct overhead {
 	/* processes forgotten (exited), summed for overhead__all */
 	uint64_t gone_hits, gone_cpu, gone_span;
 	size_t n_gone;
+	uint32_t last_gone;	/* pid of the last one */
 };
 
 struct overhead *overhead__new(double ns_per_hit)
@@ -175,6 +176,12 @@ void overhead__forget(struct overhead *o, uint32_t pid)
 	if (p->t_span > o->gone_span)
 		o->gone_span = p->t_span;
 	o->n_gone++;
+	o->last_gone = pid;
+}
+
+uint32_t overhead__last_gone(const struct overhead *o)
+{
+	return o->last_gone;
 }
 
 size_t overhead__all(const struct overhead *o, struct overhead_est *all)

@@ -57,6 +57,9 @@ double overhead__ns_per_hit(const struct overhead *o);
 /* Every process measured (at least two updates), forgotten ones included:
  * their summed hits and CPU, span the longest. How many processes. */
 size_t overhead__all(const struct overhead *o, struct overhead_est *all);
+/* The pid of the last process forgotten after it was measured, or 0 (a
+ * session of one process that exited names it). */
+uint32_t overhead__last_gone(const struct overhead *o);
 /* Iterate over the known pids: start with *it = 0; false at the end. */
 bool overhead__next(const struct overhead *o, size_t *it, uint32_t *pid);
 /* The estimate for hits and cpu_ns over span_ns at ns_per_hit. */

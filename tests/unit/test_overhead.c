@@ -133,8 +133,10 @@ static void test_forget_and_all(void **state)
 	assert_true(fabs(all.slowdown - 0.5) < 1e-9);
 	/* pid 5 exits and a new process gets its pid: a fresh start, the
 	 * old one's figures stay in the sum */
+	assert_int_equal(overhead__last_gone(o), 0);
 	overhead__forget(o, 5);
 	overhead__forget(o, 5);
+	assert_int_equal(overhead__last_gone(o), 5);
 	assert_false(overhead__get(o, 5, NULL, &tot));
 	assert_int_equal(overhead__update(o, 5, 10, SEC / 2, 5 * SEC), 0);
 	assert_int_equal(overhead__update(o, 5, 1000010, SEC, 6 * SEC), 0);
@@ -144,6 +146,7 @@ static void test_forget_and_all(void **state)
 	assert_true(tot.slowdown > 10);	/* 1 s probes in 0.5 s: capped */
 	/* a process forgotten with a baseline only adds nothing */
 	overhead__forget(o, 6);
+	assert_int_equal(overhead__last_gone(o), 5);
 	assert_int_equal(overhead__all(o, &all), 2);
 	assert_int_equal(all.hits, 2000000);
 	assert_true(fabs(all.cpu_ns - 3.5e9) < 1);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "model/memmetrics.h"
+#include "model/overhead.h"
 #include "model/stacks.h"
 #include "sinks/telemetry.h"
 #include "util/fileio.h"
@@ -159,6 +160,41 @@ static void test_default_cap_no_drops(void **state)
 }
 
 /* As root into a directory others can write: links are replaced. */
+/* With an overhead model, every window ends with the heap probes' cost:
+ * the calibrated ns per hit, hits per pid, and the estimated slowdown for
+ * the window and the session. */
+static void test_overhead_points(void **state)
+{
+	struct overhead *ov = overhead__new(500.0);
+	struct fixture f;
+	char *text, want[128];
+	size_t len;
+
+	(void)state;
+	assert_non_null(ov);
+	fixture__open(&f);
+	fixture__start(&f, 0);
+	/* pid 4242: 2M hits x 500 ns = 1 s of probes in 11 s of CPU: 10% */
+	assert_int_equal(overhead__update(ov, 4242, 0, 0, 0), 0);
+	assert_int_equal(overhead__update(ov, 4242, 2000000, 11000000000ULL,
+					  10000000000ULL), 0);
+	telemetry__set_overhead(f.t, ov);
+	assert_int_equal(telemetry__window(f.t, (double)time(NULL)), 0);
+	assert_int_equal(telemetry__finish(f.t, (double)time(NULL) + 1), 0);
+	text = slurp(f.jsonl, &len);
+	assert_non_null(strstr(text, "\"memtel.probe.cost\""));
+	assert_non_null(strstr(text, "\"asDouble\":500"));
+	snprintf(want, sizeof(want), "\"memtel.probe.hits\"");
+	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(text, "\"stringValue\":\"4242\""));
+	assert_non_null(strstr(text, "\"stringValue\":\"window\""));
+	assert_non_null(strstr(text, "\"stringValue\":\"session\""));
+	assert_non_null(strstr(text, "\"asDouble\":0.1"));
+	free(text);
+	fixture__close(&f);
+	overhead__free(ov);
+}
+
 static void test_planted_links(void **state)
 {
 	char victim[] = "/tmp/test_telemetry_victim.XXXXXX";
@@ -203,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_jsonl_cap),
 		cmocka_unit_test(test_default_cap_no_drops),
 		cmocka_unit_test(test_planted_links),
+		cmocka_unit_test(test_overhead_points),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

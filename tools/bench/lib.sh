@@ -122,3 +122,23 @@ cputime_us() {
 	awk '$1 == "utime_us" { u = $2 } $1 == "stime_us" { s = $2 }
 	     END { if (u == "" || s == "") exit 1; print u + s }' "$1"
 }
+
+# merge_results KEY FILE: the JSON document in FILE becomes KEY of
+# results.json (the other keys kept; replaced whole, never half-written).
+merge_results() {
+	python3 - "$RESULTS_JSON" "$1" "$2" <<'PY'
+import json, os, sys
+out, key, doc = sys.argv[1:4]
+try:
+    with open(out) as f:
+        results = json.load(f)
+except (OSError, ValueError):
+    results = {}
+with open(doc) as f:
+    results[key] = json.load(f)
+with open(out + ".tmp", "w") as f:
+    json.dump(results, f, indent=2)
+    f.write("\n")
+os.replace(out + ".tmp", out)
+PY
+}

@@ -207,25 +207,6 @@ size_t heapstate__pause_pid(struct heapstate *h, uint32_t pid)
 	return n;
 }
 
-void heapstate__forget_pid(struct heapstate *h, uint32_t pid)
-{
-	struct u64map *live = live_of(h, pid, false);
-	uint64_t addr, idx;
-	size_t it = 0;
-
-	while (live && u64map__next(live, &it, &addr, &idx)) {
-		if (grow((void **)&h->free_idx, &h->cap_free, h->n_free + 1,
-			 sizeof(*h->free_idx)) == 0)
-			h->free_idx[h->n_free++] = (uint32_t)idx;
-		h->blocks[idx].stack_id = 0;
-	}
-	if (live) {
-		u64map__free(live);
-		memset(live, 0, sizeof(*live));
-	}
-	u64map__del(&h->scales, pid, NULL);
-}
-
 int heapstate__sites(struct heapstate *h, struct heap_site **sites, size_t *n)
 {
 	struct heap_site *v;

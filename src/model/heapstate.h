@@ -70,8 +70,6 @@ int heapstate__set_scale(struct heapstate *h, uint32_t pid, double k);
 /* pid's probes pause: every block of pid live now becomes unverified.
  * Blocks marked. */
 size_t heapstate__pause_pid(struct heapstate *h, uint32_t pid);
-/* pid is gone (or a new process reuses it): its live set is dropped. */
-void heapstate__forget_pid(struct heapstate *h, uint32_t pid);
 /* Call fn for every live block (order unspecified); stops early and
  * returns fn's value if it is not 0. */
 int heapstate__foreach_live(struct heapstate *h,

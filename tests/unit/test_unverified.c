@@ -58,17 +58,11 @@ static void test_heapstate_pause(void **state)
 	assert_true(sites[0].unverified_bytes == 100);
 	assert_true(sites[1].unverified_bytes == 0);
 	free(sites);
-	/* scale 1 again; a forgotten pid leaves nothing live */
+	/* scale 1 again */
 	assert_int_equal(heapstate__set_scale(h, 1, 1), 0);
 	assert_int_equal(heapstate__alloc(h, 1, 0x4000, 1, 10, 0, 1), 0);
-	heapstate__forget_pid(h, 1);
 	heapstate__totals(h, &t);
 	assert_true(t.alloc_objects == 8);
-	assert_true(t.inuse_bytes == 50 && t.unverified_bytes == 0);
-	assert_false(heapstate__free_block(h, 1, 0x2000));
-	assert_int_equal(heapstate__alloc(h, 1, 0x2000, 1, 10, 0, 1), 0);
-	heapstate__totals(h, &t);
-	assert_true(t.inuse_bytes == 60);
 	heapstate__free(h);
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # The heap-probe overhead budget (--max-overhead). A tight malloc/free
-# loop keeping a ring of 100000 live blocks (no leak) under a 1% budget:
+# loop keeping a ring of 10000 live blocks (no leak) under a 1% budget:
 # the probes cost it far more, so after the first on-segment they pause;
 # the summary, leaks.txt and heap.pb.gz say the result is partial, with
 # the share of time on, the in-use heap says how much of it is
@@ -22,11 +22,11 @@ FAST=(--export-interval 0.3)
 
 # 1. no leak, over budget: paused, partial everywhere, no suspects
 run_memtel "$W/ring" 60 --no-cpu --max-overhead 1 "${FAST[@]}" --leak-age 3 \
-	-o "$W/ring.d" -- "$LEAKER" --ring 100000 --leak-bytes 1024 --tick-ms 0 \
+	-o "$W/ring.d" -- "$LEAKER" --ring 10000 --leak-bytes 8192 --tick-ms 0 \
 	--seconds 10
 assert_exit 0
 assert_no_sanitizer "$W/ring.err"
-grep -q '^kept a ring of 100000 blocks' "$W/ring.out" || fail "leaker --ring did not run"
+grep -q '^kept a ring of 10000 blocks' "$W/ring.out" || fail "leaker --ring did not run"
 re='^partial: heap probes on [0-9]+% of the time \(--max-overhead 1%\); allocation figures scaled up'
 grep -Eq "$re" "$W/ring.out" ||
 	fail "the summary does not say the heap probes were paused: $(grep -E 'partial|heap probes' "$W/ring.out")"
@@ -68,7 +68,7 @@ log "leak: $(grep -E '^  \[[a-z]+\] leak_steady' "$W/leak.out")"
 
 # 3. --max-overhead 0: never paused, nothing partial
 run_memtel "$W/unl" 60 --no-cpu --max-overhead 0 "${FAST[@]}" --leak-age 3 \
-	-o "$W/unl.d" -- "$LEAKER" --ring 100000 --leak-bytes 1024 --tick-ms 0 \
+	-o "$W/unl.d" -- "$LEAKER" --ring 10000 --leak-bytes 8192 --tick-ms 0 \
 	--seconds 3
 assert_exit 0
 grep -q 'partial\|unverified' "$W/unl.out" "$W/unl.d/leaks.txt" &&

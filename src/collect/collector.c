@@ -370,7 +370,8 @@ static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id),
 				 c->op_name ? c->op_name(e->hdr.op) : "?",
 				 e->size,
-				 sampling__scale(e->size, c->sample_mean)))
+				 sampling__scale(e->size, c->sample_mean) *
+				 heapstate__scale(c->heap, e->hdr.pid)))
 		c->errors++;
 }
 
@@ -397,7 +398,7 @@ static void on_go_alloc(struct collector *c, const struct mt_go_alloc *e)
 		c->errors++;
 	if (c->mm &&
 	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id), "go", e->size,
-				 w))
+				 w * heapstate__scale(c->heap, e->hdr.pid)))
 		c->errors++;
 }
 
@@ -423,7 +424,7 @@ static void on_usdt_ret(struct collector *c, const struct mt_usdt_ret *e)
 	if (c->mm &&
 	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id),
 				 c->op_name ? c->op_name(e->hdr.op) : "?",
-				 e->size, w))
+				 e->size, w * heapstate__scale(c->heap, e->hdr.pid)))
 		c->errors++;
 }
 

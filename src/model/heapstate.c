@@ -120,8 +120,8 @@ int heapstate__alloc_weighted(struct heapstate *h, uint32_t pid,
 {
 	struct u64map *live;
 	struct live_block *b;
-	uint64_t idx, *kb;
-	double k = 1, wa;
+	uint64_t idx;
+	double k, wa;
 
 	if (grow((void **)&h->sites, &h->cap_sites, (size_t)stack_id + 1,
 		 sizeof(*h->sites)))
@@ -153,9 +153,7 @@ int heapstate__alloc_weighted(struct heapstate *h, uint32_t pid,
 	b->t_ns = t_ns;
 	b->unverified = false;
 
-	kb = u64map__get(&h->scales, pid);
-	if (kb)
-		memcpy(&k, kb, sizeof(k));
+	k = heapstate__scale(h, pid);
 	wa = w * k;
 	h->sites[stack_id].alloc_objects += wa;
 	h->sites[stack_id].alloc_bytes += wa * (double)size;
@@ -180,6 +178,16 @@ bool heapstate__free_block(struct heapstate *h, uint32_t pid, uint64_t addr)
 	h->blocks[idx].stack_id = 0;
 	h->tot.sampled_frees++;
 	return true;
+}
+
+double heapstate__scale(const struct heapstate *h, uint32_t pid)
+{
+	uint64_t *bits = u64map__get(&h->scales, pid);
+	double k = 1;
+
+	if (bits)
+		memcpy(&k, bits, sizeof(k));
+	return k;
 }
 
 int heapstate__set_scale(struct heapstate *h, uint32_t pid, double k)

@@ -67,6 +67,8 @@ int heapstate__alloc_weighted(struct heapstate *h, uint32_t pid,
 /* pid's allocations from now on count k times in the alloc figures
  * (k >= 1; 1 again by default). 0 or -ENOMEM. */
 int heapstate__set_scale(struct heapstate *h, uint32_t pid, double k);
+/* pid's alloc scale now (1 by default). */
+double heapstate__scale(const struct heapstate *h, uint32_t pid);
 /* pid's probes pause: every block of pid live now becomes unverified.
  * Blocks marked. */
 size_t heapstate__pause_pid(struct heapstate *h, uint32_t pid);

@@ -424,7 +424,8 @@ static void on_usdt_ret(struct collector *c, const struct mt_usdt_ret *e)
 	if (c->mm &&
 	    memmetrics__on_alloc(c->mm, component(c, (uint32_t)id),
 				 c->op_name ? c->op_name(e->hdr.op) : "?",
-				 e->size, w * heapstate__scale(c->heap, e->hdr.pid)))
+				 e->size,
+				 w * heapstate__scale(c->heap, e->hdr.pid)))
 		c->errors++;
 }
 

@@ -61,6 +61,10 @@ static const char usage_text[] =
 "                          OTEL_METRIC_EXPORT_INTERVAL)\n"
 "      --leak-age S        blocks older than S seconds can be leaks\n"
 "                          (default 30)\n"
+"      --max-overhead PCT  keep each target's estimated slowdown from the\n"
+"                          heap probes under PCT percent by pausing them\n"
+"                          (default 5; 0 = unlimited, the default with\n"
+"                          --sample-bytes 1); estimates are scaled up\n"
 "      --otlp-endpoint URL export metrics and profiles over OTLP to URL (as\n"
 "                          OTEL_EXPORTER_OTLP_ENDPOINT: for http/protobuf\n"
 "                          /v1/metrics and /v1development/profiles are\n"
@@ -95,6 +99,7 @@ enum {
 	OPT_OTLP_COMPRESSION, OPT_OTLP_PROTOCOL, OPT_SERVICE_NAME,
 	OPT_CHILDREN,
 	OPT_SAMPLER,
+	OPT_MAX_OVERHEAD,
 };
 
 static const struct option longopts[] = {
@@ -111,6 +116,7 @@ static const struct option longopts[] = {
 	{ "sampler", no_argument, NULL, OPT_SAMPLER },
 	{ "export-interval", required_argument, NULL, OPT_EXPORT_INTERVAL },
 	{ "leak-age", required_argument, NULL, OPT_LEAK_AGE },
+	{ "max-overhead", required_argument, NULL, OPT_MAX_OVERHEAD },
 	{ "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT },
 	{ "otlp-header", required_argument, NULL, OPT_OTLP_HEADER },
 	{ "otlp-timeout", required_argument, NULL, OPT_OTLP_TIMEOUT },
@@ -187,6 +193,28 @@ void options__init(struct options *o)
 	o->sample_bytes = 524288;
 	o->stack_bytes = 8192;
 	o->freq = 99;
+	o->max_overhead = -1;
+}
+
+double options__max_overhead(const struct options *o)
+{
+	if (o->max_overhead >= 0)
+		return o->max_overhead;
+	return o->sample_bytes <= 1 ? 0 : OPTIONS_DEFAULT_MAX_OVERHEAD;
+}
+
+/* A percentage in [0, 100], decimals allowed. 0 or -EINVAL. */
+static int parse_percent(const char *s, double *out)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(s, &end);
+	if (errno || *end || end == s || !isfinite(d) || d < 0 || d > 100)
+		return -EINVAL;
+	*out = d;
+	return 0;
 }
 
 /* --pid A,B,...: each added once, in order. 0 or -EINVAL (reported). */
@@ -260,6 +288,11 @@ static int parse_number(struct options *o, int c, const char *arg)
 	case OPT_LEAK_AGE:
 		if (parse_seconds(arg, 86400, &o->leak_age))
 			return usage_error("invalid --leak-age '%s': want seconds in (0, 86400]",
+					   arg);
+		return 0;
+	case OPT_MAX_OVERHEAD:
+		if (parse_percent(arg, &o->max_overhead))
+			return usage_error("invalid --max-overhead '%s': want a percentage in 0..100 (0 = unlimited)",
 					   arg);
 		return 0;
 	case OPT_OTLP_TIMEOUT:

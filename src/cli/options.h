@@ -21,6 +21,8 @@
  * sampler's arithmetic and the session's deadline would overflow. */
 #define OPTIONS_MAX_SAMPLE_BYTES (1ULL << 40)	/* 1 TiB */
 #define OPTIONS_MAX_DURATION_S	31536000.0	/* 365 days */
+/* --max-overhead when none is given: percent of estimated slowdown. */
+#define OPTIONS_DEFAULT_MAX_OVERHEAD 5.0
 
 struct options {
 	pid_t pid;		/* the first of pids[], or 0 */
@@ -39,6 +41,10 @@ struct options {
 	bool verbose;
 	double export_interval;	/* seconds; 0 = config/env default */
 	double leak_age;	/* seconds */
+	/* --max-overhead: heap-probe budget in percent of the target's
+	 * estimated slowdown, 0 = unlimited; negative until given (then
+	 * options__max_overhead() picks the default) */
+	double max_overhead;
 	const char *otlp_endpoint;
 	const char *otlp_headers[OPTIONS_MAX_HEADERS];
 	int n_otlp_headers;
@@ -57,6 +63,10 @@ void options__init(struct options *o);
  * its one line already on stderr (exit EXIT_USAGE). Restartable (it resets
  * getopt's state); o points into argv. */
 int options__parse(struct options *o, int argc, char **argv);
+/* The heap-probe budget in percent: --max-overhead as given, else 0
+ * with --sample-bytes 1 (every allocation was asked for), else
+ * OPTIONS_DEFAULT_MAX_OVERHEAD. */
+double options__max_overhead(const struct options *o);
 /* Send usage errors to f instead of stderr (NULL: stderr again). */
 void options__set_error_stream(FILE *f);
 

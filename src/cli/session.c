@@ -661,6 +661,7 @@ int session__attach(struct session *s, struct allocator *a,
 			mt_info("attached otel_memory USDT probes in %d file(s) of pid %d: the program samples in-process, malloc/free are not probed",
 				err, s->pid);
 		usdt = err > 0;
+		s->heap_usdt = usdt;
 	}
 	if (s->heap && n_pts && !usdt && !session__attach_allocsample(s, a)) {
 		err = probes__attach(s->probes, a, pts, n_pts);
@@ -675,6 +676,8 @@ int session__attach(struct session *s, struct allocator *a,
 						   : "uprobes + uretprobes");
 	}
 	if (s->pid && session__start_tree(s, a))
+		return EXIT_RUNTIME;
+	if (session__budget_start(s))
 		return EXIT_RUNTIME;
 	if (s->cpu) {
 		s->n_cpus = probes__attach_cpu(s->probes, o->freq,
@@ -718,6 +721,7 @@ static void session__counts(struct session *s, struct session_counts *c)
 static void session__check_silence(struct session *s)
 {
 	struct session_counts c;
+	unsigned int paused;
 
 	if (!s->heap || !s->probes)
 		return;
@@ -738,6 +742,9 @@ static void session__check_silence(struct session *s)
 			(long long)s->asamp.period);
 		return;
 	}
+	/* the budget paused the probes: nothing to see is expected */
+	if (session__budget_partial(s, &paused) && paused)
+		return;
 	mt_info("no allocation calls seen in the last %.3g s: the target may allocate through an allocator that is not probed (statically linked? a custom arena?) or be idle",
 		s->otel.interval_ms / 1000.0);
 }
@@ -750,6 +757,7 @@ static void session__status(struct session *s)
 	struct heap_totals tot;
 	struct winsize ws;
 	uint64_t now = clock__mono_ns();
+	unsigned int paused;
 	char line[512];
 
 	if (!s->status || now < s->next_status)
@@ -768,6 +776,11 @@ static void session__status(struct session *s)
 	}
 	f.cpu_samples = s->cpust ? cpustate__total(s->cpust) : 0;
 	f.dropped = c.dropped;
+	if (session__budget_partial(s, &paused)) {
+		f.partial = true;
+		f.on_fraction = session__budget_on_fraction(s);
+	}
+	f.paused = paused;
 	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) || !ws.ws_col)
 		ws.ws_col = 0;
 	mt_status(status__format(&f, ws.ws_col, line, sizeof(line)));
@@ -854,6 +867,7 @@ static int session__loop(struct session *s)
 			next_reap = clock__mono_ns() + 1000000000ULL;
 		}
 		session__window(s, &next_window, interval);
+		session__budget_tick(s);
 		session__status(s);
 		if (n < 0 && n != -EINTR) {
 			mt_err("reading events failed: %s", strerror(-n));
@@ -912,9 +926,13 @@ static int session__write_heap(struct session *s, int64_t duration,
 		.notes = notes,
 	};
 	char path[PATH_MAX + 32], title[PATH_MAX + 64];
+	size_t n;
 	int rc;
 
-	session__overhead_notes(s, notes, sizeof(notes));
+	n = session__overhead_notes(s, notes, sizeof(notes));
+	if (n && n + 1 < sizeof(notes))
+		notes[n++] = '\n';
+	session__budget_notes(s, notes + n, sizeof(notes) - n);
 	session__path(s, SF_HEAP_PPROF, path, sizeof(path));
 	rc = session__wrote(s, SF_HEAP_PPROF,
 			    heap_report__write_pprof(&hr, path));
@@ -1030,6 +1048,7 @@ static int session__finish(struct session *s, int rc)
 	if (s->probes)
 		probes__drain_all(s->probes);
 	session__counts(s, &c);
+	session__budget_finish(s);
 	session__overhead_update(s);
 	/* detach now: the target runs unprobed while we symbolize */
 	bpfunwind_debug(s);
@@ -1058,6 +1077,7 @@ void session__free(struct session *s)
 	if (s->launched)
 		launch__terminate(0);
 	probes__destroy(s->probes);
+	session__budget_free(s);
 	proctree__free(s->tree);
 	telemetry__free(s->tel);
 	overhead__free(s->ovh);

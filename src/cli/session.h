@@ -9,6 +9,7 @@
 #define MEMTEL_CLI_SESSION_H
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -81,6 +82,16 @@ struct session {
 	 * probed (attach/allocsample.c) */
 	bool alloc_sampled;
 	struct allocsample asamp;
+	bool heap_usdt;		/* otel_memory USDT probes, not uprobes */
+	/* --max-overhead (session_budget.c) */
+	double budget_pct;
+	struct budget *budget;		/* NULL: unlimited */
+	struct overhead *budget_ovh;	/* its estimates, once a second */
+	struct u64map budget_plans;	/* pid -> struct heap_plan * */
+	struct u64map budget_seen;	/* pid -> generation last tracked */
+	uint64_t budget_gen, next_budget, budget_end;
+	double budget_detach_ns;	/* the last detach's cost */
+	pid_t budget_go_pid;		/* Go heap probed: never paused */
 	/* heap probe cost (session_overhead.c): hits x calibrated cost
 	 * against each target's CPU time */
 	struct overhead *ovh;
@@ -104,6 +115,24 @@ const char *session__file_name(enum session_file f);
 void session__print_summary(const struct session *s, int64_t duration_ns,
 			    const struct session_counts *c);
 
+/* session_budget.c: the overhead budget, when --max-overhead (or its
+ * default) applies: after attaching. 0 or -ENOMEM (reported). */
+int session__budget_start(struct session *s);
+/* Once a second: estimate, decide, switch the heap probes. */
+void session__budget_tick(struct session *s);
+/* Before the probes are destroyed: the budget's figures stop here. */
+void session__budget_finish(struct session *s);
+/* Did the budget ever pause a process's probes? *paused (may be NULL):
+ * how many are paused now. */
+bool session__budget_partial(const struct session *s, unsigned int *paused);
+/* Share of the time the probes were on (1 when never paused). */
+double session__budget_on_fraction(const struct session *s);
+/* The heap profile's comment lines on what is partial ('\n'-separated);
+ * their length (0: nothing partial). */
+size_t session__budget_notes(const struct session *s, char *buf, size_t len);
+/* The summary's lines on it (nothing when never paused). */
+void session__budget_print(const struct session *s, FILE *out);
+void session__budget_free(struct session *s);
 /* session_overhead.c: calibrate the heap probes' cost per hit once the
  * BPF object is loaded (s->heap only; a failed measurement falls back to
  * the default cost, one warning). 0 or -ENOMEM. */

@@ -48,6 +48,11 @@ const char *status__format(const struct status_figures *f, size_t width,
 		    " | alloc calls %llu, sampled %llu | live %s",
 		    (unsigned long long)f->calls,
 		    (unsigned long long)f->sampled, live);
+		if (f->paused)
+			put(buf, len, &used, " | heap probes paused");
+		if (f->partial)
+			put(buf, len, &used, " (on %.0f%%)",
+			    100 * f->on_fraction);
 	}
 	if (f->cpu)
 		put(buf, len, &used, " | CPU samples %llu",

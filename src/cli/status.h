@@ -20,6 +20,11 @@ struct status_figures {
 	double live_bytes;
 	uint64_t cpu_samples;
 	uint64_t dropped;
+	/* overhead budget: processes whose heap probes are paused now, and
+	 * the share of the time they were on (shown once one paused) */
+	uint64_t paused;
+	bool partial;
+	double on_fraction;
 };
 
 /* The status line for f into buf, cut to width columns (0: no limit).

@@ -74,6 +74,7 @@ static void print_heap(const struct session *s, const struct session_counts *c)
 		       (unsigned long long)s->coll.go_rate_unknown);
 	printf("allocated: %.0f objects, %s; in use at end: %.0f objects, %s\n",
 	       tot.alloc_objects, a, tot.inuse_objects, b);
+	session__budget_print(s, stdout);
 	heap_report__print_top(&hr, stdout, 10);
 }
 

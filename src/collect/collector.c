@@ -604,7 +604,8 @@ static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
 	    memmetrics__on_alloc(mm, component(c, (uint32_t)id),
 				 c->op_name ? c->op_name(e->hdr.op) : "?",
 				 e->size,
-				 sampling__scale(e->size, c->sample_mean)))
+				 sampling__scale(e->size, c->sample_mean) *
+				 heapstate__scale(h, e->hdr.pid)))
 		c->errors++;
 }
 
@@ -635,7 +636,7 @@ static void on_go_alloc(struct collector *c, const struct mt_go_alloc *e)
 		c->errors++;
 	if (mm &&
 	    memmetrics__on_alloc(mm, component(c, (uint32_t)id), "go", e->size,
-				 w))
+				 w * heapstate__scale(h, e->hdr.pid)))
 		c->errors++;
 }
 
@@ -654,7 +655,8 @@ static void add_weighted(struct collector *c, const struct mt_event_hdr *h,
 		c->errors++;
 	if (mm &&
 	    memmetrics__on_alloc(mm, component(c, id),
-				 c->op_name ? c->op_name(h->op) : "?", size, w))
+				 c->op_name ? c->op_name(h->op) : "?", size,
+				 w * heapstate__scale(hs, h->pid)))
 		c->errors++;
 }
 
@@ -738,7 +740,7 @@ int collector__on_event(void *ctx, void *data, size_t size)
 			on_usdt_ret(c, data);
 		break;
 	case MT_EV_ALLOC_SAMPLED:
-		if (c->heap && size >= sizeof(struct mt_alloc_sampled))
+		if (heap && size >= sizeof(struct mt_alloc_sampled))
 			on_alloc_sampled(c, data);
 		break;
 	case MT_EV_FREE:

@@ -21,6 +21,7 @@ struct live_block {
 	uint64_t t_ns;
 	uint32_t stack_id;
 	uint32_t op;
+	bool unverified;
 };
 
 struct site_acc {
@@ -30,8 +31,10 @@ struct site_acc {
 struct heapstate {
 	uint64_t mean;
 	struct u64map procs;		/* pid -> index into lives */
+	struct u64map scales;		/* pid -> alloc scale (double bits) */
 	struct u64map *lives;		/* per process: addr -> block index */
-	size_t n_lives, cap_lives;
+	uint32_t *live_pids;		/* whose each of lives is */
+	size_t n_lives, cap_lives, cap_live_pids;
 	struct live_block *blocks;
 	size_t n_blocks, cap_blocks;
 	uint32_t *free_idx;		/* recycled block slots */
@@ -59,7 +62,9 @@ void heapstate__free(struct heapstate *h)
 	for (i = 0; i < h->n_lives; i++)
 		u64map__free(&h->lives[i]);
 	free(h->lives);
+	free(h->live_pids);
 	u64map__free(&h->procs);
+	u64map__free(&h->scales);
 	free(h->blocks);
 	free(h->free_idx);
 	free(h->sites);
@@ -93,8 +98,11 @@ static struct u64map *live_of(struct heapstate *h, uint32_t pid, bool create)
 		return &h->lives[*i];
 	if (!create || grow((void **)&h->lives, &h->cap_lives, h->n_lives + 1,
 			    sizeof(*h->lives)) ||
+	    grow((void **)&h->live_pids, &h->cap_live_pids, h->n_lives + 1,
+		 sizeof(*h->live_pids)) ||
 	    u64map__set(&h->procs, pid, h->n_lives))
 		return NULL;
+	h->live_pids[h->n_lives] = pid;
 	return &h->lives[h->n_lives++];
 }
 
@@ -113,6 +121,7 @@ int heapstate__alloc_weighted(struct heapstate *h, uint32_t pid,
 	struct u64map *live;
 	struct live_block *b;
 	uint64_t idx;
+	double k, wa;
 
 	if (grow((void **)&h->sites, &h->cap_sites, (size_t)stack_id + 1,
 		 sizeof(*h->sites)))
@@ -142,11 +151,14 @@ int heapstate__alloc_weighted(struct heapstate *h, uint32_t pid,
 	b->stack_id = stack_id;
 	b->op = op;
 	b->t_ns = t_ns;
+	b->unverified = false;
 
-	h->sites[stack_id].alloc_objects += w;
-	h->sites[stack_id].alloc_bytes += w * (double)size;
-	h->tot.alloc_objects += w;
-	h->tot.alloc_bytes += w * (double)size;
+	k = heapstate__scale(h, pid);
+	wa = w * k;
+	h->sites[stack_id].alloc_objects += wa;
+	h->sites[stack_id].alloc_bytes += wa * (double)size;
+	h->tot.alloc_objects += wa;
+	h->tot.alloc_bytes += wa * (double)size;
 	h->tot.sampled_allocs++;
 	if (op < MT_OP__COUNT)
 		h->tot.op_count[op]++;
@@ -166,6 +178,41 @@ bool heapstate__free_block(struct heapstate *h, uint32_t pid, uint64_t addr)
 	h->blocks[idx].stack_id = 0;
 	h->tot.sampled_frees++;
 	return true;
+}
+
+double heapstate__scale(const struct heapstate *h, uint32_t pid)
+{
+	uint64_t *bits = u64map__get(&h->scales, pid);
+	double k = 1;
+
+	if (bits)
+		memcpy(&k, bits, sizeof(k));
+	return k;
+}
+
+int heapstate__set_scale(struct heapstate *h, uint32_t pid, double k)
+{
+	uint64_t bits;
+
+	if (!(k > 1)) {
+		u64map__del(&h->scales, pid, NULL);
+		return 0;
+	}
+	memcpy(&bits, &k, sizeof(bits));
+	return u64map__set(&h->scales, pid, bits);
+}
+
+size_t heapstate__pause_pid(struct heapstate *h, uint32_t pid)
+{
+	struct u64map *live = live_of(h, pid, false);
+	uint64_t addr, idx;
+	size_t it = 0, n = 0;
+
+	while (live && u64map__next(live, &it, &addr, &idx)) {
+		n += !h->blocks[idx].unverified;
+		h->blocks[idx].unverified = true;
+	}
+	return n;
 }
 
 int heapstate__sites(struct heapstate *h, struct heap_site **sites, size_t *n)
@@ -188,6 +235,11 @@ int heapstate__sites(struct heapstate *h, struct heap_site **sites, size_t *n)
 
 			v[b->stack_id].inuse_objects += b->weight;
 			v[b->stack_id].inuse_bytes += b->weight * (double)b->size;
+			if (b->unverified) {
+				v[b->stack_id].unverified_objects += b->weight;
+				v[b->stack_id].unverified_bytes +=
+					b->weight * (double)b->size;
+			}
 		}
 	for (i = 1; i < h->cap_sites; i++)
 		if (v[i].alloc_objects > 0)
@@ -204,11 +256,18 @@ void heapstate__totals(struct heapstate *h, struct heap_totals *out)
 
 	*out = h->tot;
 	out->inuse_objects = out->inuse_bytes = 0;
+	out->unverified_objects = out->unverified_bytes = 0;
 	for (p = 0; p < h->n_lives; p++)
 		for (it = 0; u64map__next(&h->lives[p], &it, &addr, &idx);) {
-			out->inuse_objects += h->blocks[idx].weight;
-			out->inuse_bytes += h->blocks[idx].weight *
-					    (double)h->blocks[idx].size;
+			const struct live_block *b = &h->blocks[idx];
+			double bytes = b->weight * (double)b->size;
+
+			out->inuse_objects += b->weight;
+			out->inuse_bytes += bytes;
+			if (b->unverified) {
+				out->unverified_objects += b->weight;
+				out->unverified_bytes += bytes;
+			}
 		}
 }
 
@@ -226,7 +285,8 @@ int heapstate__foreach_live(struct heapstate *h,
 			struct heap_block b = {
 				.stack_id = lb->stack_id, .op = lb->op,
 				.size = lb->size, .weight = lb->weight,
-				.t_ns = lb->t_ns,
+				.t_ns = lb->t_ns, .pid = h->live_pids[p],
+				.unverified = lb->unverified,
 			};
 
 			err = fn(&b, ctx);

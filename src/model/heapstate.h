@@ -3,6 +3,13 @@
  * heapstate.h - the heap aggregator: sampled allocations by stack, and the
  * blocks still live. Values are unbiased estimates: each sampled block
  * stands for sampling__scale(size, mean) blocks of its size.
+ *
+ * Under the overhead budget a process's probes are paused at times:
+ * heapstate__set_scale() makes its allocations count k times (the pause
+ * they stand for), in the alloc figures only (a live block is one block
+ * whatever the pauses), and heapstate__pause_pid() marks its live blocks
+ * unverified: their frees may happen unseen. An unverified block is still
+ * in use (it goes when its free is seen), and counted apart.
  */
 #ifndef MEMTEL_HEAPSTATE_H
 #define MEMTEL_HEAPSTATE_H
@@ -18,12 +25,14 @@ struct heapstate;
 struct heap_site {
 	uint32_t stack_id;
 	double alloc_objects, alloc_bytes;
-	double inuse_objects, inuse_bytes;
+	double inuse_objects, inuse_bytes;	/* unverified included */
+	double unverified_objects, unverified_bytes;
 };
 
 struct heap_totals {
 	double alloc_objects, alloc_bytes;
-	double inuse_objects, inuse_bytes;
+	double inuse_objects, inuse_bytes;	/* unverified included */
+	double unverified_objects, unverified_bytes;
 	uint64_t sampled_allocs;	/* raw sampled allocations */
 	uint64_t sampled_frees;
 	uint64_t op_count[MT_OP__COUNT];	/* raw sampled calls by op */
@@ -36,6 +45,8 @@ struct heap_block {
 	uint64_t size;
 	double weight;		/* blocks it stands for */
 	uint64_t t_ns;		/* allocated at (CLOCK_MONOTONIC ns) */
+	uint32_t pid;
+	bool unverified;	/* live when pid's probes paused */
 };
 
 /* mean: the sampling mean in bytes (<= 1: every allocation). */
@@ -53,6 +64,14 @@ int heapstate__alloc(struct heapstate *h, uint32_t pid, uint64_t addr,
 int heapstate__alloc_weighted(struct heapstate *h, uint32_t pid,
 			      uint64_t addr, uint32_t stack_id, uint64_t size,
 			      uint32_t op, uint64_t t_ns, double w);
+/* pid's allocations from now on count k times in the alloc figures
+ * (k >= 1; 1 again by default). 0 or -ENOMEM. */
+int heapstate__set_scale(struct heapstate *h, uint32_t pid, double k);
+/* pid's alloc scale now (1 by default). */
+double heapstate__scale(const struct heapstate *h, uint32_t pid);
+/* pid's probes pause: every block of pid live now becomes unverified.
+ * Blocks marked. */
+size_t heapstate__pause_pid(struct heapstate *h, uint32_t pid);
 /* Call fn for every live block (order unspecified); stops early and
  * returns fn's value if it is not 0. */
 int heapstate__foreach_live(struct heapstate *h,

@@ -643,6 +643,41 @@ int memmetrics__window_stack(struct memmetrics *m, uint32_t stack_id,
 	return 0;
 }
 
+int memmetrics__window_unverified(struct memmetrics *m, uint32_t stack_id,
+				  double bytes)
+{
+	uint64_t *v, bits;
+	double sum = 0;
+
+	if (!m || !isfinite(bytes) || bytes < 0)
+		return -EINVAL;
+	v = u64map__get(&m->unverified, stack_id);
+	if (v)
+		memcpy(&sum, v, sizeof(sum));
+	sum += bytes;
+	memcpy(&bits, &sum, sizeof(bits));
+	return u64map__set(&m->unverified, stack_id, bits);
+}
+
+void memmetrics__restart_stack(struct memmetrics *m, uint32_t stack_id)
+{
+	uint64_t *idx = m ? u64map__get(&m->trk_index, stack_id) : NULL;
+
+	if (!idx)
+		return;
+	m->trk[*idx].first = m->trk[*idx].n = 0;
+}
+
+void memmetrics__set_partial(struct memmetrics *m, double on_fraction,
+			     double unverified_bytes)
+{
+	if (!m)
+		return;
+	m->partial = true;
+	m->on_fraction = on_fraction;
+	m->unverified_bytes = unverified_bytes;
+}
+
 static void series_push(struct tracker *tr, double t, double y)
 {
 	unsigned int i;
@@ -898,9 +933,16 @@ static void history_update_live(struct memmetrics *m, double t_s)
 		struct mm_session_suspect *h = &m->hist[i];
 		uint64_t *idx = u64map__get(&m->trk_index, h->stack_id);
 
+		uint64_t *unv = u64map__get(&m->unverified, h->stack_id);
+
 		h->live = idx && m->trk[*idx].p_bytes > 0;
 		h->live_bytes = h->live ? m->trk[*idx].p_bytes : 0;
-		if (h->live) {
+		h->unverified = unv != NULL;
+		h->unverified_bytes = 0;
+		if (unv)
+			memcpy(&h->unverified_bytes, unv,
+			       sizeof(h->unverified_bytes));
+		if (h->live || h->unverified) {
 			h->freed_s = 0;
 			h->freed_windows = 0;
 			continue;
@@ -978,6 +1020,7 @@ int memmetrics__end_window(struct memmetrics *m, double t_s,
 		return err;
 	}
 	window_commit(m, t_s, sus, n_sus);
+	u64map__free(&m->unverified);
 	m->have_window = true;
 	m->prev_t_s = m->t_s;
 	m->t_s = t_s;
@@ -1046,6 +1089,7 @@ void memmetrics__free(struct memmetrics *m)
 		free((char *)m->hist[i].component);
 	free(m->hist);
 	u64map__free(&m->hist_index);
+	u64map__free(&m->unverified);
 	free(m->session_id);
 	free(m->exe);
 	free(m);

@@ -147,6 +147,10 @@ struct mm_session_suspect {
 				 * while live */
 	unsigned int freed_windows;	/* windows closed since, that one
 					 * included; 0 while live */
+	/* not live as far as the probes saw, but it has blocks allocated
+	 * before they paused (overhead budget): freed or not, unknown */
+	bool unverified;
+	double unverified_bytes;
 };
 
 /* Points of the same metric are contiguous, metrics in the order. */
@@ -221,6 +225,21 @@ int memmetrics__window_stack(struct memmetrics *m, uint32_t stack_id,
 			     double live_objects, double oldest_age_s,
 			     const uint64_t *block_sizes,
 			     const double *block_weights, size_t n_blocks);
+/* Stack stack_id has bytes of unverified live blocks (allocated before
+ * its process's probes paused) in the window being closed. They are no
+ * part of its series; a session suspect with only those is "unverified",
+ * not freed. 0, -EINVAL or -ENOMEM. */
+int memmetrics__window_unverified(struct memmetrics *m, uint32_t stack_id,
+				  double bytes);
+/* The probes of stack_id's process went on again: its series starts
+ * over (a drop then a rise is no growth). */
+void memmetrics__restart_stack(struct memmetrics *m, uint32_t stack_id);
+/* The overhead budget paused the heap probes: they were on on_fraction
+ * of the time, unverified_bytes of the live heap are unverified. From
+ * the first call on, snapshots have the gauges memtel.heap.probes.on_ratio
+ * and memtel.heap.unverified_bytes. */
+void memmetrics__set_partial(struct memmetrics *m, double on_fraction,
+			     double unverified_bytes);
 /* Close the window at t_s: extend each stack's series, decide the suspects,
  * store the gauges. proc NULL (process unreadable) omits the rss, virtual
  * and allocator gauges. 0, -EINVAL (t_s not after the last window) or

@@ -109,6 +109,11 @@ struct memmetrics {
 				 * restarts there (it can shrink) */
 	struct proc_mem proc;
 	double heap_live;
+
+	/* overhead budget (memmetrics__set_partial) */
+	struct u64map unverified;	/* stack id -> 1, this window */
+	bool partial;
+	double on_fraction, unverified_bytes;
 };
 
 /* Size category names, indexed like memmetrics.dist[]. */

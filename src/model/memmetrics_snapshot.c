@@ -15,7 +15,7 @@
 enum metric_id {
 	M_RSS, M_HEAP, M_VIRT, M_LEAK_COUNT, M_LEAK_GROWTH, M_LEAK_SIZE,
 	M_LEAK_ALLOCS, M_ALLOC_COUNT, M_ALLOC_BYTES, M_ALLOC_SIZE, M_EFF,
-	M_ALLOCATOR, M_DIST,
+	M_ALLOCATOR, M_DIST, M_ON_RATIO, M_UNVERIFIED,
 };
 
 static const struct metric_def {
@@ -55,6 +55,13 @@ static const struct metric_def {
 			  MM_KIND_GAUGE },
 	[M_DIST] = { "memory.allocation.distribution", "{allocation}",
 		     "Allocations by size category", MM_KIND_COUNTER },
+	/* only when the overhead budget paused the heap probes */
+	[M_ON_RATIO] = { "memtel.heap.probes.on_ratio", "1",
+			 "Share of the time the heap probes were on (overhead budget); allocation figures are scaled up by its inverse",
+			 MM_KIND_GAUGE },
+	[M_UNVERIFIED] = { "memtel.heap.unverified_bytes", "By",
+			   "Live heap bytes allocated before the heap probes paused: they may since have been freed",
+			   MM_KIND_GAUGE },
 };
 
 struct snap_build {
@@ -321,6 +328,10 @@ static int snap_points(struct snap_build *b, struct memmetrics *m,
 			return -ENOMEM;
 		p->value = m->dist[i];
 	}
+	if (m->partial &&
+	    (snap_proc_gauge(b, m, M_ON_RATIO, m->on_fraction, true) ||
+	     snap_proc_gauge(b, m, M_UNVERIFIED, m->unverified_bytes, true)))
+		return -ENOMEM;
 	return 0;
 }
 

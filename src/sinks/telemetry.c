@@ -60,6 +60,8 @@ struct telemetry {
 	int jsonl_err;		/* the write error that stopped metrics.jsonl */
 	int leaks_err;		/* the last leaks.txt write's error, 0 if it worked */
 	int err;		/* first write error of the session */
+	bool partial;		/* the budget paused the heap probes */
+	double on_fraction, budget_pct;
 	struct mm_snapshot last;
 	bool have_last;
 	const struct overhead *ovh;	/* heap probe cost, or NULL */
@@ -70,6 +72,7 @@ struct live_groups {
 	struct u64map by_stack;	/* stack id -> index into accs */
 	struct stack_acc *accs;
 	size_t n_accs, cap_accs;
+	struct memmetrics *mm;	/* unverified blocks go straight here */
 };
 
 static int write_leaks(struct telemetry *t);
@@ -133,8 +136,9 @@ static const char *component(const struct telemetry_model *m,
 
 	if (!stacks__get(m->stacks, stack_id, &v) || !v.n)
 		return "unknown";
-	r = symcache__get(m->syms, v.pid, v.pcs[0], !v.leaf_exact);
-	if (r->n_frames && r->frames[0].function) {
+	r = m->syms ? symcache__get(m->syms, v.pid, v.pcs[0],
+				    !v.leaf_exact) : NULL;
+	if (r && r->n_frames && r->frames[0].function) {
 		snprintf(buf, len, "%s", r->frames[0].function);
 		return buf;
 	}
@@ -148,6 +152,10 @@ static int collect_block(const struct heap_block *b, void *ctx)
 	struct stack_acc *a;
 	uint64_t *hit;
 
+	/* its free may have gone unseen: never part of a leak's series */
+	if (b->unverified)
+		return memmetrics__window_unverified(t->mm, b->stack_id,
+						     b->weight * (double)b->size);
 	hit = u64map__get(&t->by_stack, b->stack_id);
 	if (hit) {
 		a = &t->accs[*hit];
@@ -338,7 +346,7 @@ static int overhead_points(struct telemetry *t)
 /* The live set of m->heap by stack into m->mm. 0 or -errno. */
 static int window_stacks(const struct telemetry_model *m)
 {
-	struct live_groups g = { 0 };
+	struct live_groups g = { .mm = m->mm };
 	uint64_t now = clock__mono_ns();
 	char name[256];
 	size_t i;
@@ -379,6 +387,9 @@ int telemetry__model_window(const struct telemetry_model *m, double t_unix,
 	memset(&tot, 0, sizeof(tot));
 	if (m->heap)
 		heapstate__totals(m->heap, &tot);
+	if (m->partial)
+		memmetrics__set_partial(m->mm, m->on_fraction,
+					tot.unverified_bytes);
 	err = procstat__read_mem(m->pid, &proc);
 	err = memmetrics__end_window(m->mm, t_unix, err ? NULL : &proc,
 				     tot.inuse_bytes);
@@ -390,6 +401,7 @@ static int window(struct telemetry *t, double t_unix)
 	struct telemetry_model m = {
 		.heap = t->o.heap, .stacks = t->o.stacks, .syms = t->o.syms,
 		.mm = t->o.mm, .pid = t->o.pid,
+		.partial = t->partial, .on_fraction = t->on_fraction,
 	};
 	uint8_t *buf = NULL;
 	size_t len;
@@ -443,6 +455,9 @@ static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 	const struct mm_snapshot *s = &t->last;
 	size_t i;
 
+	if (t->partial)
+		fprintf(out, "partial: heap probes on %.0f%% of the time (--max-overhead %g%%); leak analysis covers only blocks allocated while they were on\n",
+			100 * t->on_fraction, t->budget_pct);
 	if (!t->have_last || !s->n_session_suspects) {
 		fprintf(out, "leak suspects: none\n");
 		return;
@@ -456,6 +471,8 @@ static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 
 		if (x->live)
 			snprintf(state, sizeof(state), "still live");
+		else if (x->unverified)
+			snprintf(state, sizeof(state), "unverified: live when the probes paused");
 		else if (x->freed_windows <= 2 || s->time_s - x->freed_s < 1)
 			/* a launched target's last two windows are taken as
 			 * it exits and as the session ends; a slow exit (a
@@ -469,7 +486,7 @@ static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 			memmetrics__severity_name(x->peak_severity),
 			x->component, x->last_bytes, x->last_objects,
 			x->peak_growth_mb_h, x->last_age_s, state);
-		if (!stacks__get(t->o.stacks, x->stack_id, &v))
+		if (!t->o.syms || !stacks__get(t->o.stacks, x->stack_id, &v))
 			continue;
 		for (k = 0; k < v.n && (int)k < max_frames; k++) {
 			const struct sym_result *r = symcache__get(
@@ -521,6 +538,14 @@ int telemetry__finish(struct telemetry *t, double t_unix)
 	if (t->have_last)
 		write_leaks(t);
 	return t->err;
+}
+
+void telemetry__set_partial(struct telemetry *t, double on_fraction,
+			    double budget_pct)
+{
+	t->partial = true;
+	t->on_fraction = on_fraction;
+	t->budget_pct = budget_pct;
 }
 
 void telemetry__print(struct telemetry *t, FILE *out)

@@ -54,6 +54,10 @@ struct telemetry_model {
 	struct symcache *syms;		/* names their leaf functions */
 	struct memmetrics *mm;
 	pid_t pid;			/* whose /proc figures */
+	/* the budget paused the heap probes (model/budget.h): probes were
+	 * on for on_fraction of the time */
+	bool partial;
+	double on_fraction;
 };
 
 /* The model half of a window, for a caller that ships the snapshot itself
@@ -76,6 +80,12 @@ int telemetry__window(struct telemetry *t, double t_unix);
  * flushes the exporter). 0 or the first -errno of the session's writes
  * to metrics.jsonl and leaks.txt, each failure logged naming its file. */
 int telemetry__finish(struct telemetry *t, double t_unix);
+/* The overhead budget paused the heap probes: they were on on_fraction
+ * of the time under a budget of budget_pct percent. From now on the
+ * metrics carry the on-ratio and the unverified bytes, and leaks.txt
+ * says it is partial. */
+void telemetry__set_partial(struct telemetry *t, double on_fraction,
+			    double budget_pct);
 /* Print the leak suspects, and the export figures or metrics.jsonl's
  * windows (with those dropped and why) to out. */
 void telemetry__print(struct telemetry *t, FILE *out);

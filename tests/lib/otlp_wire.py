@@ -416,6 +416,9 @@ SELF_METRICS = {
     "memtel.probe.cost": ("gauge", "ns", ()),
     "memtel.probe.hits": ("sum", "{hit}", ("process.pid",)),
     "memtel.probe.overhead": ("gauge", "1", ("process.pid", "span")),
+    # only when the overhead budget paused the heap probes
+    "memtel.heap.probes.on_ratio": ("gauge", "1", ("component", "session_id")),
+    "memtel.heap.unverified_bytes": ("gauge", "By", ("component", "session_id")),
 }
 SEVERITIES = ("low", "medium", "high", "critical")
 SIZE_CATEGORIES = ("tiny", "small", "medium", "large", "huge")

@@ -87,6 +87,10 @@ static void test_out_of_range(void **state)
 		{ "-F", "18446744073709551617" },
 		{ "--stack-bytes", "16385" },
 		{ "--otlp-timeout", "0" },
+		{ "--max-overhead", "100.5" },
+		{ "--max-overhead", "-1" },
+		{ "--max-overhead", "nan" },
+		{ "--max-overhead", "5%" },
 	};
 	struct options o;
 	size_t i;
@@ -182,6 +186,30 @@ static void test_sampler_option(void **state)
 			       NULL), -EINVAL);
 }
 
+/* --max-overhead: 5 % by default, 0 with --sample-bytes 1 unless given */
+static void test_max_overhead(void **state)
+{
+	struct options o;
+
+	(void)state;
+	assert_int_equal(parse(&o, "--pid", "1", NULL), 0);
+	assert_true(options__max_overhead(&o) == OPTIONS_DEFAULT_MAX_OVERHEAD);
+	assert_int_equal(parse(&o, "--pid", "1", "--max-overhead", "2.5",
+			       NULL), 0);
+	assert_true(options__max_overhead(&o) == 2.5);
+	assert_int_equal(parse(&o, "--pid", "1", "--max-overhead", "0", NULL),
+			 0);
+	assert_true(options__max_overhead(&o) == 0);
+	assert_int_equal(parse(&o, "--pid", "1", "--sample-bytes", "1", NULL),
+			 0);
+	assert_true(options__max_overhead(&o) == 0);
+	assert_int_equal(parse(&o, "--pid", "1", "--sample-bytes", "1",
+			       "--max-overhead", "10", NULL), 0);
+	assert_true(options__max_overhead(&o) == 10);
+	assert_int_equal(parse(&o, "--pid", "1", "--max-overhead", "100",
+			       NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +219,7 @@ int main(void)
 		cmocka_unit_test(test_restartable),
 		cmocka_unit_test(test_pid_list),
 		cmocka_unit_test(test_sampler_option),
+		cmocka_unit_test(test_max_overhead),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

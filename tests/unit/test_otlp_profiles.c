@@ -291,6 +291,44 @@ static void test_merge_and_shape(void **state)
 	free_req(r);
 }
 
+/* Under the overhead budget: unverified in-use apart, labelled. */
+static void test_unverified_sample(void **state)
+{
+	struct fixture *f = *state;
+	const profile_t *p;
+	const dict_t *d;
+	size_t i, labelled = 0;
+	req_t *r;
+
+	assert_int_equal(otlp_profiles__begin(f->b, getpid(), &f->res,
+					      &cpu_desc), 0);
+	assert_int_equal(otlp_profiles__sample(f->b, f->user, 10, 0, NULL), 0);
+	assert_int_equal(otlp_profiles__sample_unverified(f->b, f->user, 4), 0);
+	assert_int_equal(otlp_profiles__sample_unverified(f->b, f->user, 1), 0);
+	r = encode(f);
+	d = r->dictionary;
+	p = profile_of(r, 0);
+	assert_int_equal(p->n_samples, 2);
+	for (i = 0; i < p->n_samples; i++) {
+		const sample_t *s = p->samples[i];
+		const char *key;
+		char val[64];
+
+		if (!s->n_attribute_indices) {
+			assert_int_equal(s->values[0], 10);
+			continue;
+		}
+		assert_int_equal(s->n_attribute_indices, 1);
+		attr_at(d, s->attribute_indices[0], &key, val, sizeof(val));
+		assert_string_equal(key, "memtel.unverified");
+		assert_string_equal(val, "true");
+		assert_int_equal(s->values[0], 5);
+		labelled++;
+	}
+	assert_int_equal(labelled, 1);
+	free_req(r);
+}
+
 static void test_times_types_and_ids(void **state)
 {
 	struct fixture *f = *state;
@@ -438,6 +476,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_zero_entries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unverified_sample, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_merge_and_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_times_types_and_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frames_and_attributes, setup, teardown),

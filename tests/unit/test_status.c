@@ -42,6 +42,15 @@ static void test_parts(void **state)
 	f.heap = true;
 	assert_null(strstr(status__format(&f, 0, buf, sizeof(buf)), "CPU"));
 	assert_non_null(strstr(buf, "alloc calls 0, sampled 0 | live 0 B"));
+	/* the overhead budget: paused now, and the share of time on */
+	f.paused = 1;
+	f.partial = true;
+	f.on_fraction = 0.123;
+	assert_non_null(strstr(status__format(&f, 0, buf, sizeof(buf)),
+			       "live 0 B | heap probes paused (on 12%) | dropped"));
+	f.paused = 0;
+	assert_non_null(strstr(status__format(&f, 0, buf, sizeof(buf)),
+			       "live 0 B (on 12%) | dropped"));
 }
 
 static void test_width(void **state)

@@ -22,6 +22,43 @@ static const char *const heap_types[][2] = {
 	{ "inuse_objects", "count" }, { "inuse_space", "bytes" },
 };
 
+/* One stack's samples: what the probes saw, and apart, labelled
+ * memtel.unverified=true, its in-use blocks allocated before its
+ * process's probes paused (overhead budget), which may have been freed
+ * unseen: `pprof -tagignore memtel.unverified=true` drops them. */
+static int add_site(struct report_profile *p, const struct heap_report *r,
+		    const struct heap_site *s)
+{
+	const int64_t vals[4] = {
+		llround(s->alloc_objects), llround(s->alloc_bytes),
+		llround(s->inuse_objects - s->unverified_objects),
+		llround(s->inuse_bytes - s->unverified_bytes),
+	};
+	const int64_t unv[4] = {
+		0, 0, llround(s->unverified_objects),
+		llround(s->unverified_bytes),
+	};
+	/* several processes (a tree, a --pid list): whose it was */
+	struct pprof_label labels[2] = {
+		{ .key = "pid" },
+		{ .key = "memtel.unverified", .str = "true" },
+	};
+	struct stack_view v = {};
+	size_t n = 0;
+	int err;
+
+	if (stacks__get(r->stacks, s->stack_id, &v) && v.pid) {
+		labels[0].num = v.pid;
+		n = 1;
+	}
+	err = report_profile__add(p, s->stack_id, vals, labels, n);
+	if (err || !(s->unverified_bytes > 0))
+		return err;
+	if (!n)
+		labels[0] = labels[1];
+	return report_profile__add(p, s->stack_id, unv, labels, n + 1);
+}
+
 int heap_report__write_pprof(const struct heap_report *r, const char *path)
 {
 	const struct report_profile_spec spec = {
@@ -43,22 +80,8 @@ int heap_report__write_pprof(const struct heap_report *r, const char *path)
 	if (err)
 		return err;
 	err = heapstate__sites(r->heap, &sites, &n_sites);
-	for (i = 0; !err && i < n_sites; i++) {
-		const struct heap_site *s = &sites[i];
-		const int64_t vals[4] = {
-			llround(s->alloc_objects), llround(s->alloc_bytes),
-			llround(s->inuse_objects), llround(s->inuse_bytes),
-		};
-
-		/* several processes (a tree, a --pid list): whose it was */
-		struct pprof_label pid = { .key = "pid" };
-		struct stack_view v = {};
-
-		if (stacks__get(r->stacks, s->stack_id, &v))
-			pid.num = v.pid;
-		err = report_profile__add(&p, s->stack_id, vals, &pid,
-					  v.pid ? 1 : 0);
-	}
+	for (i = 0; !err && i < n_sites; i++)
+		err = add_site(&p, r, &sites[i]);
 	if (!err)
 		err = report_profile__write(&p, path);
 	free(sites);

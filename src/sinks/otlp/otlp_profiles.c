@@ -358,13 +358,13 @@ static int cmp_i32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int add_sample(struct otlp_profiles *b, struct sample_rec *rp,
+		      int64_t value);
+
 int otlp_profiles__sample(struct otlp_profiles *b, uint32_t stack_id,
 			  int64_t value, uint32_t tid, const char *thread_name)
 {
 	struct sample_rec r = { 0 };
-	struct sample_ctx c = { .b = b, .r = &r };
-	uint64_t h;
-	int64_t hit;
 
 	if (!b->cur)
 		return -EINVAL;
@@ -377,6 +377,31 @@ int otlp_profiles__sample(struct otlp_profiles *b, uint32_t stack_id,
 		/* the identity holds a *set* of attributes: one order */
 		qsort(r.attrs, r.n_attrs, sizeof(r.attrs[0]), cmp_i32);
 	}
+	return add_sample(b, &r, value);
+}
+
+int otlp_profiles__sample_unverified(struct otlp_profiles *b,
+				     uint32_t stack_id, int64_t value)
+{
+	struct sample_rec r = { 0 };
+
+	if (!b->cur)
+		return -EINVAL;
+	r.stack = stack(b, stack_id);
+	r.attrs[0] = attr(b, "memtel.unverified", "true", 0);
+	r.n_attrs = 1;
+	return add_sample(b, &r, value);
+}
+
+/* r's sample in the current profile, merged by {stack, attributes}. */
+static int add_sample(struct otlp_profiles *b, struct sample_rec *rp,
+		      int64_t value)
+{
+	struct sample_rec r = *rp;
+	struct sample_ctx c = { .b = b, .r = &r };
+	uint64_t h;
+	int64_t hit;
+
 	if (b->err || b->d.err)
 		return b->err ? b->err : b->d.err;
 	/* link_index is always 0 here, so it is not part of the key */

@@ -41,6 +41,10 @@ int otlp_profiles__begin(struct otlp_profiles *b, uint32_t pid,
  * the same identity adds to the first. 0 or -errno. */
 int otlp_profiles__sample(struct otlp_profiles *b, uint32_t stack_id,
 			  int64_t value, uint32_t tid, const char *thread_name);
+/* The same for in-use heap of stack_id allocated before its process's
+ * probes paused (overhead budget), with memtel.unverified=true. */
+int otlp_profiles__sample_unverified(struct otlp_profiles *b,
+				     uint32_t stack_id, int64_t value);
 /* Profiles begun so far. */
 size_t otlp_profiles__count(const struct otlp_profiles *b);
 /* Serialize the request into a malloc'ed *buf. 0 or -ENOMEM. */

@@ -281,7 +281,7 @@ static int add_heap_process(struct profile_export *pe,
 						    s[i].stack_id);
 			const struct heap_last *l = hit ?
 				(const struct heap_last *)(uintptr_t)*hit : NULL;
-			double v;
+			double v, u = 0;
 
 			if (pids[i] != pid)
 				continue;
@@ -293,11 +293,17 @@ static int add_heap_process(struct profile_export *pe,
 				v = s[i].alloc_bytes - (l ? l->alloc_bytes : 0);
 				break;
 			case 2:
-				v = s[i].inuse_objects;
+				v = s[i].inuse_objects - s[i].unverified_objects;
+				u = s[i].unverified_objects;
 				break;
 			default:
-				v = s[i].inuse_bytes;
+				v = s[i].inuse_bytes - s[i].unverified_bytes;
+				u = s[i].unverified_bytes;
 			}
+			err = llround(u) ? otlp_profiles__sample_unverified(
+						b, s[i].stack_id, llround(u)) : 0;
+			if (err)
+				return err;
 			if (llround(v) == 0)
 				continue;
 			err = otlp_profiles__sample(b, s[i].stack_id,

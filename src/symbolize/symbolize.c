@@ -258,17 +258,15 @@ struct sym_index *sym_index__new(Dwfl_Module *mod)
 		if (!name || !*name || shndx == SHN_UNDEF || !addr)
 			continue;
 		type = GELF_ST_TYPE(sym.st_info);
-		/* code only: what a pc can be in */
-		if (type != STT_FUNC && type != STT_GNU_IFUNC &&
-		    type != STT_NOTYPE)
+		/* what libdwfl considers (a garbage pc in data gets the
+		 * object's name, as it always did) */
+		if (type == STT_SECTION || type == STT_FILE || type == STT_TLS)
 			continue;
 		end = addr + sym.st_size;
 		if (!sym.st_size) {
-			/* a label names nothing past its own section, and
-			 * only code (__bss_start is no function) */
+			/* a label names nothing past its own section */
 			scn = elf ? elf_getscn(elf, shndx) : NULL;
-			if (!scn || !gelf_getshdr(scn, &sh) ||
-			    !(sh.sh_flags & SHF_EXECINSTR))
+			if (!scn || !gelf_getshdr(scn, &sh))
 				continue;
 			end = sh.sh_addr + bias + sh.sh_size;
 			if (end <= addr)
@@ -319,13 +317,15 @@ const char *sym_index__lookup(const struct sym_index *ix, uint64_t addr)
 			/* ends before addr: no label below it names addr */
 			if (e->end > floor)
 				floor = e->end;
-		} else if (!sizeless && e->addr >= floor && addr < e->end) {
+		} else if (!sizeless && addr < e->end) {
 			sizeless = e;
 		}
-		if (sizeless && e->addr < floor)
+		if (sizeless && e->addr < sizeless->addr && e->addr < floor)
 			break;
 	}
-	return sizeless ? sizeless->name : NULL;
+	/* a sized symbol at or above the label ends before addr: the label
+	 * is not what addr is in */
+	return sizeless && sizeless->addr >= floor ? sizeless->name : NULL;
 }
 
 int symbolize__module_addr(Dwfl_Module *mod, const struct sym_index *ix,

@@ -16,8 +16,10 @@
 # Then, in the same run: cpu.sh (slowdown of a CPU-bound workload under the
 # 99 Hz CPU profiler, against perf record and bpftrace) and unwind.sh (BPF
 # cost per sample and userspace unwinding/symbolization throughput). Each
-# appends its table to the report and its key to results.json. Last,
-# sampler.sh: the in-process sampler (libmemtel-sampler.so) per pair.
+# appends its table to the report and its key to results.json. Then
+# sampler.sh: the in-process sampler (libmemtel-sampler.so) per pair. Last,
+# agent.sh: `memtel-bpf agent`'s CPU and RSS in steady state among a few
+# hundred processes (BENCH_AGENT_SECONDS per configuration, default 180).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -254,3 +256,4 @@ PY
 tools/bench/cpu.sh
 tools/bench/unwind.sh
 tools/bench/sampler.sh
+tools/bench/agent.sh

@@ -584,7 +584,134 @@ static bool same_file(const struct elf_copy *c, const struct stat *st)
 	       c->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
-/* Copy up to size bytes of fd into a new sealed memfd. */
+/* Copy [off, off + len) of fd into mfd at the same offset (clipped to
+ * size). A short read (the file truncated under us, an I/O error) leaves
+ * zeros: libelf then sees a consistent, partly empty file. */
+static void copy_range(int mfd, int fd, uint64_t off, uint64_t len,
+		       uint64_t size)
+{
+	off_t in = (off_t)off, out = (off_t)off;
+
+	if (off >= size)
+		return;
+	if (len > size - off)
+		len = size - off;
+	while (len) {
+		ssize_t n = copy_file_range(fd, &in, mfd, &out, (size_t)len, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* copy_file_range refuses some pairs (EXDEV, EINVAL
+			 * on old kernels): sendfile writes at the memfd's
+			 * offset */
+			if (n < 0 && lseek(mfd, out, SEEK_SET) == out) {
+				n = sendfile(mfd, fd, &in, (size_t)len);
+				if (n > 0) {
+					out += n;
+					len -= (uint64_t)n;
+					continue;
+				}
+			}
+			return;
+		}
+		len -= (uint64_t)n;
+	}
+}
+
+/* Does symbolizing or unwinding read this section? Code, writable data
+ * and read-only data (.text, .data, .rodata: most of a binary's bytes)
+ * are never read from the copy; symbol and string tables, CFI, notes,
+ * DWARF and everything libelf needs to find them are. */
+static bool section_needed(const Elf64_Shdr *sh, const char *name)
+{
+	if (sh->sh_type == SHT_NOBITS || !sh->sh_size)
+		return false;
+	if (!(sh->sh_flags & SHF_ALLOC))
+		return true;	/* .symtab, .debug_*, .gnu_debugdata... */
+	if (sh->sh_flags & (SHF_EXECINSTR | SHF_WRITE))
+		return false;
+	return !name || strncmp(name, ".rodata", 7);
+}
+
+/* Copy into mfd only what symbolization reads of a 64-bit ELF file
+ * (program and section headers, the sections section_needed() keeps, the
+ * notes and the first and last 4 KiB, which the OpenTelemetry htlhash
+ * reads); the rest of the memfd is a hole, which costs no memory. -EINVAL
+ * for what it cannot parse (the caller copies the whole file). */
+static int copy_sparse(int mfd, int fd, uint64_t size)
+{
+	Elf64_Ehdr eh;
+	Elf64_Shdr *sh = NULL;
+	Elf64_Phdr ph;
+	char *names = NULL;
+	uint64_t names_len = 0;
+	int err = -EINVAL;
+	size_t i;
+
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_ident[EI_DATA] != ELFDATA2LSB ||
+	    eh.e_shentsize != sizeof(Elf64_Shdr) || !eh.e_shnum ||
+	    eh.e_shnum >= SHN_LORESERVE || eh.e_shstrndx >= eh.e_shnum ||
+	    eh.e_shoff >= size ||
+	    eh.e_shnum * sizeof(Elf64_Shdr) > size - eh.e_shoff ||
+	    (eh.e_phnum && eh.e_phentsize != sizeof(Elf64_Phdr)))
+		return -EINVAL;
+	if (ftruncate(mfd, (off_t)size))
+		return -errno;
+	sh = calloc(eh.e_shnum, sizeof(*sh));
+	if (!sh)
+		return -ENOMEM;
+	if (pread(fd, sh, eh.e_shnum * sizeof(*sh), (off_t)eh.e_shoff) !=
+	    (ssize_t)(eh.e_shnum * sizeof(*sh)))
+		goto cleanup;
+	if (sh[eh.e_shstrndx].sh_type == SHT_STRTAB &&
+	    sh[eh.e_shstrndx].sh_offset < size &&
+	    sh[eh.e_shstrndx].sh_size <= size - sh[eh.e_shstrndx].sh_offset &&
+	    sh[eh.e_shstrndx].sh_size < (1u << 20)) {
+		names_len = sh[eh.e_shstrndx].sh_size;
+		names = calloc(1, names_len + 1);
+		if (!names) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		if (pread(fd, names, names_len,
+			  (off_t)sh[eh.e_shstrndx].sh_offset) !=
+		    (ssize_t)names_len)
+			names_len = 0;
+	}
+	copy_range(mfd, fd, 0, 4096, size);
+	copy_range(mfd, fd, size > 4096 ? size - 4096 : 0, 4096, size);
+	copy_range(mfd, fd, eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(ph), size);
+	copy_range(mfd, fd, eh.e_shoff, eh.e_shnum * sizeof(*sh), size);
+	for (i = 0; i < eh.e_phnum; i++) {
+		if (pread(fd, &ph, sizeof(ph),
+			  (off_t)(eh.e_phoff + i * sizeof(ph))) != sizeof(ph))
+			break;
+		/* notes (build ID without section headers), the dynamic
+		 * section, the CFI index */
+		if (ph.p_type == PT_NOTE || ph.p_type == PT_DYNAMIC ||
+		    ph.p_type == PT_GNU_EH_FRAME || ph.p_type == PT_INTERP)
+			copy_range(mfd, fd, ph.p_offset, ph.p_filesz, size);
+	}
+	for (i = 1; i < eh.e_shnum; i++) {
+		const char *name = sh[i].sh_name < names_len ?
+					   names + sh[i].sh_name : NULL;
+
+		if (section_needed(&sh[i], name))
+			copy_range(mfd, fd, sh[i].sh_offset, sh[i].sh_size, size);
+	}
+	err = 0;
+cleanup:
+	free(names);
+	free(sh);
+	return err;
+}
+
+/* Copy fd (size bytes) into a new sealed memfd: sparsely for a 64-bit
+ * ELF file, whole otherwise. */
 static int copy_to_memfd(int fd, off_t size)
 {
 	off_t off = 0;
@@ -593,7 +720,12 @@ static int copy_to_memfd(int fd, off_t size)
 	mfd = memfd_create("memtel-elf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (mfd < 0)
 		return -errno;
-	while (off < size) {
+	err = copy_sparse(mfd, fd, (uint64_t)size);
+	if (err == -ENOMEM) {
+		close(mfd);
+		return err;
+	}
+	while (err && off < size) {
 		ssize_t n = sendfile(mfd, fd, &off, (size_t)(size - off));
 
 		if (n < 0) {

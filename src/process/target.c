@@ -463,6 +463,29 @@ int target__locate(struct target *t, uint64_t pc, struct target_loc *out)
 	return out->mod ? 0 : -ENOENT;
 }
 
+/* Dwfl_Callbacks.find_debuginfo of a target's own session, which only
+ * unwinds: CFI is in the file itself (.eh_frame, or .debug_frame in Go
+ * binaries), and a separate debug file would be loaded whole for nothing
+ * (libdw decompresses every .debug_* section at dwarf_begin: megabytes per
+ * process, again for every new process mapping libc, whenever libdwfl
+ * falls back to .debug_frame for a pc .eh_frame does not cover). symdb
+ * finds debug files for symbols with the path in target_module. */
+static int no_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			Dwarf_Addr base, const char *file_name,
+			const char *debuglink_file, GElf_Word debuglink_crc,
+			char **debuginfo_file_name)
+{
+	(void)mod;
+	(void)userdata;
+	(void)modname;
+	(void)base;
+	(void)file_name;
+	(void)debuglink_file;
+	(void)debuglink_crc;
+	*debuginfo_file_name = NULL;
+	return -1;
+}
+
 struct target *target__open(pid_t pid)
 {
 	struct target *t;
@@ -484,7 +507,7 @@ struct target *target__open(pid_t pid)
 		goto fail;
 	}
 	t->cbs.find_elf = dwfl_build_id_find_elf;
-	t->cbs.find_debuginfo = elfinfo__find_debuginfo;
+	t->cbs.find_debuginfo = no_debuginfo;
 	t->cbs.section_address = dwfl_offline_section_address;
 	t->cbs.debuginfo_path = &t->debuginfo_path;
 	snprintf(link, sizeof(link), "/proc/%d/exe", pid);

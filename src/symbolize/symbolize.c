@@ -19,6 +19,7 @@
 #include <string.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <gelf.h>
 
 #include "symbolize/symbolize.h"
 
@@ -179,8 +180,156 @@ static int inline_chain(Dwfl_Module *mod, uint64_t addr, struct sym_result *out,
 	return nf;
 }
 
-int symbolize__module_addr(Dwfl_Module *mod, uint64_t addr,
-			   struct sym_result *out)
+struct sym_ent {
+	uint64_t addr;
+	uint64_t size;		/* 0: a label, good up to end */
+	uint64_t end;		/* of the symbol, or a label's section */
+	const char *name;
+	int rank;		/* 2 global, 1 weak, 0 local */
+	int ndx;		/* in the symbol table */
+};
+
+struct sym_index {
+	struct sym_ent *v;
+	size_t n;
+};
+
+/* How far back a lookup walks past symbols that end before addr (nested
+ * or overlapping symbols are rare; this bounds the worst case). */
+#define SYM_INDEX_WALK 64
+
+static int binding_rank(const GElf_Sym *sym)
+{
+	switch (GELF_ST_BIND(sym->st_info)) {
+	case STB_GLOBAL:
+		return 2;
+	case STB_WEAK:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* By address, then rank, then table order reversed: the alias libdwfl
+ * prefers (the best binding, the first in the table) sorts last, where a
+ * lookup walking down meets it first. */
+static int sym_ent_cmp(const void *x, const void *y)
+{
+	const struct sym_ent *a = x, *b = y;
+
+	if (a->addr != b->addr)
+		return a->addr < b->addr ? -1 : 1;
+	if (a->rank != b->rank)
+		return a->rank < b->rank ? -1 : 1;
+	return (a->ndx < b->ndx) - (a->ndx > b->ndx);
+}
+
+struct sym_index *sym_index__new(Dwfl_Module *mod)
+{
+	struct sym_index *ix;
+	int n, i;
+
+	n = dwfl_module_getsymtab(mod);
+	if (n <= 1) {
+		errno = ENOENT;
+		return NULL;
+	}
+	ix = calloc(1, sizeof(*ix));
+	if (!ix)
+		return NULL;
+	ix->v = calloc((size_t)n, sizeof(*ix->v));
+	if (!ix->v) {
+		free(ix);
+		return NULL;
+	}
+	for (i = 1; i < n; i++) {
+		GElf_Word shndx;
+		GElf_Addr addr, end;
+		GElf_Sym sym;
+		GElf_Shdr sh;
+		Dwarf_Addr bias;
+		const char *name;
+		Elf_Scn *scn;
+		Elf *elf;
+		int type;
+
+		name = dwfl_module_getsym_info(mod, i, &sym, &addr, &shndx,
+					       &elf, &bias);
+		if (!name || !*name || shndx == SHN_UNDEF || !addr)
+			continue;
+		type = GELF_ST_TYPE(sym.st_info);
+		/* what libdwfl considers (a garbage pc in data gets the
+		 * object's name, as it always did) */
+		if (type == STT_SECTION || type == STT_FILE || type == STT_TLS)
+			continue;
+		end = addr + sym.st_size;
+		if (!sym.st_size) {
+			/* a label names nothing past its own section */
+			scn = elf ? elf_getscn(elf, shndx) : NULL;
+			if (!scn || !gelf_getshdr(scn, &sh))
+				continue;
+			end = sh.sh_addr + bias + sh.sh_size;
+			if (end <= addr)
+				continue;
+		}
+		ix->v[ix->n++] = (struct sym_ent){
+			.addr = addr, .size = sym.st_size, .end = end, .name = name,
+			.rank = binding_rank(&sym), .ndx = i,
+		};
+	}
+	qsort(ix->v, ix->n, sizeof(*ix->v), sym_ent_cmp);
+	return ix;
+}
+
+void sym_index__free(struct sym_index *ix)
+{
+	if (!ix)
+		return;
+	free(ix->v);
+	free(ix);
+}
+
+const char *sym_index__lookup(const struct sym_index *ix, uint64_t addr)
+{
+	const struct sym_ent *sizeless = NULL;
+	uint64_t floor = 0;
+	size_t lo = 0, hi, i, walked;
+
+	if (!ix || !ix->n)
+		return NULL;
+	/* first entry above addr */
+	hi = ix->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ix->v[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo, walked = 0; i > 0 && walked < SYM_INDEX_WALK;
+	     i--, walked++) {
+		const struct sym_ent *e = &ix->v[i - 1];
+
+		if (e->size) {
+			if (addr < e->end)
+				return e->name;
+			/* ends before addr: no label below it names addr */
+			if (e->end > floor)
+				floor = e->end;
+		} else if (!sizeless && addr < e->end) {
+			sizeless = e;
+		}
+		if (sizeless && e->addr < sizeless->addr && e->addr < floor)
+			break;
+	}
+	/* a sized symbol at or above the label ends before addr: the label
+	 * is not what addr is in */
+	return sizeless && sizeless->addr >= floor ? sizeless->name : NULL;
+}
+
+int symbolize__module_addr(Dwfl_Module *mod, const struct sym_index *ix,
+			   uint64_t addr, struct sym_result *out)
 {
 	const char *file = NULL, *name;
 	GElf_Addr off;
@@ -195,7 +344,8 @@ int symbolize__module_addr(Dwfl_Module *mod, uint64_t addr,
 		file = dwarf_linesrc(dl, NULL, NULL);
 		dwarf_lineno(dl, &lineno);
 	}
-	name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+	name = ix ? sym_index__lookup(ix, addr) :
+		    dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
 
 	if (inline_chain(mod, addr, out, file, lineno) > 0) {
 		/* the outermost frame is the real function: use its ELF

@@ -29,10 +29,26 @@ struct sym_result {
 	int n_frames;
 };
 
+/* A module's ELF symbols sorted by address, built once per module:
+ * dwfl_module_addrinfo() scans the whole symbol table at every call
+ * (milliseconds for a binary with 100k symbols). Names point into the
+ * module's string tables: free the index before the module. */
+struct sym_index;
+
+/* NULL with errno set (ENOMEM, or ENOENT when mod has no symbols). */
+struct sym_index *sym_index__new(Dwfl_Module *mod);
+void sym_index__free(struct sym_index *ix);
+/* The symbol holding addr as dwfl_module_addrinfo() picks it (the nearest
+ * one at or below addr whose size covers it, a global before a weak or
+ * local alias; else the nearest sizeless label not behind a sized
+ * symbol's end), or NULL. */
+const char *sym_index__lookup(const struct sym_index *ix, uint64_t addr);
+
 /* Frames of addr (in mod's address space; pass pc - 1 for a return
- * address) into out->frames / n_frames. 0 or -ENOMEM. */
-int symbolize__module_addr(Dwfl_Module *mod, uint64_t addr,
-			   struct sym_result *out);
+ * address) into out->frames / n_frames; ELF names from ix, or from
+ * dwfl_module_addrinfo() when ix is NULL. 0 or -ENOMEM. */
+int symbolize__module_addr(Dwfl_Module *mod, const struct sym_index *ix,
+			   uint64_t addr, struct sym_result *out);
 /* Free the frames' strings and zero r. */
 void sym_result__clear(struct sym_result *r);
 /* Demangled, version-stripped copy of a symbol name (malloc'ed). */

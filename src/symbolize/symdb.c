@@ -36,6 +36,7 @@ struct symdb_file {
 	Dwfl_Callbacks cbs;
 	Dwfl *dwfl;
 	Dwfl_Module *mod;
+	struct sym_index *syms;	/* mod's symbols by address, or NULL */
 	struct u64map cache;	/* vaddr << 1 | is_return -> result * */
 };
 
@@ -77,6 +78,7 @@ static void file_free(struct symdb_file *f)
 		free((void *)(uintptr_t)v);
 	}
 	u64map__free(&f->cache);
+	sym_index__free(f->syms);
 	if (f->dwfl)
 		dwfl_end(f->dwfl);
 	free(f->display);
@@ -232,7 +234,9 @@ uint32_t symdb__file(struct symdb *db, const struct symdb_ident *ident,
 		Dwarf_Addr bias;
 
 		(void)dwfl_module_getdwarf(f->mod, &bias);
-		(void)dwfl_module_getsymtab(f->mod);
+		/* NULL for a file without symbols: names then come from
+		 * libdwfl, which has none either */
+		f->syms = sym_index__new(f->mod);
 	}
 	n = dwfl_module_build_id(f->mod, &bits, &vaddr);
 	for (i = 0; i < n && 2 * i + 2 < (int)sizeof(f->build_id); i++) {
@@ -287,7 +291,7 @@ const struct sym_result *symdb__lookup(struct symdb *db, uint32_t file,
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return &db->empty;
-	if (symbolize__module_addr(f->mod, is_return && vaddr ? vaddr - 1
+	if (symbolize__module_addr(f->mod, f->syms, is_return && vaddr ? vaddr - 1
 							    : vaddr, r) ||
 	    u64map__set(&f->cache, key, (uintptr_t)r)) {
 		sym_result__clear(r);

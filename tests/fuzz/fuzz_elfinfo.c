@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			dwfl_module_info(mod, NULL, &lo, &hi, NULL, NULL, NULL,
 					 NULL);
 			(void)dwfl_module_getdwarf(mod, &bias);
-			symbolize__module_addr(mod, lo + (hi - lo) / 2, &r);
+			symbolize__module_addr(mod, NULL, lo + (hi - lo) / 2, &r);
 			sym_result__clear(&r);
 		} else {
 			close(copy);

@@ -11,12 +11,14 @@
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "process/elfinfo.h"
@@ -331,6 +333,79 @@ static void test_section_got(void **state)
 	assert_true(in_got || in_gotplt);
 	assert_int_equal(elfinfo__got_slot(LIBC, "no_such_function_x", &slot),
 			 -ENOENT);
+/* Bytes [off, off + len) of two fds are equal. */
+static bool same_bytes(int a, int b, uint64_t off, uint64_t len)
+{
+	char x[4096], y[4096];
+
+	while (len) {
+		size_t n = len < sizeof(x) ? len : sizeof(x);
+
+		if (pread(a, x, n, (off_t)off) != (ssize_t)n ||
+		    pread(b, y, n, (off_t)off) != (ssize_t)n || memcmp(x, y, n))
+			return false;
+		off += n;
+		len -= n;
+	}
+	return true;
+}
+
+/* A private copy holds what symbolization reads (headers, .eh_frame,
+ * .dynsym, notes, the first and last 4 KiB) byte for byte and leaves code
+ * and data out: a hole that costs no memory. */
+static void test_sparse_copy(void **state)
+{
+	Elf64_Ehdr eh;
+	Elf64_Shdr sh;
+	struct stat orig, cp;
+	bool saw_eh_frame = false, text_hole = false;
+	char names[65536];
+	int fd, copy, i;
+
+	(void)state;
+	elfinfo__copies_drop();
+	copy = elfinfo__copy(LIBC, &orig);
+	assert_true(copy >= 0);
+	assert_int_equal(fstat(copy, &cp), 0);
+	assert_int_equal(cp.st_size, orig.st_size);
+	/* libc's code alone is more than half of it */
+	assert_true((uint64_t)cp.st_blocks * 512 < (uint64_t)orig.st_size / 2);
+	fd = open(LIBC, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_true(same_bytes(fd, copy, 0, 4096));
+	assert_true(same_bytes(fd, copy, (uint64_t)orig.st_size - 4096, 4096));
+	assert_int_equal(pread(fd, &eh, sizeof(eh), 0), sizeof(eh));
+	assert_int_equal(pread(fd, &sh, sizeof(sh), (off_t)(eh.e_shoff +
+			 eh.e_shstrndx * sizeof(sh))), sizeof(sh));
+	assert_true(sh.sh_size < sizeof(names));
+	assert_int_equal(pread(fd, names, sh.sh_size, (off_t)sh.sh_offset),
+			 (ssize_t)sh.sh_size);
+	for (i = 1; i < eh.e_shnum; i++) {
+		const char *name;
+
+		assert_int_equal(pread(fd, &sh, sizeof(sh), (off_t)(eh.e_shoff +
+				 i * sizeof(sh))), sizeof(sh));
+		name = names + sh.sh_name;
+		if (!strcmp(name, ".eh_frame") || !strcmp(name, ".dynsym") ||
+		    !strcmp(name, ".eh_frame_hdr") ||
+		    !strcmp(name, ".note.gnu.build-id")) {
+			saw_eh_frame |= !strcmp(name, ".eh_frame");
+			assert_true(same_bytes(fd, copy, sh.sh_offset, sh.sh_size));
+		}
+		if (!strcmp(name, ".text")) {
+			char z[4096] = { 0 }, got[4096];
+
+			assert_int_equal(pread(copy, got, sizeof(got),
+					       (off_t)sh.sh_offset + 8192),
+					 sizeof(got));
+			text_hole = !memcmp(z, got, sizeof(z));
+		}
+	}
+	assert_true(saw_eh_frame);
+	assert_true(text_hole);
+	close(fd);
+	close(copy);
+	elfinfo__copies_drop();
 }
 
 int main(void)
@@ -342,6 +417,7 @@ int main(void)
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_read_bytes),
 		cmocka_unit_test(test_build_id),
+		cmocka_unit_test(test_sparse_copy),
 		cmocka_unit_test(test_own_symtab),
 		cmocka_unit_test(test_is_static_dynamic),
 		cmocka_unit_test(test_is_static_built),

@@ -5,7 +5,8 @@
  * path and build ID; a return address is looked up at pc - 1 (the call's
  * line, not the next one); two functions never share an entry; kernel and
  * unknown pcs give empty results rather than garbage; symbols stay after
- * the target is closed (the file's private copy is the symdb's).
+ * the target is closed (the file's private copy is the symdb's); the
+ * sorted symbol index names every code address as libdwfl does.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -15,12 +16,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
+#include <gelf.h>
 #include <cmocka.h>
 
 #include "process/elfinfo.h"
 #include "symbolize/symcache.h"
 #include "symbolize/symdb.h"
+
+#define LIBC_PATH "/lib/x86_64-linux-gnu/libc.so.6"
 
 __attribute__((noinline)) int sc_first_function(int x)
 {
@@ -142,11 +147,95 @@ static void test_identity(void **state)
 	symdb__free(db);
 }
 
+/* Names every code address of path (every step-th byte of each
+ * executable section) as dwfl_module_addrinfo does; returns how many
+ * addresses differ and counts the addresses into *checked. */
+static long index_mismatches(const char *path, uint64_t step, long *checked)
+{
+	static char *dip;
+	Dwfl_Callbacks cb = {
+		.find_elf = dwfl_build_id_find_elf,
+		.find_debuginfo = dwfl_standard_find_debuginfo,
+		.section_address = dwfl_offline_section_address,
+		.debuginfo_path = &dip,
+	};
+	struct sym_index *ix;
+	Elf_Scn *scn = NULL;
+	Dwarf_Addr bias;
+	Dwfl_Module *m;
+	long bad = 0;
+	Dwfl *d;
+	Elf *elf;
+	int fd;
+
+	d = dwfl_begin(&cb);
+	assert_non_null(d);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	dwfl_report_begin(d);
+	m = dwfl_report_elf(d, path, path, fd, 0, true);
+	dwfl_report_end(d, NULL, NULL);
+	assert_non_null(m);
+	ix = sym_index__new(m);
+	assert_non_null(ix);
+	elf = dwfl_module_getelf(m, &bias);
+	assert_non_null(elf);
+	*checked = 0;
+	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+		GElf_Shdr sh;
+		uint64_t a;
+
+		if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_EXECINSTR))
+			continue;
+		for (a = sh.sh_addr; a < sh.sh_addr + sh.sh_size; a += step) {
+			GElf_Off off;
+			GElf_Sym sym;
+			const char *want, *got;
+
+			want = dwfl_module_addrinfo(m, a, &off, &sym, NULL,
+						    NULL, NULL);
+			got = sym_index__lookup(ix, a);
+			(*checked)++;
+			if (!want != !got || (want && strcmp(want, got))) {
+				if (bad++ < 5)
+					fprintf(stderr, "%s 0x%llx: %s, not %s\n",
+						path, (unsigned long long)a,
+						want ? want : "(none)",
+						got ? got : "(none)");
+			}
+		}
+	}
+	sym_index__free(ix);
+	dwfl_end(d);
+	return bad;
+}
+
+/* The sorted index names code exactly as libdwfl's linear search does:
+ * aliases (a global before a weak or local one), sizeless labels
+ * (_start, PLT stubs), gaps between functions. */
+static void test_sym_index(void **state)
+{
+	char exe[4096];
+	long checked;
+	ssize_t n;
+
+	(void)state;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	assert_true(n > 0);
+	exe[n] = '\0';
+	assert_int_equal(index_mismatches(exe, 3, &checked), 0);
+	assert_true(checked > 1000);
+	assert_int_equal(index_mismatches(LIBC_PATH, 11, &checked), 0);
+	assert_true(checked > 10000);
+	assert_null(sym_index__lookup(NULL, 0x1000));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_self),
 		cmocka_unit_test(test_identity),
+		cmocka_unit_test(test_sym_index),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,8 @@
 # sampler.sh: the in-process sampler (libmemtel-sampler.so) per pair. Last,
 # overhead.sh: the heap probes' estimated slowdown against the measured one
 # (redis-server under redis-benchmark, a g++ compile).
+# agent.sh: `memtel-bpf agent`'s CPU and RSS in steady state among a few
+# hundred processes (BENCH_AGENT_SECONDS per configuration, default 180).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -287,3 +289,4 @@ tools/bench/cpu.sh
 tools/bench/unwind.sh
 tools/bench/sampler.sh
 tools/bench/overhead.sh
+tools/bench/agent.sh

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# `make bench`, part 5: what `memtel-bpf agent` costs in steady state (the
+# issue's budget: <= 1% of one core and <= 100 MB RSS at 99 Hz without
+# heap targets on a 2-CPU host with a few hundred processes).
+#
+# Population, started here and stopped on exit: BENCH_AGENT_SLEEPERS
+# (default 300) sleeping processes (sleep, and sh waiting on one), and a
+# few CPU-busy ones running different binaries at nice 19 (so they take
+# idle CPU only): a recursive python3 loop, an sh loop, gzip of a stream,
+# and the Go workload (tools/workloads/go/goheap, when go is installed)
+# restarted every second or so. The agent runs at 99 Hz with -o (pprof
+# rotations into a scratch directory), warms up for BENCH_AGENT_WARMUP
+# seconds (default 30), then for BENCH_AGENT_SECONDS (default 180):
+#   cpu    utime + stime delta of the agent (/proc/PID/stat, all threads)
+#          over the wall time, in % of one core
+#   rss    VmRSS sampled every 2 s: median and max (and RssAnon's)
+# Configurations: "none" (no heap targets) and, when `memtel-bpf agent
+# --help` lists --heap-target, "one" (--heap-target comm=mallocbench on an
+# allocating workload, .output/bench/mallocbench, mixed sizes, nice 19).
+# The host is shared: the agent samples every process on it (--all), so
+# other people's jobs change its load; each row says the load average.
+# Appends "agent" to results.json.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+. tools/bench/lib.sh
+
+SECONDS_RUN=${BENCH_AGENT_SECONDS:-180}
+WARMUP=${BENCH_AGENT_WARMUP:-30}
+SLEEPERS=${BENCH_AGENT_SLEEPERS:-300}
+ALLOC=$OUT/mallocbench
+for v in "$SECONDS_RUN" "$WARMUP" "$SLEEPERS"; do
+	[[ "$v" =~ ^[0-9]+$ ]] || die "BENCH_AGENT_* must be whole numbers"
+done
+[ "$SECONDS_RUN" -ge 10 ] || die "BENCH_AGENT_SECONDS must be at least 10"
+[ -x "$MEMTEL" ] || die "$MEMTEL is missing: run 'make bench'"
+
+CONFIGS=(none)
+if "$MEMTEL" agent --help 2>&1 | grep -q -- '--heap-target'; then
+	[ -x "$ALLOC" ] || die "$ALLOC is missing: run 'make bench'"
+	CONFIGS+=(one)
+else
+	echo "bench: agent: this build has no --heap-target: one-target row skipped" >&2
+fi
+
+# bg CMD...: start CMD in the background, remembered for cleanup.
+bg() {
+	"$@" >/dev/null 2>&1 </dev/null &
+	PIDS+=("$!")
+}
+
+start_population() {
+	local i
+	for ((i = 0; i < SLEEPERS; i++)); do
+		if ((i % 10 == 9)); then
+			bg sh -c 'sleep 1000000; :'
+		else
+			bg sleep 1000000
+		fi
+	done
+	bg nice -n 19 python3 -c '
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+while True:
+    fib(20)'
+	bg nice -n 19 sh -c 'while :; do :; done'
+	bg nice -n 19 sh -c 'while :; do head -c 50000000 /dev/zero | gzip -6 >/dev/null; done'
+	if command -v go >/dev/null; then
+		cp -r tools/workloads/go/goheap "$TMP/goheap.src"
+		if (cd "$TMP/goheap.src" &&
+			export GOCACHE=$TMP/gocache GOPATH=$TMP/gopath GOFLAGS=-mod=mod \
+				GOPROXY=off GO111MODULE=on CGO_ENABLED=0 &&
+			go mod init goheap && go build -o "$TMP/goheap" .) >"$TMP/go.log" 2>&1; then
+			bg nice -n 19 sh -c "while :; do '$TMP/goheap' -count 200; sleep 1; done"
+		else
+			echo "bench: agent: go build failed, no Go workload: $(tail -1 "$TMP/go.log")" >&2
+		fi
+	fi
+}
+
+# run_one CFG: one agent run; appends a line to $TMP/agent.tsv.
+run_one() {
+	local cfg=$1 dir=$TMP/agent-$1 port agent wl='' c0 c1 t0 t1 end extra=()
+
+	mkdir -p "$dir/prof"
+	if [ "$cfg" = one ]; then
+		nice -n 19 "$ALLOC" 1000000000000 mixed >"$dir/alloc.out" 2>&1 </dev/null &
+		wl=$!
+		PIDS+=("$wl")
+		# it waits for SIGUSR1 once its handler is in place
+		wait_for "$dir/alloc.out" '^ready ' 10 "$wl" || die "the allocating workload did not start"
+		kill -USR1 "$wl"
+		extra=(--heap-target comm=mallocbench)
+	fi
+	port=$((20000 + RANDOM % 20000))
+	"$MEMTEL" agent -F 99 -o "$dir/prof" --keep-files 5 \
+		--listen "127.0.0.1:$port" "${extra[@]}" >"$dir/out" 2>&1 &
+	agent=$!
+	PIDS+=("$agent")
+	wait_for "$dir/out" '^memtel-bpf: attached;' 90 "$agent" || die "the agent ($cfg) did not attach"
+	sleep "$WARMUP"
+	c0=$(proc_cpu_us "$agent") || die "the agent ($cfg) exited: $(tail -3 "$dir/out")"
+	t0=$(date +%s%N)
+	: >"$dir/rss"
+	end=$(($(date +%s) + SECONDS_RUN))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		awk '/^VmRSS/ { r = $2 } /^RssAnon/ { a = $2 } END { print r, a }' \
+			"/proc/$agent/status" >>"$dir/rss" ||
+			die "the agent ($cfg) exited: $(tail -3 "$dir/out")"
+		sleep 2
+	done
+	c1=$(proc_cpu_us "$agent") || die "the agent ($cfg) exited: $(tail -3 "$dir/out")"
+	t1=$(date +%s%N)
+	kill -TERM "$agent"
+	reap "$agent" 15
+	[ "$REAP_RC" -eq 0 ] || die "the agent ($cfg) exited with status $REAP_RC: $(tail -3 "$dir/out")"
+	if [ -n "$wl" ]; then
+		kill -TERM "$wl" 2>/dev/null || true
+		wait "$wl" 2>/dev/null || true
+		forget "$wl"
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\n' "$cfg" "$((c1 - c0))" "$(((t1 - t0) / 1000))" \
+		"$(tr '\n' ' ' <"$dir/rss")" "$(cut -d' ' -f1 /proc/loadavg)" >>"$TMP/agent.tsv"
+}
+
+echo "bench: agent: $SLEEPERS sleepers + busy workloads, ${WARMUP}s warm-up, ${SECONDS_RUN}s per configuration (${CONFIGS[*]})" >&2
+start_population
+sleep 2
+: >"$TMP/agent.tsv"
+for cfg in "${CONFIGS[@]}"; do
+	run_one "$cfg"
+done
+
+mkdir -p "$OUT"
+python3 - "$TMP/agent.tsv" "$RESULTS_JSON" "$SLEEPERS" <<'PY'
+import json, os, statistics, sys, time
+
+tsv, out, sleepers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rows = {}
+for line in open(tsv):
+    cfg, cpu_us, wall_us, rss, load = line.rstrip("\n").split("\t")
+    samples = [int(x) for x in rss.split()]
+    vm, anon = samples[0::2], samples[1::2]
+    mb = lambda kib: kib * 1024 / 1e6
+    rows[cfg] = {
+        "cpu_percent_of_one_core": 100.0 * int(cpu_us) / int(wall_us),
+        "seconds": int(wall_us) / 1e6,
+        "rss_mb_median": mb(statistics.median(vm)), "rss_mb_max": mb(max(vm)),
+        "anon_mb_median": mb(statistics.median(anon)), "anon_mb_max": mb(max(anon)),
+        "load_average_at_end": float(load),
+    }
+try:
+    with open(out) as f:
+        results = json.load(f)
+except (OSError, ValueError):
+    results = {}
+budget = {"cpu_percent_max": 1.0, "rss_mb_max": 100.0}
+results["agent"] = {
+    "unit": "agent CPU in % of one core, RSS in MB (10^6 bytes)",
+    "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    "population": f"{sleepers} sleepers, python3/sh/gzip/Go busy loops at nice 19",
+    "freq_hz": 99, "heap_targets": rows, "budget_without_heap_targets": budget,
+    "met": "none" in rows and rows["none"]["cpu_percent_of_one_core"] <= budget["cpu_percent_max"]
+           and rows["none"]["rss_mb_max"] <= budget["rss_mb_max"],
+}
+with open(out + ".tmp", "w") as f:
+    json.dump(results, f, indent=2)
+    f.write("\n")
+os.replace(out + ".tmp", out)
+print()
+print(f"memtel-bpf agent at 99 Hz, {sleepers} sleepers + busy workloads "
+      f"({os.cpu_count()} CPUs, shared host)")
+print(f"{'heap targets':<14}{'CPU %':>8}{'RSS med':>9}{'RSS max':>9}{'anon med':>10}{'load':>7}")
+for cfg, r in rows.items():
+    print(f"{cfg:<14}{r['cpu_percent_of_one_core']:>8.2f}{r['rss_mb_median']:>9.1f}"
+          f"{r['rss_mb_max']:>9.1f}{r['anon_mb_median']:>10.1f}{r['load_average_at_end']:>7.2f}")
+print(f"budget without heap targets: <= {budget['cpu_percent_max']}% CPU, "
+      f"<= {budget['rss_mb_max']:.0f} MB RSS: {'met' if results['agent']['met'] else 'NOT met'}")
+PY

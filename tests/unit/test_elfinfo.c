@@ -333,6 +333,8 @@ static void test_section_got(void **state)
 	assert_true(in_got || in_gotplt);
 	assert_int_equal(elfinfo__got_slot(LIBC, "no_such_function_x", &slot),
 			 -ENOENT);
+}
+
 /* Bytes [off, off + len) of two fds are equal. */
 static bool same_bytes(int a, int b, uint64_t off, uint64_t len)
 {

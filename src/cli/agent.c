@@ -210,8 +210,10 @@ static int agent__write_cpu(struct agent *a, uint64_t from_ns, uint64_t now_ns)
 
 	if (!s->outdir[0])
 		return 0;
+	/* milliseconds: the final window at SIGTERM may end in the same
+	 * second as the last regular one, and must not replace its file */
 	snprintf(path, sizeof(path), "%s/cpu-%llu.pb.gz", s->outdir,
-		 (unsigned long long)(now_ns / 1000000000ULL));
+		 (unsigned long long)(now_ns / 1000000ULL));
 	err = cpu_report__write_pprof(&cr, path);
 	if (err) {
 		mt_err("cannot write %s: %s", path, strerror(-err));

@@ -450,8 +450,10 @@ static int write_pprof(struct agent_heap *h, struct heap_target *t,
 	char path[PATH_MAX + 64];
 	int err;
 
+	/* milliseconds, as the CPU files: a final window in the same second
+	 * as the last must not replace its file */
 	snprintf(path, sizeof(path), "%s/heap-%llu-%d.pb.gz", dir,
-		 (unsigned long long)t_unix, (int)t->pid);
+		 (unsigned long long)(t_unix * 1000.0), (int)t->pid);
 	err = heap_report__write_pprof(&hr, path);
 	if (err)
 		mt_err("cannot write %s: %s", path, strerror(-err));

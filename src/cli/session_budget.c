@@ -28,10 +28,16 @@
 #include "util/fmt.h"
 #include "util/log.h"
 
-#define BUDGET_TICK_NS		1000000000ULL
+/* Decisions four times a second: a process that allocates hard is paused
+ * within half a second of its start, which is what keeps a short batch
+ * job (a compile) near its budget. */
+#define BUDGET_TICK_NS		250000000ULL
 #define NS_PER_S		1000000000ULL
-/* The first on-segment: the cost is measured, the busy sites named. */
+/* The first on-segment: the cost is measured, the busy sites named; half
+ * a second when far over budget (a heavy allocator makes 10^5 calls in
+ * it). */
 #define BUDGET_FIRST_ON_NS	(2 * NS_PER_S)
+#define BUDGET_FIRST_SHORT_NS	(NS_PER_S / 2)
 #define BUDGET_ON_MIN_NS	(10 * NS_PER_S)
 #define BUDGET_OFF_MIN_NS	(1 * NS_PER_S)
 #define BUDGET_OFF_MAX_NS	(600 * NS_PER_S)
@@ -52,6 +58,7 @@ int session__budget_start(struct session *s)
 	double on_s, ns_per_hit = CALIBRATE_DEFAULT_NS;
 	struct budget_opts bo = {
 		.first_on_ns = BUDGET_FIRST_ON_NS,
+		.first_short_ns = BUDGET_FIRST_SHORT_NS,
 		.on_min_ns = BUDGET_ON_MIN_NS,
 		.off_min_ns = BUDGET_OFF_MIN_NS,
 		.off_max_ns = BUDGET_OFF_MAX_NS,

@@ -188,6 +188,19 @@ static double next_fraction(const struct budget *b, struct proc_budget *p)
 	return f;
 }
 
+/* In its first segment, past first_short_ns, and far over budget. */
+static bool far_over(const struct budget *b, const struct proc_budget *p,
+		     uint64_t now_ns)
+{
+	double own = p->seg_cpu_ns - p->seg_probe_ns;
+
+	if (!b->o.first_short_ns || p->pauses || p->cycling || p->on_ns ||
+	    now_ns < p->seg_start + b->o.first_short_ns || !(own > 0) ||
+	    p->seg_probe_ns < BUDGET_FAST_MIN_NS)
+		return false;
+	return p->seg_probe_ns > BUDGET_FAST_RATIO * b->o.max_slowdown * own;
+}
+
 enum budget_action budget__tick(struct budget *b, uint32_t pid,
 				uint64_t now_ns)
 {
@@ -213,7 +226,7 @@ enum budget_action budget__tick(struct budget *b, uint32_t pid,
 				   (double)p->seg_len;
 		return BUDGET_RESUME;
 	}
-	if (now_ns < p->seg_start + p->seg_len)
+	if (now_ns < p->seg_start + p->seg_len && !far_over(b, p, now_ns))
 		return BUDGET_KEEP;
 	p->on_ns += now_ns - p->seg_start;
 	if (now_ns > p->seg_start)

@@ -21,7 +21,11 @@
  * (pause + T_on) / T_on, when no CPU time was measured). Hysteresis:
  * a process goes from full-on to cycling when S > B, back to full-on only
  * when S <= 0.8 B; f rises only by more than 10 % at a time, falls at
- * once. A process under its budget is never switched off.
+ * once. A process under its budget is never switched off. One far over
+ * it (S > BUDGET_FAST_RATIO x B once first_short_ns of its first segment
+ * have passed) ends that first segment early: the estimate is already
+ * clear, and a short batch job (a compile) would otherwise spend most of
+ * its life in it.
  */
 #ifndef MEMTEL_BUDGET_H
 #define MEMTEL_BUDGET_H
@@ -35,10 +39,16 @@
 #define BUDGET_MAX_SHARE	0.99
 /* f rises only when the new one exceeds the old by this factor. */
 #define BUDGET_RISE_RATIO	1.1
+/* The first on-segment ends early for S > BUDGET_FAST_RATIO * B, once
+ * the probes took BUDGET_FAST_MIN_NS (thousands of hits: not a start-up's
+ * few hundred). */
+#define BUDGET_FAST_RATIO	10.0
+#define BUDGET_FAST_MIN_NS	5e6
 
 struct budget_opts {
 	double max_slowdown;	/* B, e.g. 0.05; <= 0: unlimited */
 	uint64_t first_on_ns;	/* the first on-segment */
+	uint64_t first_short_ns; /* ...far over budget; 0: never shorter */
 	uint64_t on_ns;		/* T_on: long enough to find leaks in it */
 	uint64_t on_min_ns;	/* T_on's floor when off_max_ns binds */
 	uint64_t off_min_ns;

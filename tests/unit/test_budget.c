@@ -120,6 +120,35 @@ static void test_duty_math(void **state)
 }
 
 /* Near the budget: no flapping between full-on and cycling. */
+/* Far over budget, the first segment ends at first_short_ns; a little
+ * over, it runs its full length. */
+static void test_first_short(void **state)
+{
+	struct budget_opts o = opts;
+	struct budget *b;
+	struct budget_state st;
+	uint64_t now = 0;
+
+	(void)state;
+	o.first_short_ns = 2 * S_NS;
+	b = budget__new(&o);
+	assert_non_null(b);
+	assert_int_equal(budget__start(b, 1, now), 0);
+	assert_int_equal(budget__start(b, 2, now), 0);
+	/* pid 1: S = 1.0 (20 x B); pid 2: S = 0.1 (2 x B) */
+	run(b, 1, &now, 3 * S_NS, 1.0, 1, NULL, NULL);
+	assert_true(budget__get(b, 1, now, &st));
+	assert_false(st.on);
+	now = 0;
+	run(b, 2, &now, 3 * S_NS, 0.1, 1, NULL, NULL);
+	assert_true(budget__get(b, 2, now, &st));
+	assert_true(st.on);
+	run(b, 2, &now, 21 * S_NS, 0.1, 1, NULL, NULL);
+	assert_true(budget__get(b, 2, now, &st));
+	assert_false(st.on);
+	budget__free(b);
+}
+
 static void test_hysteresis(void **state)
 {
 	struct budget *b = budget__new(&opts);
@@ -250,6 +279,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_under_budget_never_pauses),
 		cmocka_unit_test(test_duty_math),
+		cmocka_unit_test(test_first_short),
 		cmocka_unit_test(test_hysteresis),
 		cmocka_unit_test(test_unlimited),
 		cmocka_unit_test(test_switch_cost),

@@ -20,7 +20,19 @@
 #           are outside); the estimate is the summary's all-processes line.
 #
 # The binary's `--max-overhead 0` is passed when --help lists it, so the
-# estimate is of every probe firing. Configurations alternate over
+# estimate is of every probe firing.
+#
+# Then the issue's throughput targets, in steady state (each run first
+# drives BENCH_REDIS_WARM_REQUESTS requests, unmeasured, then measures
+# BENCH_REDIS_STEADY_REQUESTS; the same for every configuration):
+#   none     the bare server
+#   default  `memtel-bpf --pid SERVER` with default settings (the
+#            --max-overhead budget pauses the probes): target >= 0.95 of
+#            bare, with a heap profile that names redis' allocation sites
+#   sampler  a second server launched as `memtel-bpf --sampler --
+#            redis-server` (our in-process sampler, otel_memory USDT):
+#            target >= 0.98
+# and the compile at default settings (`default`): target <= 1.10x wall. Configurations alternate over
 # BENCH_OVERHEAD_ROUNDS rounds (default BENCH_ROUNDS) and are reported as
 # medians; agreement = estimate / measured slowdown (1.0 is perfect).
 # Appends "probe_overhead" to results.json.
@@ -33,6 +45,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OROUNDS=${BENCH_OVERHEAD_ROUNDS:-$ROUNDS}
 REQUESTS=${BENCH_REDIS_REQUESTS:-200000}
 CXX_FUNCS=${BENCH_CXX_FUNCS:-10}
+WARM_REQUESTS=${BENCH_REDIS_WARM_REQUESTS:-1000000}
+STEADY_REQUESTS=${BENCH_REDIS_STEADY_REQUESTS:-2000000}
 [[ "$OROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_OVERHEAD_ROUNDS must be a positive integer"
 
 [ -x "$MEMTEL" ] || die "$MEMTEL is missing: run 'make bench'"
@@ -73,6 +87,19 @@ for ((i = 0; i < 100; i++)); do
 done
 redis-cli -p "$PORT" ping >/dev/null 2>&1 || die "redis-server does not answer on port $PORT"
 
+# bench_rps PORT REQUESTS OUT: one redis-benchmark run; prints the mean of
+# its SET and GET throughputs.
+bench_rps() {
+	taskset -c "$CLI_CPU" redis-benchmark -p "$1" -t set,get -n "$2" \
+		-P 16 -q >"$3" 2>&1 || die "redis-benchmark failed: $(cat "$3")"
+	# "SET: 123456.78 requests per second, p50=..." (carriage returns
+	# separate the progress lines)
+	tr '\r' '\n' <"$3" |
+		awk '/^(SET|GET): [0-9.]+ requests per second/ { s += $2; n++ }
+		     END { if (n == 2) printf "%.1f\n", s / 2; else exit 1 }' ||
+		die "no throughput in redis-benchmark's output: $(cat "$3")"
+}
+
 # redis_one CONFIG ROUND: one benchmark; appends to redis.tsv.
 redis_one() {
 	local cfg=$1 round=$2 tag="r-$1-$2" prof='' c0 c1 rps est=''
@@ -85,15 +112,8 @@ redis_one() {
 			die "memtel-bpf did not attach to redis-server"
 	fi
 	c0=$(proc_cpu_us "$SERVER")
-	taskset -c "$CLI_CPU" redis-benchmark -p "$PORT" -t set,get -n "$REQUESTS" \
-		-P 16 -q >"$TMP/$tag.bench" 2>&1 || die "redis-benchmark failed: $(cat "$TMP/$tag.bench")"
+	rps=$(bench_rps "$PORT" "$REQUESTS" "$TMP/$tag.bench")
 	c1=$(proc_cpu_us "$SERVER")
-	# "SET: 123456.78 requests per second, p50=..." (carriage returns
-	# separate the progress lines)
-	rps=$(tr '\r' '\n' <"$TMP/$tag.bench" |
-		awk '/^(SET|GET): [0-9.]+ requests per second/ { s += $2; n++ }
-		     END { if (n == 2) printf "%.1f\n", s / 2; else exit 1 }') ||
-		die "no throughput in redis-benchmark's output: $(cat "$TMP/$tag.bench")"
 	if [ -n "$prof" ]; then
 		kill -INT "$prof"
 		reap "$prof" 60
@@ -106,6 +126,59 @@ redis_one() {
 	printf '  round %d/%d  redis   %-7s %10s req/s  server %5s ns CPU/req  %s\n' \
 		"$round" "$OROUNDS" "$cfg" "$rps" "$(((c1 - c0) * 1000 / (2 * REQUESTS)))" \
 		"${est:+estimate $est%}" >&2
+}
+
+# steady_one CONFIG ROUND: warm-up, then the measured run; appends a
+# "steady" row (throughput, on-ratio of the probes, sites named) to
+# overhead.tsv.
+steady_one() {
+	local cfg=$1 round=$2 tag="s-$1-$2" prof='' port=$PORT rps srv on='' named=''
+	case $cfg in
+	default)
+		"$MEMTEL" --pid "$SERVER" -o "$TMP/$tag.out" >"$TMP/$tag.prof" 2>&1 &
+		prof=$!
+		PIDS+=("$prof")
+		wait_for "$TMP/$tag.prof" '^memtel-bpf: attached;' 60 "$prof" ||
+			die "memtel-bpf did not attach to redis-server"
+		;;
+	sampler)
+		port=$((PORT + 1))
+		"$MEMTEL" --sampler -o "$TMP/$tag.out" -- redis-server --port "$port" \
+			--save '' --appendonly no --daemonize no --protected-mode no \
+			>"$TMP/$tag.prof" 2>&1 &
+		prof=$!
+		PIDS+=("$prof")
+		wait_for "$TMP/$tag.prof" '^memtel-bpf: attached;' 60 "$prof" ||
+			die "memtel-bpf --sampler -- redis-server did not start"
+		for ((i = 0; i < 100; i++)); do
+			redis-cli -p "$port" ping >/dev/null 2>&1 && break
+			sleep 0.1
+		done
+		srv=$(pgrep -f "redis-server.*:$port" | head -n 1)
+		[ -n "$srv" ] || die "the sampled redis-server is not running"
+		taskset -pc "$SRV_CPU" "$srv" >/dev/null
+		;;
+	esac
+	bench_rps "$port" "$WARM_REQUESTS" "$TMP/$tag.warm" >/dev/null
+	rps=$(bench_rps "$port" "$STEADY_REQUESTS" "$TMP/$tag.bench")
+	if [ -n "$prof" ]; then
+		kill -INT "$prof"
+		reap "$prof" 60
+		[ "$REAP_RC" -eq 0 ] || die "memtel-bpf exited with status $REAP_RC: $(cat "$TMP/$tag.prof")"
+		on=$(sed -n 's/^partial: heap probes on \([0-9.]*\)% .*/\1/p' "$TMP/$tag.prof" | head -n 1)
+		[ -n "$on" ] || on=100
+		# the heap profile names redis' own allocation sites
+		if grep -Eq '^ +(<- )?(zmalloc|ztrymalloc|createClient|sdsnewlen|_sdsMakeRoomFor|createStringObject|createEmbeddedStringObject|processMultibulkBuffer)' \
+			"$TMP/$tag.prof"; then
+			named=yes
+		else
+			named=no
+		fi
+		rm -rf "$TMP/$tag.out"
+	fi
+	printf 'steady\t%s\t%s\t%s\t%s\t%s\n' "$cfg" "$round" "$rps" "${on:-0}" "$named" >>"$TMP/overhead.tsv"
+	printf '  round %d/%d  steady  %-7s %10s req/s  %s\n' "$round" "$OROUNDS" "$cfg" "$rps" \
+		"${named:+probes on ${on}% of the time, sites named: $named}" >&2
 }
 
 # --- compile ---------------------------------------------------------------------
@@ -149,8 +222,10 @@ PY
 compile_one() {
 	local cfg=$1 round=$2 tag="c-$1-$2" wall cpu est='' cmd
 	cmd=(/usr/bin/time -f 'time %e %U %S' -o "$TMP/$tag.time" g++ -O1 -c "$TMP/gen.cc" -o "$TMP/$tag.o")
-	if [ "$cfg" = memtel ]; then
-		"$MEMTEL" -o "$TMP/$tag.out" "${EXTRA[@]}" -- "${cmd[@]}" >"$TMP/$tag.prof" 2>&1 ||
+	if [ "$cfg" = memtel ] || [ "$cfg" = default ]; then
+		local args=("${EXTRA[@]}")
+		[ "$cfg" = default ] && args=()
+		"$MEMTEL" -o "$TMP/$tag.out" "${args[@]}" -- "${cmd[@]}" >"$TMP/$tag.prof" 2>&1 ||
 			die "memtel-bpf -- g++ failed: $(cat "$TMP/$tag.prof")"
 		est=$(estimate "$TMP/$tag.prof") || die "no estimate in the summary: $(cat "$TMP/$tag.prof")"
 		rm -rf "$TMP/$tag.out"
@@ -171,16 +246,27 @@ for ((r = 1; r <= OROUNDS; r++)); do
 	if ((r % 2)); then order=(none memtel); else order=(memtel none); fi
 	for cfg in "${order[@]}"; do redis_one "$cfg" "$r"; done
 	for cfg in "${order[@]}"; do compile_one "$cfg" "$r"; done
+	if ((r % 2)); then order=(none default sampler); else order=(sampler default none); fi
+	for cfg in "${order[@]}"; do steady_one "$cfg" "$r"; done
+	compile_one default "$r"
 done
 kill -TERM "$SERVER" 2>/dev/null || true
 
-python3 - "$TMP/overhead.tsv" "$TMP/probe_overhead.json" "$OROUNDS" "${EXTRA[*]:-}" <<'PY'
+python3 - "$TMP/overhead.tsv" "$TMP/probe_overhead.json" "$OROUNDS" "${EXTRA[*]:-}" \
+	"$WARM_REQUESTS" "$STEADY_REQUESTS" <<'PY'
 import json, statistics, sys, time
 
 tsv, out, rounds, extra = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 rows = {}
+steady = {}
 for line in open(tsv):
     what, cfg, _, a, b, est = line.rstrip("\n").split("\t")
+    if what == "steady":
+        r = steady.setdefault(cfg, {"rps": [], "on_pct": [], "named": []})
+        r["rps"].append(float(a))
+        r["on_pct"].append(float(b))
+        r["named"].append(est)
+        continue
     r = rows.setdefault(what, {}).setdefault(cfg, {"a": [], "b": [], "est": []})
     r["a"].append(float(a))
     r["b"].append(float(b))
@@ -223,6 +309,23 @@ for k, key in (("redis", "slowdown_throughput_pct"), ("compile", "slowdown_wall_
     e["agreement"] = agree(e["estimated_pct"], e[key])
     e["agreement_cpu"] = agree(e["estimated_pct"], e["slowdown_cpu_pct"])
     e["within_30pct"] = e["agreement"] is not None and abs(e["agreement"] - 1) <= TOL
+w2 = med(cp["default"]["a"])
+res["compile"]["wall_s"]["default"] = w2
+res["compile"]["wall_ratio_default"] = w2 / w0
+res["compile"]["default_target_met"] = w2 / w0 <= 1.10
+s0 = med(steady["none"]["rps"])
+res["steady"] = {
+    "requests": {"warm": int(sys.argv[5]), "measured": int(sys.argv[6])},
+    "throughput_rps": {k: med(v["rps"]) for k, v in steady.items()},
+    "ratio_default": med(steady["default"]["rps"]) / s0,
+    "ratio_sampler": med(steady["sampler"]["rps"]) / s0,
+    "probes_on_pct_default": med(steady["default"]["on_pct"]),
+    "sites_named_default": all(x == "yes" for x in steady["default"]["named"]),
+    "rounds": steady,
+}
+res["steady"]["default_target_met"] = (res["steady"]["ratio_default"] >= 0.95 and
+                                       res["steady"]["sites_named_default"])
+res["steady"]["sampler_target_met"] = res["steady"]["ratio_sampler"] >= 0.98
 doc = {
     "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rounds": rounds,
     "memtel_args": extra, "target": "estimate within +-30% of the measured slowdown",
@@ -250,5 +353,18 @@ r = res["redis"]
 print(f"redis: {r['throughput_rps']['none']:.0f} -> {r['throughput_rps']['memtel']:.0f} req/s "
       f"(x{r['throughput_ratio']:.2f}); compile: {res['compile']['wall_s']['none']:.1f} -> "
       f"{res['compile']['wall_s']['memtel']:.1f} s (x{res['compile']['wall_ratio']:.2f})")
+st = res["steady"]
+print()
+print("Throughput targets (steady state, default settings), median of rounds")
+print(f"redis default: x{st['ratio_default']:.3f} of bare (target >= 0.95), probes on "
+      f"{st['probes_on_pct_default']:.0f}% of the time, allocation sites named: "
+      f"{'yes' if st['sites_named_default'] else 'NO'}  "
+      f"{'met' if st['default_target_met'] else 'NOT met'}")
+print(f"redis --sampler: x{st['ratio_sampler']:.3f} of bare (target >= 0.98)  "
+      f"{'met' if st['sampler_target_met'] else 'NOT met'}")
+c = res["compile"]
+print(f"compile default: {c['wall_s']['default']:.1f} s vs {c['wall_s']['none']:.1f} s bare, "
+      f"x{c['wall_ratio_default']:.2f} (target <= 1.10)  "
+      f"{'met' if c['default_target_met'] else 'NOT met'}")
 PY
 merge_results probe_overhead "$TMP/probe_overhead.json"

@@ -111,8 +111,11 @@ JE=$LIBDIR/libjemalloc.so.2
 [ -e "$JE" ] || fail "$JE missing (tools/deps.sh installs libjemalloc-dev)"
 for conf in prof:true prof:true,prof_active:false; do
 	name=je-${conf//[:,]/-}
-	MALLOC_CONF=$conf LD_PRELOAD=$JE "$MEMTEL_BIN" --no-cpu -o "$W/$name" -- "$HEAPSITES" \
-		>"$W/$name.out" 2>"$W/$name.err" || fail "$name: memtel-bpf failed: $(cat "$W/$name.err")"
+	# by pid: the profiler must not carry the preload (an ASan build
+	# refuses another allocator first); the config is read from the
+	# target's environment
+	MALLOC_CONF=$conf run_preloaded "$name" "$JE" "$HEAPSITES" -- --no-cpu -o "$W/$name"
+	[ "$EXIT_CODE" = 0 ] || fail "$name: memtel-bpf failed: $(cat "$W/$name.err")"
 	grep -q "^memtel-bpf: attached [0-9]* heap probes to $JE " "$W/$name.err" ||
 		fail "$name: malloc/free probes not attached: $(grep attached "$W/$name.err")"
 	n=$(grep -c "^memtel-bpf: warning: jemalloc's own sampler (prof:true) is on .* cannot be hooked .*--sampler" "$W/$name.err")

@@ -333,24 +333,6 @@ static int agent__batch_metrics(struct agent *a, const struct mm_snapshot *snap,
 	return 0;
 }
 
-static void point(struct mm_point *p, const char *name, const char *unit,
-		  enum mm_kind kind, double v, double start, double t,
-		  const char *lk, const char *lv)
-{
-	memset(p, 0, sizeof(*p));
-	p->name = name;
-	p->unit = unit;
-	p->description = name;
-	p->kind = kind;
-	p->value = v;
-	p->start_s = start;
-	p->time_s = t;
-	if (lk) {
-		p->n_labels = 1;
-		p->labels[0].key = lk;
-		p->labels[0].value = lv;
-	}
-}
 
 static double self_cpu_s(void)
 {
@@ -378,44 +360,44 @@ static size_t agent__self(struct agent *a, struct mm_point *pt, double t)
 		otlp_exporter__stats(s->exp, &es);
 	if (proc_scan__read(getpid(), &me))
 		me.mem.rss_bytes = 0;
-	point(&pt[n++], "memtel.agent.events", "{event}", MM_KIND_COUNTER,
+	agent__point(&pt[n++], "memtel.agent.events", "{event}", MM_KIND_COUNTER,
 	      (double)s->coll.events, st, t, NULL, NULL);
-	point(&pt[n++], "memtel.agent.events.dropped", "{event}",
+	agent__point(&pt[n++], "memtel.agent.events.dropped", "{event}",
 	      MM_KIND_COUNTER, (double)cnt[MT_CNT_RB_DROPS], st, t, "reason",
 	      "ring_buffer_full");
-	point(&pt[n++], "memtel.agent.stacks.incomplete", "{event}",
+	agent__point(&pt[n++], "memtel.agent.stacks.incomplete", "{event}",
 	      MM_KIND_COUNTER, (double)cnt[MT_CNT_STACK_FAIL], st, t,
 	      "reason", "copy_failed");
-	point(&pt[n++], "memtel.agent.stacks.incomplete", "{event}",
+	agent__point(&pt[n++], "memtel.agent.stacks.incomplete", "{event}",
 	      MM_KIND_COUNTER, (double)cnt[MT_CNT_STACK_SHORT], st, t,
 	      "reason", "cut_short");
-	point(&pt[n++], "memtel.agent.events.dropped", "{event}",
+	agent__point(&pt[n++], "memtel.agent.events.dropped", "{event}",
 	      MM_KIND_COUNTER, (double)s->coll.errors, st, t, "reason",
 	      "malformed");
-	point(&pt[n++], "memtel.agent.exports", "{request}", MM_KIND_COUNTER,
+	agent__point(&pt[n++], "memtel.agent.exports", "{request}", MM_KIND_COUNTER,
 	      (double)es.sent, st, t, "result", "sent");
-	point(&pt[n++], "memtel.agent.exports", "{request}", MM_KIND_COUNTER,
+	agent__point(&pt[n++], "memtel.agent.exports", "{request}", MM_KIND_COUNTER,
 	      (double)es.failed, st, t, "result", "failed");
-	point(&pt[n++], "memtel.agent.exports", "{request}", MM_KIND_COUNTER,
+	agent__point(&pt[n++], "memtel.agent.exports", "{request}", MM_KIND_COUNTER,
 	      (double)(es.dropped_queue_full + es.dropped_after_retries), st,
 	      t, "result", "dropped");
-	point(&pt[n++], "memtel.agent.export.retries", "{request}",
+	agent__point(&pt[n++], "memtel.agent.export.retries", "{request}",
 	      MM_KIND_COUNTER, (double)es.retried, st, t, NULL, NULL);
-	point(&pt[n++], "memtel.agent.export.queued", "{request}",
+	agent__point(&pt[n++], "memtel.agent.export.queued", "{request}",
 	      MM_KIND_GAUGE, (double)es.queued, st, t, NULL, NULL);
-	point(&pt[n++], "memtel.agent.files.written", "{file}",
+	agent__point(&pt[n++], "memtel.agent.files.written", "{file}",
 	      MM_KIND_COUNTER, (double)a->files_written, st, t, NULL, NULL);
-	point(&pt[n++], "memtel.agent.processes", "{process}", MM_KIND_GAUGE,
+	agent__point(&pt[n++], "memtel.agent.processes", "{process}", MM_KIND_GAUGE,
 	      (double)a->processes, st, t, NULL, NULL);
-	point(&pt[n++], "memtel.agent.heap_targets", "{process}",
+	agent__point(&pt[n++], "memtel.agent.heap_targets", "{process}",
 	      MM_KIND_GAUGE, (double)agent_heap__count(a->heap), st, t, NULL,
 	      NULL);
-	point(&pt[n++], "memtel.agent.heap_targets.refused", "{process}",
+	agent__point(&pt[n++], "memtel.agent.heap_targets.refused", "{process}",
 	      MM_KIND_COUNTER, (double)agent_heap__refused(a->heap), st, t,
 	      "reason", "max_heap_targets");
-	point(&pt[n++], "memtel.agent.cpu.time", "s", MM_KIND_COUNTER,
+	agent__point(&pt[n++], "memtel.agent.cpu.time", "s", MM_KIND_COUNTER,
 	      self_cpu_s(), st, t, NULL, NULL);
-	point(&pt[n++], "memtel.agent.memory.rss", "By", MM_KIND_GAUGE,
+	agent__point(&pt[n++], "memtel.agent.memory.rss", "By", MM_KIND_GAUGE,
 	      (double)me.mem.rss_bytes, st, t, NULL, NULL);
 	return n;
 }

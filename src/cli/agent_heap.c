@@ -400,9 +400,9 @@ void agent_heap__free(struct agent_heap *h)
 	free(h);
 }
 
-static void self_point(struct mm_point *p, const char *name,
-		       const char *unit, enum mm_kind kind, double v,
-		       double start, double t)
+void agent__point(struct mm_point *p, const char *name, const char *unit,
+		  enum mm_kind kind, double v, double start, double t,
+		  const char *lk, const char *lv)
 {
 	memset(p, 0, sizeof(*p));
 	p->name = name;
@@ -412,6 +412,11 @@ static void self_point(struct mm_point *p, const char *name,
 	p->value = v;
 	p->start_s = start;
 	p->time_s = t;
+	if (lk) {
+		p->n_labels = 1;
+		p->labels[0].key = lk;
+		p->labels[0].value = lv;
+	}
 }
 
 /* The target's own telemetry points for this window: its probe hits
@@ -424,11 +429,11 @@ static void target_self(struct agent_heap *h, struct heap_target *t,
 
 	if (h->o.ovh)
 		overhead__get(h->o.ovh, (uint32_t)t->pid, &last, &total);
-	self_point(&t->self_pts[0], "memtel.agent.heap_target.probe_hits",
-		   "{hit}", MM_KIND_COUNTER, (double)total.hits, t->since,
-		   t_unix);
-	self_point(&t->self_pts[1], "memtel.agent.heap_target.overhead", "1",
-		   MM_KIND_GAUGE, last.slowdown, t->since, t_unix);
+	agent__point(&t->self_pts[0], "memtel.agent.heap_target.probe_hits",
+		     "{hit}", MM_KIND_COUNTER, (double)total.hits, t->since,
+		     t_unix, NULL, NULL);
+	agent__point(&t->self_pts[1], "memtel.agent.heap_target.overhead", "1",
+		     MM_KIND_GAUGE, last.slowdown, t->since, t_unix, NULL, NULL);
 	t->self.points = t->self_pts;
 	t->self.n_points = N_SELF;
 	t->self.start_s = t->since;

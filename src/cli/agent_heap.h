@@ -86,4 +86,10 @@ uint64_t agent_heap__refused(const struct agent_heap *h);
 uint64_t agent_heap__attached(const struct agent_heap *h);
 uint64_t agent_heap__released(const struct agent_heap *h);
 
+/* One self-telemetry point (one label when lk is set), for the agent and
+ * its heap targets. */
+void agent__point(struct mm_point *p, const char *name, const char *unit,
+		  enum mm_kind kind, double v, double start, double t,
+		  const char *lk, const char *lv);
+
 #endif /* MEMTEL_CLI_AGENT_HEAP_H */

@@ -698,5 +698,6 @@ int probes__attach_usdt(struct probes *p, pid_t pid, const char *path,
 	l = bpf_program__attach_usdt(prog, pid, path, provider, name, NULL);
 	if (!l)
 		return -errno;
-	return add_link(p, l);
+	/* the pid's own: detached with it (a child's, at its exit) */
+	return add_pid_link(p, pid, l, -1);
 }

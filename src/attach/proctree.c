@@ -20,9 +20,11 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "attach/allocsample.h"
 #include "attach/launch.h"
 #include "attach/probes.h"
 #include "attach/proctree.h"
+#include "attach/usdt.h"
 #include "process/elfinfo.h"
 #include "process/procstat.h"
 #include "process/targets.h"
@@ -44,6 +46,9 @@ struct proctree {
 				 * re-resolution after an exec */
 	struct u64map files;	/* pid -> identity of the allocator file
 				 * its heap probes are on */
+	struct u64map modes;	/* pid -> enum proctree_heap, when not
+				 * PROCTREE_HEAP_CALLS */
+	bool warned_unhookable;
 	pid_t main;
 	size_t seen;
 	uint64_t next_check;
@@ -65,6 +70,7 @@ void proctree__free(struct proctree *pt)
 		return;
 	u64map__free(&pt->procs);
 	u64map__free(&pt->files);
+	u64map__free(&pt->modes);
 	free(pt);
 }
 
@@ -95,7 +101,73 @@ static uint64_t file_id(const struct allocator *a)
 static void detach_heap(struct proctree *pt, pid_t pid)
 {
 	u64map__del(&pt->files, (uint64_t)pid, NULL);
+	u64map__del(&pt->modes, (uint64_t)pid, NULL);
 	probes__detach_pid(pt->o.probes, pid);
+}
+
+enum proctree_heap proctree__heap_mode(const struct proctree *pt, pid_t pid)
+{
+	const uint64_t *v = u64map__get((struct u64map *)&pt->modes,
+					(uint64_t)pid);
+
+	return v ? (enum proctree_heap)*v : PROCTREE_HEAP_CALLS;
+}
+
+/* The cheaper probes a process can have instead of one on every
+ * malloc/free, as the session's first process gets them: its
+ * otel_memory USDT probes (it samples in-process: a preloaded
+ * libmemtel-sampler.so is inherited by every child), else its
+ * allocator's own sampled path when that sampler is on. The mode, or
+ * PROCTREE_HEAP_CALLS when neither applies; -errno. */
+static int attach_sampled(struct proctree *pt, pid_t pid,
+			  const struct allocator *a)
+{
+	struct allocsample *as;
+	char what[96];
+	int err;
+
+	err = usdt__attach(pt->o.probes, pid);
+	if (err > 0) {
+		mt_info("attached otel_memory USDT probes in %d file(s) of pid %d: the program samples in-process, malloc/free are not probed",
+			err, pid);
+		return PROCTREE_HEAP_USDT;
+	}
+	if (err < 0) {
+		probes__detach_pid(pt->o.probes, pid);
+		return err;
+	}
+	/* --sample-bytes 1 asks for every allocation: the full probes */
+	if (pt->o.sample_bytes <= 1)
+		return PROCTREE_HEAP_CALLS;
+	as = malloc(sizeof(*as));
+	if (!as)
+		return -ENOMEM;
+	err = allocsample__find(pid, a, as);
+	if (err || as->state == ALLOCSAMPLE_OFF) {
+		free(as);
+		return err ? err : PROCTREE_HEAP_CALLS;
+	}
+	allocsample__describe(as, what, sizeof(what));
+	if (as->state == ALLOCSAMPLE_UNHOOKABLE) {
+		if (!pt->warned_unhookable)
+			mt_info("warning: %s is on in pid %d but cannot be hooked (%s): probing every malloc/free instead",
+				what, pid, as->why);
+		pt->warned_unhookable = true;
+		free(as);
+		return PROCTREE_HEAP_CALLS;
+	}
+	err = probes__attach_allocsample(pt->o.probes, pid, as);
+	if (err < 0) {
+		probes__detach_pid(pt->o.probes, pid);
+		mt_info("warning: cannot attach to the sampled path of %s in pid %d (%s): probing every malloc/free instead",
+			a->path, pid, strerror(-err));
+		free(as);
+		return PROCTREE_HEAP_CALLS;
+	}
+	mt_info("attached %d probes to the sampled path of %s in pid %d: %s samples, malloc/free are not probed",
+		err, a->path, pid, what);
+	free(as);
+	return PROCTREE_HEAP_SAMPLED;
 }
 
 /* Heap probes of pid on allocator a (found now when NULL), unless they
@@ -110,7 +182,7 @@ static int attach_heap(struct proctree *pt, pid_t pid,
 	struct allocator found;
 	uint64_t id, *cur;
 	size_t n = 0;
-	int err;
+	int err, mode;
 
 	if (!a) {
 		err = allocator__find(pid, &found);
@@ -123,6 +195,17 @@ static int attach_heap(struct proctree *pt, pid_t pid,
 	if (cur && id && *cur == id)
 		return 0;
 	detach_heap(pt, pid);
+	mode = attach_sampled(pt, pid, a);
+	if (mode < 0)
+		return mode;
+	if (mode != PROCTREE_HEAP_CALLS) {
+		if ((id && u64map__set(&pt->files, (uint64_t)pid, id)) ||
+		    u64map__set(&pt->modes, (uint64_t)pid, (uint64_t)mode)) {
+			detach_heap(pt, pid);
+			return -ENOMEM;
+		}
+		return 0;
+	}
 	err = allocator__plan(a, pts, &n);
 	if (err)
 		return err;
@@ -166,7 +249,7 @@ static int track(struct proctree *pt, pid_t pid)
 }
 
 int proctree__add_attached(struct proctree *pt, pid_t pid,
-			   const struct allocator *a)
+			   const struct allocator *a, enum proctree_heap mode)
 {
 	uint64_t id = a ? file_id(a) : 0;
 	int err;
@@ -176,6 +259,8 @@ int proctree__add_attached(struct proctree *pt, pid_t pid,
 	err = track(pt, pid);
 	if (!err && id)
 		err = u64map__set(&pt->files, (uint64_t)pid, id);
+	if (!err && mode != PROCTREE_HEAP_CALLS)
+		err = u64map__set(&pt->modes, (uint64_t)pid, (uint64_t)mode);
 	return err;
 }
 

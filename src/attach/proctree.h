@@ -19,8 +19,16 @@ struct probes;
 struct targets;
 struct proctree;
 
+/* The heap probes a process has. */
+enum proctree_heap {
+	PROCTREE_HEAP_CALLS = 0,	/* every malloc/free (budget applies) */
+	PROCTREE_HEAP_USDT,		/* otel_memory: it samples in-process */
+	PROCTREE_HEAP_SAMPLED,		/* its allocator's own sampled path */
+};
+
 struct proctree_opts {
 	struct probes *probes;
+	uint64_t sample_bytes;		/* 1: every allocation, full probes */
 	struct targets *targets;	/* forgotten/reopened at an exec */
 	bool heap;			/* attach heap probes */
 	bool launched;			/* the tree is ours, under ptrace */
@@ -37,10 +45,13 @@ void proctree__free(struct proctree *pt);
  * else found now). A process whose allocator cannot be found is still
  * tracked (CPU samples) and one line says why. 0 or -errno. */
 int proctree__add(struct proctree *pt, pid_t pid, const struct allocator *a);
-/* Track pid, whose heap probes the caller attached to a (NULL: none).
- * 0 or -errno. */
+/* Track pid, whose heap probes (of the given mode) the caller attached
+ * to a (NULL: none). 0 or -errno. */
 int proctree__add_attached(struct proctree *pt, pid_t pid,
-			   const struct allocator *a);
+			   const struct allocator *a, enum proctree_heap mode);
+/* Which heap probes pid has (PROCTREE_HEAP_CALLS also when none): only
+ * those can be paused and resumed with the same plan. */
+enum proctree_heap proctree__heap_mode(const struct proctree *pt, pid_t pid);
 /* Stop profiling pid (it no longer is what the caller profiles): detach
  * its heap probes and untrack it. Nothing if pid is not in the set. */
 void proctree__remove(struct proctree *pt, pid_t pid);

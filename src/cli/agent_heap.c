@@ -351,7 +351,8 @@ void agent_heap__poll(struct agent_heap *h)
 struct agent_heap *agent_heap__new(const struct agent_heap_opts *o)
 {
 	struct proctree_opts to = {
-		.probes = o->probes, .targets = o->targets, .heap = true,
+		.probes = o->probes, .sample_bytes = o->sample_bytes,
+		.targets = o->targets, .heap = true,
 	};
 	struct agent_heap *h = calloc(1, sizeof(*h));
 

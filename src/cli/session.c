@@ -523,7 +523,8 @@ static int session__start_tree(struct session *s, const struct allocator *a)
 {
 	const struct options *o = s->o;
 	struct proctree_opts to = {
-		.probes = s->probes, .targets = s->targets, .heap = s->heap,
+		.probes = s->probes, .sample_bytes = o->sample_bytes,
+		.targets = s->targets, .heap = s->heap,
 		.launched = s->launched, .children = o->children,
 		.on_exiting = session__on_exiting, .ctx = s,
 	};
@@ -541,7 +542,11 @@ static int session__start_tree(struct session *s, const struct allocator *a)
 		pid_t pid = o->n_pids ? o->pids[i] : s->pid;
 
 		err = pid == s->pid ?
-			proctree__add_attached(s->tree, pid, s->heap ? a : NULL) :
+			proctree__add_attached(s->tree, pid, s->heap ? a : NULL,
+					       s->heap_usdt ? PROCTREE_HEAP_USDT :
+					       s->alloc_sampled ?
+					       PROCTREE_HEAP_SAMPLED :
+					       PROCTREE_HEAP_CALLS) :
 			proctree__add(s->tree, pid, NULL);
 	}
 	for (i = 0; !err && o->children && i < o->n_pids; i++) {

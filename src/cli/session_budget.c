@@ -17,6 +17,7 @@
 #include "attach/allocator.h"
 #include "attach/calibrate.h"
 #include "attach/probes.h"
+#include "attach/proctree.h"
 #include "cli/session.h"
 #include "model/budget.h"
 #include "model/heapstate.h"
@@ -112,6 +113,10 @@ static struct heap_plan *plan_get(struct session *s, pid_t pid)
 
 	if (hp)
 		return hp;
+	/* probes that fire on sampled allocations only (otel_memory, the
+	 * allocator's sampled path) are not the plan below: never paused */
+	if (s->tree && proctree__heap_mode(s->tree, pid) != PROCTREE_HEAP_CALLS)
+		return NULL;
 	hp = calloc(1, sizeof(*hp));
 	if (!hp)
 		return NULL;

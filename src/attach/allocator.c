@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "attach/allocator.h"
+#include "attach/allocsample.h"
 #include "process/elfinfo.h"
 #include "util/fileio.h"
 #include "util/log.h"
@@ -171,7 +172,11 @@ static void warn_unprobed(pid_t pid, const struct mt_maps *maps,
 				m->path, chosen->path);
 			warned_malloc = true;
 		}
-		if (!warned_new && defines_new(path)) {
+		/* a static libstdc++'s operator new calls malloc: what the
+		 * process binds malloc to (the probed allocator, unless the
+		 * line above warned) sees it */
+		if (!warned_new && defines_new(path) &&
+		    !allocsample__forwards(path, "_Znwm", "malloc")) {
 			mt_info("warning: operator new likely resolves to %s, which is not probed (heap probes are on %s): C++ allocations are seen only if it calls that malloc (likely cause: %s)",
 				m->path, chosen->path,
 				!strcmp(m->path, exe_path) ?

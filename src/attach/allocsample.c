@@ -235,6 +235,66 @@ static size_t call_targets(const char *path, const char *sym, uint64_t *out,
 	return n;
 }
 
+/* Does the function fn of the file at path call (or tail-jump to)
+ * callee: its definition, a PLT stub of it, or through its GOT slot?
+ * The first FORWARD_MAX bytes of fn are decoded. */
+#define FORWARD_MAX 512
+
+bool allocsample__forwards(const char *path, const char *fn,
+			   const char *callee)
+{
+	static const char *const plts[] = { ".plt", ".plt.sec" };
+	uint64_t to_set[16], got = 0, addr, to;
+	uint8_t code[FORWARD_MAX];
+	const uint8_t *p = code;
+	struct elf_func f, c;
+	size_t n = 0, left, i;
+	bool hit = false;
+	cs_insn *in;
+	long len;
+	csh h;
+
+	if (elfinfo__find_func(path, fn, &f))
+		return false;
+	if (!elfinfo__find_func(path, callee, &c))
+		to_set[n++] = c.vaddr;
+	if (!elfinfo__got_slot(path, callee, &got))
+		for (i = 0; i < sizeof(plts) / sizeof(plts[0]); i++)
+			n += plt_stubs(path, plts[i], got, to_set + n,
+				       sizeof(to_set) / sizeof(to_set[0]) - n);
+	if (!n && !got)
+		return false;
+	len = elfinfo__read_bytes(path, f.file_offset, code,
+				  f.size && f.size < FORWARD_MAX ?
+				  f.size : FORWARD_MAX);
+	if (len <= 0 || cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+		return false;
+	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	in = cs_malloc(h);
+	left = (size_t)len;
+	addr = f.vaddr;
+	while (in && left && !hit && cs_disasm_iter(h, &p, &left, &addr, in)) {
+		const cs_x86 *x = &in->detail->x86;
+
+		if ((in->id != X86_INS_CALL && in->id != X86_INS_JMP) ||
+		    x->op_count != 1)
+			continue;
+		if (x->operands[0].type == X86_OP_IMM) {
+			to = (uint64_t)x->operands[0].imm;
+			hit = in_set(to, to_set, n);
+		} else if (x->operands[0].type == X86_OP_MEM &&
+			   x->operands[0].mem.base == X86_REG_RIP && got) {
+			/* -fno-plt: call *callee@GOTPCREL(%rip) */
+			hit = in->address + in->size +
+			      (uint64_t)x->operands[0].mem.disp == got;
+		}
+	}
+	if (in)
+		cs_free(in, 1);
+	cs_close(&h);
+	return hit;
+}
+
 /* Value of variable name in pid's environment into buf ("" if unset). */
 static void env_of(pid_t pid, const char *name, char *buf, size_t len)
 {

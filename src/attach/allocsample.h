@@ -70,6 +70,12 @@ struct allocsample_tc_sites {
 int allocsample__find(pid_t pid, const struct allocator *a,
 		      struct allocsample *out);
 
+/* Does function fn in the file at path call or tail-jump to callee
+ * (directly, by a PLT stub or through its GOT slot)? For an operator new
+ * linked into a program (a static libstdc++) that forwards to malloc. */
+bool allocsample__forwards(const char *path, const char *fn,
+			   const char *callee);
+
 /* Scan code for the sampled path (capstone, linear sweep). 0 (out says
  * what was found), -ENOTSUP without capstone. */
 int allocsample__scan_tcmalloc(const uint8_t *code, size_t len,

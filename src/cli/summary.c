@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 
+#include "attach/proctree.h"
 #include "cli/session.h"
 #include "model/overhead.h"
 #include "process/target.h"
@@ -177,8 +178,14 @@ void session__print_summary(const struct session *s, int64_t duration_ns,
 			    const struct session_counts *c)
 {
 	const char *why = s->end_reason ? s->end_reason : "";
+	size_t n = s->tree ? proctree__seen(s->tree) : 0;
 
-	if (s->pid)
+	/* a tree (launch mode, --children, a --pid list) is more than the
+	 * process it is named after: say how many were profiled */
+	if (s->pid && n > 1)
+		printf("memtel-bpf: pid %d (%s), %.2f s, %s (%zu processes profiled)\n",
+		       s->pid, exe_or(s), duration_ns / 1e9, why, n);
+	else if (s->pid)
 		printf("memtel-bpf: pid %d (%s), %.2f s, %s\n", s->pid,
 		       exe_or(s), duration_ns / 1e9, why);
 	else

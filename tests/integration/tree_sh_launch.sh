@@ -4,7 +4,8 @@
 # 'forker ...; true'` (the shell forks, the child execs forker) and `-- env
 # X=1 forker` (exec in place), also with LD_PRELOAD=jemalloc (the exec'd
 # image binds another allocator). forker's allocations are counted exactly
-# under its own pid, and the summary names forker, not the wrapper. At
+# under its own pid, and the summary names forker, not the wrapper (and
+# says how many processes the tree had). At
 # --duration every process of the launched tree is stopped.
 set -u
 # shellcheck source=../lib/common.sh
@@ -30,6 +31,9 @@ assert_exit 0
 assert_no_sanitizer "$W/sh.err"
 grep -q '^done$' "$W/sh.out" || fail "forker did not run under sh"
 check_named sh
+# named after forker, but the shell was profiled too: the header says so
+grep -q '^memtel-bpf: pid [0-9]* (.*), .* (2 processes profiled)$' "$W/sh.out" ||
+	fail "sh: the summary does not say two processes were profiled: $(grep '^memtel-bpf: pid' "$W/sh.out")"
 shell=$(sed -n 's/^memtel-bpf: attached [0-9]* heap probes .* in pid \([0-9]*\) .*/\1/p' "$W/sh.err" | head -n 1)
 [ "$shell" != "$NAMED_PID" ] || fail "sh exec'd forker itself: this test wants a fork first"
 assert_no_drops "$W/sh.out"

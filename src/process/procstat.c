@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "process/procmaps.h"
@@ -192,7 +193,18 @@ int procstat__parse_cpu(const char *text, long hz, uint64_t *cpu_ns)
 int procstat__cpu_ns(pid_t pid, uint64_t *cpu_ns)
 {
 	char path[64], *text = NULL;
+	struct timespec ts;
+	clockid_t clk;
 	int err;
+
+	/* the process's CPU clock: to the ns (its sum_exec_runtime), where
+	 * /proc/PID/stat counts clock ticks (10 ms), too coarse for the
+	 * budget's decisions tens of ms apart */
+	if (!clock_getcpuclockid(pid, &clk) && !clock_gettime(clk, &ts)) {
+		*cpu_ns = (uint64_t)ts.tv_sec * 1000000000ULL +
+			  (uint64_t)ts.tv_nsec;
+		return 0;
+	}
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	err = fileio__read_text(path, 0, PROCSTAT_MAX_STATUS, &text, NULL);

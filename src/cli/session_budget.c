@@ -212,7 +212,7 @@ static void resume_pid(struct session *s, pid_t pid, uint64_t now)
 static void tick_pid(struct session *s, pid_t pid, uint64_t now, bool full)
 {
 	struct overhead_est last;
-	uint64_t hits, cpu;
+	uint64_t hits, cpu, sys;
 
 	if (pid == s->budget_go_pid)
 		return;
@@ -223,14 +223,17 @@ static void tick_pid(struct session *s, pid_t pid, uint64_t now, bool full)
 		 * children before they run): its hits and CPU count from
 		 * zero, those before this first look included */
 		if (s->budget_based &&
-		    overhead__update(s->budget_ovh, (uint32_t)pid, 0, 0, now))
+		    overhead__update_sys(s->budget_ovh, (uint32_t)pid, 0, 0, 0,
+					 now))
 			return;
 	} else if (!full && now < budget__due(s->budget, (uint32_t)pid, now)) {
 		return;
 	}
-	if (probes__hits(s->probes, pid, &hits) || procstat__cpu_ns(pid, &cpu))
+	if (probes__hits(s->probes, pid, &hits) ||
+	    procstat__cpu_sys_ns(pid, &cpu, &sys))
 		return;
-	if (overhead__update(s->budget_ovh, (uint32_t)pid, hits, cpu, now))
+	if (overhead__update_sys(s->budget_ovh, (uint32_t)pid, hits, cpu, sys,
+				 now))
 		return;
 	/* while paused, its CPU time tells how much it did unseen */
 	if (overhead__get(s->budget_ovh, (uint32_t)pid, &last, NULL))

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * session_budget.c - the session's side of --max-overhead: once a second,
- * every tracked process's probe hits and CPU time go into an overhead
- * estimate, model/budget decides, and here the heap probes are switched:
+ * session_budget.c - the session's side of --max-overhead: every 20 ms
+ * for new processes and those whose decision is due, four times a second
+ * for all, each tracked process's probe hits and CPU (and system) time go
+ * into an overhead estimate, model/budget decides (its credit and duty
+ * cycle), and here the heap probes are switched:
  * a pause detaches the process's uprobe link (it stays tracked, its BPF
  * `live` entries stay) and marks its live blocks unverified; a resume
  * restarts the leak series of its stacks, attaches the same plan again

@@ -167,12 +167,17 @@ double overhead__cost(double ns_per_hit, uint64_t hits, uint64_t sys_ns)
 {
 	double sys;
 
-	if (hits < OVERHEAD_SITU_MIN_HITS || sys_ns == OVERHEAD_NO_SYS ||
-	    (double)hits * ns_per_hit < OVERHEAD_SITU_SHARE * (double)sys_ns)
+	if (sys_ns == OVERHEAD_NO_SYS || sys_ns < OVERHEAD_SITU_MIN_SYS_NS ||
+	    !hits)
 		return ns_per_hit;
-	/* at most ns_per_hit / OVERHEAD_SITU_SHARE, by the test above */
 	sys = (double)sys_ns / (double)hits;
-	return sys > ns_per_hit ? sys : ns_per_hit;
+	/* more than the probes can explain: its own syscalls */
+	if (sys * OVERHEAD_SITU_SHARE > ns_per_hit)
+		return ns_per_hit;
+	/* below: a calibration stretched by load at start (the trap is
+	 * system time: it cannot have cost more than there was) */
+	return sys > ns_per_hit * OVERHEAD_SITU_SHARE ?
+	       sys : ns_per_hit * OVERHEAD_SITU_SHARE;
 }
 
 /* The cost per hit of p: its system time per hit where that says more

@@ -89,7 +89,8 @@ struct session {
 	struct overhead *budget_ovh;	/* its estimates, once a second */
 	struct u64map budget_plans;	/* pid -> struct heap_plan * */
 	struct u64map budget_seen;	/* pid -> generation last tracked */
-	uint64_t budget_gen, next_budget, budget_end;
+	uint64_t budget_gen, next_budget, next_budget_full, budget_end;
+	bool budget_based;		/* a first tick done */
 	double budget_detach_ns;	/* the last detach's cost */
 	pid_t budget_go_pid;		/* Go heap probed: never paused */
 	/* heap probe cost (session_overhead.c): hits x calibrated cost

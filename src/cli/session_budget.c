@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * session_budget.c - the session's side of --max-overhead: once a second,
- * every tracked process's probe hits and CPU time go into an overhead
- * estimate, model/budget decides, and here the heap probes are switched:
+ * session_budget.c - the session's side of --max-overhead: every 20 ms
+ * for new processes and those whose decision is due, four times a second
+ * for all, each tracked process's probe hits and CPU (and system) time go
+ * into an overhead estimate, model/budget decides (its credit and duty
+ * cycle), and here the heap probes are switched:
  * a pause detaches the process's uprobe link (it stays tracked, its BPF
  * `live` entries stay) and marks its live blocks unverified; a resume
  * restarts the leak series of its stacks, attaches the same plan again
@@ -29,10 +31,12 @@
 #include "util/fmt.h"
 #include "util/log.h"
 
-/* Decisions four times a second: a process that allocates hard is paused
- * within half a second of its start, which is what keeps a short batch
- * job (a compile) near its budget. */
+/* Every process is looked at four times a second; every 20 ms the new
+ * ones and those whose decision is due (budget__due: a credit that runs
+ * out, a segment or pause that ends). A compiler spends its credit in
+ * tens of ms: a 250 ms tick alone would let it spend ten times that. */
 #define BUDGET_TICK_NS		250000000ULL
+#define BUDGET_FAST_TICK_NS	20000000ULL
 #define NS_PER_S		1000000000ULL
 /* The first on-segment: the cost is measured, the busy sites named; half
  * a second when far over budget (a heavy allocator makes 10^5 calls in
@@ -88,7 +92,7 @@ int session__budget_start(struct session *s)
 		mt_err("out of memory");
 		return -ENOMEM;
 	}
-	s->next_budget = clock__mono_ns() + BUDGET_TICK_NS;
+	s->next_budget = s->next_budget_full = clock__mono_ns();
 	/* its Go runtime probes would go with a pause (they are its links
 	 * too) and fire on sampled allocations only anyway */
 	s->budget_go_pid = s->go_heap ? s->pid : 0;
@@ -144,6 +148,7 @@ static void forget(struct session *s, pid_t pid, uint64_t now)
  * pid live now may be freed unseen. false: pid is left on. */
 static bool pause_pid(struct session *s, pid_t pid, uint64_t now)
 {
+	struct budget_state st;
 	uint64_t t0;
 
 	if (!plan_get(s, pid)) {
@@ -157,8 +162,10 @@ static bool pause_pid(struct session *s, pid_t pid, uint64_t now)
 	s->budget_detach_ns = (double)(clock__mono_ns() - t0);
 	probes__drain(s->probes);
 	heapstate__pause_pid(s->heapst, (uint32_t)pid);
-	mt_debug("pid %d: heap probes paused (budget %g%%)", pid,
-		 s->budget_pct);
+	if (budget__get(s->budget, (uint32_t)pid, now, &st))
+		mt_debug("pid %d: heap probes paused (budget %g%%; slowdown %.1f%% while on, on-fraction %.3f, for %.2f s)",
+			 pid, s->budget_pct, 100 * st.slowdown, st.f,
+			 (double)(st.next_ns - now) / 1e9);
 	return true;
 }
 
@@ -181,6 +188,7 @@ static void resume_pid(struct session *s, pid_t pid, uint64_t now)
 {
 	struct restart_ctx r = { .mm = s->mm, .pid = (uint32_t)pid };
 	struct heap_plan *hp = plan_of(s, pid);
+	struct budget_state st;
 	uint64_t t0;
 	int err;
 
@@ -201,24 +209,38 @@ static void resume_pid(struct session *s, pid_t pid, uint64_t now)
 	}
 	budget__switch_cost(s->budget, (uint32_t)pid, s->budget_detach_ns +
 			    (double)(clock__mono_ns() - t0));
-	mt_debug("pid %d: heap probes on again (allocations x%.2f)", pid,
-		 budget__scale(s->budget, (uint32_t)pid));
+	mt_debug("pid %d: heap probes on again (allocations x%.2f, for %.2f s)",
+		 pid, budget__scale(s->budget, (uint32_t)pid),
+		 budget__get(s->budget, (uint32_t)pid, now, &st) ?
+		 (double)(st.next_ns - now) / 1e9 : 0.0);
 }
 
 /* One process's figures and decision. */
-static void tick_pid(struct session *s, pid_t pid, uint64_t now)
+static void tick_pid(struct session *s, pid_t pid, uint64_t now, bool full)
 {
 	struct overhead_est last;
-	uint64_t hits, cpu;
+	uint64_t hits, cpu, sys;
 
 	if (pid == s->budget_go_pid)
 		return;
-	if (!u64map__get(&s->budget_seen, (uint64_t)pid) &&
-	    budget__start(s->budget, (uint32_t)pid, now))
+	if (!u64map__get(&s->budget_seen, (uint64_t)pid)) {
+		if (budget__start(s->budget, (uint32_t)pid, now))
+			return;
+		/* tracked since after attach (from its fork: the kernel adds
+		 * children before they run): its hits and CPU count from
+		 * zero, those before this first look included */
+		if (s->budget_based &&
+		    overhead__update_sys(s->budget_ovh, (uint32_t)pid, 0, 0, 0,
+					 now))
+			return;
+	} else if (!full && now < budget__due(s->budget, (uint32_t)pid, now)) {
 		return;
-	if (probes__hits(s->probes, pid, &hits) || procstat__cpu_ns(pid, &cpu))
+	}
+	if (probes__hits(s->probes, pid, &hits) ||
+	    procstat__cpu_sys_ns(pid, &cpu, &sys))
 		return;
-	if (overhead__update(s->budget_ovh, (uint32_t)pid, hits, cpu, now))
+	if (overhead__update_sys(s->budget_ovh, (uint32_t)pid, hits, cpu, sys,
+				 now))
 		return;
 	/* while paused, its CPU time tells how much it did unseen */
 	if (overhead__get(s->budget_ovh, (uint32_t)pid, &last, NULL))
@@ -245,12 +267,17 @@ void session__budget_tick(struct session *s)
 	pid_t p = 0;
 	size_t it = 0;
 
+	bool full;
+
 	if (!s->budget || !s->probes || now < s->next_budget)
 		return;
-	s->next_budget = now + BUDGET_TICK_NS;
+	full = now >= s->next_budget_full;
+	s->next_budget = now + BUDGET_FAST_TICK_NS;
+	if (full)
+		s->next_budget_full = now + BUDGET_TICK_NS;
 	s->budget_gen++;
 	while (!probes__next_target(s->probes, p, &p)) {
-		tick_pid(s, p, now);
+		tick_pid(s, p, now, full);
 		if (budget__get(s->budget, (uint32_t)p, now,
 				&(struct budget_state){}))
 			u64map__set(&s->budget_seen, (uint64_t)p,
@@ -260,6 +287,7 @@ void session__budget_tick(struct session *s)
 	while (u64map__next(&s->budget_seen, &it, &pid, &gen))
 		if (gen != s->budget_gen)
 			forget(s, (pid_t)pid, now);
+	s->budget_based = true;
 	budget__totals(s->budget, now, &t);
 	if (t.pauses && s->tel)
 		telemetry__set_partial(s->tel, session__budget_on_fraction(s),

@@ -49,7 +49,7 @@ int session__calibrate(struct session *s)
 
 void session__overhead_update(struct session *s)
 {
-	uint64_t now = clock__mono_ns(), hits, cpu;
+	uint64_t now = clock__mono_ns(), hits, cpu, sys;
 	pid_t pid = 0, next;
 	size_t it = 0;
 	uint32_t known;
@@ -63,15 +63,16 @@ void session__overhead_update(struct session *s)
 	       guard++ < 1 << 16) {
 		pid = next;
 		if (probes__hits(s->probes, pid, &hits) ||
-		    procstat__cpu_ns(pid, &cpu))
+		    procstat__cpu_sys_ns(pid, &cpu, &sys))
 			continue;
 		/* tracked since after attach: from its fork (the kernel adds
 		 * children before they run), so all its CPU was probed */
 		if (s->ovh_based && !overhead__get(s->ovh, (uint32_t)pid, NULL,
 						   NULL) &&
-		    overhead__update(s->ovh, (uint32_t)pid, 0, 0, now))
+		    overhead__update_sys(s->ovh, (uint32_t)pid, 0, 0, 0, now))
 			continue;
-		if (overhead__update(s->ovh, (uint32_t)pid, hits, cpu, now))
+		if (overhead__update_sys(s->ovh, (uint32_t)pid, hits, cpu, sys,
+					 now))
 			mt_debug("overhead: out of memory for pid %d", pid);
 	}
 	s->ovh_based = true;
@@ -104,10 +105,11 @@ int session__overhead_format(const struct session *s,
 {
 	char hits[32];
 
+	(void)s;	/* the cost is the estimate's own (per process) */
 	short_count(e->hits, hits, sizeof(hits));
 	return snprintf(buf, len,
 			"~%.1f%% estimated slowdown (%s hits x %.0f ns over %.1f s CPU)",
-			e->slowdown * 100, hits, overhead__ns_per_hit(s->ovh),
+			e->slowdown * 100, hits, e->ns_per_hit,
 			e->cpu_ns / 1e9);
 }
 
@@ -116,16 +118,21 @@ static size_t note_line(const struct session *s, char *buf, size_t len,
 			size_t off, const char *who,
 			const struct overhead_est *e)
 {
+	char situ[64] = "";
 	int w;
 
 	if (off >= len)
 		return off;
+	/* the target's own system time said more */
+	if (e->ns_per_hit > overhead__ns_per_hit(s->ovh) + 0.5)
+		snprintf(situ, sizeof(situ), ", %.0f ns/hit by its system time",
+			 e->ns_per_hit);
 	w = snprintf(buf + off, len - off,
-		     "%smemtel: heap probes cost %s an estimated %.1f%% (%llu hits, %s %.0f ns/hit)",
+		     "%smemtel: heap probes cost %s an estimated %.1f%% (%llu hits, %s %.0f ns/hit%s)",
 		     off ? "\n" : "", who, e->slowdown * 100,
 		     (unsigned long long)e->hits,
 		     s->ovh_measured ? "calibrated" : "assumed",
-		     overhead__ns_per_hit(s->ovh));
+		     overhead__ns_per_hit(s->ovh), situ);
 	return off + (w > 0 ? (size_t)w : 0);
 }
 

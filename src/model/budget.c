@@ -21,6 +21,8 @@ struct proc_budget {
 	double own_rate;	/* own CPU ns per ns in the last segment */
 	double off_cpu_ns;	/* CPU used in the current pause */
 	double switch_ns;
+	double credit;		/* probe ns still allowed (budget.h) */
+	bool measured;		/* observed at least once */
 	uint64_t seg_start, seg_len;	/* current on-segment */
 	uint64_t off_start, off_len;	/* current pause */
 	uint64_t started, on_ns;	/* on_ns: closed on-time */
@@ -40,6 +42,8 @@ struct budget *budget__new(const struct budget_opts *o)
 	if (!b)
 		return NULL;
 	b->o = *o;
+	if (!b->o.grace_ns)
+		b->o.grace_ns = BUDGET_GRACE_NS;
 	if (!b->o.on_min_ns || b->o.on_min_ns > b->o.on_ns)
 		b->o.on_min_ns = b->o.on_ns;
 	return b;
@@ -87,6 +91,7 @@ int budget__start(struct budget *b, uint32_t pid, uint64_t now_ns)
 	p->f = p->scale = 1;
 	p->started = p->seg_start = now_ns;
 	p->seg_len = b->o.first_on_ns;
+	p->credit = (double)b->o.grace_ns;
 	return 0;
 }
 
@@ -110,6 +115,24 @@ void budget__forget(struct budget *b, uint32_t pid, uint64_t now_ns)
 	free(p);
 }
 
+/* The credit: B x own CPU earned, probe time spent, at most what a
+ * longest cycle needs (as for one busy CPU, or the last segment's own
+ * CPU rate when higher). Own CPU per call is not clamped: the sum over
+ * calls is the true one whatever the granularity of each. */
+static void earn(const struct budget *b, struct proc_budget *p,
+		 double probe_ns, double cpu_ns)
+{
+	double cap, rate = p->own_rate > 1 ? p->own_rate : 1;
+
+	if (unlimited(b))
+		return;
+	p->credit += b->o.max_slowdown * (cpu_ns - probe_ns) - probe_ns;
+	cap = (double)b->o.grace_ns + b->o.max_slowdown * rate *
+		(double)(b->o.on_ns + b->o.off_max_ns);
+	if (p->credit > cap)
+		p->credit = cap;
+}
+
 void budget__observe(struct budget *b, uint32_t pid, double probe_ns,
 		     double cpu_ns)
 {
@@ -117,6 +140,9 @@ void budget__observe(struct budget *b, uint32_t pid, double probe_ns,
 
 	if (!p || !(probe_ns >= 0) || !(cpu_ns >= 0))
 		return;
+	if (cpu_ns > 0)
+		p->measured = true;
+	earn(b, p, probe_ns, cpu_ns);
 	if (!p->on) {
 		p->off_cpu_ns += cpu_ns;
 		return;
@@ -201,11 +227,39 @@ static bool far_over(const struct budget *b, const struct proc_budget *p,
 	return p->seg_probe_ns > BUDGET_FAST_RATIO * b->o.max_slowdown * own;
 }
 
+/* Probe ns per wall ns the credit loses while on: S x own CPU rate
+ * spent, B x it earned. 0: not known yet. */
+static double drain_rate(const struct budget *b, const struct proc_budget *p)
+{
+	double d = (p->slowdown - b->o.max_slowdown) * p->own_rate;
+
+	return d > 0 ? d : 0;
+}
+
+/* How long an on-segment starting now may run on the credit; `plan` when
+ * the credit is not what bounds it. */
+static uint64_t credit_len(const struct budget *b, const struct proc_budget *p,
+			   uint64_t plan)
+{
+	double d = drain_rate(b, p), len;
+
+	if (!(d > 0))
+		return plan;
+	len = p->credit > 0 ? p->credit / d : 0;
+	return len < (double)plan ? (uint64_t)len : plan;
+}
+
+/* The credit is spent: the probes go off now, whatever the segment. */
+static bool exhausted(const struct budget *b, const struct proc_budget *p)
+{
+	return p->measured && p->credit <= 0 && p->slowdown > b->o.max_slowdown;
+}
+
 enum budget_action budget__tick(struct budget *b, uint32_t pid,
 				uint64_t now_ns)
 {
 	struct proc_budget *p = proc_of(b, pid);
-	uint64_t on_len, off_len;
+	uint64_t on_len, off_len, grow;
 	double f;
 
 	if (!p || unlimited(b))
@@ -213,6 +267,12 @@ enum budget_action budget__tick(struct budget *b, uint32_t pid,
 	if (!p->on) {
 		if (now_ns < p->off_start + p->off_len)
 			return BUDGET_KEEP;
+		/* the next segment as long as the credit pays for; a pause
+		 * goes on until that is a useful one */
+		on_len = credit_len(b, p, p->seg_len);
+		if (on_len < BUDGET_SEG_MIN_NS && on_len < p->seg_len)
+			return BUDGET_KEEP;
+		p->seg_len = on_len;
 		p->on = true;
 		p->seg_start = now_ns;
 		/* this segment stands for the pause as it really was: the
@@ -226,28 +286,80 @@ enum budget_action budget__tick(struct budget *b, uint32_t pid,
 				   (double)p->seg_len;
 		return BUDGET_RESUME;
 	}
-	if (now_ns < p->seg_start + p->seg_len && !far_over(b, p, now_ns))
+	if (now_ns < p->seg_start + p->seg_len && !far_over(b, p, now_ns) &&
+	    !(p->credit <= 0 && p->seg_probe_ns > b->o.max_slowdown *
+				 (p->seg_cpu_ns - p->seg_probe_ns)))
 		return BUDGET_KEEP;
 	p->on_ns += now_ns - p->seg_start;
 	if (now_ns > p->seg_start)
 		p->own_rate = (p->seg_cpu_ns - p->seg_probe_ns) /
 			      (double)(now_ns - p->seg_start);
 	f = next_fraction(b, p);
-	if (f >= 1) {
+	if (f >= 1 && !exhausted(b, p)) {
 		p->f = p->scale = 1;
 		p->seg_start = now_ns;
 		p->seg_len = b->o.on_ns;
 		return BUDGET_KEEP;
 	}
+	if (f >= 1) {
+		/* over the credit though the last segment looked under the
+		 * budget (the hysteresis band): cycle at B / S */
+		p->cycling = true;
+		f = b->o.max_slowdown / p->slowdown;
+	}
 	p->f = budget__plan(&b->o, f, &on_len, &off_len);
 	p->f = f < p->f ? f : p->f;
+	/* pauses start short and double up to the plan: a short process
+	 * (a compile) is sampled through its life, a long one reaches the
+	 * long segments leak detection needs */
+	grow = b->o.off_min_ns << (p->pauses < 20 ? p->pauses : 20);
+	if (grow < off_len) {
+		off_len = grow;
+		on_len = (uint64_t)((double)off_len * p->f / (1 - p->f));
+	}
 	p->on = false;
 	p->off_start = now_ns;
 	p->off_cpu_ns = 0;
 	p->off_len = off_len;
-	p->seg_len = on_len;
+	p->seg_len = on_len > BUDGET_SEG_MIN_NS ? on_len : BUDGET_SEG_MIN_NS;
 	p->pauses++;
 	return BUDGET_PAUSE;
+}
+
+uint64_t budget__due(const struct budget *b, uint32_t pid, uint64_t now_ns)
+{
+	const struct proc_budget *p = b ? proc_of(b, pid) : NULL;
+	uint64_t end;
+	double d;
+
+	if (!p || unlimited(b))
+		return UINT64_MAX;
+	if (!p->on)
+		return p->off_start + p->off_len;
+	/* nothing measured yet: as soon as there is */
+	if (!p->measured)
+		return now_ns;
+	end = p->seg_start + p->seg_len;
+	/* the running segment's drain when it has one, else the last's */
+	d = drain_rate(b, p);
+	if (p->seg_cpu_ns > 0 && now_ns > p->seg_start)
+		d = (p->seg_probe_ns - b->o.max_slowdown *
+		     (p->seg_cpu_ns - p->seg_probe_ns)) /
+		    (double)(now_ns - p->seg_start);
+	if (d > 0) {
+		double left = p->credit > 0 ? p->credit / d : 0;
+
+		if ((double)now_ns + left < (double)end)
+			end = now_ns + (uint64_t)left;
+	}
+	return end;
+}
+
+double budget__credit(const struct budget *b, uint32_t pid)
+{
+	const struct proc_budget *p = b ? proc_of(b, pid) : NULL;
+
+	return p ? p->credit : 0;
 }
 
 bool budget__get(const struct budget *b, uint32_t pid, uint64_t now_ns,

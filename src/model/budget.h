@@ -26,6 +26,20 @@
  * have passed) ends that first segment early: the estimate is already
  * clear, and a short batch job (a compile) would otherwise spend most of
  * its life in it.
+ *
+ * The credit holds the budget for a process of any length: it starts at
+ * grace_ns (a first sample), earns B x the own CPU time observed, loses
+ * the probe time, and is capped at what the longest cycle needs
+ * (B x (on_ns + off_max_ns) of one busy CPU). An on-segment ends as soon
+ * as the credit is spent while over budget, whatever its planned length
+ * (the first one included: a compiler that spends its grace in 30 ms is
+ * paused then, if the caller ticks by budget__due); the next one is only
+ * as long as the credit pays for at the last segment's drain rate
+ * ((S - B) x own CPU rate), the pause going on until that is at least
+ * BUDGET_SEG_MIN_NS, and its scale is taken for that length. Pauses
+ * start at off_min_ns and double up to the planned T_off, so a short
+ * process is sampled through its life and a long one reaches the long
+ * segments leak detection needs.
  */
 #ifndef MEMTEL_BUDGET_H
 #define MEMTEL_BUDGET_H
@@ -44,6 +58,11 @@
  * few hundred). */
 #define BUDGET_FAST_RATIO	10.0
 #define BUDGET_FAST_MIN_NS	5e6
+/* The credit a process starts with (budget_opts.grace_ns 0): probe time
+ * for a first sample of its allocation sites. */
+#define BUDGET_GRACE_NS		20000000ULL
+/* No on-segment shorter than this: the pause goes on instead. */
+#define BUDGET_SEG_MIN_NS	50000000ULL
 
 struct budget_opts {
 	double max_slowdown;	/* B, e.g. 0.05; <= 0: unlimited */
@@ -53,6 +72,7 @@ struct budget_opts {
 	uint64_t on_min_ns;	/* T_on's floor when off_max_ns binds */
 	uint64_t off_min_ns;
 	uint64_t off_max_ns;
+	uint64_t grace_ns;	/* the credit at start; 0: BUDGET_GRACE_NS */
 };
 
 enum budget_action {
@@ -107,6 +127,14 @@ bool budget__get(const struct budget *b, uint32_t pid, uint64_t now_ns,
 double budget__scale(const struct budget *b, uint32_t pid);
 void budget__totals(const struct budget *b, uint64_t now_ns,
 		    struct budget_totals *out);
+/* When pid's next decision is due (budget__tick then): the end of its
+ * segment or pause, or when its credit runs out at the rate it spends
+ * it; now_ns while nothing is measured; UINT64_MAX if unknown or
+ * unlimited. A caller ticking every few ms only where this is past keeps
+ * a short process within its credit. */
+uint64_t budget__due(const struct budget *b, uint32_t pid, uint64_t now_ns);
+/* pid's credit: probe ns it may still spend (< 0: overspent). */
+double budget__credit(const struct budget *b, uint32_t pid);
 /* The pause and on-segment lengths for on-fraction f (0 < f < 1) under
  * o, and the on-fraction they give. */
 double budget__plan(const struct budget_opts *o, double f, uint64_t *on_ns,

@@ -17,9 +17,10 @@
 struct ovh_proc {
 	uint32_t pid;
 	bool used;
-	uint64_t hits, cpu_ns, now_ns;		/* the last sample */
+	uint64_t hits, cpu_ns, now_ns, sys_ns;	/* the last sample */
 	uint64_t d_hits, d_cpu, d_span;		/* its deltas */
-	uint64_t t_hits, t_cpu, t_span;		/* sums since the first */
+	uint64_t t_hits, t_cpu, t_span, t_sys;	/* sums since the first */
+	bool has_sys;				/* every sample had it */
 	uint64_t updates;			/* after the first */
 };
 
@@ -30,6 +31,7 @@ struct overhead {
 	size_t n, cap;
 	/* processes forgotten (exited), summed for overhead__all */
 	uint64_t gone_hits, gone_cpu, gone_span;
+	double gone_probe;
 	size_t n_gone;
 	uint32_t last_gone;	/* pid of the last one */
 };
@@ -71,6 +73,7 @@ void overhead__estimate(double ns_per_hit, uint64_t hits, uint64_t cpu_ns,
 
 	memset(out, 0, sizeof(*out));
 	out->hits = hits;
+	out->ns_per_hit = ns_per_hit;
 	out->probe_ns = probe;
 	out->cpu_ns = cpu;
 	out->span_ns = (double)span_ns;
@@ -112,10 +115,11 @@ static uint64_t step(uint64_t now, uint64_t before)
 	return now >= before ? now - before : 0;
 }
 
-int overhead__update(struct overhead *o, uint32_t pid, uint64_t hits,
-		     uint64_t cpu_ns, uint64_t now_ns)
+int overhead__update_sys(struct overhead *o, uint32_t pid, uint64_t hits,
+			 uint64_t cpu_ns, uint64_t sys_ns, uint64_t now_ns)
 {
 	uint64_t *v = u64map__get(&o->by_pid, pid);
+	bool has_sys = sys_ns != OVERHEAD_NO_SYS;
 	struct ovh_proc *p;
 	size_t idx;
 
@@ -124,7 +128,9 @@ int overhead__update(struct overhead *o, uint32_t pid, uint64_t hits,
 		if (!p)
 			return -ENOMEM;
 		*p = (struct ovh_proc){ .pid = pid, .used = true, .hits = hits,
-					.cpu_ns = cpu_ns, .now_ns = now_ns };
+					.cpu_ns = cpu_ns, .now_ns = now_ns,
+					.sys_ns = has_sys ? sys_ns : 0,
+					.has_sys = has_sys };
 		if (u64map__set(&o->by_pid, pid, idx)) {
 			p->used = false;	/* a free slot again */
 			return -ENOMEM;
@@ -138,11 +144,48 @@ int overhead__update(struct overhead *o, uint32_t pid, uint64_t hits,
 	p->t_hits += p->d_hits;
 	p->t_cpu += p->d_cpu;
 	p->t_span += p->d_span;
+	p->has_sys = p->has_sys && has_sys;
+	if (p->has_sys) {
+		p->t_sys += step(sys_ns, p->sys_ns);
+		p->sys_ns = sys_ns;
+	}
 	p->hits = hits;
 	p->cpu_ns = cpu_ns;
 	p->now_ns = now_ns;
 	p->updates++;
 	return 0;
+}
+
+int overhead__update(struct overhead *o, uint32_t pid, uint64_t hits,
+		     uint64_t cpu_ns, uint64_t now_ns)
+{
+	return overhead__update_sys(o, pid, hits, cpu_ns, OVERHEAD_NO_SYS,
+				    now_ns);
+}
+
+double overhead__cost(double ns_per_hit, uint64_t hits, uint64_t sys_ns)
+{
+	double sys;
+
+	if (sys_ns == OVERHEAD_NO_SYS || sys_ns < OVERHEAD_SITU_MIN_SYS_NS ||
+	    !hits)
+		return ns_per_hit;
+	sys = (double)sys_ns / (double)hits;
+	/* more than the probes can explain: its own syscalls */
+	if (sys * OVERHEAD_SITU_SHARE > ns_per_hit)
+		return ns_per_hit;
+	/* below: a calibration stretched by load at start (the trap is
+	 * system time: it cannot have cost more than there was) */
+	return sys > ns_per_hit * OVERHEAD_SITU_SHARE ?
+	       sys : ns_per_hit * OVERHEAD_SITU_SHARE;
+}
+
+/* The cost per hit of p: its system time per hit where that says more
+ * (overhead.h). */
+static double proc_cost(const struct overhead *o, const struct ovh_proc *p)
+{
+	return overhead__cost(o->ns_per_hit, p->t_hits,
+			      p->has_sys ? p->t_sys : OVERHEAD_NO_SYS);
 }
 
 bool overhead__get(const struct overhead *o, uint32_t pid,
@@ -155,10 +198,10 @@ bool overhead__get(const struct overhead *o, uint32_t pid,
 		return false;
 	p = &o->procs[*v];
 	if (last)
-		overhead__estimate(o->ns_per_hit, p->d_hits, p->d_cpu,
+		overhead__estimate(proc_cost(o, p), p->d_hits, p->d_cpu,
 				   p->d_span, last);
 	if (total)
-		overhead__estimate(o->ns_per_hit, p->t_hits, p->t_cpu,
+		overhead__estimate(proc_cost(o, p), p->t_hits, p->t_cpu,
 				   p->t_span, total);
 	return true;
 }
@@ -176,6 +219,7 @@ void overhead__forget(struct overhead *o, uint32_t pid)
 	if (!p->updates)
 		return;		/* a baseline only: nothing measured */
 	o->gone_hits += p->t_hits;
+	o->gone_probe += (double)p->t_hits * proc_cost(o, p);
 	o->gone_cpu += p->t_cpu;
 	if (p->t_span > o->gone_span)
 		o->gone_span = p->t_span;
@@ -191,6 +235,7 @@ uint32_t overhead__last_gone(const struct overhead *o)
 size_t overhead__all(const struct overhead *o, struct overhead_est *all)
 {
 	uint64_t hits = o->gone_hits, cpu = o->gone_cpu, span = o->gone_span;
+	double probe = o->gone_probe;
 	size_t i, n = o->n_gone;
 
 	for (i = 0; i < o->n; i++) {
@@ -199,12 +244,15 @@ size_t overhead__all(const struct overhead *o, struct overhead_est *all)
 		if (!p->used || !p->updates)
 			continue;
 		hits += p->t_hits;
+		probe += (double)p->t_hits * proc_cost(o, p);
 		cpu += p->t_cpu;
 		if (p->t_span > span)
 			span = p->t_span;
 		n++;
 	}
-	overhead__estimate(o->ns_per_hit, hits, cpu, span, all);
+	/* each process at its own cost: their mean, by hits */
+	overhead__estimate(hits ? probe / (double)hits : o->ns_per_hit, hits,
+			   cpu, span, all);
 	return n;
 }
 

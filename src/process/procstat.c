@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "process/procmaps.h"
@@ -192,7 +193,19 @@ int procstat__parse_cpu(const char *text, long hz, uint64_t *cpu_ns)
 int procstat__cpu_ns(pid_t pid, uint64_t *cpu_ns)
 {
 	char path[64], *text = NULL;
+	struct timespec ts;
+	clockid_t clk;
 	int err;
+
+	/* the process's CPU clock: to the ns (its sum_exec_runtime), where
+	 * /proc/PID/stat counts clock ticks (10 ms), too coarse for the
+	 * budget's decisions tens of ms apart */
+	if (pid > 0 && !clock_getcpuclockid(pid, &clk) &&
+	    !clock_gettime(clk, &ts)) {
+		*cpu_ns = (uint64_t)ts.tv_sec * 1000000000ULL +
+			  (uint64_t)ts.tv_nsec;
+		return 0;
+	}
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	err = fileio__read_text(path, 0, PROCSTAT_MAX_STATUS, &text, NULL);
@@ -201,6 +214,26 @@ int procstat__cpu_ns(pid_t pid, uint64_t *cpu_ns)
 	err = procstat__parse_cpu(text, sysconf(_SC_CLK_TCK), cpu_ns);
 	free(text);
 	return err;
+}
+
+int procstat__cpu_sys_ns(pid_t pid, uint64_t *cpu_ns, uint64_t *sys_ns)
+{
+	char path[64], *text = NULL;
+	long hz = sysconf(_SC_CLK_TCK);
+	uint64_t st;
+	int err;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	err = fileio__read_text(path, 0, PROCSTAT_MAX_STATUS, &text, NULL);
+	if (err)
+		return err == -ENOENT ? -ESRCH : err;
+	err = hz > 0 ? procstat__stat_field(text, 15, &st) : -EINVAL;
+	free(text);
+	if (err)
+		return err;
+	*sys_ns = st / (uint64_t)hz * 1000000000ULL +
+		  st % (uint64_t)hz * 1000000000ULL / (uint64_t)hz;
+	return procstat__cpu_ns(pid, cpu_ns);
 }
 
 int procstat__pid_state(pid_t pid)

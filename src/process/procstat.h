@@ -41,8 +41,11 @@ int procstat__stat_field(const char *text, int field, uint64_t *val);
  * 0 or -EINVAL. */
 int procstat__parse_cpu(const char *text, long hz, uint64_t *cpu_ns);
 /* CPU time process pid has used, all threads, user + system (the kernel
- * accounts uprobe traps here), in ns. 0 or -errno (-ESRCH if gone). */
+ * accounts uprobe traps here), in ns: its CPU clock (exact), else
+ * /proc/PID/stat (clock ticks). 0 or -errno (-ESRCH if gone). */
 int procstat__cpu_ns(pid_t pid, uint64_t *cpu_ns);
+/* The same, and of it the system time (/proc/PID/stat, clock ticks). */
+int procstat__cpu_sys_ns(pid_t pid, uint64_t *cpu_ns, uint64_t *sys_ns);
 /* 0 alive, -ESRCH gone, -ECHILD a zombie (exited, not yet reaped). */
 int procstat__pid_state(pid_t pid);
 /* The CapEff mask in /proc/self/status text. 0 or -EINVAL. */

@@ -4,7 +4,8 @@
  * budget is never paused, one over it gets f = B / S with the pause and
  * segment lengths of budget.h, the scale makes a constant allocation rate
  * come out right, hysteresis keeps it from flapping, budget 0 never
- * pauses, and a reused pid starts afresh.
+ * pauses, a reused pid starts afresh, and the credit keeps a short
+ * process (a compile) within its budget.
  */
 #include <errno.h>
 #include <math.h>
@@ -27,16 +28,18 @@ static const struct budget_opts opts = {
 	.on_min_ns = 5 * S_NS,
 	.off_min_ns = 1 * S_NS,
 	.off_max_ns = 600 * S_NS,
+	/* a credit that never binds: the duty cycle alone */
+	.grace_ns = 10000 * S_NS,
 };
 
 /* Run pid for [*now, until) in 100 ms ticks at full slowdown s (probe
  * time over own time) while on, one CPU busy: the program does rate
  * allocations per second of its own CPU time, slower while probed; *est
  * counts the sampled ones scaled, *truth all of them. */
-static void run(struct budget *b, uint32_t pid, uint64_t *now, uint64_t until,
-		double s, double rate, double *est, int *switches)
+static void run_step(struct budget *b, uint32_t pid, uint64_t *now,
+		     uint64_t until, uint64_t step, double s, double rate,
+		     double *est, int *switches)
 {
-	const uint64_t step = S_NS / 10;
 
 	for (; *now < until; *now += step) {
 		enum budget_action a = budget__tick(b, pid, *now);
@@ -55,6 +58,12 @@ static void run(struct budget *b, uint32_t pid, uint64_t *now, uint64_t until,
 		if (est)
 			est[1] += rate * own / 1e9;
 	}
+}
+
+static void run(struct budget *b, uint32_t pid, uint64_t *now, uint64_t until,
+		double s, double rate, double *est, int *switches)
+{
+	run_step(b, pid, now, until, S_NS / 10, s, rate, est, switches);
 }
 
 static void test_under_budget_never_pauses(void **state)
@@ -274,6 +283,80 @@ static void test_pid_reuse(void **state)
 	budget__free(b);
 }
 
+/* A compile's cc1plus at the default credit: S = 1.8 (a hit every
+ * 0.56 us of own work at ~1 us each), 4 s long, decided every 20 ms as
+ * the session does (budget__due). The probes cost it about the budget
+ * (B x own CPU + the grace + one tick's worth), it is sampled again
+ * after the first pause, and the scaled count is the true one. */
+static void test_credit_short_process(void **state)
+{
+	struct budget_opts o = opts;
+	const uint64_t step = 20 * 1000 * 1000;
+	double est[2] = {}, probe = 0, own = 0, s = 1.8;
+	struct budget_state st;
+	struct budget *b;
+	uint64_t now = 0;
+	int segs = 1;
+
+	(void)state;
+	o.first_on_ns = 2 * S_NS;
+	o.on_ns = 40 * S_NS;
+	o.grace_ns = 0;		/* the default */
+	b = budget__new(&o);
+	assert_non_null(b);
+	assert_int_equal(budget__start(b, 1, now), 0);
+	/* nothing measured yet: a decision is due at once */
+	assert_true(budget__due(b, 1, now) == now);
+	assert_true(budget__credit(b, 1) == (double)BUDGET_GRACE_NS);
+	for (; now < 4 * S_NS; now += step) {
+		enum budget_action a = budget__tick(b, 1, now);
+		double d;
+
+		segs += a == BUDGET_RESUME;
+		assert_true(budget__get(b, 1, now, &st));
+		d = st.on ? (double)step / (1 + s) : (double)step;
+		budget__observe(b, 1, st.on ? d * s : 0,
+				st.on ? d * (1 + s) : d);
+		probe += st.on ? d * s : 0;
+		own += d;
+		if (st.on)
+			est[0] += d * budget__scale(b, 1);
+		est[1] += d;
+	}
+	/* within the budget: the grace and a tick of probes beyond it */
+	assert_true(probe <= 0.05 * own + (double)BUDGET_GRACE_NS +
+			     (double)step * s / (1 + s));
+	assert_true(probe / own < 0.07);
+	/* sampled again later in its life, not only at its start */
+	assert_true(segs >= 2);
+	assert_true(st.pauses >= 2);
+	/* the allocations of the paused time are scaled in: a constant
+	 * rate comes out right within the last pause's share */
+	assert_true(fabs(est[0] / est[1] - 1) < 0.35);
+	budget__free(b);
+}
+
+/* budget__due: the credit's end, predicted from the running segment. */
+static void test_due(void **state)
+{
+	struct budget_opts o = opts;
+	struct budget *b;
+	uint64_t due;
+
+	(void)state;
+	o.grace_ns = 0;
+	b = budget__new(&o);
+	assert_int_equal(budget__start(b, 2, 0), 0);
+	assert_true(budget__due(b, 3, 0) == UINT64_MAX);
+	/* 10 ms of probes in 20 ms of CPU over 20 ms: S = 1, the credit
+	 * (20 ms - 10 ms + 0.5 ms) drains at ~0.475 ns per ns */
+	budget__observe(b, 2, 10e6, 20e6);
+	assert_int_equal(budget__tick(b, 2, 20 * 1000 * 1000), BUDGET_KEEP);
+	due = budget__due(b, 2, 20 * 1000 * 1000);
+	assert_true(due > 20 * 1000 * 1000 && due < 50 * 1000 * 1000);
+	budget__free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +368,8 @@ int main(void)
 		cmocka_unit_test(test_switch_cost),
 		cmocka_unit_test(test_probes_past_cpu),
 		cmocka_unit_test(test_pid_reuse),
+		cmocka_unit_test(test_credit_short_process),
+		cmocka_unit_test(test_due),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,8 +2,9 @@
 /*
  * test_overhead.c - the heap probes' estimated slowdown (model/overhead.c):
  * the formula against hand-computed figures, zero CPU, the cap, counters
- * going backwards, pid reuse through forget, the all-processes sum; and
- * procstat's /proc/PID/stat CPU parser that feeds it.
+ * going backwards, pid reuse through forget, the all-processes sum, the
+ * cost per hit taken from a target's system time; and procstat's
+ * /proc/PID/stat CPU parser that feeds it.
  */
 #include <errno.h>
 #include <math.h>
@@ -206,6 +207,56 @@ static void test_stat_cpu(void **state)
 	assert_int_equal(procstat__cpu_ns(-1, &ns) < 0, 1);
 }
 
+/* A target whose system time per hit differs from the calibrated cost
+ * (a compiler: cold caches at every trap; a calibration stretched by
+ * load) is estimated at that cost; one whose system time is mostly its
+ * own syscalls, or with too little of it, at the calibrated one. */
+static void test_cost_in_place(void **state)
+{
+	struct overhead *o = overhead__new(500.0);
+	struct overhead_est last, tot, all;
+
+	(void)state;
+	assert_non_null(o);
+	/* cc1plus-like: 6.2M hits, 10.3 s CPU of which 5.1 s system */
+	assert_int_equal(overhead__update_sys(o, 1, 0, 0, 0, 0), 0);
+	assert_int_equal(overhead__update_sys(o, 1, 6200000, 10300 * 1000000ULL,
+					      5100 * 1000000ULL, 10 * SEC), 0);
+	assert_true(overhead__get(o, 1, &last, &tot));
+	assert_true(fabs(tot.ns_per_hit - 5.1e9 / 6.2e6) < 1e-6);
+	assert_true(fabs(last.ns_per_hit - tot.ns_per_hit) < 1e-9);
+	assert_true(fabs(tot.slowdown - 5.1 / 5.2) < 1e-3);
+	/* the calibrated figure would say 3.1 / 7.2 */
+	assert_true(tot.slowdown > 2 * 3.1 / 7.2);
+	/* a server with 2 s of its own syscalls and 100k hits: calibrated */
+	assert_int_equal(overhead__update_sys(o, 2, 0, 0, 0, 0), 0);
+	assert_int_equal(overhead__update_sys(o, 2, 100000, 4 * SEC, 2 * SEC,
+					      10 * SEC), 0);
+	assert_true(overhead__get(o, 2, NULL, &tot));
+	assert_true(tot.ns_per_hit == 500.0);
+	/* system time unknown: calibrated */
+	assert_int_equal(overhead__update(o, 3, 0, 0, 0), 0);
+	assert_int_equal(overhead__update(o, 3, 6200000, 10 * SEC, 10 * SEC),
+			 0);
+	assert_true(overhead__get(o, 3, NULL, &tot));
+	assert_true(tot.ns_per_hit == 500.0);
+	/* all: each at its own cost */
+	assert_int_equal(overhead__all(o, &all), 3);
+	assert_true(fabs(all.probe_ns - (5.1e9 + 0.05e9 + 3.1e9)) < 1e3);
+	/* the rule itself: too little system time to tell; more than twice
+	 * what the calibrated cost explains (its own syscalls); a
+	 * calibration that came out high (redis pays 470 where a loaded
+	 * start measured 1000), down to half of it */
+	assert_true(overhead__cost(500, 1000, SEC / 10) == 500);
+	assert_true(overhead__cost(500, 1000000, 1000000ULL * 900) == 900);
+	assert_true(overhead__cost(500, 1000000, 1000000ULL * 1100) == 500);
+	assert_true(overhead__cost(500, 1000000, OVERHEAD_NO_SYS) == 500);
+	assert_true(overhead__cost(1000, 1000000, 1000000ULL * 470) == 500);
+	assert_true(overhead__cost(1000, 1000000, 1000000ULL * 300) == 500);
+	assert_true(overhead__cost(800, 1000000, 1000000ULL * 470) == 470);
+	overhead__free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_forget_and_all),
 		cmocka_unit_test(test_many_pids),
 		cmocka_unit_test(test_stat_cpu),
+		cmocka_unit_test(test_cost_in_place),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,7 +61,11 @@ else
 	SRV_CPU=0 CLI_CPU=0
 fi
 EXTRA=()
-"$MEMTEL" --help 2>&1 | grep -q -- '--max-overhead' && EXTRA=(--max-overhead 0)
+# (not `--help | grep -q`: grep leaving early kills the writer with
+# SIGPIPE, and pipefail then drops the option at random)
+HELP=$("$MEMTEL" --help 2>&1 || true)
+grep -q -- '--max-overhead' <<<"$HELP" && EXTRA=(--max-overhead 0)
+[ ${#EXTRA[@]} -gt 0 ] || echo "warning: $MEMTEL has no --max-overhead: the estimate rows run at its defaults" >&2
 
 # estimate FILE: the estimated slowdown in % from a summary (the
 # all-processes line when there is one, else the single one).

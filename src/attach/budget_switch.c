@@ -46,6 +46,7 @@ struct heap_plan {
 struct bs_proc {
 	struct heap_plan *plan;	/* NULL until its first pause */
 	uint64_t gen;		/* the round it was last ticked in */
+	uint64_t paused_at;	/* the pause running now began (0: on) */
 };
 
 struct budget_switch {
@@ -173,6 +174,7 @@ static bool pause_pid(struct budget_switch *bs, struct bs_proc *p, pid_t pid,
 		      struct heapstate *hs, uint64_t now_ns)
 {
 	uint64_t t0;
+	size_t n;
 
 	if (!plan_get(p, pid)) {
 		/* nothing we could attach again: stay on, measured anew */
@@ -184,8 +186,10 @@ static bool pause_pid(struct budget_switch *bs, struct bs_proc *p, pid_t pid,
 	probes__detach_pid(bs->probes, pid);
 	bs->detach_ns = (double)(clock__mono_ns() - t0);
 	probes__drain(bs->probes);
-	heapstate__pause_pid(hs, (uint32_t)pid);
-	mt_debug("pid %d: heap probes paused (budget %g%%)", (int)pid, bs->pct);
+	n = heapstate__pause_pid(hs, (uint32_t)pid);
+	p->paused_at = now_ns;
+	mt_debug("pid %d: heap probes paused (budget %g%%), %zu live blocks unverified",
+		 (int)pid, bs->pct, n);
 	return true;
 }
 
@@ -227,6 +231,7 @@ static void resume_pid(struct budget_switch *bs, struct bs_proc *p,
 		budget_switch__forget(bs, pid, now_ns);
 		return;
 	}
+	p->paused_at = 0;
 	budget__switch_cost(bs->budget, (uint32_t)pid,
 			    bs->detach_ns + (double)(clock__mono_ns() - t0));
 	mt_debug("pid %d: heap probes on again (allocations x%.2f)", (int)pid,
@@ -300,6 +305,7 @@ void budget_switch__sweep(struct budget_switch *bs, uint64_t now_ns)
 bool budget_switch__proc(const struct budget_switch *bs, pid_t pid,
 			 uint64_t now_ns, struct budget_switch_proc *out)
 {
+	const struct bs_proc *p;
 	struct budget_state st;
 
 	memset(out, 0, sizeof(*out));
@@ -309,6 +315,9 @@ bool budget_switch__proc(const struct budget_switch *bs, pid_t pid,
 	out->pauses = st.pauses;
 	out->partial = st.pauses > 0;
 	out->paused = !st.on;
+	p = proc_of(bs, pid);
+	if (p && p->paused_at && now_ns > p->paused_at)
+		out->unscaled_ns = now_ns - p->paused_at;
 	if (st.pauses && st.total_ns)
 		out->on_fraction = (double)st.on_ns / (double)st.total_ns;
 	return true;

@@ -46,6 +46,8 @@ struct budget_switch_proc {
 	bool paused;		/* ...and are now */
 	double on_fraction;	/* share of its time with probes on (1) */
 	unsigned int pauses;
+	/* the pause running now: no on-segment stands for it yet */
+	uint64_t unscaled_ns;
 };
 
 /* NULL with errno set. */

@@ -187,7 +187,11 @@ static bool pause_pid(struct budget_switch *bs, struct bs_proc *p, pid_t pid,
 	bs->detach_ns = (double)(clock__mono_ns() - t0);
 	probes__drain(bs->probes);
 	n = heapstate__pause_pid(hs, (uint32_t)pid);
-	p->paused_at = now_ns;
+	/* the drains ran the caller's callbacks, which may have forgotten
+	 * pid (an exec): p is looked up again */
+	p = proc_of(bs, pid);
+	if (p)
+		p->paused_at = now_ns;
 	mt_debug("pid %d: heap probes paused (budget %g%%), %zu live blocks unverified",
 		 (int)pid, bs->pct, n);
 	return true;

@@ -161,7 +161,12 @@ static void release(struct agent_heap *h, struct heap_target *t,
 	h->n_released++;
 	h->full_told = false;
 	mt_info("heap target pid %d released: %s", (int)pid, why);
-	if (!h->by_pid.len && renew_stacks(h))
+	if (h->by_pid.len)
+		return;
+	/* what churn must never leave behind */
+	mt_debug("no heap target left: %zu processes in the budget",
+		 budget_switch__count(h->budget));
+	if (renew_stacks(h))
 		mt_debug("cannot renew the heap stacks table: out of memory");
 }
 
@@ -304,15 +309,26 @@ static void reap(struct agent_heap *h)
 static void budget_tick(struct agent_heap *h, uint64_t now)
 {
 	uint64_t pid, v;
-	size_t it = 0;
+	size_t it = 0, n = 0, i;
+	pid_t *pids;
 
 	if (!budget_switch__due(h->budget, now))
 		return;
-	while (u64map__next(&h->by_pid, &it, &pid, &v)) {
-		struct heap_target *t = (struct heap_target *)(uintptr_t)v;
+	/* a pause drains the ring, whose fork notices add targets: the
+	 * pids first, each looked up again */
+	pids = calloc(h->by_pid.len ? h->by_pid.len : 1, sizeof(*pids));
+	if (!pids)
+		return;
+	while (n < h->by_pid.len && u64map__next(&h->by_pid, &it, &pid, &v))
+		pids[n++] = (pid_t)pid;
+	for (i = 0; i < n; i++) {
+		struct heap_target *t = find(h, pids[i]);
 
-		budget_switch__tick(h->budget, t->pid, t->heap, t->mm, now);
+		if (t)
+			budget_switch__tick(h->budget, t->pid, t->heap, t->mm,
+					    now);
 	}
+	free(pids);
 	/* a pid no longer a target (none, as release forgets it) */
 	budget_switch__sweep(h->budget, now);
 }

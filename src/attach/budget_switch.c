@@ -261,7 +261,8 @@ void budget_switch__tick(struct budget_switch *bs, pid_t pid,
 
 	if (!p) {
 		p = calloc(1, sizeof(*p));
-		if (!p || u64map__set(&bs->procs, (uint64_t)pid, (uintptr_t)p)) {
+		if (!p ||
+		    u64map__set(&bs->procs, (uint64_t)pid, (uintptr_t)p)) {
 			free(p);
 			return;
 		}

@@ -72,7 +72,7 @@ struct agent_heap {
 	struct proctree *tree;
 	struct stacks *stacks;		/* the targets' heap stacks */
 	struct symcache *syms;
-	struct budget_switch *budget;	/* --max-overhead; NULL: unlimited */
+	struct budget_switch *budget;	/* NULL: --max-overhead 0 */
 	struct u64map by_pid;		/* pid -> struct heap_target * */
 	/* pid -> CLOCK_MONOTONIC ns it appeared or exec'd, or SEEN_SETTLED */
 	struct u64map seen;

@@ -772,6 +772,8 @@ static int agent__start_heap(struct agent *a)
 		.ksyms = s->ksyms, .coll = &s->coll, .otel = &s->otel,
 		.exp = s->exp, .profiles = s->pexp != NULL,
 		.start_unix = a->start_unix,
+		.max_overhead = options__max_overhead(o),
+		.interval_s = s->otel.interval_ms / 1000.0,
 	};
 	char what[96];
 	size_t i;

@@ -14,11 +14,11 @@
  * heapstate and memmetrics, fed through the collector's heap routing;
  * their stacks live in a table of their own, since the agent renews its
  * CPU model every window, and that table is renewed whenever no target
- * is left, so the memory follows the targets alive.
- *
- * TODO(h2): the --max-overhead budget (model/budget, session_budget.c's
- * pause/resume of a process's probes) is not applied per heap target
- * yet; the estimate each target reports is what it would act on.
+ * is left, so the memory follows the targets alive. Under --max-overhead
+ * each target's probes are paused and resumed by attach/budget_switch
+ * (the session's unit) against its own heap model; what was partial is
+ * said in its metrics, heap profiles and telemetry. A target released or
+ * exec'd is forgotten by the budget at once.
  */
 #include <errno.h>
 #include <limits.h>
@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attach/budget_switch.h"
 #include "attach/probes.h"
 #include "attach/proctree.h"
 #include "cli/agent_heap.h"
@@ -47,7 +48,7 @@
 #include "util/u64map.h"
 
 #define SEEN_SETTLED	1	/* in `seen`: no longer young */
-#define N_SELF		2	/* per-target telemetry points */
+#define N_SELF		4	/* per-target telemetry points */
 
 struct heap_target {
 	pid_t pid;
@@ -71,6 +72,7 @@ struct agent_heap {
 	struct proctree *tree;
 	struct stacks *stacks;		/* the targets' heap stacks */
 	struct symcache *syms;
+	struct budget_switch *budget;	/* NULL: --max-overhead 0 */
 	struct u64map by_pid;		/* pid -> struct heap_target * */
 	/* pid -> CLOCK_MONOTONIC ns it appeared or exec'd, or SEEN_SETTLED */
 	struct u64map seen;
@@ -153,12 +155,18 @@ static void release(struct agent_heap *h, struct heap_target *t,
 
 	/* its records still in the ring find no model: dropped */
 	u64map__del(&h->by_pid, (uint64_t)pid, NULL);
+	budget_switch__forget(h->budget, pid, clock__mono_ns());
 	proctree__remove(h->tree, pid);
 	target__free(t);
 	h->n_released++;
 	h->full_told = false;
 	mt_info("heap target pid %d released: %s", (int)pid, why);
-	if (!h->by_pid.len && renew_stacks(h))
+	if (h->by_pid.len)
+		return;
+	/* what churn must never leave behind */
+	mt_debug("no heap target left: %zu processes in the budget",
+		 budget_switch__count(h->budget));
+	if (renew_stacks(h))
 		mt_debug("cannot renew the heap stacks table: out of memory");
 }
 
@@ -250,9 +258,11 @@ static void on_proc(void *ctx, const struct mt_proc_event *e)
 	}
 	if (!find(h, pid))
 		return;
-	/* forget the old image, re-resolve the allocator; and match the
-	 * new program at the next polls */
+	/* forget the old image, re-resolve the allocator (its probes on
+	 * again: the budget starts afresh); and match the new program at
+	 * the next polls */
 	proctree__on_proc(h->tree, e);
+	budget_switch__forget(h->budget, pid, clock__mono_ns());
 	u64map__set(&h->seen, (uint64_t)pid, clock__mono_ns());
 }
 
@@ -294,6 +304,35 @@ static void reap(struct agent_heap *h)
 	}
 }
 
+/* The budget's round when due: every target's probes switched by its
+ * figures, against its own model. */
+static void budget_tick(struct agent_heap *h, uint64_t now)
+{
+	uint64_t pid, v;
+	size_t it = 0, n = 0, i;
+	pid_t *pids;
+
+	if (!budget_switch__due(h->budget, now))
+		return;
+	/* a pause drains the ring, whose fork notices add targets: the
+	 * pids first, each looked up again */
+	pids = calloc(h->by_pid.len ? h->by_pid.len : 1, sizeof(*pids));
+	if (!pids)
+		return;
+	while (n < h->by_pid.len && u64map__next(&h->by_pid, &it, &pid, &v))
+		pids[n++] = (pid_t)pid;
+	for (i = 0; i < n; i++) {
+		struct heap_target *t = find(h, pids[i]);
+
+		if (t)
+			budget_switch__tick(h->budget, t->pid, t->heap, t->mm,
+					    now);
+	}
+	free(pids);
+	/* a pid no longer a target (none, as release forgets it) */
+	budget_switch__sweep(h->budget, now);
+}
+
 void agent_heap__poll(struct agent_heap *h)
 {
 	uint64_t now = clock__mono_ns(), *v, val;
@@ -302,6 +341,7 @@ void agent_heap__poll(struct agent_heap *h)
 	size_t n = 0, i;
 	bool rescan;
 
+	budget_tick(h, now);
 	if (now < h->next_poll)
 		return;
 	h->next_poll = now + AGENT_HEAP_POLL_NS;
@@ -369,6 +409,28 @@ struct agent_heap *agent_heap__new(const struct agent_heap_opts *o)
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (o->max_overhead > 0) {
+		struct budget_switch_opts bo = {
+			.probes = o->probes, .tree = h->tree,
+			.pct = o->max_overhead,
+			.leak_age_s = o->leak_age_s,
+			.interval_s = o->interval_s,
+			.ns_per_hit = o->ovh ? overhead__ns_per_hit(o->ovh) : 0,
+		};
+
+		h->budget = budget_switch__new(&bo);
+		if (!h->budget) {
+			int err = errno;
+
+			agent_heap__free(h);
+			errno = err;
+			return NULL;
+		}
+		mt_info("heap targets: overhead budget %g%% each (--max-overhead): probes paused past it",
+			o->max_overhead);
+	} else {
+		mt_info("heap targets: no overhead budget (--max-overhead 0): probes always on");
+	}
 	o->coll->heap_of = heap_of;
 	o->coll->heap_ctx = h;
 	o->coll->on_proc = on_proc;
@@ -392,6 +454,7 @@ void agent_heap__free(struct agent_heap *h)
 	}
 	while (u64map__next(&h->by_pid, &it, &pid, &v))
 		target__free((struct heap_target *)(uintptr_t)v);
+	budget_switch__free(h->budget);
 	u64map__free(&h->by_pid);
 	u64map__free(&h->seen);
 	u64map__free(&h->refused);
@@ -421,10 +484,11 @@ void agent__point(struct mm_point *p, const char *name, const char *unit,
 }
 
 /* The target's own telemetry points for this window: its probe hits
- * since it was attached, and the slowdown they are estimated to cost it
- * over the last window (0.05: 5 %). */
+ * since it was attached, the slowdown they are estimated to cost it over
+ * the last window (0.05: 5 %), and the budget's pauses of its probes so
+ * far and whether they are paused now. */
 static void target_self(struct agent_heap *h, struct heap_target *t,
-			double t_unix)
+			const struct budget_switch_proc *bp, double t_unix)
 {
 	struct overhead_est last = { 0 }, total = { 0 };
 
@@ -435,6 +499,12 @@ static void target_self(struct agent_heap *h, struct heap_target *t,
 		     t_unix, NULL, NULL);
 	agent__point(&t->self_pts[1], "memtel.agent.heap_target.overhead", "1",
 		     MM_KIND_GAUGE, last.slowdown, t->since, t_unix, NULL, NULL);
+	agent__point(&t->self_pts[2], "memtel.agent.heap_target.probe_pauses",
+		     "{pause}", MM_KIND_COUNTER, (double)bp->pauses, t->since,
+		     t_unix, NULL, NULL);
+	agent__point(&t->self_pts[3], "memtel.agent.heap_target.probes_paused",
+		     "{paused}", MM_KIND_GAUGE, bp->paused ? 1 : 0, t->since, t_unix,
+		     NULL, NULL);
 	t->self.points = t->self_pts;
 	t->self.n_points = N_SELF;
 	t->self.start_s = t->since;
@@ -445,7 +515,8 @@ static void target_self(struct agent_heap *h, struct heap_target *t,
 /* dir/heap-<unix>-<pid>.pb.gz: the target's heap since it was attached.
  * 0 or -errno (logged). */
 static int write_pprof(struct agent_heap *h, struct heap_target *t,
-		       double t_unix, const char *dir)
+		       const struct budget_switch_proc *bp, double t_unix,
+		       const char *dir)
 {
 	struct heap_report hr = {
 		.heap = t->heap, .stacks = h->stacks, .syms = h->syms,
@@ -453,8 +524,18 @@ static int write_pprof(struct agent_heap *h, struct heap_target *t,
 		.time_nanos = (int64_t)(t->since * 1e9),
 		.duration_nanos = (int64_t)((t_unix - t->since) * 1e9),
 	};
-	char path[PATH_MAX + 64];
+	char path[PATH_MAX + 64], notes[512];
+	struct heap_totals tot = { 0 };
 	int err;
+
+	/* partial: said in its comments, as in the session's heap.pb.gz */
+	if (bp->partial) {
+		heapstate__totals(t->heap, &tot);
+		budget_switch__notes(bp->on_fraction, h->o.max_overhead,
+				     bp->unscaled_ns, tot.unverified_bytes,
+				     notes, sizeof(notes));
+		hr.notes = notes;
+	}
 
 	/* milliseconds, as the CPU files: a final window in the same second
 	 * as the last must not replace its file */
@@ -479,6 +560,13 @@ int agent_heap__window(struct agent_heap *h, double t_unix, const char *dir,
 			.heap = t->heap, .stacks = h->stacks, .syms = h->syms,
 			.mm = t->mm, .pid = t->pid,
 		};
+		struct budget_switch_proc bp;
+
+		/* paused at some time: its metrics carry the on-ratio and
+		 * the unverified bytes from now on */
+		budget_switch__proc(h->budget, t->pid, clock__mono_ns(), &bp);
+		m.partial = bp.partial;
+		m.on_fraction = bp.on_fraction;
 
 		if (t->have_snap)
 			mm_snapshot__free(&t->snap);
@@ -486,12 +574,12 @@ int agent_heap__window(struct agent_heap *h, double t_unix, const char *dir,
 		t->have_snap = !e;
 		if (e)
 			mm_snapshot__free(&t->snap);
-		target_self(h, t, t_unix);
+		target_self(h, t, &bp, t_unix);
 		if (!e && t->pexp)
 			e = profile_export__window(t->pexp,
 						   (uint64_t)(t_unix * 1e9));
 		else if (!e && dir && dir[0]) {
-			e = write_pprof(h, t, t_unix, dir);
+			e = write_pprof(h, t, &bp, t_unix, dir);
 			if (!e)
 				(*files)++;
 		}

@@ -6,7 +6,9 @@
  * attach/proctree (at most --max-heap-targets at once), each with its own
  * heap model and memory metrics, and released when they exit or exec
  * into a program no selector names. Every window it gives each target's
- * 13 memory metrics and its heap profile (OTLP, or a pprof file).
+ * 13 memory metrics and its heap profile (OTLP, or a pprof file). Under
+ * --max-overhead each target's probes are paused and resumed by its
+ * budget (attach/budget_switch.h), and what was partial is said.
  */
 #ifndef MEMTEL_CLI_AGENT_HEAP_H
 #define MEMTEL_CLI_AGENT_HEAP_H
@@ -55,6 +57,10 @@ struct agent_heap_opts {
 	 * window), or NULL */
 	const struct overhead *ovh;
 	double start_unix;
+	/* --max-overhead in percent (options__max_overhead), 0: unlimited;
+	 * and the export interval, which the on-segments are sized by */
+	double max_overhead;
+	double interval_s;
 };
 
 /* Hooks itself into o->coll (heap routing, fork/exec notices) and finds
@@ -62,7 +68,8 @@ struct agent_heap_opts {
 struct agent_heap *agent_heap__new(const struct agent_heap_opts *o);
 void agent_heap__free(struct agent_heap *h);
 /* Look for new, exec'd and exited processes when due (every
- * AGENT_HEAP_POLL_NS); call it from the loop. */
+ * AGENT_HEAP_POLL_NS), and switch the targets' probes by their budget
+ * when due (BUDGET_SWITCH_TICK_NS); call it from the loop. */
 void agent_heap__poll(struct agent_heap *h);
 /* Close a window at t_unix for every target: its memory metrics
  * snapshot, and its heap profile over OTLP or, with dir, as

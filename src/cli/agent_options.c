@@ -52,6 +52,10 @@ static const char agent_usage[] =
 "                          at most 1024); one line says when it is reached\n"
 "      --sample-bytes N    heap targets: one sample per N bytes on average\n"
 "                          (default 524288; 1: every allocation)\n"
+"      --max-overhead PCT  heap targets: keep each one's estimated slowdown\n"
+"                          from the heap probes under PCT percent by pausing\n"
+"                          them (default 5; 0 = unlimited, the default with\n"
+"                          --sample-bytes 1); what was partial is said\n"
 "      --otlp-endpoint URL, --otlp-header K=V, --otlp-timeout MS,\n"
 "      --otlp-compression gzip|none, --otlp-protocol http/protobuf|grpc,\n"
 "      --service-name NAME as for memtel-bpf itself (OTEL_* honoured)\n"
@@ -212,6 +216,14 @@ static int agent_options__set(struct agent_options *ao, const char *name,
 						 from, value,
 						 (unsigned long long)OPTIONS_MAX_SAMPLE_BYTES);
 		o->sample_bytes = v;
+	} else if (!strcmp(name, "max-overhead")) {
+		errno = 0;
+		d = strtod(value, &end);
+		if (errno || *end || end == value || !isfinite(d) || d < 0 ||
+		    d > 100)
+			return agent_usage_error("%sinvalid max-overhead '%s': want a percentage in 0..100 (0 = unlimited)",
+						 from, value);
+		o->max_overhead = d;
 	} else if (!strcmp(name, "otlp-endpoint")) {
 		o->otlp_endpoint = value;
 	} else if (!strcmp(name, "otlp-header")) {
@@ -302,6 +314,7 @@ static const struct option agent_longopts[] = {
 	{ "heap-target", required_argument, NULL, 0 },
 	{ "max-heap-targets", required_argument, NULL, 0 },
 	{ "sample-bytes", required_argument, NULL, 0 },
+	{ "max-overhead", required_argument, NULL, 0 },
 	{ "otlp-endpoint", required_argument, NULL, 0 },
 	{ "otlp-header", required_argument, NULL, 0 },
 	{ "otlp-timeout", required_argument, NULL, 0 },

@@ -34,6 +34,8 @@ enum session_file {
 	SF__COUNT,
 };
 
+struct budget_switch;
+
 struct session {
 	const struct options *o;
 	pid_t pid;		/* 0 with --all and no target */
@@ -85,13 +87,8 @@ struct session {
 	bool heap_usdt;		/* otel_memory USDT probes, not uprobes */
 	/* --max-overhead (session_budget.c) */
 	double budget_pct;
-	struct budget *budget;		/* NULL: unlimited */
-	struct overhead *budget_ovh;	/* its estimates, once a second */
-	struct u64map budget_plans;	/* pid -> struct heap_plan * */
-	struct u64map budget_seen;	/* pid -> generation last tracked */
-	uint64_t budget_gen, next_budget, next_budget_full, budget_end;
-	bool budget_based;		/* a first tick done */
-	double budget_detach_ns;	/* the last detach's cost */
+	struct budget_switch *budget;	/* NULL: unlimited */
+	uint64_t budget_end;		/* the probes went (0: not yet) */
 	pid_t budget_go_pid;		/* Go heap probed: never paused */
 	/* heap probe cost (session_overhead.c): hits x calibrated cost
 	 * against each target's CPU time */

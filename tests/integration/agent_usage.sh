@@ -5,8 +5,8 @@
 # --config file (its path and line named), a config file that is missing
 # or too large, a bad --listen address, bad --heap-target selectors (an
 # unknown kind, an empty or overlong value, a value its kind cannot hold,
-# too many; on the command line and in the file) and --max-heap-targets
-# out of range; --help exits 0.
+# too many; on the command line and in the file), --max-overhead and
+# --max-heap-targets out of range; --help exits 0.
 set -u
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -48,10 +48,14 @@ for ((i = 0; i < 33; i++)); do many+=(--heap-target "comm=w$i"); done
 expect_usage sel_many "too many heap targets \\(at most 32\\)" "${many[@]}"
 expect_usage max_ht "invalid max-heap-targets '0': want 1..1024" --max-heap-targets 0
 expect_usage max_ht2 "invalid max-heap-targets '1025'" --max-heap-targets 1025
+expect_usage max_ovh "invalid max-overhead '101': want a percentage in 0..100 \\(0 = unlimited\\)" --max-overhead 101
+printf 'max-overhead = 5%%\n' >"$W/e.conf"
+expect_usage max_ovh_conf "$W/e.conf:1: invalid max-overhead '5%'" --config "$W/e.conf"
 printf 'heap-target = comm=redis-server\nheap-target = pod=\n' >"$W/d.conf"
 expect_usage sel_conf "$W/d.conf:2: empty heap target value for pod=" --config "$W/d.conf"
 run_memtel "$W/help" 10 agent --help
 assert_exit 0 "agent --help"
 grep -q -- '--config FILE' "$W/help.out" || fail "--help does not list --config"
 grep -q -- '--heap-target KIND=VALUE' "$W/help.out" || fail "--help does not list --heap-target"
+grep -q -- '--max-overhead PCT' "$W/help.out" || fail "--help does not list --max-overhead"
 echo "PASS"

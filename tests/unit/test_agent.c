@@ -156,6 +156,40 @@ static void test_heap_targets(void **state)
 	agent_options__free(&ao);
 }
 
+/* --max-overhead: the session's budget for the heap targets, 5 % by
+ * default, 0 = unlimited, from the config file and overridden by a flag */
+static void test_max_overhead(void **state)
+{
+	struct agent_options ao;
+	char *argv[] = { "agent", "--config", cfg_path, "--max-overhead", "0",
+			 NULL };
+	char *bad1[] = { "agent", "--max-overhead", "101", NULL };
+	char *bad2[] = { "agent", "--max-overhead", "-1", NULL };
+	char *bad3[] = { "agent", "--max-overhead", "5%", NULL };
+
+	(void)state;
+	assert_int_equal(parse(&ao, 1, (char *[]){ "agent", NULL }), 0);
+	assert_true(options__max_overhead(&ao.base) == OPTIONS_DEFAULT_MAX_OVERHEAD);
+	agent_options__free(&ao);
+	write_cfg("max-overhead = 2.5\n");
+	assert_int_equal(parse(&ao, 3, argv), 0);
+	assert_true(options__max_overhead(&ao.base) == 2.5);
+	agent_options__free(&ao);
+	assert_int_equal(parse(&ao, 5, argv), 0);
+	assert_true(options__max_overhead(&ao.base) == 0);
+	agent_options__free(&ao);
+	write_cfg("max-overhead = lots\n");
+	assert_int_equal(parse(&ao, 3, argv), -EINVAL);
+	agent_options__free(&ao);
+	unlink(cfg_path);
+	assert_int_equal(parse(&ao, 3, bad1), -EINVAL);
+	agent_options__free(&ao);
+	assert_int_equal(parse(&ao, 3, bad2), -EINVAL);
+	agent_options__free(&ao);
+	assert_int_equal(parse(&ao, 3, bad3), -EINVAL);
+	agent_options__free(&ao);
+}
+
 static void test_flag_errors(void **state)
 {
 	char *a1[] = { "agent", "--pid", "1", NULL };
@@ -224,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_config_and_flags),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_heap_targets),
+		cmocka_unit_test(test_max_overhead),
 		cmocka_unit_test(test_flag_errors),
 		cmocka_unit_test(test_parse_stat),
 		cmocka_unit_test(test_scan_self),

@@ -53,6 +53,7 @@ extern bool bpf_session_is_return(void) __ksym __weak;
  * alone is recorded. */
 #define NEST_WINDOW_NS (50ULL * 1000 * 1000)
 
+/* A thread's tracked call in progress; depth 0: none. */
 struct tstate {
 	__u64 sp;
 	__u64 ts;
@@ -84,10 +85,13 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* Task local storage, not a hash keyed by tid: the kernel finds a task's
+ * entry from the task itself (a per-task cache slot), with no hashing,
+ * bucket lock or element allocation per call, and frees it with the task. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct tstate);
 } tstates SEC(".maps");
 
@@ -342,8 +346,8 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 	__u32 op = (__u32)bpf_get_attach_cookie(ctx);
 	__u64 a0 = PT_REGS_PARM1(ctx), a1 = PT_REGS_PARM2(ctx);
 	__u64 size = 0, old = 0, memptr = 0, sp = ctx->sp;
-	__u32 tid = (__u32)pid_tgid;
-	struct tstate *st, nst = {};
+	struct task_struct *task;
+	struct tstate *st;
 	bool sampled;
 
 	/* a classic uretprobe fires for every call: count it here, where
@@ -387,8 +391,9 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 		return 1;
 	}
 
-	st = bpf_map_lookup_elem(&tstates, &tid);
-	if (st) {
+	task = bpf_get_current_task_btf();
+	st = bpf_task_storage_get(&tstates, task, 0, 0);
+	if (st && st->depth) {
 		__u64 now = bpf_ktime_get_ns();
 
 		if (sp <= st->sp && now - st->ts < NEST_WINDOW_NS) {
@@ -404,25 +409,30 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 	sampled = sample(size);
 	if (!sampled && !old) {
 		if (st)
-			bpf_map_delete_elem(&tstates, &tid);
+			st->depth = 0;
 		return 1;
+	}
+	if (!st) {
+		/* the thread's first tracked call */
+		st = bpf_task_storage_get(&tstates, task, 0,
+					  BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!st) {
+			count(MT_CNT_TID_FULL);
+			return 1;
+		}
 	}
 
 	if (sampled && emit_enter(ctx, op, pid_tgid))
 		sampled = false;
 
-	nst.sp = sp;
-	nst.ts = bpf_ktime_get_ns();
-	nst.size = size;
-	nst.old = old;
-	nst.memptr = memptr;
-	nst.op = op;
-	nst.depth = 1;
-	nst.sampled = sampled;
-	if (bpf_map_update_elem(&tstates, &tid, &nst, BPF_ANY)) {
-		count(MT_CNT_TID_FULL);
-		return 1;
-	}
+	st->sp = sp;
+	st->ts = bpf_ktime_get_ns();
+	st->size = size;
+	st->old = old;
+	st->memptr = memptr;
+	st->op = op;
+	st->depth = 1;
+	st->sampled = sampled;
 	if (session_mode)
 		tracked_hit(pid_tgid >> 32, 1);	/* the return half */
 	return 0;
@@ -453,13 +463,12 @@ static __always_inline int on_return(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 ret = PT_REGS_RC(ctx), addr = ret;
-	__u32 tid = (__u32)pid_tgid;
 	struct mt_alloc_ret *e;
 	struct tstate *st;
 	__u32 op;
 
-	st = bpf_map_lookup_elem(&tstates, &tid);
-	if (!st)
+	st = bpf_task_storage_get(&tstates, bpf_get_current_task_btf(), 0, 0);
+	if (!st || !st->depth)
 		return 0;
 	if (st->depth > 1) {
 		st->depth--;
@@ -509,7 +518,7 @@ static __always_inline int on_return(struct pt_regs *ctx)
 			count(MT_CNT_RB_DROPS);
 		}
 	}
-	bpf_map_delete_elem(&tstates, &tid);
+	st->depth = 0;
 	return 0;
 }
 

@@ -190,7 +190,7 @@ struct mt_sampler {
 enum mt_counter {
 	MT_CNT_RB_DROPS = 0,	/* failed ring-buffer reservations */
 	MT_CNT_LIVE_FULL,	/* live-block map full */
-	MT_CNT_TID_FULL,	/* per-thread state map full */
+	MT_CNT_TID_FULL,	/* per-thread state not allocated (ENOMEM) */
 	MT_CNT_STACK_FAIL,	/* user stack copy failed */
 	MT_CNT_CPU_SAMPLES,	/* perf-event samples taken (before filter) */
 	MT_CNT_STACK_SHORT,	/* stack window cut short: ring buffer busy */

@@ -63,6 +63,9 @@ struct tstate {
 	__u32 op;
 	__u32 depth;
 	__u32 sampled;
+	__u32 keyed;		/* BPF unwound the stack: key, nr */
+	struct mt_stack_key key;
+	__u32 nr;
 	__u32 pad;
 };
 
@@ -255,41 +258,18 @@ static __always_inline void copy_regs(__u64 *r, struct pt_regs *regs)
 
 #include "unwind.bpf.h"
 
-/* The stack was unwound here (unw_stack): send its key, not the window. */
-static __always_inline int emit_stack(__u32 op, __u64 pid_tgid,
-				      const struct mt_stack_key *key, __u32 nr)
-{
-	struct mt_alloc_stack *e;
-
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count(MT_CNT_RB_DROPS);
-		return -1;
-	}
-	fill_hdr(&e->hdr, MT_EV_ALLOC_STACK, op, pid_tgid);
-	e->key = *key;
-	e->nr = nr;
-	e->pad = 0;
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-	return 0;
-}
-
 /* Go programs' cgo calls (defined with the other Go programs below). */
 static __always_inline void emit_cgo_stack(const struct mt_alloc_enter *e,
 					   __u32 len, __u64 pid_tgid);
 
-/* Registers + stack window of a sampled call, sent ahead of its return. */
+/* Registers + stack window of a sampled call, sent ahead of its return
+ * (USDT sites and the Go runtime always: cgo needs the window; allocator
+ * entry points where the BPF walk failed). */
 static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
 				      __u64 pid_tgid)
 {
-	__u32 zero = 0, len, nr;
-	struct mt_stack_key key;
+	__u32 zero = 0, len;
 	struct mt_alloc_enter *e;
-
-	/* allocator entry points only: USDT sites and the Go runtime keep
-	 * the window (cgo needs it), and so does a failed walk */
-	if (op < MT_OP__COUNT && !unw_stack(ctx, pid_tgid, &key, &nr))
-		return emit_stack(op, pid_tgid, &key, nr);
 
 	e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
@@ -422,7 +402,12 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 		}
 	}
 
-	if (sampled && emit_enter(ctx, op, pid_tgid))
+	/* an unwound stack travels in the return's record (one record per
+	 * sampled call); a failed walk sends the window now */
+	st->keyed = 0;
+	if (sampled && !unw_stack(ctx, pid_tgid, &st->key, &st->nr))
+		st->keyed = 1;
+	else if (sampled && emit_enter(ctx, op, pid_tgid))
 		sampled = false;
 
 	st->sp = sp;
@@ -508,14 +493,32 @@ static __always_inline int on_return(struct pt_regs *ctx)
 
 		if (addr && bpf_map_update_elem(&live, &key, &size, BPF_ANY))
 			count(MT_CNT_LIVE_FULL);
-		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-		if (e) {
-			fill_hdr(&e->hdr, MT_EV_ALLOC_RET, op, pid_tgid);
-			e->addr = addr;
-			e->size = size;
-			bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+		if (st->keyed) {
+			struct mt_alloc_stack_ret *k;
+
+			k = bpf_ringbuf_reserve(&events, sizeof(*k), 0);
+			if (k) {
+				fill_hdr(&k->hdr, MT_EV_ALLOC_STACK_RET, op,
+					 pid_tgid);
+				k->key = st->key;
+				k->nr = st->nr;
+				k->pad = 0;
+				k->addr = addr;
+				k->size = size;
+				bpf_ringbuf_submit(k, BPF_RB_NO_WAKEUP);
+			} else {
+				count(MT_CNT_RB_DROPS);
+			}
 		} else {
-			count(MT_CNT_RB_DROPS);
+			e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+			if (e) {
+				fill_hdr(&e->hdr, MT_EV_ALLOC_RET, op, pid_tgid);
+				e->addr = addr;
+				e->size = size;
+				bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+			} else {
+				count(MT_CNT_RB_DROPS);
+			}
 		}
 	}
 	st->depth = 0;

@@ -240,10 +240,12 @@ struct mt_go_cgo_stack {
  * loaded by src/unwind/bpfunwind.c). Userspace turns each file's
  * .eh_frame into rows {pc, CFA rule, rbp rule}; per process, a sorted
  * array of its mapped files; BPF walks the stack from those, stores the
- * pcs once per distinct stack in `ustacks` and sends MT_EV_ALLOC_STACK
- * instead of the registers and stack window.
+ * pcs once per distinct stack in `ustacks` and, at the call's return,
+ * sends MT_EV_ALLOC_STACK_RET (the stack's key with the address and size:
+ * one record per sampled call) instead of an ENTER with the registers and
+ * stack window followed by a RET.
  */
-#define MT_EV_ALLOC_STACK 9
+#define MT_EV_ALLOC_STACK_RET 9
 
 #ifndef MT_UNW_MAX_FRAMES
 #define MT_UNW_MAX_FRAMES 127	/* pcs per BPF-unwound stack */
@@ -322,12 +324,14 @@ struct mt_ustack {
 						 * can bound the index by a mask */
 };
 
-/* The compact ENTER: the stack is ustacks[key]. */
-struct mt_alloc_stack {
+/* A sampled allocation whose stack is ustacks[key]: ENTER and RET in one. */
+struct mt_alloc_stack_ret {
 	struct mt_event_hdr hdr;
 	struct mt_stack_key key;
 	__u32 nr;
 	__u32 pad;
+	__u64 addr;		/* returned block, 0 if the call failed */
+	__u64 size;
 };
 
 #endif /* MEMTEL_H */

@@ -158,14 +158,23 @@ static __always_inline bool tracked(__u32 tgid)
  * invocation and, where known, the return half it commits the kernel to)
  * on the process's `targets` entry, from the lookup the filter does
  * anyway. One atomic add; the per-hit cost is what userspace calibrates. */
-static __always_inline bool tracked_hit(__u32 tgid, __u64 n)
+static __always_inline bool tracked_hit_t(__u32 tgid, __u64 n,
+					  struct mt_target **tp)
 {
 	struct mt_target *t = bpf_map_lookup_elem(&targets, &tgid);
 
+	*tp = t;
 	if (!t)
 		return !filter_tgids;
 	__sync_fetch_and_add(&t->hits, n);
 	return true;
+}
+
+static __always_inline bool tracked_hit(__u32 tgid, __u64 n)
+{
+	struct mt_target *t;
+
+	return tracked_hit_t(tgid, n, &t);
 }
 
 static __always_inline __u64 mul_or_zero(__u64 a, __u64 b)
@@ -185,14 +194,20 @@ static __always_inline __u64 mul_or_zero(__u64 a, __u64 b)
 	return a * b;
 }
 
-static __always_inline void fill_hdr(struct mt_event_hdr *h, __u32 type,
-				     __u32 op, __u64 pid_tgid)
+static __always_inline void fill_hdr_at(struct mt_event_hdr *h, __u32 type,
+					__u32 op, __u64 pid_tgid, __u64 ts)
 {
 	h->type = type;
 	h->op = op;
 	h->pid = pid_tgid >> 32;
 	h->tid = (__u32)pid_tgid;
-	h->ktime_ns = bpf_ktime_get_ns();
+	h->ktime_ns = ts;
+}
+
+static __always_inline void fill_hdr(struct mt_event_hdr *h, __u32 type,
+				     __u32 op, __u64 pid_tgid)
+{
+	fill_hdr_at(h, type, op, pid_tgid, bpf_ktime_get_ns());
 }
 
 /* Copy the user stack window at sp; halves the length until the read
@@ -326,13 +341,14 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 	__u32 op = (__u32)bpf_get_attach_cookie(ctx);
 	__u64 a0 = PT_REGS_PARM1(ctx), a1 = PT_REGS_PARM2(ctx);
 	__u64 size = 0, old = 0, memptr = 0, sp = ctx->sp;
+	struct mt_target *tgt;
 	struct task_struct *task;
 	struct tstate *st;
 	bool sampled;
 
 	/* a classic uretprobe fires for every call: count it here, where
 	 * the lookup is done (a session's return is counted below) */
-	if (!tracked_hit(pid_tgid >> 32, session_mode ? 1 : 2))
+	if (!tracked_hit_t(pid_tgid >> 32, session_mode ? 1 : 2, &tgt))
 		return 1;
 
 	switch (op) {
@@ -418,8 +434,8 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 	st->op = op;
 	st->depth = 1;
 	st->sampled = sampled;
-	if (session_mode)
-		tracked_hit(pid_tgid >> 32, 1);	/* the return half */
+	if (session_mode && tgt)
+		__sync_fetch_and_add(&tgt->hits, 1);	/* the return half */
 	return 0;
 }
 
@@ -498,8 +514,10 @@ static __always_inline int on_return(struct pt_regs *ctx)
 
 			k = bpf_ringbuf_reserve(&events, sizeof(*k), 0);
 			if (k) {
-				fill_hdr(&k->hdr, MT_EV_ALLOC_STACK_RET, op,
-					 pid_tgid);
+				/* stamped at the call's entry (st->ts): one
+				 * clock read per call */
+				fill_hdr_at(&k->hdr, MT_EV_ALLOC_STACK_RET, op,
+					    pid_tgid, st->ts);
 				k->key = st->key;
 				k->nr = st->nr;
 				k->pad = 0;
@@ -512,7 +530,8 @@ static __always_inline int on_return(struct pt_regs *ctx)
 		} else {
 			e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 			if (e) {
-				fill_hdr(&e->hdr, MT_EV_ALLOC_RET, op, pid_tgid);
+				fill_hdr_at(&e->hdr, MT_EV_ALLOC_RET, op,
+					    pid_tgid, st->ts);
 				e->addr = addr;
 				e->size = size;
 				bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);

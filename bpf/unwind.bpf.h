@@ -364,6 +364,7 @@ static __always_inline int unw_stack(struct pt_regs *regs, __u64 pid_tgid,
 {
 	__u32 tgid = pid_tgid >> 32, zero = 0, sc_slot;
 	struct task_struct *task;
+	__u64 boot, lo;
 	struct unw_walk w = {};
 	long err;
 
@@ -372,10 +373,13 @@ static __always_inline int unw_stack(struct pt_regs *regs, __u64 pid_tgid,
 	w.proc = bpf_map_lookup_elem(&unw_procs, &tgid);
 	if (!w.proc)
 		return -ENOENT;
+	/* the pid was reused: not its tables. start_boottime / ns_per_tick
+	 * == start_ticks, without a 64-bit division per call */
 	task = bpf_get_current_task_btf();
-	if (task->group_leader->start_boottime / ns_per_tick !=
-	    w.proc->start_ticks)
-		return -ENOENT;	/* the pid was reused: not its tables */
+	boot = task->group_leader->start_boottime;
+	lo = w.proc->start_ticks * ns_per_tick;
+	if (boot < lo || boot - lo >= ns_per_tick)
+		return -ENOENT;
 	/* a uprobe's ctx is the trapped user registers: direct loads */
 	w.pc = regs->ip;
 	w.sp = regs->sp;

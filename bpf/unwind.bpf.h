@@ -394,11 +394,13 @@ static __always_inline int unw_stack(struct pt_regs *regs, __u64 pid_tgid,
 	    w.sc->tgid == tgid && w.sc->gen == w.proc->gen &&
 	    (!w.sc->bp_dep || w.sc->bp == w.bp) &&
 	    !unw_sc_check(w.sc, w.sp)) {
+		/* the stack is in ustacks: an entry is filled only once it
+		 * is, and userspace deletes a process's stacks only with its
+		 * unw_procs entry (exit, exec), after which a new one has a
+		 * new gen */
 		key->hash = w.sc->hash;
 		*nr = w.sc->nr;
-		/* userspace drops a process's stacks only once it is gone */
-		if (bpf_map_lookup_elem(&ustacks, key))
-			return 0;
+		return 0;
 	}
 
 	w.st = bpf_map_lookup_elem(&unw_scratch, &zero);
@@ -423,6 +425,13 @@ static __always_inline int unw_stack(struct pt_regs *regs, __u64 pid_tgid,
 	}
 	key->hash = w.hash;
 	*nr = w.st->nr;
+	if (!bpf_map_lookup_elem(&ustacks, key)) {
+		err = bpf_map_update_elem(&ustacks, key, w.st, BPF_NOEXIST);
+		if (err && err != -EEXIST) {
+			count(MT_CNT_UNW_STACKS_FULL);
+			return -ENOSPC;
+		}
+	}
 	if (w.sc && !w.sc_off && w.state > 0) {
 		w.sc->pc = regs->ip;
 		w.sc->sp = w.sp0;
@@ -432,13 +441,6 @@ static __always_inline int unw_stack(struct pt_regs *regs, __u64 pid_tgid,
 		w.sc->tgid = tgid;
 		w.sc->gen = w.proc->gen;
 		w.sc->nr = w.st->nr;
-	}
-	if (bpf_map_lookup_elem(&ustacks, key))
-		return 0;
-	err = bpf_map_update_elem(&ustacks, key, w.st, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
-		count(MT_CNT_UNW_STACKS_FULL);
-		return -ENOSPC;
 	}
 	return 0;
 }

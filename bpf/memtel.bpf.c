@@ -434,8 +434,8 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 	st->op = op;
 	st->depth = 1;
 	st->sampled = sampled;
-	if (session_mode && tgt)
-		__sync_fetch_and_add(&tgt->hits, 1);	/* the return half */
+	if (session_mode && tgt)	/* count the return half */
+		__sync_fetch_and_add(&tgt->hits, 1);
 	return 0;
 }
 

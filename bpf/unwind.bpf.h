@@ -144,7 +144,7 @@ struct unw_walk {
 	__u64 hash;
 	__u32 tgid;
 	bool bp_ok;
-	bool bp_init;		/* bp is still the one the walk started with */
+	bool bp_init;		/* bp is the one the walk began with */
 	bool bp_dep;
 	bool sc_off;		/* too many words, or too far: not cached */
 	int state;		/* 0 walking, 1 done, -1 failed */

@@ -53,6 +53,7 @@ extern bool bpf_session_is_return(void) __ksym __weak;
  * alone is recorded. */
 #define NEST_WINDOW_NS (50ULL * 1000 * 1000)
 
+/* A thread's tracked call in progress; depth 0: none. */
 struct tstate {
 	__u64 sp;
 	__u64 ts;
@@ -62,6 +63,9 @@ struct tstate {
 	__u32 op;
 	__u32 depth;
 	__u32 sampled;
+	__u32 keyed;		/* BPF unwound the stack: key, nr */
+	struct mt_stack_key key;
+	__u32 nr;
 	__u32 pad;
 };
 
@@ -84,10 +88,13 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* Task local storage, not a hash keyed by tid: the kernel finds a task's
+ * entry from the task itself (a per-task cache slot), with no hashing,
+ * bucket lock or element allocation per call, and frees it with the task. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct tstate);
 } tstates SEC(".maps");
 
@@ -151,14 +158,23 @@ static __always_inline bool tracked(__u32 tgid)
  * invocation and, where known, the return half it commits the kernel to)
  * on the process's `targets` entry, from the lookup the filter does
  * anyway. One atomic add; the per-hit cost is what userspace calibrates. */
-static __always_inline bool tracked_hit(__u32 tgid, __u64 n)
+static __always_inline bool tracked_hit_t(__u32 tgid, __u64 n,
+					  struct mt_target **tp)
 {
 	struct mt_target *t = bpf_map_lookup_elem(&targets, &tgid);
 
+	*tp = t;
 	if (!t)
 		return !filter_tgids;
 	__sync_fetch_and_add(&t->hits, n);
 	return true;
+}
+
+static __always_inline bool tracked_hit(__u32 tgid, __u64 n)
+{
+	struct mt_target *t;
+
+	return tracked_hit_t(tgid, n, &t);
 }
 
 static __always_inline __u64 mul_or_zero(__u64 a, __u64 b)
@@ -178,14 +194,20 @@ static __always_inline __u64 mul_or_zero(__u64 a, __u64 b)
 	return a * b;
 }
 
-static __always_inline void fill_hdr(struct mt_event_hdr *h, __u32 type,
-				     __u32 op, __u64 pid_tgid)
+static __always_inline void fill_hdr_at(struct mt_event_hdr *h, __u32 type,
+					__u32 op, __u64 pid_tgid, __u64 ts)
 {
 	h->type = type;
 	h->op = op;
 	h->pid = pid_tgid >> 32;
 	h->tid = (__u32)pid_tgid;
-	h->ktime_ns = bpf_ktime_get_ns();
+	h->ktime_ns = ts;
+}
+
+static __always_inline void fill_hdr(struct mt_event_hdr *h, __u32 type,
+				     __u32 op, __u64 pid_tgid)
+{
+	fill_hdr_at(h, type, op, pid_tgid, bpf_ktime_get_ns());
 }
 
 /* Copy the user stack window at sp; halves the length until the read
@@ -251,41 +273,18 @@ static __always_inline void copy_regs(__u64 *r, struct pt_regs *regs)
 
 #include "unwind.bpf.h"
 
-/* The stack was unwound here (unw_stack): send its key, not the window. */
-static __always_inline int emit_stack(__u32 op, __u64 pid_tgid,
-				      const struct mt_stack_key *key, __u32 nr)
-{
-	struct mt_alloc_stack *e;
-
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count(MT_CNT_RB_DROPS);
-		return -1;
-	}
-	fill_hdr(&e->hdr, MT_EV_ALLOC_STACK, op, pid_tgid);
-	e->key = *key;
-	e->nr = nr;
-	e->pad = 0;
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-	return 0;
-}
-
 /* Go programs' cgo calls (defined with the other Go programs below). */
 static __always_inline void emit_cgo_stack(const struct mt_alloc_enter *e,
 					   __u32 len, __u64 pid_tgid);
 
-/* Registers + stack window of a sampled call, sent ahead of its return. */
+/* Registers + stack window of a sampled call, sent ahead of its return
+ * (USDT sites and the Go runtime always: cgo needs the window; allocator
+ * entry points where the BPF walk failed). */
 static __always_inline int emit_enter(struct pt_regs *ctx, __u32 op,
 				      __u64 pid_tgid)
 {
-	__u32 zero = 0, len, nr;
-	struct mt_stack_key key;
+	__u32 zero = 0, len;
 	struct mt_alloc_enter *e;
-
-	/* allocator entry points only: USDT sites and the Go runtime keep
-	 * the window (cgo needs it), and so does a failed walk */
-	if (op < MT_OP__COUNT && !unw_stack(ctx, pid_tgid, &key, &nr))
-		return emit_stack(op, pid_tgid, &key, nr);
 
 	e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
@@ -342,13 +341,14 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 	__u32 op = (__u32)bpf_get_attach_cookie(ctx);
 	__u64 a0 = PT_REGS_PARM1(ctx), a1 = PT_REGS_PARM2(ctx);
 	__u64 size = 0, old = 0, memptr = 0, sp = ctx->sp;
-	__u32 tid = (__u32)pid_tgid;
-	struct tstate *st, nst = {};
+	struct mt_target *tgt;
+	struct task_struct *task;
+	struct tstate *st;
 	bool sampled;
 
 	/* a classic uretprobe fires for every call: count it here, where
 	 * the lookup is done (a session's return is counted below) */
-	if (!tracked_hit(pid_tgid >> 32, session_mode ? 1 : 2))
+	if (!tracked_hit_t(pid_tgid >> 32, session_mode ? 1 : 2, &tgt))
 		return 1;
 
 	switch (op) {
@@ -387,8 +387,9 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 		return 1;
 	}
 
-	st = bpf_map_lookup_elem(&tstates, &tid);
-	if (st) {
+	task = bpf_get_current_task_btf();
+	st = bpf_task_storage_get(&tstates, task, 0, 0);
+	if (st && st->depth) {
 		__u64 now = bpf_ktime_get_ns();
 
 		if (sp <= st->sp && now - st->ts < NEST_WINDOW_NS) {
@@ -404,27 +405,37 @@ static __always_inline int on_entry(struct pt_regs *ctx)
 	sampled = sample(size);
 	if (!sampled && !old) {
 		if (st)
-			bpf_map_delete_elem(&tstates, &tid);
+			st->depth = 0;
 		return 1;
 	}
+	if (!st) {
+		/* the thread's first tracked call */
+		st = bpf_task_storage_get(&tstates, task, 0,
+					  BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!st) {
+			count(MT_CNT_TID_FULL);
+			return 1;
+		}
+	}
 
-	if (sampled && emit_enter(ctx, op, pid_tgid))
+	/* an unwound stack travels in the return's record (one record per
+	 * sampled call); a failed walk sends the window now */
+	st->keyed = 0;
+	if (sampled && !unw_stack(ctx, pid_tgid, &st->key, &st->nr))
+		st->keyed = 1;
+	else if (sampled && emit_enter(ctx, op, pid_tgid))
 		sampled = false;
 
-	nst.sp = sp;
-	nst.ts = bpf_ktime_get_ns();
-	nst.size = size;
-	nst.old = old;
-	nst.memptr = memptr;
-	nst.op = op;
-	nst.depth = 1;
-	nst.sampled = sampled;
-	if (bpf_map_update_elem(&tstates, &tid, &nst, BPF_ANY)) {
-		count(MT_CNT_TID_FULL);
-		return 1;
-	}
-	if (session_mode)
-		tracked_hit(pid_tgid >> 32, 1);	/* the return half */
+	st->sp = sp;
+	st->ts = bpf_ktime_get_ns();
+	st->size = size;
+	st->old = old;
+	st->memptr = memptr;
+	st->op = op;
+	st->depth = 1;
+	st->sampled = sampled;
+	if (session_mode && tgt)	/* count the return half */
+		__sync_fetch_and_add(&tgt->hits, 1);
 	return 0;
 }
 
@@ -444,7 +455,9 @@ static __always_inline void emit_free(__u64 addr, __u32 op, __u64 pid_tgid)
 		count(MT_CNT_RB_DROPS);
 		return;
 	}
-	fill_hdr(&e->hdr, MT_EV_FREE, op, pid_tgid);
+	/* no time: nothing reads a free's, and bpf_ktime_get_ns was ~30 ns
+	 * of free_enter's ~160 here (include/memtel.h) */
+	fill_hdr_at(&e->hdr, MT_EV_FREE, op, pid_tgid, 0);
 	e->addr = addr;
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
@@ -453,13 +466,12 @@ static __always_inline int on_return(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 ret = PT_REGS_RC(ctx), addr = ret;
-	__u32 tid = (__u32)pid_tgid;
 	struct mt_alloc_ret *e;
 	struct tstate *st;
 	__u32 op;
 
-	st = bpf_map_lookup_elem(&tstates, &tid);
-	if (!st)
+	st = bpf_task_storage_get(&tstates, bpf_get_current_task_btf(), 0, 0);
+	if (!st || !st->depth)
 		return 0;
 	if (st->depth > 1) {
 		st->depth--;
@@ -499,17 +511,38 @@ static __always_inline int on_return(struct pt_regs *ctx)
 
 		if (addr && bpf_map_update_elem(&live, &key, &size, BPF_ANY))
 			count(MT_CNT_LIVE_FULL);
-		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-		if (e) {
-			fill_hdr(&e->hdr, MT_EV_ALLOC_RET, op, pid_tgid);
-			e->addr = addr;
-			e->size = size;
-			bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+		if (st->keyed) {
+			struct mt_alloc_stack_ret *k;
+
+			k = bpf_ringbuf_reserve(&events, sizeof(*k), 0);
+			if (k) {
+				/* stamped at the call's entry (st->ts): one
+				 * clock read per call */
+				fill_hdr_at(&k->hdr, MT_EV_ALLOC_STACK_RET, op,
+					    pid_tgid, st->ts);
+				k->key = st->key;
+				k->nr = st->nr;
+				k->pad = 0;
+				k->addr = addr;
+				k->size = size;
+				bpf_ringbuf_submit(k, BPF_RB_NO_WAKEUP);
+			} else {
+				count(MT_CNT_RB_DROPS);
+			}
 		} else {
-			count(MT_CNT_RB_DROPS);
+			e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+			if (e) {
+				fill_hdr_at(&e->hdr, MT_EV_ALLOC_RET, op,
+					    pid_tgid, st->ts);
+				e->addr = addr;
+				e->size = size;
+				bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+			} else {
+				count(MT_CNT_RB_DROPS);
+			}
 		}
 	}
-	bpf_map_delete_elem(&tstates, &tid);
+	st->depth = 0;
 	return 0;
 }
 

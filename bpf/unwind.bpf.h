@@ -89,13 +89,64 @@ struct {
 	__type(value, struct unw_cache_ent);
 } unw_cache SEC(".maps");
 
-struct unw_walk {
-	const struct mt_unw_proc *proc;
-	struct mt_ustack *st;
+/*
+ * Whole walks, per CPU, direct-mapped by (pc, sp): a loop allocating from
+ * one call site walks the same stack every time. A walk is a function of
+ * its start (pc, sp, and rbp if a CFA was computed from the rbp it started
+ * with), the process's tables (gen) and the words it read; an entry keeps
+ * those words (at most UNW_SC_SLOTS, all within UNW_SC_SPAN bytes above
+ * sp) and a hit re-reads them in one bpf_probe_read_user and compares,
+ * so the key it gives is the one the walk would give. A miss walks and
+ * refills the entry.
+ */
+#define UNW_SC_SIZE 512
+#define UNW_SC_SLOTS 32
+#define UNW_SC_SPAN 2048	/* bytes: word indices fit a __u8 */
+
+struct unw_sc_ent {
 	__u64 pc, sp, bp;
 	__u64 hash;
 	__u32 tgid;
+	__u32 gen;
+	__u32 nr;		/* 0: empty (or being filled) */
+	__u32 span;		/* bytes from sp the words lie in */
+	__u8 nslots;
+	__u8 bp_dep;		/* the walk used the rbp it started with */
+	__u8 idx[UNW_SC_SLOTS];	/* word index from sp */
+	__u8 pad[6];
+	__u64 val[UNW_SC_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, UNW_SC_SIZE);
+	__type(key, __u32);
+	__type(value, struct unw_sc_ent);
+} unw_sc SEC(".maps");
+
+struct unw_sc_buf {
+	__u64 w[UNW_SC_SPAN / 8];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct unw_sc_buf);
+} unw_sc_buf SEC(".maps");
+
+struct unw_walk {
+	const struct mt_unw_proc *proc;
+	struct mt_ustack *st;
+	struct unw_sc_ent *sc;	/* being filled, or NULL */
+	__u64 pc, sp, bp;
+	__u64 sp0;
+	__u64 hash;
+	__u32 tgid;
 	bool bp_ok;
+	bool bp_init;		/* bp is the one the walk began with */
+	bool bp_dep;
+	bool sc_off;		/* too many words, or too far: not cached */
 	int state;		/* 0 walking, 1 done, -1 failed */
 };
 
@@ -182,6 +233,27 @@ static __always_inline int unw_read(__u64 a, __u64 *out)
 	return bpf_probe_read_user(out, sizeof(*out), (void *)a) ? -1 : 0;
 }
 
+/* Remember a word the walk read, for its cache entry. */
+static __always_inline void unw_note(struct unw_walk *w, __u64 a, __u64 v)
+{
+	struct unw_sc_ent *sc = w->sc;
+	__u64 off = a - w->sp0;
+	__u32 k;
+
+	if (!sc || w->sc_off)
+		return;
+	k = sc->nslots;
+	if (k >= UNW_SC_SLOTS || off >= UNW_SC_SPAN || (off & 7)) {
+		w->sc_off = true;
+		return;
+	}
+	sc->idx[k] = off >> 3;
+	sc->val[k] = v;
+	sc->nslots = k + 1;
+	if (off + 8 > sc->span)
+		sc->span = off + 8;
+}
+
 static long unw_step(__u32 i, void *ctx)
 {
 	struct unw_walk *w = ctx;
@@ -229,6 +301,8 @@ static long unw_step(__u32 i, void *ctx)
 	case MT_UNW_CFA_RBP:
 		if (!w->bp_ok)
 			goto fail;
+		if (w->bp_init)
+			w->bp_dep = true;
 		cfa = w->bp + (__s64)r->cfa_off;
 		break;
 	default:
@@ -236,10 +310,13 @@ static long unw_step(__u32 i, void *ctx)
 	}
 	if (unw_read(cfa - 8, &ra))
 		goto fail;
+	unw_note(w, cfa - 8, ra);
 	if (r->rbp == MT_UNW_RBP_SAVED) {
 		if (unw_read(cfa + (__s64)r->rbp_off, &bp))
 			goto fail;
+		unw_note(w, cfa + (__s64)r->rbp_off, bp);
 		w->bp = bp;
+		w->bp_init = false;
 	} else if (r->rbp == MT_UNW_RBP_UNDEF) {
 		w->bp_ok = false;
 	}
@@ -255,6 +332,27 @@ fail:
 	return 1;
 }
 
+/* 0 if the words an entry's walk read are still there. */
+static __always_inline int unw_sc_check(const struct unw_sc_ent *sc,
+					__u64 sp)
+{
+	__u32 zero = 0, len = sc->span, n = sc->nslots, k;
+	struct unw_sc_buf *b;
+
+	b = bpf_map_lookup_elem(&unw_sc_buf, &zero);
+	if (!b || len < 8 || len > UNW_SC_SPAN || n > UNW_SC_SLOTS)
+		return -1;
+	if (bpf_probe_read_user(b, len, (void *)sp))
+		return -1;
+	for (k = 0; k < UNW_SC_SLOTS; k++) {
+		if (k >= n)
+			break;
+		if (b->w[sc->idx[k] & (UNW_SC_SPAN / 8 - 1)] != sc->val[k])
+			return -1;
+	}
+	return 0;
+}
+
 /*
  * Unwind the current call from regs; on success *key names the stack,
  * stored in ustacks, and *nr is its depth. 0 on success, -ENOENT when the
@@ -264,8 +362,9 @@ fail:
 static __always_inline int unw_stack(struct pt_regs *regs, __u64 pid_tgid,
 				     struct mt_stack_key *key, __u32 *nr)
 {
-	__u32 tgid = pid_tgid >> 32, zero = 0;
+	__u32 tgid = pid_tgid >> 32, zero = 0, sc_slot;
 	struct task_struct *task;
+	__u64 boot, lo;
 	struct unw_walk w = {};
 	long err;
 
@@ -274,19 +373,48 @@ static __always_inline int unw_stack(struct pt_regs *regs, __u64 pid_tgid,
 	w.proc = bpf_map_lookup_elem(&unw_procs, &tgid);
 	if (!w.proc)
 		return -ENOENT;
+	/* the pid was reused: not its tables. start_boottime / ns_per_tick
+	 * == start_ticks, without a 64-bit division per call */
 	task = bpf_get_current_task_btf();
-	if (task->group_leader->start_boottime / ns_per_tick !=
-	    w.proc->start_ticks)
-		return -ENOENT;	/* the pid was reused: not its tables */
-	w.st = bpf_map_lookup_elem(&unw_scratch, &zero);
-	if (!w.st)
+	boot = task->group_leader->start_boottime;
+	lo = w.proc->start_ticks * ns_per_tick;
+	if (boot < lo || boot - lo >= ns_per_tick)
 		return -ENOENT;
-	w.st->nr = 0;
 	/* a uprobe's ctx is the trapped user registers: direct loads */
 	w.pc = regs->ip;
 	w.sp = regs->sp;
 	w.bp = regs->bp;
+	key->tgid = tgid;
+	key->pad = 0;
+
+	sc_slot = (__u32)(w.pc ^ (w.pc >> 9) ^ (w.sp >> 4)) &
+		  (UNW_SC_SIZE - 1);
+	w.sc = bpf_map_lookup_elem(&unw_sc, &sc_slot);
+	if (w.sc && w.sc->nr && w.sc->pc == w.pc && w.sc->sp == w.sp &&
+	    w.sc->tgid == tgid && w.sc->gen == w.proc->gen &&
+	    (!w.sc->bp_dep || w.sc->bp == w.bp) &&
+	    !unw_sc_check(w.sc, w.sp)) {
+		/* the stack is in ustacks: an entry is filled only once it
+		 * is, and userspace deletes a process's stacks only with its
+		 * unw_procs entry (exit, exec), after which a new one has a
+		 * new gen */
+		key->hash = w.sc->hash;
+		*nr = w.sc->nr;
+		return 0;
+	}
+
+	w.st = bpf_map_lookup_elem(&unw_scratch, &zero);
+	if (!w.st)
+		return -ENOENT;
+	w.st->nr = 0;
+	if (w.sc) {
+		w.sc->nr = 0;
+		w.sc->nslots = 0;
+		w.sc->span = 0;
+	}
+	w.sp0 = w.sp;
 	w.bp_ok = true;
+	w.bp_init = true;
 	w.tgid = tgid;
 	w.hash = 0xcbf29ce484222325ULL;
 	bpf_loop(MT_UNW_MAX_FRAMES, unw_step, &w, 0);
@@ -295,16 +423,24 @@ static __always_inline int unw_stack(struct pt_regs *regs, __u64 pid_tgid,
 		count(MT_CNT_UNW_FALLBACK);
 		return -EINVAL;
 	}
-	key->tgid = tgid;
-	key->pad = 0;
 	key->hash = w.hash;
 	*nr = w.st->nr;
-	if (bpf_map_lookup_elem(&ustacks, key))
-		return 0;
-	err = bpf_map_update_elem(&ustacks, key, w.st, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
-		count(MT_CNT_UNW_STACKS_FULL);
-		return -ENOSPC;
+	if (!bpf_map_lookup_elem(&ustacks, key)) {
+		err = bpf_map_update_elem(&ustacks, key, w.st, BPF_NOEXIST);
+		if (err && err != -EEXIST) {
+			count(MT_CNT_UNW_STACKS_FULL);
+			return -ENOSPC;
+		}
+	}
+	if (w.sc && !w.sc_off && w.state > 0) {
+		w.sc->pc = regs->ip;
+		w.sc->sp = w.sp0;
+		w.sc->bp = regs->bp;
+		w.sc->bp_dep = w.bp_dep;
+		w.sc->hash = w.hash;
+		w.sc->tgid = tgid;
+		w.sc->gen = w.proc->gen;
+		w.sc->nr = w.st->nr;
 	}
 	return 0;
 }

@@ -101,7 +101,9 @@ struct mt_event_hdr {
 	__u32 op;	/* enum mt_op */
 	__u32 pid;	/* tgid */
 	__u32 tid;
-	__u64 ktime_ns;
+	__u64 ktime_ns;	/* CLOCK_MONOTONIC (a sampled call's: its entry);
+			 * 0 in MT_EV_FREE, which nothing times: reading
+			 * the clock was a fifth of a free probe's cost */
 };
 
 /* Sent only for sampled calls; the size travels in the matching
@@ -190,7 +192,7 @@ struct mt_sampler {
 enum mt_counter {
 	MT_CNT_RB_DROPS = 0,	/* failed ring-buffer reservations */
 	MT_CNT_LIVE_FULL,	/* live-block map full */
-	MT_CNT_TID_FULL,	/* per-thread state map full */
+	MT_CNT_TID_FULL,	/* per-thread state not allocated (ENOMEM) */
 	MT_CNT_STACK_FAIL,	/* user stack copy failed */
 	MT_CNT_CPU_SAMPLES,	/* perf-event samples taken (before filter) */
 	MT_CNT_STACK_SHORT,	/* stack window cut short: ring buffer busy */
@@ -240,10 +242,12 @@ struct mt_go_cgo_stack {
  * loaded by src/unwind/bpfunwind.c). Userspace turns each file's
  * .eh_frame into rows {pc, CFA rule, rbp rule}; per process, a sorted
  * array of its mapped files; BPF walks the stack from those, stores the
- * pcs once per distinct stack in `ustacks` and sends MT_EV_ALLOC_STACK
- * instead of the registers and stack window.
+ * pcs once per distinct stack in `ustacks` and, at the call's return,
+ * sends MT_EV_ALLOC_STACK_RET (the stack's key with the address and size:
+ * one record per sampled call) instead of an ENTER with the registers and
+ * stack window followed by a RET.
  */
-#define MT_EV_ALLOC_STACK 9
+#define MT_EV_ALLOC_STACK_RET 9
 
 #ifndef MT_UNW_MAX_FRAMES
 #define MT_UNW_MAX_FRAMES 127	/* pcs per BPF-unwound stack */
@@ -322,12 +326,14 @@ struct mt_ustack {
 						 * can bound the index by a mask */
 };
 
-/* The compact ENTER: the stack is ustacks[key]. */
-struct mt_alloc_stack {
+/* A sampled allocation whose stack is ustacks[key]: ENTER and RET in one. */
+struct mt_alloc_stack_ret {
 	struct mt_event_hdr hdr;
 	struct mt_stack_key key;
 	__u32 nr;
 	__u32 pad;
+	__u64 addr;		/* returned block, 0 if the call failed */
+	__u64 size;
 };
 
 #endif /* MEMTEL_H */

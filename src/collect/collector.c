@@ -454,9 +454,11 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		c->errors++;
 }
 
-/* A sampled call whose stack BPF unwound: its pcs are in the kernel's
- * ustacks map under e->key, read once per distinct stack. */
-static void on_stack(struct collector *c, const struct mt_alloc_stack *e)
+/* The stack id of a sampled call whose stack BPF unwound: its pcs are in
+ * the kernel's ustacks map under e->key, read once per distinct stack. 0
+ * if it cannot be had (counted). */
+static uint32_t stack_of_key(struct collector *c,
+			     const struct mt_alloc_stack_ret *e)
 {
 	struct stack_keys *sk = c->stack_keys;
 	uint64_t pcs[COLLECTOR_MAX_FRAMES];
@@ -471,7 +473,7 @@ static void on_stack(struct collector *c, const struct mt_alloc_stack *e)
 		sk = c->stack_keys = calloc(1, sizeof(*sk));
 		if (!sk) {
 			c->errors++;
-			return;
+			return 0;
 		}
 	}
 	l.sk = sk;
@@ -480,17 +482,14 @@ static void on_stack(struct collector *c, const struct mt_alloc_stack *e)
 	idx = e->key.tgid == e->hdr.pid ?
 	      table__find(&sk->index, key_hash(l.tgid, l.hash), key_eq, &l) :
 	      -1;
-	if (idx >= 0) {
-		id = sk->v[idx].id;
-		goto found;
-	}
+	if (idx >= 0)
+		return sk->v[idx].id;
 	n = c->bu && e->key.tgid == e->hdr.pid ?
 	    bpfunwind__stack(c->bu, &e->key, pcs, COLLECTOR_MAX_FRAMES) :
 	    -ENOENT;
 	if (n <= 0) {
-		/* the RET that follows is counted as an orphan */
 		c->bpf_stack_lost++;
-		return;
+		return 0;
 	}
 	if (n <= 2)
 		c->unwind_short++;
@@ -499,7 +498,7 @@ static void on_stack(struct collector *c, const struct mt_alloc_stack *e)
 		    (uint32_t)(n - (int)drop), drop == 0);
 	if (!id) {
 		c->errors++;
-		return;
+		return 0;
 	}
 	if (sk->n >= STACK_KEYS_MAX) {
 		table__clear(&sk->index);
@@ -510,7 +509,7 @@ static void on_stack(struct collector *c, const struct mt_alloc_stack *e)
 		struct stack_key_ent *nv = realloc(sk->v, cap * sizeof(*nv));
 
 		if (!nv)
-			goto found;
+			return id;
 		sk->v = nv;
 		sk->cap = cap;
 	}
@@ -519,9 +518,7 @@ static void on_stack(struct collector *c, const struct mt_alloc_stack *e)
 	sk->v[sk->n].id = id;
 	if (!table__add(&sk->index, key_hash(l.tgid, l.hash), sk->n))
 		sk->n++;
-found:
-	if (u64map__set(c->pending, e->hdr.tid, id))
-		c->errors++;
+	return id;
 }
 
 /* An exited process's keys go: a reused pid's stacks are its own. */
@@ -583,30 +580,52 @@ static const char *component(struct collector *c, uint32_t id)
 	return name;
 }
 
-static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
+/* A sampled call returned addr (0: it failed) with stack id. */
+static void add_sampled(struct collector *c, const struct mt_event_hdr *hdr,
+			uint64_t addr, uint64_t size, uint32_t id)
 {
 	struct memmetrics *mm;
 	struct heapstate *h;
+
+	/* a failed call allocated nothing; a process that is no heap
+	 * target (any more) has no model */
+	if (!addr || !heap_for(c, hdr->pid, &h, &mm))
+		return;
+	if (heapstate__alloc(h, hdr->pid, addr, id, size, hdr->op,
+			     hdr->ktime_ns))
+		c->errors++;
+	if (mm &&
+	    memmetrics__on_alloc(mm, component(c, id),
+				 c->op_name ? c->op_name(hdr->op) : "?",
+				 size,
+				 sampling__scale(size, c->sample_mean) *
+				 heapstate__scale(h, hdr->pid)))
+		c->errors++;
+}
+
+static void on_ret(struct collector *c, const struct mt_alloc_ret *e)
+{
 	uint64_t id;
 
 	if (!u64map__del(c->pending, e->hdr.tid, &id)) {
 		c->orphans++;
 		return;
 	}
-	/* a failed call allocated nothing; a process that is no heap
-	 * target (any more) has no model */
-	if (!e->addr || !heap_for(c, e->hdr.pid, &h, &mm))
+	add_sampled(c, &e->hdr, e->addr, e->size, (uint32_t)id);
+}
+
+/* One record for a call BPF unwound; a stack that cannot be had makes it
+ * an orphan, as a RET without its ENTER. */
+static void on_stack_ret(struct collector *c,
+			 const struct mt_alloc_stack_ret *e)
+{
+	uint32_t id = stack_of_key(c, e);
+
+	if (!id) {
+		c->orphans++;
 		return;
-	if (heapstate__alloc(h, e->hdr.pid, e->addr, (uint32_t)id,
-			     e->size, e->hdr.op, e->hdr.ktime_ns))
-		c->errors++;
-	if (mm &&
-	    memmetrics__on_alloc(mm, component(c, (uint32_t)id),
-				 c->op_name ? c->op_name(e->hdr.op) : "?",
-				 e->size,
-				 sampling__scale(e->size, c->sample_mean) *
-				 heapstate__scale(h, e->hdr.pid)))
-		c->errors++;
+	}
+	add_sampled(c, &e->hdr, e->addr, e->size, id);
 }
 
 /* A Go allocation sampled by the Go runtime: it stands for
@@ -716,9 +735,9 @@ int collector__on_event(void *ctx, void *data, size_t size)
 		if (heap)
 			on_enter(c, data, size);
 		break;
-	case MT_EV_ALLOC_STACK:
-		if (heap && size >= sizeof(struct mt_alloc_stack))
-			on_stack(c, data);
+	case MT_EV_ALLOC_STACK_RET:
+		if (heap && size >= sizeof(struct mt_alloc_stack_ret))
+			on_stack_ret(c, data);
 		break;
 	case MT_EV_ALLOC_RET:
 		if (heap && size >= sizeof(struct mt_alloc_ret))

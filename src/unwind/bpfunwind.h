@@ -4,7 +4,7 @@
  * profiled process's unwind tables (cfitable rows per file, shared by file
  * identity; a sorted array of its mapped files) into the BPF maps of
  * bpf/unwind.bpf.h, resolves the stack keys of compact ENTER records
- * (MT_EV_ALLOC_STACK) from the kernel's ustacks map, and forgets a
+ * (MT_EV_ALLOC_STACK_RET) from the kernel's ustacks map, and forgets a
  * process's tables and stacks when it exits.
  */
 #ifndef MEMTEL_BPFUNWIND_H

@@ -6,13 +6,16 @@
 # callback, -O2 without frame pointers) must give the same stacks with the
 # same counts whether BPF unwound them or userspace did from the copied
 # window (MEMTEL_BPF_UNWIND=0), and the BPF path must really have been
-# taken (-v's "BPF unwind" line) with no walk falling back.
+# taken (-v's "BPF unwind" line) with no walk falling back. samesp reaches
+# malloc with one pc and stack pointer through two callers: BPF's cache of
+# walks must not give one caller's stack to the other.
 set -u
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
 
 HEAPSITES=$MEMTEL_WL_DIR/heapsites
 DEEPCHAIN=$MEMTEL_WL_DIR/deepchain
+SAMESP=$MEMTEL_WL_DIR/samesp
 
 require_bpf
 require_memtel
@@ -88,4 +91,6 @@ PY
 
 compare heapsites "$HEAPSITES"
 compare deepchain "$DEEPCHAIN" --heap --count 3000
+compare samesp "$SAMESP"
+grep -q 'via_b' "$W/samesp.cmp" && fail "samesp: $(cat "$W/samesp.cmp")"
 log "BPF and libdwfl stacks agree"

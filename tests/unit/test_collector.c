@@ -257,21 +257,24 @@ static void test_malformed(void **state)
 	free(e);
 }
 
-static void send_stack(struct collector *c, uint32_t tgid, uint64_t hash)
+static void send_stack_ret(struct collector *c, uint32_t tgid,
+			   uint64_t hash, uint64_t addr)
 {
-	struct mt_alloc_stack e = {
-		.hdr = { .type = MT_EV_ALLOC_STACK, .op = MT_OP_MALLOC,
+	struct mt_alloc_stack_ret e = {
+		.hdr = { .type = MT_EV_ALLOC_STACK_RET, .op = MT_OP_MALLOC,
 			 .pid = PID, .tid = TID },
 		.key = { .tgid = tgid, .hash = hash },
 		.nr = 3,
+		.addr = addr,
+		.size = 64,
 	};
 
 	collector__on_event(c, &e, sizeof(e));
 }
 
-/* Stacks unwound in BPF: read once from the kernel's map per key, the
- * allocator's frame dropped as for a window; a key naming another process
- * is not looked up, and its RET is an orphan. */
+/* Stacks unwound in BPF, one record per call: read once from the kernel's
+ * map per key, the allocator's frame dropped as for a window; a key
+ * naming another process is not looked up, and its call is an orphan. */
 static void test_bpf_stack(void **state)
 {
 	struct fixture *f = *state;
@@ -291,10 +294,8 @@ static void test_bpf_stack(void **state)
 	f->c.bu = bpfunwind__new(&m);
 	assert_non_null(f->c.bu);
 
-	send_stack(&f->c, PID, 77);
-	send_ret(&f->c, 0x1000);
-	send_stack(&f->c, PID, 77);
-	send_ret(&f->c, 0x2000);
+	send_stack_ret(&f->c, PID, 77, 0x1000);
+	send_stack_ret(&f->c, PID, 77, 0x2000);
 	heapstate__foreach_live(f->heap, count_live, &l);
 	assert_int_equal(l.n, 2);
 	bpfunwind__stats(f->c.bu, &st);
@@ -304,10 +305,12 @@ static void test_bpf_stack(void **state)
 	assert_int_equal(v.pcs[0], 0x401234);
 	assert_int_equal(f->c.bpf_stacks, 2);
 
-	send_stack(&f->c, PID + 1, 77);
-	send_ret(&f->c, 0x3000);
+	send_stack_ret(&f->c, PID + 1, 77, 0x3000);
 	assert_int_equal(f->c.bpf_stack_lost, 1);
 	assert_int_equal(f->c.orphans, 1);
+	l.n = 0;
+	heapstate__foreach_live(f->heap, count_live, &l);
+	assert_int_equal(l.n, 2);
 
 	bpfunwind__free(f->c.bu);
 	f->c.bu = NULL;

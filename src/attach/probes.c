@@ -56,6 +56,9 @@ struct probes {
 	/* calls and sampled calls of ignored processes: the sampler's
 	 * counters are per CPU, not per process (their start at ignore) */
 	uint64_t ign_calls, ign_sampled, ign_calls0, ign_sampled0;
+	/* the same for the heap path's counters (a calibration at
+	 * --sample-bytes 1 floods the ring: its cut stacks are not ours) */
+	uint64_t ign_cnt[MT_CNT__COUNT], ign_cnt0[MT_CNT__COUNT];
 };
 
 /* Records one probes__drain() hands over at most, and for how long:
@@ -316,19 +319,35 @@ static void sampler_sums(struct probes *p, uint64_t *calls, uint64_t *sampled)
 	free(sv);
 }
 
+static void counter_sums(struct probes *p, uint64_t cnt[MT_CNT__COUNT]);
+
+/* Counters of the heap path: what an ignored process makes them count is
+ * not the session's. The CPU sampler's and the process tree's are. */
+static bool heap_counter(uint32_t k)
+{
+	return k != MT_CNT_CPU_SAMPLES && k != MT_CNT_TARGETS_FULL &&
+	       k != MT_CNT_PROC_DROPS;
+}
+
 void probes__ignore(struct probes *p, pid_t pid)
 {
-	uint64_t calls, sampled;
+	uint64_t calls, sampled, cnt[MT_CNT__COUNT];
+	uint32_t k;
 
 	/* everything the sampler counted meanwhile was the ignored one's:
 	 * its probes are the only ones attached (attach/calibrate.c) */
 	sampler_sums(p, &calls, &sampled);
+	counter_sums(p, cnt);
 	if (p->ignored) {
 		p->ign_calls += calls - p->ign_calls0;
 		p->ign_sampled += sampled - p->ign_sampled0;
+		for (k = 0; k < MT_CNT__COUNT; k++)
+			if (heap_counter(k) && cnt[k] >= p->ign_cnt0[k])
+				p->ign_cnt[k] += cnt[k] - p->ign_cnt0[k];
 	}
 	p->ign_calls0 = calls;
 	p->ign_sampled0 = sampled;
+	memcpy(p->ign_cnt0, cnt, sizeof(cnt));
 	p->ignored = pid;
 }
 
@@ -650,8 +669,8 @@ int probes__drain_all(struct probes *p)
 	return total;
 }
 
-void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],
-		      uint64_t *calls, uint64_t *sampled)
+/* The per-CPU counters, summed. */
+static void counter_sums(struct probes *p, uint64_t cnt[MT_CNT__COUNT])
 {
 	uint64_t *v = calloc(p->nr_cpus, sizeof(*v));
 	uint32_t k;
@@ -666,6 +685,16 @@ void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],
 			cnt[k] += v[i];
 	}
 	free(v);
+}
+
+void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],
+		      uint64_t *calls, uint64_t *sampled)
+{
+	uint32_t k;
+
+	counter_sums(p, cnt);
+	for (k = 0; k < MT_CNT__COUNT; k++)
+		cnt[k] -= cnt[k] >= p->ign_cnt[k] ? p->ign_cnt[k] : cnt[k];
 	/* without the calls of processes ignored (the calibration child) */
 	sampler_sums(p, calls, sampled);
 	*calls -= *calls >= p->ign_calls ? p->ign_calls : *calls;

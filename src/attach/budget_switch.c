@@ -35,6 +35,8 @@
 #define BUDGET_ON_MIN_NS	(10 * NS_PER_S)
 #define BUDGET_OFF_MIN_NS	(1 * NS_PER_S)
 #define BUDGET_OFF_MAX_NS	(600 * NS_PER_S)
+/* How long a pause may take to read the records made before it. */
+#define PAUSE_DRAIN_NS		(250 * 1000 * 1000ULL)
 
 /* What a process's heap probes were attached with, to attach them again. */
 struct heap_plan {
@@ -198,7 +200,12 @@ static bool pause_pid(struct budget_switch *bs, struct bs_proc *p, pid_t pid,
 	t0 = clock__mono_ns();
 	probes__detach_pid(bs->probes, pid);
 	bs->detach_ns = (double)(clock__mono_ns() - t0);
-	probes__drain(bs->probes);
+	/* every record of pid made before the detach is in the ring ahead
+	 * of anything later: all of them are taken before its live blocks
+	 * are marked, or a block recorded after the marking would count as
+	 * seen through the pause (and its unseen free make a false leak);
+	 * bounded, for a ring others keep full */
+	probes__drain_until(bs->probes, clock__mono_ns() + PAUSE_DRAIN_NS);
 	n = heapstate__pause_pid(hs, (uint32_t)pid);
 	/* the drains ran the caller's callbacks, which may have forgotten
 	 * pid (an exec): p is looked up again */

@@ -190,7 +190,7 @@ int calibrate__hit_cost(struct probes *p, unsigned int rounds,
 			double *ns_per_hit)
 {
 	double bare[CALIB_MAX_ROUNDS], cost[CALIB_MAX_ROUNDS], b, v;
-	uint64_t start = clock__mono_ns(), dt, until;
+	uint64_t start = clock__mono_ns(), dt;
 	struct calib_child c = { 0 };
 	size_t n = 0, i;
 	pid_t pid;
@@ -250,9 +250,7 @@ cleanup:
 	 * stop ignoring its pid (a later process may get it); for at most
 	 * 250 ms, since the node agent's CPU sampler may keep the ring busy
 	 * on a loaded host */
-	for (until = clock__mono_ns() + 250000000ULL;
-	     probes__drain(p) > 0 && clock__mono_ns() < until;)
-		;
+	probes__drain_until(p, clock__mono_ns() + 250000000ULL);
 	probes__ignore(p, 0);
 	return err;
 }

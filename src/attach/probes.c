@@ -656,7 +656,7 @@ int probes__drain(struct probes *p)
 	return n == PROBES_DRAIN_FULL ? PROBES_DRAIN_MAX : n;
 }
 
-int probes__drain_all(struct probes *p)
+int probes__drain_until(struct probes *p, uint64_t deadline_ns)
 {
 	int n, total = 0;
 
@@ -665,8 +665,13 @@ int probes__drain_all(struct probes *p)
 		if (n < 0)
 			return n;
 		total += n;
-	} while (n == PROBES_DRAIN_MAX);
+	} while (n == PROBES_DRAIN_MAX && clock__mono_ns() < deadline_ns);
 	return total;
+}
+
+int probes__drain_all(struct probes *p)
+{
+	return probes__drain_until(p, UINT64_MAX);
 }
 
 /* The per-CPU counters, summed. */

@@ -91,6 +91,10 @@ int probes__drain(struct probes *p);
 /* Drain until the ring is empty (at the end, and before an exec's or
  * exit's maps go). Events handled, or -errno. */
 int probes__drain_all(struct probes *p);
+/* The same, but for no longer than until deadline_ns (CLOCK_MONOTONIC):
+ * a ring others keep full must not hold the caller. Records consumed, or
+ * -errno. */
+int probes__drain_until(struct probes *p, uint64_t deadline_ns);
 /* Sum of the per-CPU counters (enum mt_counter) and sampler stats. */
 void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],
 		      uint64_t *calls, uint64_t *sampled);

@@ -53,9 +53,11 @@
 #define AGENT_RING_MIN	(8u << 20)
 #define AGENT_RING_MAX	(32u << 20)
 /* Windows a process's heap gauge (its smaps, the scan's most expensive
- * read) is reused while its stat says the same start time, VmRSS and
- * VmSize, before it is read again. */
+ * read) is reused while its status says the same start time and VmRSS
+ * and VmSize within 1/AGENT_HEAP_SLACK of the reading's, before it is
+ * read again. */
 #define AGENT_HEAP_REUSE 6
+#define AGENT_HEAP_SLACK 64
 
 struct agent {
 	struct agent_options *ao;
@@ -527,8 +529,16 @@ static void heap_memo__free(struct u64map *m)
 	u64map__free(m);
 }
 
-/* pi's heap gauge: the last reading while its status is unchanged (for
- * AGENT_HEAP_REUSE windows), else /proc/PID/smaps; remembered in next. */
+static bool near(uint64_t was, uint64_t now)
+{
+	uint64_t d = was > now ? was - now : now - was;
+
+	return d <= was / AGENT_HEAP_SLACK;
+}
+
+/* pi's heap gauge: the last reading while its status has hardly changed
+ * (for AGENT_HEAP_REUSE windows), else /proc/PID/smaps; remembered in
+ * next. */
 static uint64_t agent__heap_bytes(struct agent *a, const struct proc_info *pi,
 				  struct u64map *next)
 {
@@ -539,7 +549,8 @@ static uint64_t agent__heap_bytes(struct agent *a, const struct proc_info *pi,
 	if (u64map__del(&a->heap_memo, (uint64_t)pi->pid, &v))
 		hm = (struct heap_memo *)(uintptr_t)v;
 	if (hm && hm->start_ticks == pi->start_ticks &&
-	    hm->rss == pi->mem.rss_bytes && hm->virt == pi->mem.virtual_bytes &&
+	    near(hm->rss, pi->mem.rss_bytes) &&
+	    near(hm->virt, pi->mem.virtual_bytes) &&
 	    hm->age < AGENT_HEAP_REUSE) {
 		hm->age++;
 	} else {

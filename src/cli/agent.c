@@ -37,8 +37,10 @@
 #include "sinks/otlp/otlp_resource.h"
 #include "sinks/otlp/profile_export.h"
 #include "sinks/prom/prom.h"
+#include "unwind/unwind.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/u64map.h"
 
 #define AGENT_REAP_NS	1000000000ULL	/* exited processes released */
 #define AGENT_N_GAUGES	3		/* rss, heap, virtual */
@@ -50,6 +52,12 @@
  * memory the agent does not need. */
 #define AGENT_RING_MIN	(8u << 20)
 #define AGENT_RING_MAX	(32u << 20)
+/* Windows a process's heap gauge (its smaps, the scan's most expensive
+ * read) is reused while its status says the same start time and VmRSS
+ * and VmSize within 1/AGENT_HEAP_SLACK of the reading's, before it is
+ * read again. */
+#define AGENT_HEAP_REUSE 6
+#define AGENT_HEAP_SLACK 64
 
 struct agent {
 	struct agent_options *ao;
@@ -64,6 +72,13 @@ struct agent {
 	uint64_t windows, windows_failed, files_written;
 	struct otlp_resource self_res;
 	struct agent_heap *heap;	/* --heap-target processes; NULL: none */
+	struct u64map heap_memo;	/* pid -> struct heap_memo * */
+};
+
+/* The last smaps reading of a process, and what its status said then. */
+struct heap_memo {
+	uint64_t start_ticks, rss, virt, heap;
+	unsigned int age;	/* windows it was reused */
 };
 
 static uint64_t unix_ns(void)
@@ -350,6 +365,7 @@ static size_t agent__self(struct agent *a, struct mm_point *pt, double t)
 	struct session *s = &a->s;
 	struct otlp_export_stats es = { 0 };
 	uint64_t cnt[MT_CNT__COUNT] = { 0 }, calls = 0, sampled = 0;
+	struct unwind_stats us;
 	struct proc_info me;
 	double st = a->start_unix;
 	size_t n = 0;
@@ -399,6 +415,11 @@ static size_t agent__self(struct agent *a, struct mm_point *pt, double t)
 	      self_cpu_s(), st, t, NULL, NULL);
 	agent__point(&pt[n++], "memtel.agent.memory.rss", "By", MM_KIND_GAUGE,
 	      (double)me.mem.rss_bytes, st, t, NULL, NULL);
+	unwind__stats(&us);
+	agent__point(&pt[n++], "memtel.agent.unwind.walks", "{stack}",
+	      MM_KIND_COUNTER, (double)us.walks, st, t, "path", "cfi_rows");
+	agent__point(&pt[n++], "memtel.agent.unwind.walks", "{stack}",
+	      MM_KIND_COUNTER, (double)us.fallbacks, st, t, "path", "libdwfl");
 	return n;
 }
 
@@ -498,6 +519,59 @@ static size_t agent__targets_first(struct agent *a, struct proc_info *info,
 	return k;
 }
 
+static void heap_memo__free(struct u64map *m)
+{
+	uint64_t k, v;
+	size_t it = 0;
+
+	while (u64map__next(m, &it, &k, &v))
+		free((void *)(uintptr_t)v);
+	u64map__free(m);
+}
+
+static bool near(uint64_t was, uint64_t now)
+{
+	uint64_t d = was > now ? was - now : now - was;
+
+	return d <= was / AGENT_HEAP_SLACK;
+}
+
+/* pi's heap gauge: the last reading while its status has hardly changed
+ * (for AGENT_HEAP_REUSE windows), else /proc/PID/smaps; remembered in
+ * next. */
+static uint64_t agent__heap_bytes(struct agent *a, const struct proc_info *pi,
+				  struct u64map *next)
+{
+	struct proc_mem mem = { 0 };
+	struct heap_memo *hm = NULL;
+	uint64_t v;
+
+	if (u64map__del(&a->heap_memo, (uint64_t)pi->pid, &v))
+		hm = (struct heap_memo *)(uintptr_t)v;
+	if (hm && hm->start_ticks == pi->start_ticks &&
+	    near(hm->rss, pi->mem.rss_bytes) &&
+	    near(hm->virt, pi->mem.virtual_bytes) &&
+	    hm->age < AGENT_HEAP_REUSE) {
+		hm->age++;
+	} else {
+		if (procstat__read_mem(pi->pid, &mem))
+			mem.allocator_bytes = 0;
+		if (!hm)
+			hm = malloc(sizeof(*hm));
+		if (!hm)
+			return mem.allocator_bytes;
+		hm->start_ticks = pi->start_ticks;
+		hm->rss = pi->mem.rss_bytes;
+		hm->virt = pi->mem.virtual_bytes;
+		hm->heap = mem.allocator_bytes;
+		hm->age = 0;
+	}
+	v = hm->heap;
+	if (u64map__set(next, (uint64_t)pi->pid, (uintptr_t)hm))
+		free(hm);
+	return v;
+}
+
 static int agent__scan(struct agent *a)
 {
 	size_t top = a->ao->max_processes, n_pids = 0, n = 0, i, k, n_snaps;
@@ -509,6 +583,7 @@ static int agent__scan(struct agent *a)
 	size_t *n_extra = NULL;
 	struct agent_proc *procs = NULL, *other;
 	struct proc_info *info = NULL;
+	struct u64map memo = { 0 };
 	uint64_t o_rss = 0, o_virt = 0;
 	double t = unix_ns() / 1e9;
 	pid_t *pids = NULL;
@@ -542,7 +617,7 @@ static int agent__scan(struct agent *a)
 	}
 	for (i = 0; i < top; i++) {
 		struct agent_proc *p = &procs[i];
-		struct proc_mem mem = { 0 };
+		uint64_t heap;
 		const char *base;
 		char link[64];
 		ssize_t l;
@@ -551,16 +626,14 @@ static int agent__scan(struct agent *a)
 		snprintf(link, sizeof(link), "/proc/%d/exe", (int)p->pi.pid);
 		l = readlink(link, p->exe, sizeof(p->exe) - 1);
 		p->exe[l > 0 ? l : 0] = '\0';
-		if (procstat__read_mem(p->pi.pid, &mem))
-			mem.allocator_bytes = 0;
+		heap = agent__heap_bytes(a, &p->pi, &memo);
 		base = strrchr(p->exe, '/') ? strrchr(p->exe, '/') + 1 :
 					      p->pi.comm;
 		err = otlp_resource__build(&p->res, &a->s.otel, p->pi.pid,
 					   p->exe[0] ? p->exe : p->pi.comm);
 		if (err)
 			goto cleanup;
-		agent_proc__points(p, base, p->pi.mem.rss_bytes,
-				   mem.allocator_bytes,
+		agent_proc__points(p, base, p->pi.mem.rss_bytes, heap,
 				   p->pi.mem.virtual_bytes, t);
 		agent_proc__labels(p);
 		/* a heap target's gauges are among its 13 metrics */
@@ -597,6 +670,9 @@ static int agent__scan(struct agent *a)
 	agent__export_metrics(a, procs, top + 1, &self);
 	err = agent__publish_prom(a, snaps, extra, n_extra, n_snaps, &self);
 cleanup:
+	/* the processes out of the top (or gone) are forgotten */
+	heap_memo__free(&a->heap_memo);
+	a->heap_memo = memo;
 	for (i = 0; procs && i <= top; i++)
 		otlp_resource__free(&procs[i].res);
 	free(procs);
@@ -870,6 +946,7 @@ cleanup:
 	agent_heap__free(a.heap);
 	session__free(s);
 	otlp_resource__free(&a.self_res);
+	heap_memo__free(&a.heap_memo);
 	free(a.prom_text);
 	pthread_mutex_destroy(&a.lock);
 	return rc;

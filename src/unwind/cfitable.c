@@ -190,6 +190,15 @@ static int fde_starts(Elf *elf, uint64_t **out, size_t *n)
 	return 0;
 }
 
+int cfitable__fdes(Elf *elf, size_t *n)
+{
+	uint64_t *starts = NULL;
+	int err = fde_starts(elf, &starts, n);
+
+	free(starts);
+	return err;
+}
+
 int cfitable__build(Elf *elf, size_t max, struct cfitable *out)
 {
 	uint64_t *starts = NULL, addr = 0, next;

@@ -26,6 +26,9 @@ struct cfitable {
  * past max rows or 4 GiB of addresses, -ENOMEM. */
 int cfitable__build(Elf *elf, size_t max, struct cfitable *out);
 void cfitable__free(struct cfitable *t);
+/* How many FDEs elf's .eh_frame_hdr lists (what building its rows costs,
+ * roughly). 0 or -ENOENT. */
+int cfitable__fdes(Elf *elf, size_t *n);
 /* The row covering ELF address pc, or NULL (what the BPF search does). */
 const struct mt_unw_row *cfitable__find(const struct cfitable *t,
 					uint64_t pc);

@@ -8,6 +8,7 @@
 #ifndef MEMTEL_UNWIND_H
 #define MEMTEL_UNWIND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -37,5 +38,20 @@ int unwind__user_fixed(struct target *t, pid_t tid, const uint64_t *regs,
 		       const uint8_t *stack, size_t stack_len, int ret_at_sp,
 		       const struct unwind_fixups *fix, uint64_t *pcs,
 		       size_t max);
+
+/* The walks done on CFI rows (cfitable) and those left to libdwfl; the
+ * files whose rows were built (or could not be) and the rows held. */
+struct unwind_stats {
+	uint64_t walks, fallbacks;
+	uint64_t files, files_failed;
+	size_t rows;
+};
+
+void unwind__stats(struct unwind_stats *out);
+/* Walk on rows (the default, unless MEMTEL_UNWIND_TABLES=0) or libdwfl
+ * only. */
+void unwind__use_tables(bool on);
+/* Free every file's rows (at exit; walks build them again). */
+void unwind__tables_free(void);
 
 #endif /* MEMTEL_UNWIND_H */

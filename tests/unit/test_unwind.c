@@ -4,7 +4,8 @@
  * the way a sample arrives: registers (from getcontext, in DWARF order)
  * and a copy of the stack from rsp. A chain unwind_outer -> unwind_middle
  * -> unwind_inner must come back leaf first with every caller found, and
- * a copy cut short must end the walk, not read beyond it.
+ * a copy cut short must end the walk, not read beyond it. The walk on
+ * CFI rows (the fast path) must give libdwfl's pcs, and be the one taken.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -146,10 +147,55 @@ static void test_chain(void **state)
 	symdb__free(db);
 }
 
+/* The same stack through the rows and through libdwfl alone: the same
+ * pcs, and once the file's rows exist the rows did the walk. */
+static void test_tables_match_libdwfl(void **state)
+{
+	uint64_t want[64], got[64];
+	struct unwind_stats st0, st1;
+	struct target *t;
+	int n, m, i;
+
+	(void)state;
+	unwind_outer();
+	t = target__open(getpid());
+	assert_non_null(t);
+
+	unwind__use_tables(false);
+	n = unwind__user(t, gettid(), regs, stack_copy, copy_len, 0, want, 64);
+	assert_true(n >= 4);
+	unwind__use_tables(true);
+	unwind__stats(&st0);
+	/* the rows are built once enough frames went through the files */
+	for (i = 0; i < 20000; i++) {
+		m = unwind__user(t, gettid(), regs, stack_copy, copy_len, 0,
+				 got, 64);
+		assert_int_equal(m, n);
+		assert_memory_equal(got, want, (size_t)n * sizeof(*want));
+		unwind__stats(&st1);
+		if (st1.walks > st0.walks)
+			break;
+	}
+	assert_true(st1.walks > st0.walks);
+	assert_true(st1.rows > 0);
+
+	/* cut short: the rows stop at the copy's end too */
+	unwind__use_tables(false);
+	n = unwind__user(t, gettid(), regs, stack_copy, 16, 0, want, 64);
+	unwind__use_tables(true);
+	m = unwind__user(t, gettid(), regs, stack_copy, 16, 0, got, 64);
+	assert_int_equal(m, n);
+	assert_memory_equal(got, want, (size_t)n * sizeof(*want));
+
+	target__close(t);
+	unwind__tables_free();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chain),
+		cmocka_unit_test(test_tables_match_libdwfl),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,6 +22,8 @@ pkgs=(
 	g++ libjemalloc-dev libgoogle-perftools-dev libmimalloc2.0  # C++ and jemalloc API heap tests
 	nginx-light curl     # process trees: nginx master + workers, with load
 	mmdebstrap umoci runc  # tools/container/: the agent image without a daemon
+	redis-server redis-tools  # make bench: an allocation-heavy server and its load generator
+	heaptrack time       # make bench: heaptrack's cost per pair; /usr/bin/time for the compile rows
 )
 missing=()
 for p in "${pkgs[@]}"; do

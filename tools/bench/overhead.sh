@@ -30,7 +30,8 @@
 #            --max-overhead budget pauses the probes): target >= 0.95 of
 #            bare, with a heap profile that names redis' allocation sites
 #   sampler  a second server launched as `memtel-bpf --sampler --
-#            redis-server` (our in-process sampler, otel_memory USDT):
+#            redis-server` (our in-process sampler, otel_memory USDT),
+#            all its threads then pinned to the bare server's CPU:
 #            target >= 0.98
 # and the compile at default settings (`default`): target <= 1.10x wall. Configurations alternate over
 # BENCH_OVERHEAD_ROUNDS rounds (default BENCH_ROUNDS) and are reported as
@@ -160,7 +161,10 @@ steady_one() {
 		done
 		srv=$(pgrep -f "redis-server.*:$port" | head -n 1)
 		[ -n "$srv" ] || die "the sampled redis-server is not running"
-		taskset -pc "$SRV_CPU" "$srv" >/dev/null
+		# every thread on SRV_CPU, as `taskset -c` placed the bare
+		# server's (-p alone moved only the main thread; memtel-bpf
+		# itself stays unpinned, as in the default row)
+		taskset -apc "$SRV_CPU" "$srv" >/dev/null
 		;;
 	esac
 	bench_rps "$port" "$WARM_REQUESTS" "$TMP/$tag.warm" >/dev/null

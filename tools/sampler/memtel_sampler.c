@@ -10,9 +10,9 @@
  * crosses zero fires otel_memory:alloc(ptr, size, weighted_bytes) and is
  * remembered in a lock-free pointer set; a free of a remembered pointer
  * fires otel_memory:free(ptr). An unsampled call costs a TLS decrement and
- * a compare (malloc) or one cache-line read (free). C++ operator new and
- * delete are interposed too, on the same paths: allocators such as
- * jemalloc define operators that never call malloc.
+ * a compare (malloc) or one load from the set's 8 KiB filter (free). C++
+ * operator new and delete are interposed too, on the same paths:
+ * allocators such as jemalloc define operators that never call malloc.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -38,11 +38,17 @@
  * for ~100k live samples (~50 GiB of live heap at the default mean) before
  * buckets start to fill. */
 #define N_BUCKETS 16384
+/* 4096 filter counts (8 KiB), 4 buckets each: a free looks at the buckets
+ * only when one of its group's 4 holds a sample, about live / 4096 of the
+ * time while fewer than a few thousand samples are live. */
+#define N_FILTER 4096
 
 static _Atomic uintptr_t slots[N_BUCKETS * MTS_BUCKET_SLOTS]
 	__attribute__((aligned(64)));
+static _Atomic uint16_t filter[N_FILTER] __attribute__((aligned(64)));
 static struct mts_set sampled = {
-	.slots = slots, .bucket_mask = N_BUCKETS - 1,
+	.slots = slots, .filter = filter,
+	.bucket_mask = N_BUCKETS - 1, .filter_mask = N_FILTER - 1,
 };
 static uint64_t mean = MTS_DEFAULT_MEAN;
 static _Atomic uint64_t n_threads;
@@ -150,16 +156,22 @@ static __attribute__((noinline, cold)) uint64_t sample_slow(void *p,
 	return mts_weight(n, mean);
 }
 
-/* The common path: a TLS decrement and a compare. The probe itself sits in
- * each interposed function, so the frame under it is the caller's. */
-#define SAMPLE_ALLOC(p, n)                                                   \
+/* The common path: a TLS decrement and a compare, decided before the
+ * call, so that an allocation which is not sampled is a tail call into the
+ * next allocator (no frame of ours, no second return) and the wrapper costs
+ * a few instructions. Bytes of an allocation that then fails count toward
+ * the gap too (a sample point landing on one is skipped). */
+#define UNSAMPLED(n) likely((tl.countdown -= (int64_t)(n)) > 0)
+
+/* The countdown crossed zero (UNSAMPLED(n) was false) and p came back:
+ * sample it. The probe itself sits in each interposed function, so the
+ * frame under it is the caller's. */
+#define SAMPLED(p, n)                                                        \
 	do {                                                                 \
-		if (unlikely((tl.countdown -= (int64_t)(n)) <= 0)) {         \
-			uint64_t w_ = sample_slow((p), (n));                 \
-			if (w_)                                              \
-				STAP_PROBE3(otel_memory, alloc, (p),         \
-					    (uint64_t)(n), w_);              \
-		}                                                            \
+		uint64_t w_ = sample_slow((p), (n));                         \
+		if (w_)                                                      \
+			STAP_PROBE3(otel_memory, alloc, (p), (uint64_t)(n),  \
+				    w_);                                     \
 	} while (0)
 
 #define SAMPLE_FREE(p)                                                       \
@@ -168,36 +180,68 @@ static __attribute__((noinline, cold)) uint64_t sample_slow(void *p,
 			STAP_PROBE1(otel_memory, free, (p));                 \
 	} while (0)
 
+/* malloc, calloc and realloc are split so that their common path, an
+ * unsampled call, needs no frame: a test, a TLS decrement and a jump into
+ * the next allocator. Calls before resolve() and sampled calls go to the
+ * cold functions below it, themselves entered by a jump (so the caller's
+ * frame is still the one under their probe). */
+static __attribute__((noinline, cold)) void *malloc_boot(size_t n)
+{
+	if (resolving)
+		return boot_alloc(n);
+	resolve();
+	return malloc(n);
+}
+
+static __attribute__((noinline, cold)) void *malloc_sampled(size_t n)
+{
+	void *p = real_malloc(n);
+
+	SAMPLED(p, n);
+	return p;
+}
+
 EXPORT void *malloc(size_t n)
 {
-	void *p;
+	if (unlikely(!real_malloc))
+		return malloc_boot(n);
+	if (UNSAMPLED(n))
+		return real_malloc(n);
+	return malloc_sampled(n);
+}
 
-	if (unlikely(!real_malloc)) {
-		if (resolving)
-			return boot_alloc(n);
-		resolve();
-	}
-	p = real_malloc(n);
-	SAMPLE_ALLOC(p, n);
+static __attribute__((noinline, cold)) void *calloc_boot(size_t k, size_t n)
+{
+	size_t bytes;
+
+	if (resolving)
+		return __builtin_mul_overflow(k, n, &bytes) ? NULL
+							     : boot_alloc(bytes);
+	resolve();
+	return calloc(k, n);
+}
+
+static __attribute__((noinline, cold)) void *calloc_sampled(size_t k,
+							     size_t n,
+							     size_t bytes)
+{
+	void *p = real_calloc(k, n);
+
+	SAMPLED(p, bytes);
 	return p;
 }
 
 EXPORT void *calloc(size_t k, size_t n)
 {
-	size_t bytes = 0;
-	void *p;
+	size_t bytes;
 
-	if (unlikely(!real_malloc)) {
-		if (resolving)
-			return __builtin_mul_overflow(k, n, &bytes) ? NULL
-								     : boot_alloc(bytes);
-		resolve();
-	}
-	p = real_calloc(k, n);
+	if (unlikely(!real_malloc))
+		return calloc_boot(k, n);
 	if (__builtin_mul_overflow(k, n, &bytes))
-		bytes = 0;
-	SAMPLE_ALLOC(p, bytes);
-	return p;
+		bytes = 0;	/* the next calloc fails it */
+	if (UNSAMPLED(bytes))
+		return real_calloc(k, n);
+	return calloc_sampled(k, n, bytes);
 }
 
 EXPORT void free(void *p)
@@ -210,33 +254,47 @@ EXPORT void free(void *p)
 	real_free(p);
 }
 
+/* realloc before resolve(), or of a block from boot[]. */
+static __attribute__((noinline, cold)) void *realloc_boot(void *old, size_t n)
+{
+	size_t avail;
+	void *p;
+
+	if (resolving)
+		return boot_alloc(n);
+	if (!real_malloc)
+		resolve();
+	if (!is_boot(old))
+		return realloc(old, n);
+	avail = (size_t)(boot + sizeof(boot) - (char *)old);
+	p = real_malloc(n);
+	if (p)
+		memcpy(p, old, n < avail ? n : avail);
+	return p;
+}
+
+static __attribute__((noinline, cold)) void *realloc_sampled(void *old,
+							      size_t n)
+{
+	void *p = real_realloc(old, n);
+
+	if (p)
+		SAMPLED(p, n);
+	return p;
+}
+
 /* A sampled block given to realloc is freed as far as the profile goes
  * (whether or not it moves), and the result is a new sampling decision. A
  * failed realloc leaves the block allocated but no longer sampled: in-use
  * may miss it, it never shows as a false leak. */
 EXPORT void *realloc(void *old, size_t n)
 {
-	void *p;
-
-	if (unlikely(!real_malloc || is_boot(old))) {
-		if (resolving)
-			return boot_alloc(n);
-		if (!real_malloc)
-			resolve();
-		if (is_boot(old)) {
-			size_t avail = (size_t)(boot + sizeof(boot) - (char *)old);
-
-			p = real_malloc(n);
-			if (p)
-				memcpy(p, old, n < avail ? n : avail);
-			return p;
-		}
-	}
+	if (unlikely(!real_malloc || is_boot(old)))
+		return realloc_boot(old, n);
 	SAMPLE_FREE(old);
-	p = real_realloc(old, n);
-	if (p)
-		SAMPLE_ALLOC(p, n);
-	return p;
+	if (UNSAMPLED(n))
+		return real_realloc(old, n);
+	return realloc_sampled(old, n);
 }
 
 EXPORT void *reallocarray(void *old, size_t k, size_t n)
@@ -256,9 +314,11 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 
 	if (unlikely(!real_malloc))
 		resolve();
+	if (UNSAMPLED(n))
+		return real_posix_memalign(out, align, n);
 	err = real_posix_memalign(out, align, n);
 	if (!err)
-		SAMPLE_ALLOC(*out, n);
+		SAMPLED(*out, n);
 	return err;
 }
 
@@ -274,8 +334,10 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 			errno = ENOMEM;                                      \
 			return NULL;                                         \
 		}                                                            \
+		if (UNSAMPLED(size))                                         \
+			return real args;                                    \
 		p = real args;                                               \
-		SAMPLE_ALLOC(p, size);                                       \
+		SAMPLED(p, size);                                            \
 		return p;                                                    \
 	}
 
@@ -315,8 +377,10 @@ static void *aligned_next(size_t align, size_t n)
 	{                                                                    \
 		static void *next;                                           \
 		void *p;                                                     \
+		bool sampled_;                                               \
 		if (unlikely(!real_malloc))                                  \
 			resolve();                                           \
+		sampled_ = !UNSAMPLED(n);                                    \
 		p = alloc;                                                   \
 		if (unlikely(!p)) {                                          \
 			retry_type fn = (retry_type)next_op(&next, #sym);    \
@@ -324,7 +388,8 @@ static void *aligned_next(size_t align, size_t n)
 				abort();                                     \
 			return fn retry_args;                                \
 		}                                                            \
-		SAMPLE_ALLOC(p, n);                                          \
+		if (unlikely(sampled_))                                      \
+			SAMPLED(p, n);                                       \
 		return p;                                                    \
 	}
 

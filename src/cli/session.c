@@ -60,6 +60,14 @@ static void on_signal(int sig)
 	exiting = 1;
 }
 
+/* A child's state changed (a tracee's ptrace stop, an exit): only to cut
+ * the loop's nap short, so that a stopped tracee waits for no timer.
+ * signal() installs it with SA_RESTART; sleeps alone return early. */
+static void on_child(int sig)
+{
+	(void)sig;
+}
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 			va_list ap)
 {
@@ -78,6 +86,7 @@ void session__setup_process(bool verbose)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, on_child);
 }
 
 bool session__stopping(void)
@@ -850,13 +859,18 @@ static void bpfunwind_debug(const struct session *s)
 		 (unsigned long long)cnt[MT_CNT_UNW_STACKS_FULL]);
 }
 
+/* The loop's nap between drains: 5 ms while records come, doubling to
+ * 20 ms while none do. */
+#define SESSION_NAP_MIN_NS (5 * 1000 * 1000L)
+#define SESSION_NAP_MAX_NS (20 * 1000 * 1000L)
+
 /* Drain events until --duration, a signal or the target's exit. */
 static int session__loop(struct session *s)
 {
 	/* options__parse bounds duration: the product fits in 64 bits */
 	uint64_t deadline = s->o->duration > 0 ?
 		s->start_mono + (uint64_t)(s->o->duration * 1e9) : 0;
-	struct timespec nap = { 0, 5 * 1000 * 1000 };
+	long nap_ns = SESSION_NAP_MIN_NS;
 	uint64_t next_reap = clock__mono_ns() + 1000000000ULL;
 	uint64_t interval = (uint64_t)s->otel.interval_ms * 1000000ULL;
 	uint64_t next_window = clock__mono_ns() + interval;
@@ -891,8 +905,15 @@ static int session__loop(struct session *s)
 			s->end_reason = "duration reached";
 			break;
 		}
+		/* idle: wake less often, up to the budget's 20 ms rounds (a
+		 * burst after idling fills a few MiB of the 32 MiB ring at
+		 * most); ptrace stops cut the nap short (on_child) */
+		if (n > 0)
+			nap_ns = SESSION_NAP_MIN_NS;
+		else if (nap_ns < SESSION_NAP_MAX_NS)
+			nap_ns *= 2;
 		if (n < 64)
-			nanosleep(&nap, NULL);
+			nanosleep(&(struct timespec){ 0, nap_ns }, NULL);
 	}
 	probes__drain_all(s->probes);
 	return 0;
@@ -1160,6 +1181,7 @@ int session__run(const struct options *o)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, on_child);
 	rc = session__start(&s);
 	if (rc)
 		goto cleanup;

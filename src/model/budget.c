@@ -260,7 +260,7 @@ enum budget_action budget__tick(struct budget *b, uint32_t pid,
 {
 	struct proc_budget *p = proc_of(b, pid);
 	uint64_t on_len, off_len, grow;
-	double f;
+	double f, spent;
 
 	if (!p || unlimited(b))
 		return BUDGET_KEEP;
@@ -294,8 +294,12 @@ enum budget_action budget__tick(struct budget *b, uint32_t pid,
 	if (now_ns > p->seg_start)
 		p->own_rate = (p->seg_cpu_ns - p->seg_probe_ns) /
 			      (double)(now_ns - p->seg_start);
+	spent = p->seg_probe_ns;
 	f = next_fraction(b, p);
-	if (f >= 1 && !exhausted(b, p)) {
+	/* a segment whose probes cost next to nothing (an idle process: a
+	 * sleep's startup is a "23% slowdown" of its 1 ms of CPU) is no
+	 * reason to pause, whatever the ratio says */
+	if ((f >= 1 || spent < BUDGET_IDLE_PROBE_NS) && !exhausted(b, p)) {
 		p->f = p->scale = 1;
 		p->seg_start = now_ns;
 		p->seg_len = b->o.on_ns;

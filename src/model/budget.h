@@ -61,6 +61,9 @@
 /* The credit a process starts with (budget_opts.grace_ns 0): probe time
  * for a first sample of its allocation sites. */
 #define BUDGET_GRACE_NS		20000000ULL
+/* A segment whose probes took less than this pauses nothing, whatever
+ * its ratio (an idle process's few startup calls over a ms of CPU). */
+#define BUDGET_IDLE_PROBE_NS	1e6
 /* No on-segment shorter than this: the pause goes on instead. */
 #define BUDGET_SEG_MIN_NS	50000000ULL
 

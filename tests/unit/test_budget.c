@@ -288,6 +288,35 @@ static void test_pid_reuse(void **state)
  * the session does (budget__due). The probes cost it about the budget
  * (B x own CPU + the grace + one tick's worth), it is sampled again
  * after the first pause, and the scaled count is the true one. */
+/* An idle process (sleep): a few hundred startup calls, 0.12 ms of probe
+ * time over 0.5 ms of CPU, then nothing. Its ratio is far over the
+ * budget, its cost is nothing: the probes stay on, or the one line that
+ * says it makes no allocation calls could never be said. */
+static void test_idle_never_pauses(void **state)
+{
+	struct budget_opts o = opts;
+	const uint64_t step = 250 * 1000 * 1000;
+	struct budget_state st;
+	struct budget *b;
+	uint64_t now = 0;
+
+	(void)state;
+	o.first_on_ns = 2 * S_NS;
+	o.on_ns = 40 * S_NS;
+	b = budget__new(&o);
+	assert_non_null(b);
+	assert_int_equal(budget__start(b, 1, now), 0);
+	budget__observe(b, 1, 0.12e6, 0.5e6);
+	for (; now < 10 * S_NS; now += step) {
+		assert_int_equal(budget__tick(b, 1, now), BUDGET_KEEP);
+		budget__observe(b, 1, 0, 1000);
+	}
+	assert_true(budget__get(b, 1, now, &st));
+	assert_true(st.on);
+	assert_int_equal(st.pauses, 0);
+	budget__free(b);
+}
+
 static void test_credit_short_process(void **state)
 {
 	struct budget_opts o = opts;
@@ -369,6 +398,7 @@ int main(void)
 		cmocka_unit_test(test_probes_past_cpu),
 		cmocka_unit_test(test_pid_reuse),
 		cmocka_unit_test(test_credit_short_process),
+		cmocka_unit_test(test_idle_never_pauses),
 		cmocka_unit_test(test_due),
 	};
 

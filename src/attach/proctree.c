@@ -48,6 +48,8 @@ struct proctree {
 				 * its heap probes are on */
 	struct u64map modes;	/* pid -> enum proctree_heap, when not
 				 * PROCTREE_HEAP_CALLS */
+	struct u64map exited;	/* launch mode: pid -> when it exited, its
+				 * links not destroyed yet */
 	bool warned_unhookable;
 	pid_t main;
 	size_t seen;
@@ -71,6 +73,7 @@ void proctree__free(struct proctree *pt)
 	u64map__free(&pt->procs);
 	u64map__free(&pt->files);
 	u64map__free(&pt->modes);
+	u64map__free(&pt->exited);
 	free(pt);
 }
 
@@ -83,6 +86,13 @@ size_t proctree__seen(const struct proctree *pt)
 {
 	return pt->seen;
 }
+
+/* A launched process that exited has its links destroyed this long after
+ * (and only while no ptrace stop waits): destroying them takes tens of ms
+ * (uprobe_unregister walks every mapping of libc), while its parent's
+ * SIGCHLD signal-delivery stop, which follows within microseconds, would
+ * wait for it (g++ waited 45 ms for each of cc1plus and as). */
+#define EXITED_DETACH_NS (2ULL * 1000 * 1000)
 
 /* Which file a is (0 if it cannot be told): an exec'd image bound to the
  * same allocator keeps its probes. */
@@ -226,10 +236,32 @@ static int attach_heap(struct proctree *pt, pid_t pid,
 }
 
 /* Track pid and remember it. 0 or -errno. */
+static void detach_exited(struct proctree *pt, pid_t pid)
+{
+	if (u64map__del(&pt->exited, (uint64_t)pid, NULL))
+		probes__detach_pid(pt->o.probes, pid);
+}
+
+/* The links of processes that exited EXITED_DETACH_NS ago or more (all
+ * with force). */
+static void flush_exited(struct proctree *pt, uint64_t now, bool force)
+{
+	uint64_t pid, at;
+	size_t it = 0;
+
+	/* deletion leaves a tombstone: the iteration goes on */
+	while (u64map__next(&pt->exited, &it, &pid, &at))
+		if (force || now >= at + EXITED_DETACH_NS)
+			detach_exited(pt, (pid_t)pid);
+}
+
 static int track(struct proctree *pt, pid_t pid)
 {
 	int err;
 
+	/* a pid reused before its last owner's links went: those go now,
+	 * before this one gets its own */
+	detach_exited(pt, pid);
 	err = probes__track(pt->o.probes, pid);
 	if (err)
 		return err;
@@ -479,7 +511,15 @@ static void on_launch_event(struct proctree *pt, enum launch_state st,
 		launch__resume(ev->pid);
 		return;
 	case LAUNCH_EXITED:
-		remove_pid(pt, ev->pid);
+		/* gone from the set now, its links later (EXITED_DETACH_NS) */
+		if (!u64map__del(&pt->procs, (uint64_t)ev->pid, NULL))
+			return;
+		u64map__del(&pt->files, (uint64_t)ev->pid, NULL);
+		u64map__del(&pt->modes, (uint64_t)ev->pid, NULL);
+		probes__untrack(pt->o.probes, ev->pid);
+		if (u64map__set(&pt->exited, (uint64_t)ev->pid,
+				clock__mono_ns()))
+			probes__detach_pid(pt->o.probes, ev->pid);
 		return;
 	case LAUNCH_RUNNING:
 		return;
@@ -496,12 +536,18 @@ size_t proctree__poll(struct proctree *pt)
 
 	if (pt->o.launched) {
 		/* bounded: the loop's drains must not starve */
+		bool idle = false;
+
 		for (int i = 0; i < 64; i++) {
 			st = launch__next(&ev);
-			if (st == LAUNCH_RUNNING)
+			if (st == LAUNCH_RUNNING) {
+				idle = true;
 				break;
+			}
 			on_launch_event(pt, st, &ev);
 		}
+		if (idle)
+			flush_exited(pt, now, !launch__processes());
 		return launch__processes();
 	}
 	if (check)

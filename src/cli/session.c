@@ -519,6 +519,8 @@ static void session__on_exiting(void *ctx, pid_t pid)
 	probes__drain_all(s->probes);
 	if (t)
 		target__refresh(t, true);
+	else	/* exited before it was opened after its exec */
+		targets__get(s->targets, pid);
 	probes__drain_all(s->probes);
 	session__overhead_update(s);
 	if (s->tel && pid == s->pid)

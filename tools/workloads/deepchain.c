@@ -79,7 +79,10 @@ DEEP_FRAME unsigned long a6(unsigned long x)
 	}
 	/* The clock is read every few thousand iterations, so nearly every
 	 * CPU sample lands in the loop, in a6 itself. */
-	end = now_ns() + (unsigned long long)(seconds * 1e9);
+	/* the compiler interleaves this line's code into the loop below
+	 * (its blocks carry line 82 and 85 alike): the spin's lines start
+	 * here */
+	end = now_ns() + (unsigned long long)(seconds * 1e9); /* LINE:a6_spin_setup */
 	do {
 		for (j = 0; j < 4000; j++) /* LINE:a6_spin_begin */
 			x = x * 6364136223846793005UL + 1442695040888963407UL;

@@ -157,8 +157,8 @@ full:
 
 /* Remove p if present; true if it was (it was sampled). This is the cost
  * every free of a pointer that may be sampled pays (the library skips it
- * for pointers without the sampled alignment): one load from the filter, and one cache line of the
- * buckets only when p's group holds a sample. */
+ * for pointers without the sampled alignment): one load from the filter,
+ * and one cache line of the buckets only when p's group holds a sample. */
 static inline bool mts_set_remove(struct mts_set *s, uintptr_t p)
 {
 	uint64_t idx = mts_index(s, p);

@@ -50,6 +50,9 @@ struct bs_proc {
 	struct heap_plan *plan;	/* NULL until its first pause */
 	uint64_t gen;		/* the round it was last ticked in */
 	uint64_t paused_at;	/* the pause running now began (0: on) */
+	/* its totals in the model at its last observation (the model is
+	 * also updated by others between two ticks) */
+	double seen_probe, seen_cpu;
 };
 
 struct budget_switch {
@@ -57,7 +60,8 @@ struct budget_switch {
 	const struct proctree *tree;	/* whose heap modes, or NULL */
 	double pct;
 	struct budget *budget;
-	struct overhead *ovh;	/* its estimates, at every tick */
+	struct overhead *ovh;	/* the estimates, updated at every tick */
+	bool own_ovh;		/* ours, not the caller's */
 	struct u64map procs;	/* pid -> struct bs_proc * */
 	uint64_t gen, next_ns, next_full_ns;
 	bool full;		/* this round ticks every process */
@@ -98,9 +102,12 @@ struct budget_switch *budget_switch__new(const struct budget_switch_opts *o)
 	bs->tree = o->tree;
 	bs->pct = o->pct;
 	bs->budget = budget__new(&bo);
-	bs->ovh = bs->budget ? overhead__new(o->ns_per_hit > 0 ?
-					     o->ns_per_hit :
-					     CALIBRATE_DEFAULT_NS) : NULL;
+	bs->ovh = o->ovh;
+	if (!bs->ovh && bs->budget) {
+		bs->ovh = overhead__new(o->ns_per_hit > 0 ? o->ns_per_hit :
+					CALIBRATE_DEFAULT_NS);
+		bs->own_ovh = true;
+	}
 	if (!bs->ovh) {
 		budget_switch__free(bs);
 		errno = ENOMEM;
@@ -132,7 +139,8 @@ void budget_switch__free(struct budget_switch *bs)
 	while (u64map__next(&bs->procs, &it, &pid, &v))
 		proc__free((struct bs_proc *)(uintptr_t)v);
 	u64map__free(&bs->procs);
-	overhead__free(bs->ovh);
+	if (bs->own_ovh)
+		overhead__free(bs->ovh);
 	budget__free(bs->budget);
 	free(bs);
 }
@@ -177,7 +185,8 @@ void budget_switch__forget(struct budget_switch *bs, pid_t pid,
 	if (!bs)
 		return;
 	budget__forget(bs->budget, (uint32_t)pid, now_ns);
-	overhead__forget(bs->ovh, (uint32_t)pid);
+	if (bs->own_ovh)	/* else its owner forgets it when it exits */
+		overhead__forget(bs->ovh, (uint32_t)pid);
 	if (u64map__del(&bs->procs, (uint64_t)pid, &v))
 		proc__free((struct bs_proc *)(uintptr_t)v);
 }
@@ -284,7 +293,7 @@ void budget_switch__tick(struct budget_switch *bs, pid_t pid,
 			 uint64_t now_ns)
 {
 	struct bs_proc *p = proc_of(bs, pid);
-	struct overhead_est last;
+	struct overhead_est tot;
 	uint64_t hits, cpu, sys;
 
 	if (!p) {
@@ -298,12 +307,16 @@ void budget_switch__tick(struct budget_switch *bs, pid_t pid,
 			budget_switch__forget(bs, pid, now_ns);
 			return;
 		}
-		/* first seen after the first round: tracked since its fork
-		 * (the kernel adds children before they run), so its hits
-		 * and CPU count from zero, those before this look included */
-		if (bs->based &&
-		    overhead__update_sys(bs->ovh, (uint32_t)pid, 0, 0, 0,
-					 now_ns)) {
+		/* known to a shared model already: from what it has; else
+		 * if first seen after the first round, tracked since its
+		 * fork (the kernel adds children before they run), so its
+		 * hits and CPU count from zero, those before this included */
+		if (overhead__get(bs->ovh, (uint32_t)pid, NULL, &tot)) {
+			p->seen_probe = tot.probe_ns;
+			p->seen_cpu = tot.cpu_ns;
+		} else if (bs->based &&
+			   overhead__update_sys(bs->ovh, (uint32_t)pid, 0, 0,
+						0, now_ns)) {
 			budget_switch__forget(bs, pid, now_ns);
 			return;
 		}
@@ -319,10 +332,25 @@ void budget_switch__tick(struct budget_switch *bs, pid_t pid,
 	if (overhead__update_sys(bs->ovh, (uint32_t)pid, hits, cpu, sys,
 				 now_ns))
 		return;
-	/* while paused, its CPU time tells how much it did unseen */
-	if (overhead__get(bs->ovh, (uint32_t)pid, &last, NULL))
-		budget__observe(bs->budget, (uint32_t)pid, last.probe_ns,
-				last.cpu_ns);
+	/* while paused, its CPU time tells how much it did unseen. The
+	 * probe time since its last observation is of its total at its
+	 * cost now: when the cost per hit rose (its system time says more
+	 * than the calibration did), the hits before are charged the
+	 * difference too, so the credit holds at the true cost */
+	if (overhead__get(bs->ovh, (uint32_t)pid, NULL, &tot)) {
+		double dp = tot.probe_ns - p->seen_probe;
+		double dc = tot.cpu_ns - p->seen_cpu;
+
+		/* a new baseline (counters went backwards) starts over */
+		if (tot.cpu_ns < p->seen_cpu) {
+			dp = tot.probe_ns;
+			dc = tot.cpu_ns;
+		}
+		p->seen_probe = tot.probe_ns;
+		p->seen_cpu = tot.cpu_ns;
+		budget__observe(bs->budget, (uint32_t)pid, dp > 0 ? dp : 0,
+				dc);
+	}
 	switch (budget__tick(bs->budget, (uint32_t)pid, now_ns)) {
 	case BUDGET_PAUSE:
 		pause_pid(bs, p, pid, hs, now_ns);

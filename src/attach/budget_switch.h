@@ -23,6 +23,8 @@
 
 #include "model/budget.h"
 
+struct overhead;
+
 struct probes;
 struct proctree;
 struct heapstate;
@@ -47,6 +49,9 @@ struct budget_switch_opts {
 	double leak_age_s;
 	double interval_s;	/* export interval */
 	double ns_per_hit;	/* calibrated cost; <= 0: the default */
+	/* the caller's estimates, updated at every tick too (then
+	 * ns_per_hit is its calibrated cost), or NULL: its own */
+	struct overhead *ovh;
 };
 
 /* One process's budget figures. */

@@ -416,6 +416,7 @@ struct agent_heap *agent_heap__new(const struct agent_heap_opts *o)
 			.leak_age_s = o->leak_age_s,
 			.interval_s = o->interval_s,
 			.ns_per_hit = o->ovh ? overhead__ns_per_hit(o->ovh) : 0,
+			.ovh = o->ovh,
 		};
 
 		h->budget = budget_switch__new(&bo);

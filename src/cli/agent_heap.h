@@ -54,8 +54,8 @@ struct agent_heap_opts {
 	struct otlp_exporter *exp;	/* NULL: no OTLP */
 	bool profiles;			/* heap profiles over OTLP */
 	/* the probes' cost per target (the caller updates it before each
-	 * window), or NULL */
-	const struct overhead *ovh;
+	 * window, the budget at each of its ticks), or NULL */
+	struct overhead *ovh;
 	double start_unix;
 	/* --max-overhead in percent (options__max_overhead), 0: unlimited;
 	 * and the export interval, which the on-segments are sized by */

@@ -25,6 +25,10 @@
 
 static uint64_t budget_now(const struct session *s);
 
+/* Past its first on-segment (BUDGET_SWITCH's 2 s), a process waiting for
+ * its tables gets them whatever its state. */
+#define BUDGET_TABLES_WAIT_NS	2500000000ULL
+
 int session__budget_start(struct session *s)
 {
 	const struct options *o = s->o;
@@ -41,8 +45,10 @@ int session__budget_start(struct session *s)
 	if (!s->heap || s->heap_usdt || !(s->budget_pct > 0))
 		return 0;
 	bo.pct = s->budget_pct;
-	if (s->ovh)
+	if (s->ovh) {
 		bo.ns_per_hit = overhead__ns_per_hit(s->ovh);
+		bo.ovh = s->ovh;	/* one model: the summary's figures */
+	}
 	s->budget = budget_switch__new(&bo);
 	if (!s->budget) {
 		int err = -errno;
@@ -50,10 +56,34 @@ int session__budget_start(struct session *s)
 		mt_err("cannot start the overhead budget: %s", strerror(-err));
 		return err;
 	}
+	/* a process's first BPF unwind tables are built while it is paused
+	 * (session__budget_tick), not at full probes */
+	s->coll.defer_tables = s->bu != NULL;
 	/* its Go runtime probes would go with a pause (they are its links
 	 * too) and fire on sampled allocations only anyway */
 	s->budget_go_pid = s->go_heap ? s->pid : 0;
 	return 0;
+}
+
+/* A process's first tables may be built now: its probes are paused, it
+ * is not under the budget's pauses, or it has waited past its first
+ * on-segment (then it is under budget and stays on). */
+static bool tables_ready(void *ctx, uint32_t pid, uint64_t waiting_ns)
+{
+	const struct session *s = ctx;
+	struct budget_switch_proc bp;
+
+	bool known = budget_switch__proc(s->budget, (pid_t)pid,
+					 clock__mono_ns(), &bp);
+
+	if (known ? !bp.paused && waiting_ns <= BUDGET_TABLES_WAIT_NS :
+		    waiting_ns <= BUDGET_TABLES_WAIT_NS / 4)
+		return false;
+	mt_debug("pid %u: its BPF unwind tables now, %.0f ms after its first sampled call (%s)",
+		 pid, (double)waiting_ns / 1e6,
+		 known && bp.paused ? "its heap probes are paused" :
+		 "past its first on-segment");
+	return true;
 }
 
 void session__budget_tick(struct session *s)
@@ -70,6 +100,8 @@ void session__budget_tick(struct session *s)
 					    now);
 	/* processes no longer tracked: exited */
 	budget_switch__sweep(s->budget, now);
+	if (s->coll.defer_tables)
+		collector__sync_deferred(&s->coll, tables_ready, s);
 	budget_switch__totals(s->budget, now, &t);
 	if (t.pauses && s->tel)
 		telemetry__set_partial(s->tel, session__budget_on_fraction(s),

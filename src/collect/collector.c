@@ -15,6 +15,7 @@
 #include "collect/collector.h"
 #include "memtel_usdt.h"
 #include "memtel_allocsample.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "model/sampling.h"
 #include "util/hash.h"
@@ -145,6 +146,9 @@ void collector__fini(struct collector *c)
 	u64map__free(c->go_pids);
 	free(c->go_pids);
 	c->go_pids = NULL;
+	u64map__free(c->tables_wait);
+	free(c->tables_wait);
+	c->tables_wait = NULL;
 	if (c->cgo_stacks) {
 		it = 0;
 		while (u64map__next(c->cgo_stacks, &it, &k, &v))
@@ -397,14 +401,74 @@ static size_t allocator_frames(struct target *t, const uint64_t *pcs,
 /* Go programs keep their windows: cgo's stacks need them. */
 static void sync_tables(struct collector *c, uint32_t pid, struct target *t)
 {
-	if (c->bu && t && !(c->go_pids && u64map__get(c->go_pids, pid)))
-		(void)bpfunwind__sync(c->bu, t);
+	if (!c->bu || !t || (c->go_pids && u64map__get(c->go_pids, pid)))
+		return;
+	if (c->defer_tables) {
+		uint64_t *w;
+
+		if (!c->tables_wait) {
+			c->tables_wait = calloc(1, sizeof(struct u64map));
+			if (!c->tables_wait)
+				return;
+		}
+		w = u64map__get(c->tables_wait, pid);
+		if (!w) {
+			/* its first tables: when collector__sync_deferred
+			 * says (0: never synced; its budget decides) */
+			(void)u64map__set(c->tables_wait, pid,
+					  clock__mono_ns() | 1);
+			return;
+		}
+		if (*w)
+			return;		/* still waiting */
+	}
+	(void)bpfunwind__sync(c->bu, t);
 }
 
 void collector__prepare(struct collector *c, uint32_t pid)
 {
-	if (c->bu && pid)
-		sync_tables(c, pid, targets__get(c->targets, (pid_t)pid));
+	if (c->bu && pid && !(c->go_pids && u64map__get(c->go_pids, pid))) {
+		struct target *t = targets__get(c->targets, (pid_t)pid);
+
+		/* before its probes: nothing to wait for */
+		if (c->tables_wait)
+			(void)u64map__set(c->tables_wait, pid, 0);
+		if (t)
+			(void)bpfunwind__sync(c->bu, t);
+	}
+}
+
+bool collector__sync_deferred(struct collector *c,
+			      bool (*ready)(void *ctx, uint32_t pid,
+					    uint64_t waiting_ns),
+			      void *ctx)
+{
+	uint64_t pid, since, now = clock__mono_ns();
+	struct target *t;
+	size_t it = 0;
+
+	if (!c->tables_wait)
+		return false;
+	while (u64map__next(c->tables_wait, &it, &pid, &since)) {
+		if (!since || !ready(ctx, (uint32_t)pid, now - (since & ~1ULL)))
+			continue;
+		t = targets__get(c->targets, (pid_t)pid);
+		if (!t) {
+			u64map__del(c->tables_wait, pid, NULL);
+			continue;
+		}
+		(void)u64map__set(c->tables_wait, pid, 0);
+		(void)bpfunwind__sync(c->bu, t);
+		return true;	/* one a call: a big file takes a while */
+	}
+	return false;
+}
+
+/* pid exited or exec'd: its first tables are to come again. */
+static void tables_forget(struct collector *c, uint32_t pid)
+{
+	if (c->tables_wait)
+		u64map__del(c->tables_wait, pid, NULL);
 }
 
 static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
@@ -540,14 +604,30 @@ static void forget_keys(void *ctx, uint32_t pid)
 	sk->n = j;
 }
 
+/* bpfunwind__reap's callback: pid's stack keys and table state. */
+static void reaped(void *ctx, uint32_t pid)
+{
+	struct collector *c = ctx;
+
+	if (c->stack_keys)
+		forget_keys(c->stack_keys, pid);
+	tables_forget(c, pid);
+}
+
 void collector__reap(struct collector *c)
 {
 	if (!c->bu)
 		return;
-	if (c->stack_keys)
-		bpfunwind__reap(c->bu, forget_keys, c->stack_keys);
-	else
-		bpfunwind__reap(c->bu, NULL, NULL);
+	bpfunwind__reap(c->bu, reaped, c);
+	/* ones that exited before their tables came */
+	if (c->tables_wait) {
+		uint64_t pid, v;
+		size_t it = 0;
+
+		while (u64map__next(c->tables_wait, &it, &pid, &v))
+			if (!targets__get(c->targets, (pid_t)pid))
+				u64map__del(c->tables_wait, pid, NULL);
+	}
 }
 
 /* The allocating function of a heap stack (its leaf frame), cached. */
@@ -774,6 +854,7 @@ int collector__on_event(void *ctx, void *data, size_t size)
 			bpfunwind__forget(c->bu, h->pid);
 		if (c->stack_keys)
 			forget_keys(c->stack_keys, h->pid);
+		tables_forget(c, h->pid);
 		/* fall through */
 	case MT_EV_PROC_FORK:
 		if (size < sizeof(struct mt_proc_event))

@@ -59,6 +59,11 @@ struct collector {
 	/* stacks unwound in BPF (may be NULL: every ENTER carries a window) */
 	struct bpfunwind *bu;
 	void *stack_keys;	/* (tgid, hash) -> stack id, bounded */
+	/* A process's first BPF unwind tables (hundreds of ms for a large
+	 * binary, all of it at full probes if built at its first sampled
+	 * call) wait for collector__sync_deferred. */
+	bool defer_tables;
+	void *tables_wait;	/* struct u64map: pid -> since (mono ns | 1), 0 done */
 	uint64_t bpf_stacks;	/* ENTERs that came unwound */
 	uint64_t bpf_stack_lost; /* of which the stack was not found */
 };
@@ -73,6 +78,13 @@ int collector__add_go(struct collector *c, uint32_t pid);
 /* Give pid its BPF unwind tables now, before its first sampled call (a
  * process otherwise gets them at its first ENTER with a window). */
 void collector__prepare(struct collector *c, uint32_t pid);
+/* With defer_tables: give the first waiting process that ready(ctx, pid,
+ * ns it has waited) accepts its tables. One at most; true if one got
+ * them. */
+bool collector__sync_deferred(struct collector *c,
+			      bool (*ready)(void *ctx, uint32_t pid,
+					    uint64_t waiting_ns),
+			      void *ctx);
 /* Forget exited processes' BPF-unwound stacks (bpfunwind__reap); once a
  * second is plenty. */
 void collector__reap(struct collector *c);

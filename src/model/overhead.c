@@ -19,8 +19,8 @@ struct ovh_proc {
 	bool used;
 	uint64_t hits, cpu_ns, now_ns, sys_ns;	/* the last sample */
 	uint64_t d_hits, d_cpu, d_span;		/* its deltas */
-	uint64_t t_hits, t_cpu, t_span, t_sys;	/* sums since the first */
-	bool has_sys;				/* every sample had it */
+	uint64_t t_hits, t_cpu, t_span;		/* sums since the first */
+	struct overhead_situ situ;		/* system time, on and off */
 	uint64_t updates;			/* after the first */
 };
 
@@ -130,7 +130,7 @@ int overhead__update_sys(struct overhead *o, uint32_t pid, uint64_t hits,
 		*p = (struct ovh_proc){ .pid = pid, .used = true, .hits = hits,
 					.cpu_ns = cpu_ns, .now_ns = now_ns,
 					.sys_ns = has_sys ? sys_ns : 0,
-					.has_sys = has_sys };
+					.situ.has_sys = has_sys };
 		if (u64map__set(&o->by_pid, pid, idx)) {
 			p->used = false;	/* a free slot again */
 			return -ENOMEM;
@@ -144,9 +144,20 @@ int overhead__update_sys(struct overhead *o, uint32_t pid, uint64_t hits,
 	p->t_hits += p->d_hits;
 	p->t_cpu += p->d_cpu;
 	p->t_span += p->d_span;
-	p->has_sys = p->has_sys && has_sys;
-	if (p->has_sys) {
-		p->t_sys += step(sys_ns, p->sys_ns);
+	p->situ.has_sys = p->situ.has_sys && has_sys;
+	if (p->situ.has_sys) {
+		uint64_t d_sys = step(sys_ns, p->sys_ns);
+
+		/* a step with hits had the probes on (for part of it at
+		 * least); one without, off (paused or no allocations) */
+		if (p->d_hits) {
+			p->situ.hits += p->d_hits;
+			p->situ.on_cpu_ns += p->d_cpu;
+			p->situ.on_sys_ns += d_sys;
+		} else {
+			p->situ.off_cpu_ns += p->d_cpu;
+			p->situ.off_sys_ns += d_sys;
+		}
 		p->sys_ns = sys_ns;
 	}
 	p->hits = hits;
@@ -163,29 +174,42 @@ int overhead__update(struct overhead *o, uint32_t pid, uint64_t hits,
 				    now_ns);
 }
 
-double overhead__cost(double ns_per_hit, uint64_t hits, uint64_t sys_ns)
+double overhead__cost(double ns_per_hit, const struct overhead_situ *s)
 {
-	double sys;
+	double r = 0, on_cpu, psys, per;
 
-	if (sys_ns == OVERHEAD_NO_SYS || sys_ns < OVERHEAD_SITU_MIN_SYS_NS ||
-	    !hits)
+	if (!s->has_sys || s->on_sys_ns < OVERHEAD_SITU_MIN_SYS_NS ||
+	    !s->hits)
 		return ns_per_hit;
-	sys = (double)sys_ns / (double)hits;
+	on_cpu = (double)s->on_cpu_ns;
+	/* the program's own system time per CPU ns, from its steps without
+	 * probes; 0 (all of it the probes') until there is enough */
+	if (s->off_cpu_ns >= OVERHEAD_SITU_MIN_OFF_NS) {
+		r = (double)s->off_sys_ns / (double)s->off_cpu_ns;
+		if (r > OVERHEAD_SITU_MAX_OWN)
+			return ns_per_hit;	/* its syscalls, mostly */
+	}
+	/* sys_on = r x (on_cpu - probe) + psys, probe = USER x psys */
+	psys = ((double)s->on_sys_ns - r * on_cpu) /
+	       (1 - r * OVERHEAD_SITU_USER);
+	if (!(psys > 0))
+		return ns_per_hit;
+	per = psys / (double)s->hits;
 	/* more than the probes can explain: its own syscalls */
-	if (sys * OVERHEAD_SITU_SHARE > ns_per_hit)
+	if (per > ns_per_hit * OVERHEAD_SITU_MAX)
 		return ns_per_hit;
+	per *= OVERHEAD_SITU_USER;
 	/* below: a calibration stretched by load at start (the trap is
 	 * system time: it cannot have cost more than there was) */
-	return sys > ns_per_hit * OVERHEAD_SITU_SHARE ?
-	       sys : ns_per_hit * OVERHEAD_SITU_SHARE;
+	return per > ns_per_hit * OVERHEAD_SITU_MIN ?
+	       per : ns_per_hit * OVERHEAD_SITU_MIN;
 }
 
 /* The cost per hit of p: its system time per hit where that says more
  * (overhead.h). */
 static double proc_cost(const struct overhead *o, const struct ovh_proc *p)
 {
-	return overhead__cost(o->ns_per_hit, p->t_hits,
-			      p->has_sys ? p->t_sys : OVERHEAD_NO_SYS);
+	return overhead__cost(o->ns_per_hit, &p->situ);
 }
 
 bool overhead__get(const struct overhead *o, uint32_t pid,

@@ -8,7 +8,9 @@
 # unverified (the ring's blocks were freed unseen), and no leak is
 # reported. A leaking program under a budget it exceeds still has its
 # leak named (windows of 0.3 s, found in the first on-segment). With
-# --max-overhead 0 nothing ever pauses and nothing says partial.
+# --max-overhead 0 nothing ever pauses and nothing says partial. The ring
+# runs through env (a second image, as a compiler under its driver): its
+# BPF unwind tables are built in its first pause, not at full probes.
 set -u
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -21,8 +23,8 @@ LEAKER=$MEMTEL_WL_DIR/leaker
 FAST=(--export-interval 0.3)
 
 # 1. no leak, over budget: paused, partial everywhere, no suspects
-run_memtel "$W/ring" 60 --no-cpu --max-overhead 1 "${FAST[@]}" --leak-age 3 \
-	-o "$W/ring.d" -- "$LEAKER" --ring 10000 --leak-bytes 8192 --tick-ms 0 \
+run_memtel "$W/ring" 60 -v --no-cpu --max-overhead 1 "${FAST[@]}" --leak-age 3 \
+	-o "$W/ring.d" -- env "$LEAKER" --ring 10000 --leak-bytes 8192 --tick-ms 0 \
 	--seconds 10
 assert_exit 0
 assert_no_sanitizer "$W/ring.err"
@@ -54,7 +56,19 @@ if ! grep -q '^in use: .*, of which 0 B unverified' "$W/ring.out"; then
 fi
 grep -q '"memtel.heap.probes.on_ratio"' "$W/ring.d/metrics.jsonl" ||
 	fail "metrics.jsonl has no memtel.heap.probes.on_ratio"
-log "ring: $(grep -E '^(partial|in use)' "$W/ring.out" | tr '\n' ' ')"
+# its BPF unwind tables are built while it is paused, not at full probes
+# (a large binary's take hundreds of ms: all of it over budget), and its
+# sampled calls are then unwound in BPF
+pid=$(sed -nE 's/^memtel-bpf: pid ([0-9]+): heap probes paused .*/\1/p' "$W/ring.err" | head -1)
+[ -n "$pid" ] || fail "no pause in the debug log: $(grep -c . "$W/ring.err") lines"
+paused_at=$(grep -n "^memtel-bpf: pid $pid: heap probes paused" "$W/ring.err" | head -1 | cut -d: -f1)
+tables=$(grep -n "^memtel-bpf: pid $pid: its BPF unwind tables now" "$W/ring.err" | head -1)
+[ -n "$tables" ] || fail "pid $pid never got its BPF unwind tables: $(grep 'BPF unwind' "$W/ring.err")"
+[ "${tables%%:*}" -gt "$paused_at" ] || fail "pid $pid got its tables before its first pause: $tables"
+grep -q "its heap probes are paused" <<<"$tables" || fail "tables not built in a pause: $tables"
+unwound=$(sed -nE 's/.*; ([0-9]+) events unwound in BPF.*/\1/p' "$W/ring.err" | tail -1)
+[ "${unwound:-0}" -gt 0 ] || fail "no sampled call was unwound in BPF after the tables came: $(grep 'BPF unwind:' "$W/ring.err")"
+log "ring: $(grep -E '^(partial|in use)' "$W/ring.out" | tr '\n' ' '); $unwound calls unwound in BPF"
 
 # 2. a real leak under a budget it exceeds is still found
 run_memtel "$W/leak" 60 --no-cpu --max-overhead 0.1 "${FAST[@]}" --leak-age 0.5 \

@@ -209,52 +209,116 @@ static void test_stat_cpu(void **state)
 
 /* A target whose system time per hit differs from the calibrated cost
  * (a compiler: cold caches at every trap; a calibration stretched by
- * load) is estimated at that cost; one whose system time is mostly its
- * own syscalls, or with too little of it, at the calibrated one. */
+ * load) is estimated at that cost, plus the user-side refill; one whose
+ * system time is mostly its own syscalls, or with too little of it, at
+ * the calibrated one. */
 static void test_cost_in_place(void **state)
 {
-	struct overhead *o = overhead__new(500.0);
+	struct overhead *o = overhead__new(1200.0);
 	struct overhead_est last, tot, all;
+	double want;
 
 	(void)state;
 	assert_non_null(o);
-	/* cc1plus-like: 6.2M hits, 10.3 s CPU of which 5.1 s system */
+	/* cc1plus at full probes (measured: 7.1 s CPU bare, 22.0 s probed,
+	 * 12.3 s more system time, 6.2M hits) */
 	assert_int_equal(overhead__update_sys(o, 1, 0, 0, 0, 0), 0);
-	assert_int_equal(overhead__update_sys(o, 1, 6200000, 10300 * 1000000ULL,
-					      5100 * 1000000ULL, 10 * SEC), 0);
+	assert_int_equal(overhead__update_sys(o, 1, 6200000, 22000 * 1000000ULL,
+					      12300 * 1000000ULL, 25 * SEC), 0);
 	assert_true(overhead__get(o, 1, &last, &tot));
-	assert_true(fabs(tot.ns_per_hit - 5.1e9 / 6.2e6) < 1e-6);
+	want = 1.2 * 12.3e9 / 6.2e6;
+	assert_true(fabs(tot.ns_per_hit - want) < 1e-6);
 	assert_true(fabs(last.ns_per_hit - tot.ns_per_hit) < 1e-9);
-	assert_true(fabs(tot.slowdown - 5.1 / 5.2) < 1e-3);
-	/* the calibrated figure would say 3.1 / 7.2 */
-	assert_true(tot.slowdown > 2 * 3.1 / 7.2);
+	/* 2.0x, where the compile measured 2.09x more CPU */
+	assert_true(fabs(tot.slowdown - 6.2e6 * want / (22e9 - 6.2e6 * want)) <
+		    1e-9);
+	assert_true(tot.slowdown > 1.9 && tot.slowdown < 2.2);
 	/* a server with 2 s of its own syscalls and 100k hits: calibrated */
 	assert_int_equal(overhead__update_sys(o, 2, 0, 0, 0, 0), 0);
 	assert_int_equal(overhead__update_sys(o, 2, 100000, 4 * SEC, 2 * SEC,
 					      10 * SEC), 0);
 	assert_true(overhead__get(o, 2, NULL, &tot));
-	assert_true(tot.ns_per_hit == 500.0);
+	assert_true(tot.ns_per_hit == 1200.0);
 	/* system time unknown: calibrated */
 	assert_int_equal(overhead__update(o, 3, 0, 0, 0), 0);
 	assert_int_equal(overhead__update(o, 3, 6200000, 10 * SEC, 10 * SEC),
 			 0);
 	assert_true(overhead__get(o, 3, NULL, &tot));
-	assert_true(tot.ns_per_hit == 500.0);
+	assert_true(tot.ns_per_hit == 1200.0);
 	/* all: each at its own cost */
 	assert_int_equal(overhead__all(o, &all), 3);
-	assert_true(fabs(all.probe_ns - (5.1e9 + 0.05e9 + 3.1e9)) < 1e3);
-	/* the rule itself: too little system time to tell; more than twice
-	 * what the calibrated cost explains (its own syscalls); a
-	 * calibration that came out high (redis pays 470 where a loaded
-	 * start measured 1000), down to half of it */
-	assert_true(overhead__cost(500, 1000, SEC / 10) == 500);
-	assert_true(overhead__cost(500, 1000000, 1000000ULL * 900) == 900);
-	assert_true(overhead__cost(500, 1000000, 1000000ULL * 1100) == 500);
-	assert_true(overhead__cost(500, 1000000, OVERHEAD_NO_SYS) == 500);
-	assert_true(overhead__cost(1000, 1000000, 1000000ULL * 470) == 500);
-	assert_true(overhead__cost(1000, 1000000, 1000000ULL * 300) == 500);
-	assert_true(overhead__cost(800, 1000000, 1000000ULL * 470) == 470);
+	assert_true(fabs(all.probe_ns - (6.2e6 * want + 1.2e8 + 7.44e9)) < 1e3);
 	overhead__free(o);
+}
+
+/* Under the budget the probes are off most of the time: the steps
+ * without hits give the program's own system time per CPU ns, which is
+ * taken out of the steps with hits (the whole span's system time per hit
+ * would be mostly its own, and fall back to the calibrated cost). */
+static void test_cost_on_off(void **state)
+{
+	struct overhead *o = overhead__new(1000.0);
+	struct overhead_est tot;
+	double r = 0.39 / 6.5, psys;
+
+	(void)state;
+	assert_non_null(o);
+	/* on 0.5 s: 150k hits; off 6.5 s; on 0.5 s: 150k hits; each on
+	 * step 0.5 s CPU, 0.33 s system; the off 0.39 s system */
+	assert_int_equal(overhead__update_sys(o, 1, 0, 0, 0, 0), 0);
+	assert_int_equal(overhead__update_sys(o, 1, 150000, SEC / 2,
+					      330000000ULL, SEC / 2), 0);
+	assert_int_equal(overhead__update_sys(o, 1, 150000, 7 * SEC,
+					      720000000ULL, 7 * SEC), 0);
+	assert_int_equal(overhead__update_sys(o, 1, 300000, 7 * SEC + SEC / 2,
+					      1050000000ULL, 8 * SEC), 0);
+	assert_true(overhead__get(o, 1, NULL, &tot));
+	psys = (0.66e9 - r * 1e9) / (1 - r * 1.2);
+	assert_true(fabs(tot.ns_per_hit - 1.2 * psys / 300000) < 1e-6);
+	assert_true(tot.ns_per_hit > 2400 && tot.ns_per_hit < 2700);
+	/* the slowdown over the whole span: 0.78 s of 7.5 s CPU */
+	assert_true(tot.slowdown > 0.10 && tot.slowdown < 0.13);
+	overhead__free(o);
+}
+
+/* The rule itself, on its edges. */
+static void test_cost_rule(void **state)
+{
+	struct overhead_situ s = { .has_sys = true, .hits = 1000000 };
+
+	(void)state;
+	/* too little system time to tell */
+	s.on_sys_ns = SEC / 10;
+	s.on_cpu_ns = SEC;
+	assert_true(overhead__cost(500, &s) == 500);
+	/* 900 ns of system time per hit: 1080 with the refill */
+	s.on_sys_ns = 900 * 1000000ULL;
+	assert_true(fabs(overhead__cost(500, &s) - 1080) < 1e-6);
+	/* more than 3x: its own syscalls */
+	s.on_sys_ns = 1600 * 1000000ULL;
+	assert_true(overhead__cost(500, &s) == 500);
+	/* system time not known */
+	s.has_sys = false;
+	s.on_sys_ns = 900 * 1000000ULL;
+	assert_true(overhead__cost(500, &s) == 500);
+	s.has_sys = true;
+	/* a calibration that came out high, down to half of it */
+	s.on_sys_ns = 300 * 1000000ULL;
+	assert_true(overhead__cost(1000, &s) == 500);
+	s.on_sys_ns = 470 * 1000000ULL;
+	assert_true(fabs(overhead__cost(1000, &s) - 564) < 1e-6);
+	/* off steps with too little CPU: the rate is not taken */
+	s.off_cpu_ns = SEC / 20;
+	s.off_sys_ns = SEC / 20;
+	assert_true(fabs(overhead__cost(1000, &s) - 564) < 1e-6);
+	/* a process mostly in its own syscalls: calibrated */
+	s.off_cpu_ns = SEC;
+	s.off_sys_ns = SEC * 6 / 10;
+	assert_true(overhead__cost(1000, &s) == 1000);
+	/* its own system time is all there is: calibrated */
+	s.off_sys_ns = SEC / 2;
+	s.on_sys_ns = SEC / 2;
+	assert_true(overhead__cost(1000, &s) == 1000);
 }
 
 int main(void)
@@ -267,6 +331,8 @@ int main(void)
 		cmocka_unit_test(test_many_pids),
 		cmocka_unit_test(test_stat_cpu),
 		cmocka_unit_test(test_cost_in_place),
+		cmocka_unit_test(test_cost_on_off),
+		cmocka_unit_test(test_cost_rule),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

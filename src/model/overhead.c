@@ -131,6 +131,15 @@ int overhead__update_sys(struct overhead *o, uint32_t pid, uint64_t hits,
 					.cpu_ns = cpu_ns, .now_ns = now_ns,
 					.sys_ns = has_sys ? sys_ns : 0,
 					.situ.has_sys = has_sys };
+		/* a process that ran before it was probed (--pid, an agent's
+		 * target): its life so far tells its own system time, if the
+		 * hits already counted are a small part of it (a baseline of
+		 * 0 CPU is a process probed from its fork) */
+		if (has_sys && sys_ns <= cpu_ns &&
+		    (double)hits * o->ns_per_hit < 0.1 * (double)cpu_ns) {
+			p->situ.base_cpu_ns = cpu_ns;
+			p->situ.base_sys_ns = sys_ns;
+		}
 		if (u64map__set(&o->by_pid, pid, idx)) {
 			p->used = false;	/* a free slot again */
 			return -ENOMEM;
@@ -186,6 +195,10 @@ double overhead__cost(double ns_per_hit, const struct overhead_situ *s)
 	 * probes; 0 (all of it the probes') until there is enough */
 	if (s->off_cpu_ns >= OVERHEAD_SITU_MIN_OFF_NS) {
 		r = (double)s->off_sys_ns / (double)s->off_cpu_ns;
+		if (r > OVERHEAD_SITU_MAX_OWN)
+			return ns_per_hit;	/* its syscalls, mostly */
+	} else if (s->base_cpu_ns >= OVERHEAD_SITU_MIN_OFF_NS) {
+		r = (double)s->base_sys_ns / (double)s->base_cpu_ns;
 		if (r > OVERHEAD_SITU_MAX_OWN)
 			return ns_per_hit;	/* its syscalls, mostly */
 	}

@@ -21,8 +21,11 @@
  * "on" when hits advanced in it, "off" otherwise (the budget's pauses,
  * idle spells), and:
  *
- *	r    = off_sys / off_cpu	(its own syscalls per CPU ns; 0 until
- *					 OVERHEAD_SITU_MIN_OFF_NS of off CPU)
+ *	r    = off_sys / off_cpu	(its own syscalls per CPU ns; until
+ *					 OVERHEAD_SITU_MIN_OFF_NS of off CPU,
+ *					 the same over its life before its
+ *					 first update if that was as long
+ *					 (attached to a running process), else 0)
  *	psys = (on_sys - r x on_cpu) / (1 - r x USER)	(the traps' system time)
  *	cost = USER x psys / on_hits
  *
@@ -90,6 +93,8 @@ struct overhead_situ {
 	uint64_t hits;			/* in the steps with hits */
 	uint64_t on_cpu_ns, on_sys_ns;	/* CPU and system time in those */
 	uint64_t off_cpu_ns, off_sys_ns;	/* in the steps without */
+	/* at its first update, if it had run unprobed before */
+	uint64_t base_cpu_ns, base_sys_ns;
 	bool has_sys;			/* every update gave it */
 };
 

@@ -281,6 +281,35 @@ static void test_cost_on_off(void **state)
 	overhead__free(o);
 }
 
+/* Attached to a process that ran unprobed before (--pid): its life so
+ * far gives its own system time per CPU ns until pauses do. */
+static void test_cost_base(void **state)
+{
+	struct overhead *o = overhead__new(1000.0);
+	struct overhead_est tot;
+	double psys = (3.0 - 0.4 * 4.0) / (1 - 0.4 * 1.2) * 1e9;
+
+	(void)state;
+	assert_non_null(o);
+	/* redis-like: 10 s CPU of which 4 s system before; then 1M hits
+	 * in 4 s CPU, 3 s of it system */
+	assert_int_equal(overhead__update_sys(o, 1, 0, 10 * SEC, 4 * SEC, 0),
+			 0);
+	assert_int_equal(overhead__update_sys(o, 1, 1000000, 14 * SEC,
+					      7 * SEC, 10 * SEC), 0);
+	assert_true(overhead__get(o, 1, NULL, &tot));
+	assert_true(fabs(tot.ns_per_hit - 1.2 * psys / 1e6) < 1e-6);
+	/* a baseline already mostly probed is not its own: all system time
+	 * is the probes' (1M hits x 1000 ns of 2 s CPU) */
+	assert_int_equal(overhead__update_sys(o, 2, 1000000, 2 * SEC, SEC, 0),
+			 0);
+	assert_int_equal(overhead__update_sys(o, 2, 2000000, 4 * SEC,
+					      2 * SEC, 10 * SEC), 0);
+	assert_true(overhead__get(o, 2, NULL, &tot));
+	assert_true(fabs(tot.ns_per_hit - 1200) < 1e-6);
+	overhead__free(o);
+}
+
 /* The rule itself, on its edges. */
 static void test_cost_rule(void **state)
 {
@@ -332,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_stat_cpu),
 		cmocka_unit_test(test_cost_in_place),
 		cmocka_unit_test(test_cost_on_off),
+		cmocka_unit_test(test_cost_base),
 		cmocka_unit_test(test_cost_rule),
 	};
 

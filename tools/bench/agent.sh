@@ -104,10 +104,10 @@ while True:
 	fi
 }
 
-# run_one CFG BIN LABEL: one agent run of binary BIN; appends a line
-# (labelled LABEL) to $TMP/agent.tsv.
+# run_one CFG BIN LABEL [TAG]: one agent run of binary BIN in
+# $TMP/agent-CFG[TAG]; appends a line (labelled LABEL) to $TMP/agent.tsv.
 run_one() {
-	local cfg=$1 bin=$2 label=$3 dir=$TMP/agent-$3 port agent wl='' c0 c1 t0 t1 end extra=()
+	local cfg=$1 bin=$2 label=$3 dir=$TMP/agent-$1${4:-} port agent wl='' c0 c1 t0 t1 end extra=()
 
 	rm -rf "$dir"
 	mkdir -p "$dir/prof"
@@ -164,10 +164,12 @@ for ((round = 0; round < AB_ROUNDS; round++)); do
 			else
 				bi=$b
 			fi
-			label=$cfg
-			[ "${#BINS[@]}" -eq 1 ] || label=$cfg@${BINS[bi]}
+			label=$cfg tag=
+			if [ "${#BINS[@]}" -gt 1 ]; then
+				label=$cfg@${BINS[bi]} tag=-$bi
+			fi
 			echo "bench: agent: round $((round + 1))/$AB_ROUNDS: $label" >&2
-			run_one "$cfg" "${BINS[bi]}" "$label"
+			run_one "$cfg" "${BINS[bi]}" "$label" "$tag"
 		done
 	done
 done

@@ -46,8 +46,10 @@ const char *sym_index__lookup(const struct sym_index *ix, uint64_t addr);
 
 /* Frames of addr (in mod's address space; pass pc - 1 for a return
  * address) into out->frames / n_frames; ELF names from ix, or from
- * dwfl_module_addrinfo() when ix is NULL. 0 or -ENOMEM. */
-int symbolize__module_addr(Dwfl_Module *mod, const struct sym_index *ix,
+ * dwfl_module_addrinfo() when ix is NULL. ix also keeps an index of each
+ * compile unit's scopes, built at the unit's first lookup (without ix,
+ * libdw walks the unit at every lookup). 0 or -ENOMEM. */
+int symbolize__module_addr(Dwfl_Module *mod, struct sym_index *ix,
 			   uint64_t addr, struct sym_result *out);
 /* Free the frames' strings and zero r. */
 void sym_result__clear(struct sym_result *r);

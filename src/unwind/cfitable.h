@@ -29,6 +29,13 @@ void cfitable__free(struct cfitable *t);
 /* How many FDEs elf's .eh_frame_hdr lists (what building its rows costs,
  * roughly). 0 or -ENOENT. */
 int cfitable__fdes(Elf *elf, size_t *n);
+/* The same from .debug_frame, for a file without .eh_frame (a Go binary;
+ * the file's other .debug_* sections are not read). -ENOENT if it has
+ * .eh_frame or no .debug_frame, -ENOTSUP for a compression other than
+ * zlib, as cfitable__build otherwise. */
+int cfitable__build_debug_frame(Elf *elf, size_t max, struct cfitable *out);
+/* How many FDEs such a file's .debug_frame holds. 0 or -errno. */
+int cfitable__debug_frame_fdes(Elf *elf, size_t *n);
 /* The row covering ELF address pc, or NULL (what the BPF search does). */
 const struct mt_unw_row *cfitable__find(const struct cfitable *t,
 					uint64_t pc);

@@ -14,11 +14,13 @@
  * stopped at it for lack of them (see UNW_TAB_FDES_PER_WALK: a binary seen
  * in passing does not pay for its table) and serve every process mapping
  * the file, at most UNW_TAB_MAX_ROWS rows in all (the least recently used
- * file's rows go first). A walk the rows cannot finish (a pc outside every
- * module, a file without rows yet or without .eh_frame such as a Go
- * binary, a rule the rows cannot express) is done again by libdwfl from
- * the start, so such a stack is libdwfl's own. MEMTEL_UNWIND_TABLES=0
- * turns the rows off.
+ * file's rows go first). A file without .eh_frame (a Go binary) gets its
+ * rows from .debug_frame, which is where libdwfl would read its CFI (by
+ * opening, and decompressing, all of the file's DWARF in every process).
+ * A walk the rows cannot finish (a pc outside every module, a file
+ * without rows yet, a rule the rows cannot express) is done again by
+ * libdwfl from the start, so such a stack is libdwfl's own.
+ * MEMTEL_UNWIND_TABLES=0 turns the rows off.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -190,6 +192,7 @@ struct unw_tab {
 	uint64_t uses;		/* walks it stopped while TAB_COUNTING */
 	uint64_t need;		/* uses before its rows are built */
 	int state;
+	bool debug_frame;	/* rows from .debug_frame (no .eh_frame) */
 };
 
 static struct {
@@ -283,8 +286,14 @@ static const struct cfitable *tab_of(const struct target_module *tm, Elf *elf)
 	if (e->state == TAB_COUNTING && !e->need) {
 		size_t fdes = 0;
 
-		if (cfitable__fdes(elf, &fdes) || !fdes ||
-		    fdes > UNW_TAB_FILE_FDES)
+		err = cfitable__fdes(elf, &fdes);
+		if (err == -ENOENT) {
+			/* no .eh_frame (Go): libdwfl would open the file's
+			 * whole DWARF, per process, for its .debug_frame */
+			err = cfitable__debug_frame_fdes(elf, &fdes);
+			e->debug_frame = !err;
+		}
+		if (err || !fdes || fdes > UNW_TAB_FILE_FDES)
 			e->state = TAB_NONE;
 		e->need = fdes / UNW_TAB_FDES_PER_WALK;
 		if (e->need < UNW_TAB_MIN_USES)
@@ -299,7 +308,9 @@ static const struct cfitable *tab_of(const struct target_module *tm, Elf *elf)
 		room = UNW_TAB_MAX_ROWS - tabs.rows;
 		if (room > UNW_TAB_FILE_ROWS)
 			room = UNW_TAB_FILE_ROWS;
-		err = cfitable__build(elf, room, &e->rows);
+		err = e->debug_frame ?
+		      cfitable__build_debug_frame(elf, room, &e->rows) :
+		      cfitable__build(elf, room, &e->rows);
 		if (err) {
 			e->state = TAB_NONE;
 			tabs.st.files_failed++;

@@ -4,7 +4,9 @@
  * starts with CFA = rsp + 8, rows are sorted, and a walk over this very
  * process's stack with the rules BPF runs (bpf/unwind.bpf.h, here in C)
  * finds every caller of a chain outer -> middle -> inner and ends at
- * _start's "return address undefined" row, not at a failure.
+ * _start's "return address undefined" row, not at a failure. Rows from
+ * .debug_frame (what Go binaries have instead of .eh_frame), compressed,
+ * are the rows .eh_frame gives for the same code.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +14,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +23,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <libelf.h>
+#include <elfutils/libdw.h>
 
 #include "unwind/cfitable.h"
 
@@ -243,6 +247,118 @@ static void test_bounded(void **state)
 	assert_int_equal(t.n, 0);
 }
 
+/* cc SRC into DIR/NAME as a -nostdlib shared object with FLAGS (no crt
+ * files: their own .eh_frame would come with them). */
+static void build_fixture(const char *dir, const char *name, const char *flags)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd),
+		 "cc -shared -nostdlib -fPIC -O2 -g %s -o %s/%s %s/fx.c", flags,
+		 dir, name, dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static Elf *open_elf(const char *dir, const char *name, int *fd)
+{
+	char path[512];
+	Elf *elf;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(*fd >= 0);
+	elf = elf_begin(*fd, ELF_C_READ_MMAP, NULL);
+	assert_non_null(elf);
+	return elf;
+}
+
+static void test_debug_frame(void **state)
+{
+	static const char src[] =
+		"volatile long sink;\n"
+		"__attribute__((noinline)) long leaf(long a)\n"
+		"{ long b[8]; for (int i = 0; i < 8; i++) b[i] = a * i;\n"
+		"  sink = b[3]; return b[a & 7]; }\n"
+		"__attribute__((noinline)) long mid(long a)\n"
+		"{ return leaf(a + 1) * 3 + leaf(a); }\n"
+		"long top(long a)\n"
+		"{ long s = 0; for (long i = 0; i < a; i++) s += mid(i); return s; }\n"
+		"__attribute__((noinline)) long dyn(long a)\n"
+		"{ long *v = __builtin_alloca(a * 8 + 8);\n"
+		"  for (long i = 0; i <= a; i++) v[i] = mid(i);\n"
+		"  sink = v[a]; return mid(v[a / 2]); }\n";
+	char dir[] = "/tmp/memtel-cfitable.XXXXXX", path[512], cmd[600];
+	struct cfitable eh, df, none, again;
+	Dwarf *dw;
+	size_t i, skip, fdes = 0, rbp_rows = 0;
+	int fd_eh, fd_df;
+	Elf *e_eh, *e_df;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/fx.c", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(src, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	build_fixture(dir, "eh.so", "-fasynchronous-unwind-tables");
+	/* -gz: SHF_COMPRESSED, as Go writes its .debug_* sections */
+	build_fixture(dir, "df.so",
+		      "-gz -fno-asynchronous-unwind-tables -fno-unwind-tables");
+	e_eh = open_elf(dir, "eh.so", &fd_eh);
+	e_df = open_elf(dir, "df.so", &fd_df);
+
+	assert_int_equal(cfitable__build(e_eh, 1 << 20, &eh), 0);
+	/* df.so has no .eh_frame rows, eh.so no .debug_frame */
+	assert_int_equal(cfitable__build(e_df, 1 << 20, &none), -ENOENT);
+	assert_int_equal(cfitable__build_debug_frame(e_eh, 1 << 20, &none),
+			 -ENOENT);
+	assert_int_equal(cfitable__debug_frame_fdes(e_df, &fdes), 0);
+	assert_int_equal(fdes, 4);
+	assert_int_equal(cfitable__build_debug_frame(e_df, 1 << 20, &df), 0);
+
+	/* same code, same CFI directives: the same rows (but for the PLT's,
+	 * which the linker describes in .eh_frame only, below .text) */
+	assert_true(df.n > 4);
+	for (skip = 0; skip < eh.n && eh.rows[skip].pc < df.rows[0].pc; skip++)
+		;
+	assert_int_equal(df.n, eh.n - skip);
+	for (i = 0; i < df.n; i++) {
+		const struct mt_unw_row *a = &df.rows[i], *b = &eh.rows[skip + i];
+
+		assert_int_equal(a->pc, b->pc);
+		assert_int_equal(a->cfa, b->cfa);
+		assert_int_equal(a->cfa_off, b->cfa_off);
+		assert_int_equal(a->rbp, b->rbp);
+		assert_int_equal(a->rbp_off, b->rbp_off);
+		rbp_rows += a->cfa == MT_UNW_CFA_RBP;
+	}
+	/* alloca: dyn's CFA is rbp-based, so rbp rules were read too */
+	assert_true(rbp_rows > 0);
+	assert_int_equal(cfitable__build_debug_frame(e_df, 2, &none), -E2BIG);
+	assert_null(none.rows);
+
+	/* after libdw decompressed the file's sections in place (what a
+	 * libdwfl walk through it does to the same Elf): the same rows */
+	dw = dwarf_begin_elf(e_df, DWARF_C_READ, NULL);
+	assert_non_null(dw);
+	assert_int_equal(cfitable__build_debug_frame(e_df, 1 << 20, &again), 0);
+	assert_int_equal(again.n, df.n);
+	assert_memory_equal(again.rows, df.rows, df.n * sizeof(*df.rows));
+	cfitable__free(&again);
+	dwarf_end(dw);
+
+	cfitable__free(&eh);
+	cfitable__free(&df);
+	elf_end(e_eh);
+	elf_end(e_df);
+	close(fd_eh);
+	close(fd_df);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +366,7 @@ int main(void)
 		cmocka_unit_test(test_sorted),
 		cmocka_unit_test(test_walk_own_stack),
 		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_debug_frame),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

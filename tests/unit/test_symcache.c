@@ -6,7 +6,8 @@
  * line, not the next one); two functions never share an entry; kernel and
  * unknown pcs give empty results rather than garbage; symbols stay after
  * the target is closed (the file's private copy is the symdb's); the
- * sorted symbol index names every code address as libdwfl does.
+ * sorted symbol index names every code address as libdwfl does, and the
+ * per-unit scope index gives libdw's own inline chains.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -230,12 +231,112 @@ static void test_sym_index(void **state)
 	assert_null(sym_index__lookup(NULL, 0x1000));
 }
 
+static bool frames_equal(const struct sym_result *a, const struct sym_result *b)
+{
+	int i;
+
+	if (a->n_frames != b->n_frames)
+		return false;
+	for (i = 0; i < a->n_frames; i++) {
+		const struct sym_frame *x = &a->frames[i], *y = &b->frames[i];
+
+		if (!x->function != !y->function || !x->file != !y->file ||
+		    x->line != y->line ||
+		    (x->function && strcmp(x->function, y->function)) ||
+		    (x->file && strcmp(x->file, y->file)))
+			return false;
+	}
+	return true;
+}
+
+/* Inline chains through the per-unit scope index (a sym_index) are the
+ * ones libdw's own walks give (no index): at every step-th code address
+ * of path. Returns the mismatches; *inlined counts addresses with an
+ * inlined frame. */
+static long scope_mismatches(const char *path, uint64_t step, long *checked,
+			     long *inlined)
+{
+	static char *dip;
+	Dwfl_Callbacks cb = {
+		.find_elf = dwfl_build_id_find_elf,
+		.find_debuginfo = dwfl_standard_find_debuginfo,
+		.section_address = dwfl_offline_section_address,
+		.debuginfo_path = &dip,
+	};
+	struct sym_index *ix;
+	Elf_Scn *scn = NULL;
+	Dwarf_Addr bias;
+	Dwfl_Module *m;
+	long bad = 0;
+	Dwfl *d;
+	Elf *elf;
+	int fd;
+
+	d = dwfl_begin(&cb);
+	assert_non_null(d);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	dwfl_report_begin(d);
+	m = dwfl_report_elf(d, path, path, fd, 0, true);
+	dwfl_report_end(d, NULL, NULL);
+	assert_non_null(m);
+	assert_non_null(dwfl_module_getdwarf(m, &bias));
+	ix = sym_index__new(m);
+	assert_non_null(ix);
+	elf = dwfl_module_getelf(m, &bias);
+	assert_non_null(elf);
+	*checked = *inlined = 0;
+	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+		GElf_Shdr sh;
+		uint64_t a;
+
+		if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_EXECINSTR))
+			continue;
+		for (a = sh.sh_addr; a < sh.sh_addr + sh.sh_size; a += step) {
+			struct sym_result want = { 0 }, got = { 0 };
+
+			assert_int_equal(symbolize__module_addr(m, NULL, a, &want), 0);
+			assert_int_equal(symbolize__module_addr(m, ix, a, &got), 0);
+			(*checked)++;
+			if (got.n_frames > 1)
+				(*inlined)++;
+			if (!frames_equal(&want, &got) && bad++ < 5)
+				fprintf(stderr, "%s 0x%llx: %d frames, not %d (%s)\n",
+					path, (unsigned long long)a,
+					want.n_frames, got.n_frames,
+					got.n_frames ? got.frames[0].function : "");
+			sym_result__clear(&want);
+			sym_result__clear(&got);
+		}
+	}
+	sym_index__free(ix);
+	dwfl_end(d);
+	return bad;
+}
+
+static void test_scope_index(void **state)
+{
+	char exe[4096];
+	long checked, inlined;
+	ssize_t n;
+
+	(void)state;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	assert_true(n > 0);
+	exe[n] = '\0';
+	/* -O2 -g: the modules linked in here inline plenty */
+	assert_int_equal(scope_mismatches(exe, 31, &checked, &inlined), 0);
+	assert_true(checked > 1000);
+	assert_true(inlined > 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_self),
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_sym_index),
+		cmocka_unit_test(test_scope_index),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

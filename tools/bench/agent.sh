@@ -21,6 +21,12 @@
 # The host is shared: the agent samples every process on it (--all), so
 # other people's jobs change its load; each row says the load average.
 # Appends "agent" to results.json.
+#
+# A/B of builds: BENCH_AGENT_BINS="old new" (paths of memtel-bpf binaries,
+# default ./memtel-bpf) runs each configuration with every binary in turn,
+# BENCH_AGENT_ROUNDS times (default 1), alternating, on the same
+# population; rows are then "CFG@BIN" with the median over the rounds.
+# BENCH_AGENT_CONFIGS="none" limits the configurations.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -30,23 +36,38 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 SECONDS_RUN=${BENCH_AGENT_SECONDS:-180}
 WARMUP=${BENCH_AGENT_WARMUP:-30}
 SLEEPERS=${BENCH_AGENT_SLEEPERS:-300}
+AB_ROUNDS=${BENCH_AGENT_ROUNDS:-1}
+read -r -a BINS <<<"${BENCH_AGENT_BINS:-$MEMTEL}"
 ALLOC=$OUT/mallocbench
-for v in "$SECONDS_RUN" "$WARMUP" "$SLEEPERS"; do
+for v in "$SECONDS_RUN" "$WARMUP" "$SLEEPERS" "$AB_ROUNDS"; do
 	[[ "$v" =~ ^[0-9]+$ ]] || die "BENCH_AGENT_* must be whole numbers"
 done
 [ "$SECONDS_RUN" -ge 10 ] || die "BENCH_AGENT_SECONDS must be at least 10"
-[ -x "$MEMTEL" ] || die "$MEMTEL is missing: run 'make bench'"
+[ "$AB_ROUNDS" -ge 1 ] || die "BENCH_AGENT_ROUNDS must be at least 1"
+[ "${#BINS[@]}" -ge 1 ] || die "BENCH_AGENT_BINS is empty"
+for b in "${BINS[@]}"; do
+	[ -x "$b" ] || die "$b is missing: run 'make bench'"
+done
+MEMTEL=${BINS[0]}
 
 CONFIGS=(none)
 # the help text in a variable first: with pipefail, `grep -q` leaving
 # early kills the writer with SIGPIPE and the test fails at random
 HELP=$("$MEMTEL" agent --help 2>&1 || true)
-if grep -q -- '--heap-target' <<<"$HELP"; then
-	[ -x "$ALLOC" ] || die "$ALLOC is missing: run 'make bench'"
+if [ -n "${BENCH_AGENT_CONFIGS:-}" ]; then
+	read -r -a CONFIGS <<<"$BENCH_AGENT_CONFIGS"
+elif grep -q -- '--heap-target' <<<"$HELP"; then
 	CONFIGS+=(one)
 else
 	echo "bench: agent: this build has no --heap-target: one-target row skipped" >&2
 fi
+for cfg in "${CONFIGS[@]}"; do
+	case $cfg in
+	none) ;;
+	one) [ -x "$ALLOC" ] || die "$ALLOC is missing: run 'make bench'" ;;
+	*) die "BENCH_AGENT_CONFIGS: unknown configuration $cfg (none, one)" ;;
+	esac
+done
 
 # bg CMD...: start CMD in the background, remembered for cleanup.
 bg() {
@@ -83,10 +104,12 @@ while True:
 	fi
 }
 
-# run_one CFG: one agent run; appends a line to $TMP/agent.tsv.
+# run_one CFG BIN LABEL [TAG]: one agent run of binary BIN in
+# $TMP/agent-CFG[TAG]; appends a line (labelled LABEL) to $TMP/agent.tsv.
 run_one() {
-	local cfg=$1 dir=$TMP/agent-$1 port agent wl='' c0 c1 t0 t1 end extra=()
+	local cfg=$1 bin=$2 label=$3 dir=$TMP/agent-$1${4:-} port agent wl='' c0 c1 t0 t1 end extra=()
 
+	rm -rf "$dir"
 	mkdir -p "$dir/prof"
 	if [ "$cfg" = one ]; then
 		nice -n 19 "$ALLOC" 1000000000000 mixed >"$dir/alloc.out" 2>&1 </dev/null &
@@ -98,7 +121,7 @@ run_one() {
 		extra=(--heap-target comm=mallocbench)
 	fi
 	port=$((20000 + RANDOM % 20000))
-	"$MEMTEL" agent -F 99 -o "$dir/prof" --keep-files 5 \
+	"$bin" agent -F 99 -o "$dir/prof" --keep-files 5 \
 		--listen "127.0.0.1:$port" "${extra[@]}" >"$dir/out" 2>&1 &
 	agent=$!
 	PIDS+=("$agent")
@@ -124,7 +147,7 @@ run_one() {
 		wait "$wl" 2>/dev/null || true
 		forget "$wl"
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\n' "$cfg" "$((c1 - c0))" "$(((t1 - t0) / 1000))" \
+	printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$((c1 - c0))" "$(((t1 - t0) / 1000))" \
 		"$(tr '\n' ' ' <"$dir/rss")" "$(cut -d' ' -f1 /proc/loadavg)" >>"$TMP/agent.tsv"
 }
 
@@ -132,8 +155,23 @@ echo "bench: agent: $SLEEPERS sleepers + busy workloads, ${WARMUP}s warm-up, ${S
 start_population
 sleep 2
 : >"$TMP/agent.tsv"
-for cfg in "${CONFIGS[@]}"; do
-	run_one "$cfg"
+for ((round = 0; round < AB_ROUNDS; round++)); do
+	for cfg in "${CONFIGS[@]}"; do
+		for ((b = 0; b < ${#BINS[@]}; b++)); do
+			# alternate the order between rounds (ABBA...)
+			if ((round % 2)); then
+				bi=$((${#BINS[@]} - 1 - b))
+			else
+				bi=$b
+			fi
+			label=$cfg tag=
+			if [ "${#BINS[@]}" -gt 1 ]; then
+				label=$cfg@${BINS[bi]} tag=-$bi
+			fi
+			echo "bench: agent: round $((round + 1))/$AB_ROUNDS: $label" >&2
+			run_one "$cfg" "${BINS[bi]}" "$label" "$tag"
+		done
+	done
 done
 
 mkdir -p "$OUT"
@@ -141,19 +179,31 @@ python3 - "$TMP/agent.tsv" "$RESULTS_JSON" "$SLEEPERS" <<'PY'
 import json, os, statistics, sys, time
 
 tsv, out, sleepers = sys.argv[1], sys.argv[2], int(sys.argv[3])
-rows = {}
+runs = {}
 for line in open(tsv):
     cfg, cpu_us, wall_us, rss, load = line.rstrip("\n").split("\t")
     samples = [int(x) for x in rss.split()]
     vm, anon = samples[0::2], samples[1::2]
     mb = lambda kib: kib * 1024 / 1e6
-    rows[cfg] = {
+    runs.setdefault(cfg, []).append({
         "cpu_percent_of_one_core": 100.0 * int(cpu_us) / int(wall_us),
         "seconds": int(wall_us) / 1e6,
         "rss_mb_median": mb(statistics.median(vm)), "rss_mb_max": mb(max(vm)),
         "anon_mb_median": mb(statistics.median(anon)), "anon_mb_max": mb(max(anon)),
         "load_average_at_end": float(load),
-    }
+    })
+# one run: that run; several (BENCH_AGENT_ROUNDS): the median of each
+# figure, and every run's CPU % for the spread
+rows = {}
+for cfg, rs in runs.items():
+    if len(rs) == 1:
+        rows[cfg] = rs[0]
+        continue
+    rows[cfg] = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+    rows[cfg]["rss_mb_max"] = max(r["rss_mb_max"] for r in rs)
+    rows[cfg]["anon_mb_max"] = max(r["anon_mb_max"] for r in rs)
+    rows[cfg]["rounds"] = len(rs)
+    rows[cfg]["cpu_percent_runs"] = [r["cpu_percent_of_one_core"] for r in rs]
 try:
     with open(out) as f:
         results = json.load(f)
@@ -175,10 +225,14 @@ os.replace(out + ".tmp", out)
 print()
 print(f"memtel-bpf agent at 99 Hz, {sleepers} sleepers + busy workloads "
       f"({os.cpu_count()} CPUs, shared host)")
-print(f"{'heap targets':<14}{'CPU %':>8}{'RSS med':>9}{'RSS max':>9}{'anon med':>10}{'load':>7}")
+w = max([14] + [len(c) + 2 for c in rows])
+print(f"{'heap targets':<{w}}{'CPU %':>8}{'RSS med':>9}{'RSS max':>9}{'anon med':>10}{'load':>7}")
 for cfg, r in rows.items():
-    print(f"{cfg:<14}{r['cpu_percent_of_one_core']:>8.2f}{r['rss_mb_median']:>9.1f}"
-          f"{r['rss_mb_max']:>9.1f}{r['anon_mb_median']:>10.1f}{r['load_average_at_end']:>7.2f}")
+    runs_txt = ""
+    if "cpu_percent_runs" in r:
+        runs_txt = "  runs: " + " ".join(f"{c:.2f}" for c in r["cpu_percent_runs"])
+    print(f"{cfg:<{w}}{r['cpu_percent_of_one_core']:>8.2f}{r['rss_mb_median']:>9.1f}"
+          f"{r['rss_mb_max']:>9.1f}{r['anon_mb_median']:>10.1f}{r['load_average_at_end']:>7.2f}{runs_txt}")
 print(f"budget without heap targets: <= {budget['cpu_percent_max']}% CPU, "
       f"<= {budget['rss_mb_max']:.0f} MB RSS: {'met' if results['agent']['met'] else 'NOT met'}")
 PY

@@ -23,6 +23,7 @@
  * MEMTEL_UNWIND_TABLES=0 turns the rows off.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,10 +326,16 @@ static const struct cfitable *tab_of(const struct target_module *tm, Elf *elf)
 	return e->state == TAB_BUILT ? &e->rows : NULL;
 }
 
-/* The row for lookup address addr of target t. */
-static const struct mt_unw_row *row_of(struct target *t, uint64_t addr)
+/* The row for lookup address addr of target t. *end is set when there
+ * is none but the stack ends there: addr is in a file whose rows come
+ * from .debug_frame (Go) and has none (the runtime's assembly, its
+ * system stack's bottom). libdwfl would open the whole DWARF of the
+ * process's binary for a frame-pointer guess past it, per process. */
+static const struct mt_unw_row *row_of(struct target *t, uint64_t addr,
+				       bool *end)
 {
 	const struct target_module *tm;
+	const struct mt_unw_row *r;
 	const struct cfitable *ct;
 	Dwarf_Addr bias;
 	Dwfl_Module *mod;
@@ -343,7 +350,13 @@ static const struct mt_unw_row *row_of(struct target *t, uint64_t addr)
 	if (!tm || addr - bias > UINT32_MAX)
 		return NULL;
 	ct = tab_of(tm, elf);
-	return ct ? cfitable__find(ct, addr - bias) : NULL;
+	if (!ct)
+		return NULL;
+	r = cfitable__find(ct, addr - bias);
+	if (!r && ((const struct unw_tab *)((const char *)ct -
+			offsetof(struct unw_tab, rows)))->debug_frame)
+		*end = true;
+	return r;
 }
 
 /* The walk on rows, as bpf/unwind.bpf.h does it, but on the copied window:
@@ -358,7 +371,13 @@ static int table_walk(struct target *t, struct unwind_ctx *c)
 
 	for (c->n = 0; c->n < c->max;) {
 		/* a return address is looked up at the call: pc - 1 */
-		r = row_of(t, pc - (c->n ? 1 : 0));
+		bool end = false;
+
+		r = row_of(t, pc - (c->n ? 1 : 0), &end);
+		if (!r && end && c->n) {
+			c->pcs[c->n++] = pc;
+			return (int)c->n;
+		}
 		if (!r)
 			return -1;
 		switch (r->cfa) {

@@ -137,7 +137,7 @@ redis_one() {
 # "steady" row (throughput, on-ratio of the probes, sites named) to
 # overhead.tsv.
 steady_one() {
-	local cfg=$1 round=$2 tag="s-$1-$2" prof='' port=$PORT rps srv on='' named=''
+	local cfg=$1 round=$2 tag="s-$1-$2" prof='' port=$PORT rps srv on='' named='' c0 c1 est=''
 	case $cfg in
 	default)
 		"$MEMTEL" --pid "$SERVER" -o "$TMP/$tag.out" >"$TMP/$tag.prof" 2>&1 &
@@ -168,11 +168,14 @@ steady_one() {
 		;;
 	esac
 	bench_rps "$port" "$WARM_REQUESTS" "$TMP/$tag.warm" >/dev/null
+	[ "$cfg" = sampler ] || c0=$(proc_cpu_us "$SERVER")
 	rps=$(bench_rps "$port" "$STEADY_REQUESTS" "$TMP/$tag.bench")
+	[ "$cfg" = sampler ] || c1=$(proc_cpu_us "$SERVER")
 	if [ -n "$prof" ]; then
 		kill -INT "$prof"
 		reap "$prof" 60
 		[ "$REAP_RC" -eq 0 ] || die "memtel-bpf exited with status $REAP_RC: $(cat "$TMP/$tag.prof")"
+		[ "$cfg" = default ] && { est=$(estimate "$TMP/$tag.prof") || est=''; }
 		on=$(sed -n 's/^partial: heap probes on \([0-9.]*\)% .*/\1/p' "$TMP/$tag.prof" | head -n 1)
 		[ -n "$on" ] || on=100
 		# the heap profile names redis' own allocation sites
@@ -185,6 +188,11 @@ steady_one() {
 		rm -rf "$TMP/$tag.out"
 	fi
 	printf 'steady\t%s\t%s\t%s\t%s\t%s\n' "$cfg" "$round" "$rps" "${on:-0}" "$named" >>"$TMP/overhead.tsv"
+	# the server's CPU per request and the estimate, for the agreement
+	# at default settings
+	[ "$cfg" = sampler ] ||
+		printf 'steadycpu\t%s\t%s\t%s\t0\t%s\n' "$cfg" "$round" \
+			"$(((c1 - c0) * 1000 / (2 * STEADY_REQUESTS)))" "$est" >>"$TMP/overhead.tsv"
 	printf '  round %d/%d  steady  %-7s %10s req/s  %s\n' "$round" "$OROUNDS" "$cfg" "$rps" \
 		"${named:+probes on ${on}% of the time, sites named: $named}" >&2
 }
@@ -331,6 +339,21 @@ res["steady"] = {
     "sites_named_default": all(x == "yes" for x in steady["default"]["named"]),
     "rounds": steady,
 }
+# the estimate at default settings against the server's CPU per request
+# and the compile's wall and CPU time
+sc = rows.get("steadycpu", {})
+if "none" in sc and "default" in sc and sc["default"]["est"]:
+    m = (med(sc["default"]["a"]) / med(sc["none"]["a"]) - 1) * 100
+    e = med(sc["default"]["est"])
+    res["steady"]["default_estimate"] = {
+        "measured_cpu_pct": m, "estimated_pct": e, "agreement_cpu": agree(e, m)}
+if cp["default"]["est"]:
+    e = med(cp["default"]["est"])
+    mw = (w2 / w0 - 1) * 100
+    mc = (med(cp["default"]["b"]) / c0 - 1) * 100
+    res["compile"]["default_estimate"] = {
+        "measured_wall_pct": mw, "measured_cpu_pct": mc, "estimated_pct": e,
+        "agreement": agree(e, mw), "agreement_cpu": agree(e, mc)}
 res["steady"]["default_target_met"] = (res["steady"]["ratio_default"] >= 0.95 and
                                        res["steady"]["sites_named_default"])
 res["steady"]["sampler_target_met"] = res["steady"]["ratio_sampler"] >= 0.98
@@ -374,5 +397,16 @@ c = res["compile"]
 print(f"compile default: {c['wall_s']['default']:.1f} s vs {c['wall_s']['none']:.1f} s bare, "
       f"x{c['wall_ratio_default']:.2f} (target <= 1.10)  "
       f"{'met' if c['default_target_met'] else 'NOT met'}")
+print()
+print("Estimate at default settings (the budget's regime; measured slowdown is small, so noisy)")
+d = st.get("default_estimate")
+if d:
+    print(f"redis default: estimated {d['estimated_pct']:.1f}%, server CPU per request "
+          f"+{d['measured_cpu_pct']:.1f}%, agreement (CPU) {fmt(d['agreement_cpu'], '.2f')}")
+d = c.get("default_estimate")
+if d:
+    print(f"compile default: estimated {d['estimated_pct']:.1f}%, measured wall +{d['measured_wall_pct']:.1f}% "
+          f"CPU +{d['measured_cpu_pct']:.1f}%, agreement {fmt(d['agreement'], '.2f')} "
+          f"(CPU {fmt(d['agreement_cpu'], '.2f')})")
 PY
 merge_results probe_overhead "$TMP/probe_overhead.json"

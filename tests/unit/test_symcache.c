@@ -148,18 +148,35 @@ static void test_identity(void **state)
 	symdb__free(db);
 }
 
-/* Names every code address of path (every step-th byte of each
- * executable section) as dwfl_module_addrinfo does; returns how many
- * addresses differ and counts the addresses into *checked. */
-static long index_mismatches(const char *path, uint64_t step, long *checked)
+/* path reported alone in a new offline Dwfl (*d, dwfl_end frees it). */
+static Dwfl_Module *offline_module(const char *path, Dwfl **d)
 {
 	static char *dip;
-	Dwfl_Callbacks cb = {
+	static const Dwfl_Callbacks cb = {
 		.find_elf = dwfl_build_id_find_elf,
 		.find_debuginfo = dwfl_standard_find_debuginfo,
 		.section_address = dwfl_offline_section_address,
 		.debuginfo_path = &dip,
 	};
+	Dwfl_Module *m;
+	int fd;
+
+	*d = dwfl_begin(&cb);
+	assert_non_null(*d);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	dwfl_report_begin(*d);
+	m = dwfl_report_elf(*d, path, path, fd, 0, true);
+	dwfl_report_end(*d, NULL, NULL);
+	assert_non_null(m);
+	return m;
+}
+
+/* Names every code address of path (every step-th byte of each
+ * executable section) as dwfl_module_addrinfo does; returns how many
+ * addresses differ and counts the addresses into *checked. */
+static long index_mismatches(const char *path, uint64_t step, long *checked)
+{
 	struct sym_index *ix;
 	Elf_Scn *scn = NULL;
 	Dwarf_Addr bias;
@@ -167,16 +184,8 @@ static long index_mismatches(const char *path, uint64_t step, long *checked)
 	long bad = 0;
 	Dwfl *d;
 	Elf *elf;
-	int fd;
 
-	d = dwfl_begin(&cb);
-	assert_non_null(d);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	dwfl_report_begin(d);
-	m = dwfl_report_elf(d, path, path, fd, 0, true);
-	dwfl_report_end(d, NULL, NULL);
-	assert_non_null(m);
+	m = offline_module(path, &d);
 	ix = sym_index__new(m);
 	assert_non_null(ix);
 	elf = dwfl_module_getelf(m, &bias);
@@ -256,13 +265,6 @@ static bool frames_equal(const struct sym_result *a, const struct sym_result *b)
 static long scope_mismatches(const char *path, uint64_t step, long *checked,
 			     long *inlined)
 {
-	static char *dip;
-	Dwfl_Callbacks cb = {
-		.find_elf = dwfl_build_id_find_elf,
-		.find_debuginfo = dwfl_standard_find_debuginfo,
-		.section_address = dwfl_offline_section_address,
-		.debuginfo_path = &dip,
-	};
 	struct sym_index *ix;
 	Elf_Scn *scn = NULL;
 	Dwarf_Addr bias;
@@ -270,16 +272,8 @@ static long scope_mismatches(const char *path, uint64_t step, long *checked,
 	long bad = 0;
 	Dwfl *d;
 	Elf *elf;
-	int fd;
 
-	d = dwfl_begin(&cb);
-	assert_non_null(d);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	dwfl_report_begin(d);
-	m = dwfl_report_elf(d, path, path, fd, 0, true);
-	dwfl_report_end(d, NULL, NULL);
-	assert_non_null(m);
+	m = offline_module(path, &d);
 	assert_non_null(dwfl_module_getdwarf(m, &bias));
 	ix = sym_index__new(m);
 	assert_non_null(ix);

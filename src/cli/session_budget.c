@@ -72,7 +72,6 @@ static bool tables_ready(void *ctx, uint32_t pid, uint64_t waiting_ns)
 {
 	const struct session *s = ctx;
 	struct budget_switch_proc bp;
-
 	bool known = budget_switch__proc(s->budget, (pid_t)pid,
 					 clock__mono_ns(), &bp);
 

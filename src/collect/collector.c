@@ -399,9 +399,14 @@ static size_t allocator_frames(struct target *t, const uint64_t *pcs,
 }
 
 /* Go programs keep their windows: cgo's stacks need them. */
+static bool wants_tables(const struct collector *c, uint32_t pid)
+{
+	return c->bu && !(c->go_pids && u64map__get(c->go_pids, pid));
+}
+
 static void sync_tables(struct collector *c, uint32_t pid, struct target *t)
 {
-	if (!c->bu || !t || (c->go_pids && u64map__get(c->go_pids, pid)))
+	if (!t || !wants_tables(c, pid))
 		return;
 	if (c->defer_tables) {
 		uint64_t *w;
@@ -413,8 +418,8 @@ static void sync_tables(struct collector *c, uint32_t pid, struct target *t)
 		}
 		w = u64map__get(c->tables_wait, pid);
 		if (!w) {
-			/* its first tables: when collector__sync_deferred
-			 * says (0: never synced; its budget decides) */
+			/* its first tables wait for collector__sync_deferred
+			 * (the value: since when, | 1; 0 once given) */
 			(void)u64map__set(c->tables_wait, pid,
 					  clock__mono_ns() | 1);
 			return;
@@ -427,7 +432,7 @@ static void sync_tables(struct collector *c, uint32_t pid, struct target *t)
 
 void collector__prepare(struct collector *c, uint32_t pid)
 {
-	if (c->bu && pid && !(c->go_pids && u64map__get(c->go_pids, pid))) {
+	if (pid && wants_tables(c, pid)) {
 		struct target *t = targets__get(c->targets, (pid_t)pid);
 
 		/* before its probes: nothing to wait for */

@@ -192,16 +192,14 @@ double overhead__cost(double ns_per_hit, const struct overhead_situ *s)
 		return ns_per_hit;
 	on_cpu = (double)s->on_cpu_ns;
 	/* the program's own system time per CPU ns, from its steps without
-	 * probes; 0 (all of it the probes') until there is enough */
-	if (s->off_cpu_ns >= OVERHEAD_SITU_MIN_OFF_NS) {
+	 * probes, else its life before them; 0 (all of it the probes')
+	 * while neither has enough */
+	if (s->off_cpu_ns >= OVERHEAD_SITU_MIN_OFF_NS)
 		r = (double)s->off_sys_ns / (double)s->off_cpu_ns;
-		if (r > OVERHEAD_SITU_MAX_OWN)
-			return ns_per_hit;	/* its syscalls, mostly */
-	} else if (s->base_cpu_ns >= OVERHEAD_SITU_MIN_OFF_NS) {
+	else if (s->base_cpu_ns >= OVERHEAD_SITU_MIN_OFF_NS)
 		r = (double)s->base_sys_ns / (double)s->base_cpu_ns;
-		if (r > OVERHEAD_SITU_MAX_OWN)
-			return ns_per_hit;	/* its syscalls, mostly */
-	}
+	if (r > OVERHEAD_SITU_MAX_OWN)
+		return ns_per_hit;	/* its syscalls, mostly */
 	/* sys_on = r x (on_cpu - probe) + psys, probe = USER x psys */
 	psys = ((double)s->on_sys_ns - r * on_cpu) /
 	       (1 - r * OVERHEAD_SITU_USER);

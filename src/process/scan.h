@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * scan.h - the node agent's walk of /proc: every process id, and each
- * process's name, start time and memory figures from its stat and status
- * files (bounded reads through util/fileio.h). Kernel threads have no
- * VmRSS and are left out by the reader.
+ * process's name, start time and memory figures from its stat file
+ * (a bounded read through util/fileio.h). Kernel threads and zombies have
+ * no memory and are left out by the reader.
  */
 #ifndef MEMTEL_PROCESS_SCAN_H
 #define MEMTEL_PROCESS_SCAN_H
@@ -30,8 +30,14 @@ int proc_scan__pids(pid_t **out, size_t *n, size_t max);
  * the comm into comm (size bytes) if not NULL. 0 or -EINVAL. */
 int proc_scan__parse_stat(const char *text, uint64_t *start_ticks,
 			  char *comm, size_t size);
-/* pid's stat and status into out. 0, -ENODATA (a kernel thread or a
- * zombie) or -errno (-ESRCH: gone). */
+/* VmRSS and VmSize from /proc/PID/stat text: rss (field 24, pages of
+ * page_size bytes) and vsize (field 23, bytes), the counters status
+ * prints. 0, -ENODATA (a kernel thread or a zombie: no memory) or
+ * -EINVAL. */
+int proc_scan__parse_stat_mem(const char *text, uint64_t page_size,
+			      struct proc_mem *out);
+/* pid's stat into out. 0, -ENODATA (a kernel thread or a zombie) or
+ * -errno (-ESRCH: gone). */
 int proc_scan__read(pid_t pid, struct proc_info *out);
 
 #endif /* MEMTEL_PROCESS_SCAN_H */

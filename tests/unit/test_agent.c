@@ -18,6 +18,7 @@
 
 #include "cli/agent.h"
 #include "process/scan.h"
+#include "util/fileio.h"
 
 static char cfg_path[64];
 
@@ -230,9 +231,39 @@ static void test_parse_stat(void **state)
 					       0), -EINVAL);
 }
 
+static void test_parse_stat_mem(void **state)
+{
+	/* fields 9 (flags), 23 (vsize, bytes) and 24 (rss, pages) */
+	const char *user = "7 (a b) S 1 7 7 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 "
+			   "0 555 10485760 300 18446744073709551615\n";
+	const char *kthread = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 "
+			      "20 0 1 0 1 0 0 18446744073709551615\n";
+	const char *zombie = "9 (z) Z 1 9 9 0 -1 4227084 0 0 0 0 0 0 0 0 20 0 1 "
+			     "0 77 0 0 18446744073709551615\n";
+	struct proc_mem m = { 0 };
+
+	(void)state;
+	assert_int_equal(proc_scan__parse_stat_mem(user, 4096, &m), 0);
+	assert_int_equal(m.virtual_bytes, 10485760);
+	assert_int_equal(m.rss_bytes, 300 * 4096);
+	assert_int_equal(proc_scan__parse_stat_mem(kthread, 4096, &m),
+			 -ENODATA);
+	assert_int_equal(proc_scan__parse_stat_mem(zombie, 4096, &m),
+			 -ENODATA);
+	assert_int_equal(proc_scan__parse_stat_mem("7 (a) S 1 7", 4096, &m),
+			 -EINVAL);
+	assert_int_equal(proc_scan__parse_stat_mem(user, 0, &m), -EINVAL);
+	/* rss pages that overflow in bytes */
+	assert_int_equal(proc_scan__parse_stat_mem(
+		"7 (a) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 4096 "
+		"18446744073709551615 0\n", 4096, &m), -EINVAL);
+}
+
 static void test_scan_self(void **state)
 {
 	struct proc_info me;
+	struct proc_mem st = { 0 };
+	char *text = NULL;
 	pid_t *pids;
 	size_t n, i;
 	bool found = false;
@@ -248,6 +279,22 @@ static void test_scan_self(void **state)
 	assert_true(me.mem.virtual_bytes >= me.mem.rss_bytes);
 	assert_true(me.start_ticks > 0);
 	assert_string_equal(me.comm, "test_agent");
+	/* the figures status prints (VmRSS may move by the pages the
+	 * reads themselves touch) */
+	assert_int_equal(fileio__read_text("/proc/self/status", 0, 1 << 16,
+					   &text, NULL), 0);
+	assert_int_equal(procstat__parse_status(text, &st), 0);
+	free(text);
+	assert_int_equal(me.mem.virtual_bytes, st.virtual_bytes);
+	assert_true(me.mem.rss_bytes + (1 << 20) > st.rss_bytes &&
+		    st.rss_bytes + (1 << 20) > me.mem.rss_bytes);
+	/* a kernel thread (kthreadd is pid 2 where the pid namespace is the
+	 * host's) has no memory */
+	if (!fileio__read_text("/proc/2/comm", 0, 64, &text, NULL)) {
+		if (!strcmp(text, "kthreadd\n"))
+			assert_int_equal(proc_scan__read(2, &me), -ENODATA);
+		free(text);
+	}
 	assert_int_equal(proc_scan__read(0x7ffffff0, &me), -ESRCH);
 }
 
@@ -261,6 +308,7 @@ int main(void)
 		cmocka_unit_test(test_max_overhead),
 		cmocka_unit_test(test_flag_errors),
 		cmocka_unit_test(test_parse_stat),
+		cmocka_unit_test(test_parse_stat_mem),
 		cmocka_unit_test(test_scan_self),
 	};
 

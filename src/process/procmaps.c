@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,41 +28,88 @@ static int mapping_cmp(const void *a, const void *b)
 	return 0;
 }
 
+/* A number in base 16 or 10 at *p, ending before lim: at least one
+ * digit and no overflow; *p moves past it. */
+static bool take_num(const char **p, const char *lim, unsigned int base,
+		     unsigned long long *out)
+{
+	unsigned long long v = 0;
+	const char *q = *p;
+
+	for (; q < lim; q++) {
+		unsigned int d;
+
+		if (*q >= '0' && *q <= '9')
+			d = (unsigned int)(*q - '0');
+		else if (base == 16 && *q >= 'a' && *q <= 'f')
+			d = (unsigned int)(*q - 'a' + 10);
+		else if (base == 16 && *q >= 'A' && *q <= 'F')
+			d = (unsigned int)(*q - 'A' + 10);
+		else
+			break;
+		if (v > (ULLONG_MAX - d) / base)
+			return false;
+		v = v * base + d;
+	}
+	if (q == *p)
+		return false;
+	*out = v;
+	*p = q;
+	return true;
+}
+
+/* The separator c at *p (moved past it). */
+static bool take_char(const char **p, const char *lim, char c)
+{
+	if (*p >= lim || **p != c)
+		return false;
+	(*p)++;
+	return true;
+}
+
+/* One line as the kernel prints it (show_map_vma): "start-end perms
+ * pgoff major:minor inode [path]", hex but for the inode. Parsed by hand:
+ * sscanf was a third of reading a new process's maps. */
 int procmaps__parse_line(const char *line, size_t len, struct mt_mapping *mp)
 {
-	unsigned long long start, end, pgoff, inode;
-	unsigned int major, minor;
+	unsigned long long start, end, pgoff, inode, major, minor;
+	const char *p = line, *lim = line + len, *path;
 	char perms[5];
-	const char *path;
 	size_t plen;
-	int pos = -1;
-	char *tmp;
+	int i;
 
-	/* sscanf needs a NUL-terminated copy of just this line. */
-	tmp = strndup(line, len);
-	if (!tmp)
-		return -ENOMEM;
-	if (sscanf(tmp, "%llx-%llx %4s %llx %x:%x %llu%n", &start, &end, perms,
-		   &pgoff, &major, &minor, &inode, &pos) != 7 || pos < 0 ||
-	    strlen(perms) != 4 || end < start ||
-	    (tmp[pos] != '\0' && tmp[pos] != ' ' && tmp[pos] != '\t')) {
-		free(tmp);
+	if (!take_num(&p, lim, 16, &start) || !take_char(&p, lim, '-') ||
+	    !take_num(&p, lim, 16, &end) || !take_char(&p, lim, ' '))
 		return -EINVAL;
+	for (i = 0; i < 4; i++) {
+		if (p >= lim || *p == ' ' || *p == '\t' || !*p)
+			return -EINVAL;
+		perms[i] = *p++;
 	}
+	perms[4] = '\0';
+	if (!take_char(&p, lim, ' ') || !take_num(&p, lim, 16, &pgoff) ||
+	    !take_char(&p, lim, ' ') || !take_num(&p, lim, 16, &major) ||
+	    !take_char(&p, lim, ':') || !take_num(&p, lim, 16, &minor) ||
+	    !take_char(&p, lim, ' ') || !take_num(&p, lim, 10, &inode) ||
+	    end < start || major > UINT_MAX || minor > UINT_MAX ||
+	    (p < lim && *p != ' ' && *p != '\t'))
+		return -EINVAL;
 
-	path = tmp + pos;
-	while (*path == ' ' || *path == '\t')
+	path = p;
+	while (path < lim && (*path == ' ' || *path == '\t'))
 		path++;
-	plen = strlen(path);
+	plen = (size_t)(lim - path);
+	/* a NUL inside the line ends the path, as it ended sscanf's copy */
+	plen = strnlen(path, plen);
 
 	memset(mp, 0, sizeof(*mp));
 	if (plen > strlen(DELETED_SUFFIX) &&
-	    !strcmp(path + plen - strlen(DELETED_SUFFIX), DELETED_SUFFIX)) {
+	    !memcmp(path + plen - strlen(DELETED_SUFFIX), DELETED_SUFFIX,
+		    strlen(DELETED_SUFFIX))) {
 		plen -= strlen(DELETED_SUFFIX);
 		mp->deleted = true;
 	}
 	mp->path = strndup(path, plen);
-	free(tmp);
 	if (!mp->path)
 		return -ENOMEM;
 
@@ -68,8 +117,8 @@ int procmaps__parse_line(const char *line, size_t len, struct mt_mapping *mp)
 	mp->end = end;
 	mp->pgoff = pgoff;
 	mp->inode = inode;
-	mp->dev_major = major;
-	mp->dev_minor = minor;
+	mp->dev_major = (unsigned int)major;
+	mp->dev_minor = (unsigned int)minor;
 	memcpy(mp->perms, perms, sizeof(mp->perms));
 	return 0;
 }

@@ -175,14 +175,20 @@ static int resume_at_caller(struct target *t, pid_t tid, struct unwind_ctx *c)
  * ~50 us, so a file's rows are built once UNW_TAB_FDES_PER_WALK FDEs'
  * worth of walks stopped at it for lack of them (the build then costs
  * about what those walks cost): a binary seen in passing never pays for
- * them. A file with more FDEs than UNW_TAB_FILE_FDES, or more rows than
- * UNW_TAB_FILE_ROWS, stays with libdwfl. */
+ * them. A file of fewer than UNW_TAB_FDES_PER_WALK FDEs (the vdso, small
+ * tools) is built at its first walk, which is what one libdwfl walk
+ * costs. A file whose rows come from .debug_frame (Go) is built at its
+ * first walk too: there libdwfl opens and decompresses the file's whole
+ * DWARF in every new process (~9 ms for a 2 MB Go binary), more than
+ * the rows cost once (~3 us per FDE). A file with more FDEs than
+ * UNW_TAB_FILE_FDES, or more rows than UNW_TAB_FILE_ROWS, stays with
+ * libdwfl. */
 #define UNW_TAB_MAX_ROWS (3u << 19)  /* of all files: 18 MiB */
 #define UNW_TAB_FILE_ROWS (3u << 18) /* of one file */
 #define UNW_TAB_FILE_FDES (1u << 16)
 #define UNW_TAB_MAX_FILES 4096	     /* files remembered, then forgotten */
 #define UNW_TAB_FDES_PER_WALK 16
-#define UNW_TAB_MIN_USES 16
+#define UNW_TAB_MIN_USES 1
 
 enum { TAB_COUNTING, TAB_BUILT, TAB_NONE };
 
@@ -296,7 +302,8 @@ static const struct cfitable *tab_of(const struct target_module *tm, Elf *elf)
 		}
 		if (err || !fdes || fdes > UNW_TAB_FILE_FDES)
 			e->state = TAB_NONE;
-		e->need = fdes / UNW_TAB_FDES_PER_WALK;
+		e->need = e->debug_frame ? UNW_TAB_MIN_USES :
+					   fdes / UNW_TAB_FDES_PER_WALK;
 		if (e->need < UNW_TAB_MIN_USES)
 			e->need = UNW_TAB_MIN_USES;
 	}
@@ -326,11 +333,13 @@ static const struct cfitable *tab_of(const struct target_module *tm, Elf *elf)
 	return e->state == TAB_BUILT ? &e->rows : NULL;
 }
 
-/* The row for lookup address addr of target t. *end is set when there
- * is none but the stack ends there: addr is in a file whose rows come
- * from .debug_frame (Go) and has none (the runtime's assembly, its
- * system stack's bottom). libdwfl would open the whole DWARF of the
- * process's binary for a frame-pointer guess past it, per process. */
+/* The row for lookup address addr of target t. *end is set when the
+ * row is none or INVALID but the stack ends there: addr is in a file
+ * whose rows come from .debug_frame (Go) and has no rule for it (the
+ * runtime's assembly, its system stack's bottom, or a return address
+ * read past a stack switch that points into the binary's data). libdwfl
+ * would open the whole DWARF of the process's binary for a frame-pointer
+ * guess past it, per process (~7 ms each time). */
 static const struct mt_unw_row *row_of(struct target *t, uint64_t addr,
 				       bool *end)
 {
@@ -353,7 +362,8 @@ static const struct mt_unw_row *row_of(struct target *t, uint64_t addr,
 	if (!ct)
 		return NULL;
 	r = cfitable__find(ct, addr - bias);
-	if (!r && ((const struct unw_tab *)((const char *)ct -
+	if ((!r || r->cfa == MT_UNW_CFA_INVALID) &&
+	    ((const struct unw_tab *)((const char *)ct -
 			offsetof(struct unw_tab, rows)))->debug_frame)
 		*end = true;
 	return r;
@@ -374,8 +384,10 @@ static int table_walk(struct target *t, struct unwind_ctx *c)
 		bool end = false;
 
 		r = row_of(t, pc - (c->n ? 1 : 0), &end);
-		if (!r && end && c->n) {
-			c->pcs[c->n++] = pc;
+		if (end && c->n) {
+			/* a pc in a gap between FDEs (INVALID) is no code */
+			if (!r)
+				c->pcs[c->n++] = pc;
 			return (int)c->n;
 		}
 		if (!r)

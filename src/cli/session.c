@@ -861,10 +861,15 @@ static void bpfunwind_debug(const struct session *s)
 		 (unsigned long long)cnt[MT_CNT_UNW_STACKS_FULL]);
 }
 
-/* The loop's nap between drains: 5 ms while records come, doubling to
- * 20 ms while none do. */
+/* The loop's nap between drains: 5 ms while records come fast, doubling
+ * to 20 ms while a drain finds fewer than SESSION_NAP_FEW (up to 100k
+ * records/s: 2000 records, a few MiB of the 32 MiB ring, come in 20 ms).
+ * A sampled heap and the CPU sampler bring a few hundred records a
+ * second: waking every 5 ms for them was 200 context switches a second,
+ * a fifth of the profiler's own CPU, part of it on the target's CPU. */
 #define SESSION_NAP_MIN_NS (5 * 1000 * 1000L)
 #define SESSION_NAP_MAX_NS (20 * 1000 * 1000L)
+#define SESSION_NAP_FEW 512
 
 /* Drain events until --duration, a signal or the target's exit. */
 static int session__loop(struct session *s)
@@ -907,10 +912,11 @@ static int session__loop(struct session *s)
 			s->end_reason = "duration reached";
 			break;
 		}
-		/* idle: wake less often, up to the budget's 20 ms rounds (a
-		 * burst after idling fills a few MiB of the 32 MiB ring at
-		 * most); ptrace stops cut the nap short (on_child) */
-		if (n > 0)
+		/* idle or a trickle: wake less often, up to the budget's
+		 * 20 ms rounds (a burst after idling fills a few MiB of the
+		 * 32 MiB ring at most); ptrace stops cut the nap short
+		 * (on_child) */
+		if (n >= SESSION_NAP_FEW)
 			nap_ns = SESSION_NAP_MIN_NS;
 		else if (nap_ns < SESSION_NAP_MAX_NS)
 			nap_ns *= 2;

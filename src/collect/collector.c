@@ -159,16 +159,24 @@ void collector__fini(struct collector *c)
 	}
 }
 
-/* Intern a stack; a stack seen for the first time is symbolized now,
- * while its process still has the same modules mapped. */
-static uint32_t intern(struct stacks *st, struct symcache *sc, uint32_t pid,
-		       const uint64_t *pcs, uint32_t n, bool leaf_exact)
+/* pid's image now (targets__image): stacks and symbols are of it. */
+static uint32_t image_of(const struct collector *c, uint32_t pid)
+{
+	return c->targets ? targets__image(c->targets, (pid_t)pid) : 0;
+}
+
+/* Intern a stack of pid's current image; a stack seen for the first time
+ * is symbolized now, while its process still has the same modules
+ * mapped. */
+static uint32_t intern(const struct collector *c, struct stacks *st,
+		       struct symcache *sc, uint32_t pid, const uint64_t *pcs,
+		       uint32_t n, bool leaf_exact)
 {
 	size_t before = stacks__count(st);
 	struct stack_view v;
 	uint32_t id;
 
-	id = stacks__intern(st, pid, pcs, n, leaf_exact);
+	id = stacks__intern(st, pid, image_of(c, pid), pcs, n, leaf_exact);
 	if (id && stacks__count(st) != before && sc &&
 	    stacks__get(st, id, &v))
 		symcache__prime(sc, &v);
@@ -210,7 +218,8 @@ static int user_stack(struct collector *c, uint32_t pid, uint32_t tid,
 static const char *go_func(struct collector *c, uint32_t pid,
 			   const uint64_t *pcs, size_t i)
 {
-	const struct sym_result *r = symcache__get(c->syms, pid, pcs[i], i > 0);
+	const struct sym_result *r = symcache__get(c->syms, pid, image_of(c, pid),
+						   pcs[i], i > 0);
 
 	return r->n_frames ? r->frames[r->n_frames - 1].function : NULL;
 }
@@ -342,7 +351,7 @@ static void on_cpu(struct collector *c, const struct mt_cpu_sample *e,
 	}
 	if (!n)
 		return;
-	id = intern(c->stacks, c->syms, e->hdr.pid, pcs, (uint32_t)n, true);
+	id = intern(c, c->stacks, c->syms, e->hdr.pid, pcs, (uint32_t)n, true);
 	memcpy(comm, e->comm, MT_COMM_LEN);
 	comm[MT_COMM_LEN] = '\0';
 	if (!id || cpustate__add(c->cpu, id, e->hdr.pid, e->hdr.tid, comm))
@@ -513,7 +522,7 @@ static void on_enter(struct collector *c, const struct mt_alloc_enter *e,
 		drop = go_runtime_frames(c, e->hdr.pid, pcs, (size_t)n);
 	if (e->hdr.op == MT_OP_ALLOC_SAMPLED && n > 0)
 		drop = allocator_frames(t, pcs, (size_t)n);
-	id = intern(heap_stacks(c), heap_syms(c), e->hdr.pid, pcs + drop,
+	id = intern(c, heap_stacks(c), heap_syms(c), e->hdr.pid, pcs + drop,
 		    (uint32_t)(n - (int)drop), drop == 0);
 	if (!id) {
 		c->errors++;
@@ -563,7 +572,7 @@ static uint32_t stack_of_key(struct collector *c,
 	if (n <= 2)
 		c->unwind_short++;
 	drop = n > 1 ? 1 : 0;
-	id = intern(heap_stacks(c), heap_syms(c), e->hdr.pid, pcs + drop,
+	id = intern(c, heap_stacks(c), heap_syms(c), e->hdr.pid, pcs + drop,
 		    (uint32_t)(n - (int)drop), drop == 0);
 	if (!id) {
 		c->errors++;
@@ -653,7 +662,8 @@ static const char *component(struct collector *c, uint32_t id)
 		return (const char *)(uintptr_t)*hit;
 	if (!stacks__get(heap_stacks(c), id, &v) || !v.n || !heap_syms(c))
 		return "unknown";
-	r = symcache__get(heap_syms(c), v.pid, v.pcs[0], !v.leaf_exact);
+	r = symcache__get(heap_syms(c), v.pid, v.image, v.pcs[0],
+			  !v.leaf_exact);
 	if (r->n_frames && r->frames[0].function)
 		name = strdup(r->frames[0].function);
 	else if (asprintf(&name, "0x%llx", (unsigned long long)v.pcs[0]) < 0)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * stacks.c - stack interning. Program counters live in one growing array;
- * util/table.h indexes the entries by a hash of (pid, flags, pcs) and
+ * util/table.h indexes the entries by a hash of (pid, image, flags, pcs) and
  * compares candidates in full. Ids are dense, 1-based.
  */
 #include <errno.h>
@@ -16,7 +16,7 @@ struct stack_ent {
 	uint64_t hash;
 	size_t off;		/* into pcs */
 	uint32_t n;
-	uint32_t pid;
+	uint32_t pid, image;
 	bool leaf_exact;
 };
 
@@ -28,18 +28,18 @@ struct stacks {
 	struct table index;	/* hash -> id */
 };
 
-static uint64_t hash_stack(uint32_t pid, const uint64_t *pcs, uint32_t n,
-			   bool leaf_exact)
+static uint64_t hash_stack(uint32_t pid, uint32_t image, const uint64_t *pcs,
+			   uint32_t n, bool leaf_exact)
 {
 	uint64_t h = hash__u64(HASH_SEED, ((uint64_t)pid << 1) | leaf_exact);
 
-	h = hash__u64(h, n);
+	h = hash__u64(h, (uint64_t)image << 32 | n);
 	return hash__words(h, pcs, n);
 }
 
 struct stack_key {
 	const struct stacks *s;
-	uint32_t pid, n;
+	uint32_t pid, image, n;
 	bool leaf_exact;
 	const uint64_t *pcs;
 };
@@ -49,7 +49,7 @@ static bool stack_eq(const void *ctx, size_t id)
 	const struct stack_key *k = ctx;
 	const struct stack_ent *e = &k->s->ents[id];
 
-	return e->n == k->n && e->pid == k->pid &&
+	return e->n == k->n && e->pid == k->pid && e->image == k->image &&
 	       e->leaf_exact == k->leaf_exact &&
 	       (!k->n || !memcmp(k->s->pcs + e->off, k->pcs,
 				 k->n * sizeof(*k->pcs)));
@@ -82,11 +82,11 @@ void stacks__free(struct stacks *s)
 	free(s);
 }
 
-uint32_t stacks__intern(struct stacks *s, uint32_t pid, const uint64_t *pcs,
-			uint32_t n, bool leaf_exact)
+uint32_t stacks__intern(struct stacks *s, uint32_t pid, uint32_t image,
+			const uint64_t *pcs, uint32_t n, bool leaf_exact)
 {
-	uint64_t h = hash_stack(pid, pcs, n, leaf_exact);
-	struct stack_key key = { s, pid, n, leaf_exact, pcs };
+	uint64_t h = hash_stack(pid, image, pcs, n, leaf_exact);
+	struct stack_key key = { s, pid, image, n, leaf_exact, pcs };
 	int64_t found = table__find(&s->index, h, stack_eq, &key);
 	struct stack_ent *e;
 	uint32_t id;
@@ -120,6 +120,7 @@ uint32_t stacks__intern(struct stacks *s, uint32_t pid, const uint64_t *pcs,
 	e->off = s->n_pcs;
 	e->n = n;
 	e->pid = pid;
+	e->image = image;
 	e->leaf_exact = leaf_exact;
 	if (table__add(&s->index, h, id))
 		goto nomem;
@@ -141,6 +142,7 @@ bool stacks__get(const struct stacks *s, uint32_t id, struct stack_view *out)
 		return false;
 	e = &s->ents[id];
 	out->pid = e->pid;
+	out->image = e->image;
 	out->n = e->n;
 	out->leaf_exact = e->leaf_exact;
 	out->pcs = s->pcs + e->off;

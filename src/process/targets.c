@@ -5,7 +5,9 @@
  * so a node-wide session cannot grow without limit. Each entry remembers
  * its process's start time: a pid found reused at a reap (same number,
  * another start) is closed at once, so the new process never gets the old
- * one's maps and symbols.
+ * one's maps and symbols. Each opening of a pid is an image with a number
+ * of its own (targets__image), which stacks and symbol caches key on: what
+ * was learnt of a pid before an exec or a reuse stays with that image.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,8 +28,34 @@ struct targets {
 	struct u64map by_pid;	/* pid -> struct target * or TARGET_FAILED */
 	struct u64map gone_once;	/* pids found gone at the last reap */
 	struct u64map started;	/* pid -> start time (stat field 22) */
+	struct u64map images;	/* pid -> image number of its open target */
+	uint32_t last_image;	/* image numbers handed out, 1..last_image */
 	size_t open, max;
 };
+
+/* pid's entry went (closed, forgotten or failed): its image ends. */
+static void image_end(struct targets *tg, pid_t pid)
+{
+	u64map__del(&tg->images, (uint64_t)pid, NULL);
+}
+
+/* pid has a new target: a new image number (never 0; after 2^32 - 1
+ * openings it starts again at 1, which a stack of then still held by a
+ * window would have to share pid and number with to be confused). */
+static void image_begin(struct targets *tg, pid_t pid)
+{
+	if (++tg->last_image == 0)
+		tg->last_image = 1;
+	if (u64map__set(&tg->images, (uint64_t)pid, tg->last_image))
+		image_end(tg, pid);	/* no memory: image 0, no symbols */
+}
+
+uint32_t targets__image(const struct targets *tg, pid_t pid)
+{
+	const uint64_t *v = u64map__get(&tg->images, (uint64_t)pid);
+
+	return v ? (uint32_t)*v : 0;
+}
 
 struct targets *targets__new(size_t max)
 {
@@ -51,6 +79,7 @@ void targets__free(struct targets *tg)
 	u64map__free(&tg->by_pid);
 	u64map__free(&tg->gone_once);
 	u64map__free(&tg->started);
+	u64map__free(&tg->images);
 	free(tg);
 }
 
@@ -107,6 +136,7 @@ struct target *targets__get(struct targets *tg, pid_t pid)
 		return NULL;
 	}
 	tg->open++;
+	image_begin(tg, pid);
 	return t;
 }
 
@@ -139,6 +169,7 @@ size_t targets__reap(struct targets *tg, pid_t keep_pid)
 		}
 		u64map__del(&tg->gone_once, key, NULL);
 		u64map__del(&tg->started, key, NULL);
+		image_end(tg, (pid_t)key);
 		if (val != TARGET_FAILED) {
 			target__close((struct target *)(uintptr_t)val);
 			tg->open--;
@@ -154,6 +185,7 @@ int targets__add(struct targets *tg, struct target *t)
 	if (u64map__set(&tg->by_pid, (uint64_t)target__pid(t), (uintptr_t)t))
 		return -ENOMEM;
 	tg->open++;
+	image_begin(tg, target__pid(t));
 	return 0;
 }
 
@@ -162,6 +194,7 @@ void targets__forget(struct targets *tg, pid_t pid)
 	uint64_t val;
 
 	u64map__del(&tg->gone_once, (uint64_t)pid, NULL);
+	image_end(tg, pid);
 	if (!u64map__del(&tg->by_pid, (uint64_t)pid, &val))
 		return;
 	if (val != TARGET_FAILED) {

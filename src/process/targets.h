@@ -20,6 +20,10 @@ struct targets *targets__new(size_t max);
 void targets__free(struct targets *tg);
 /* The target for pid, opened on first use; NULL if it cannot be. */
 struct target *targets__get(struct targets *tg, pid_t pid);
+/* The image number of pid's open target: a new one (>= 1) at every
+ * opening, so a pid that exec'd or was reused has another; 0 when none is
+ * open (never opened, failed, forgotten or reaped). */
+uint32_t targets__image(const struct targets *tg, pid_t pid);
 /* Only look: NULL if pid was never opened. */
 struct target *targets__find(struct targets *tg, pid_t pid);
 /* Close the targets of processes that have exited (except keep_pid, the

@@ -136,7 +136,7 @@ static const char *component(const struct telemetry_model *m,
 
 	if (!stacks__get(m->stacks, stack_id, &v) || !v.n)
 		return "unknown";
-	r = m->syms ? symcache__get(m->syms, v.pid, v.pcs[0],
+	r = m->syms ? symcache__get(m->syms, v.pid, v.image, v.pcs[0],
 				    !v.leaf_exact) : NULL;
 	if (r && r->n_frames && r->frames[0].function) {
 		snprintf(buf, len, "%s", r->frames[0].function);
@@ -490,7 +490,7 @@ static void print_suspects(struct telemetry *t, FILE *out, int max_frames)
 			continue;
 		for (k = 0; k < v.n && (int)k < max_frames; k++) {
 			const struct sym_result *r = symcache__get(
-				t->o.syms, v.pid, v.pcs[k],
+				t->o.syms, v.pid, v.image, v.pcs[k],
 				stack_view__is_return(&v, k));
 
 			if (r->n_frames && r->frames[0].function && r->frames[0].file)

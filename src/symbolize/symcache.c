@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * symcache.c - per-session symbol cache. Each (pid, pc) is translated once
- * to (file, ELF address) with the process's own module map, ideally while
- * the process is alive (symcache__prime at the first sight of a stack);
+ * symcache.c - per-session symbol cache. Each (pid, image, pc) is
+ * translated once to (file, ELF address) with the process's own module
+ * map, ideally while the process is alive (symcache__prime at the first
+ * sight of a stack); a pc of an image that is no longer the pid's open
+ * one (it exec'd, or the pid was reused) is never looked up in the new
+ * one's maps: only what was primed then answers for it;
  * symbolization itself happens once per (file, address) in symdb. A pc is looked up as pc - 1 when it
  * is a return address (every frame but an exact leaf), so the line of the
  * call is reported.
@@ -30,7 +33,8 @@ struct symcache {
 	struct targets *tg;
 	struct ksyms *ks;
 	struct symdb *db;
-	struct u64map by_pid;	/* pid -> struct u64map * (key -> pc_ent *) */
+	/* stacks__image_key(pid, image) -> struct u64map * (key -> pc_ent *) */
+	struct u64map by_pid;
 	struct u64map kernel;	/* key -> struct pc_ent * */
 	struct sym_result view;	/* what symcache__get returns */
 	struct pc_ent none;
@@ -131,11 +135,12 @@ static uint32_t file_of(struct symcache *sc, const struct target_module *m)
 	return file;
 }
 
-/* Find or make the entry of (pid, pc). */
-static struct pc_ent *entry(struct symcache *sc, uint32_t pid, uint64_t pc,
-			    bool is_return)
+/* Find or make the entry of (pid, image, pc). */
+static struct pc_ent *entry(struct symcache *sc, uint32_t pid, uint32_t image,
+			    uint64_t pc, bool is_return)
 {
 	uint64_t key = key_of(pc, is_return), *hit;
+	uint64_t proc = stacks__image_key(pid, image);
 	struct target_loc loc;
 	struct pc_ent *e;
 	struct u64map *m;
@@ -144,14 +149,14 @@ static struct pc_ent *entry(struct symcache *sc, uint32_t pid, uint64_t pc,
 	if (ksyms__is_kernel(pc)) {
 		m = &sc->kernel;
 	} else {
-		hit = u64map__get(&sc->by_pid, pid);
+		hit = u64map__get(&sc->by_pid, proc);
 		if (hit) {
 			m = (struct u64map *)(uintptr_t)*hit;
 		} else {
 			m = calloc(1, sizeof(*m));
 			if (!m)
 				return &sc->none;
-			if (u64map__set(&sc->by_pid, pid, (uintptr_t)m)) {
+			if (u64map__set(&sc->by_pid, proc, (uintptr_t)m)) {
 				free(m);
 				return &sc->none;
 			}
@@ -167,7 +172,9 @@ static struct pc_ent *entry(struct symcache *sc, uint32_t pid, uint64_t pc,
 	if (ksyms__is_kernel(pc)) {
 		e->owned = kernel_result(sc, pc, is_return);
 	} else {
-		t = targets__find(sc->tg, (pid_t)pid);
+		/* only the image open now has maps to ask */
+		t = image && targets__image(sc->tg, (pid_t)pid) == image ?
+			    targets__find(sc->tg, (pid_t)pid) : NULL;
 		if (t && target__locate(t, pc, &loc) == 0) {
 			e->file = file_of(sc, loc.mod);
 			e->vaddr = loc.vaddr;
@@ -202,7 +209,7 @@ void symcache__prime(struct symcache *sc, const struct stack_view *v)
 
 	for (k = 0; k < v->n; k++) {
 		bool ret = stack_view__is_return(v, k);
-		struct pc_ent *e = entry(sc, v->pid, v->pcs[k], ret);
+		struct pc_ent *e = entry(sc, v->pid, v->image, v->pcs[k], ret);
 
 		if (e->file)
 			symdb__lookup(sc->db, e->file, e->vaddr, ret);
@@ -210,9 +217,10 @@ void symcache__prime(struct symcache *sc, const struct stack_view *v)
 }
 
 const struct sym_result *symcache__get(struct symcache *sc, uint32_t pid,
-				       uint64_t pc, bool is_return)
+				       uint32_t image, uint64_t pc,
+				       bool is_return)
 {
-	struct pc_ent *e = entry(sc, pid, pc, is_return);
+	struct pc_ent *e = entry(sc, pid, image, pc, is_return);
 	const struct sym_result *r;
 
 	if (e->owned)

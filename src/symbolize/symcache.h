@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * symcache.h - the symbolize stage for sinks: (pid, pc) -> frames, each pc
- * symbolized once per session; kernel addresses through kallsyms. The
+ * symcache.h - the symbolize stage for sinks: (pid, image, pc) -> frames,
+ * each pc symbolized once per session; kernel addresses through kallsyms. The
  * profile sinks turn stacks into locations and names with
  * sinks/profile/profstack.h, which asks this cache for frames.
  */
@@ -28,10 +28,13 @@ void symcache__free(struct symcache *sc);
 /* Translate and symbolize every pc of a new stack now, while its process
  * is alive; later lookups are served from the cache. */
 void symcache__prime(struct symcache *sc, const struct stack_view *v);
-/* Frames of pc in process pid (kernel pcs ignore pid). Never NULL: an
- * unknown pc gives a result with no module and no frames. The result may
- * be overwritten by the next call. */
+/* Frames of pc in image `image` (targets__image) of process pid (kernel
+ * pcs ignore both). Never NULL: an unknown pc gives a result with no
+ * module and no frames, as does a pc of an image no longer open that was
+ * not primed while it was. The result may be overwritten by the next
+ * call. */
 const struct sym_result *symcache__get(struct symcache *sc, uint32_t pid,
-				       uint64_t pc, bool is_return);
+				       uint32_t image, uint64_t pc,
+				       bool is_return);
 
 #endif /* MEMTEL_SYMCACHE_H */

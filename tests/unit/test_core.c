@@ -68,14 +68,20 @@ static void test_stacks_intern(void **state)
 
 	(void)state;
 	assert_non_null(s);
-	ia = stacks__intern(s, 10, a, 3, false);
-	ib = stacks__intern(s, 10, b, 3, false);
+	ia = stacks__intern(s, 10, 0, a, 3, false);
+	ib = stacks__intern(s, 10, 0, b, 3, false);
 	assert_true(ia >= 1 && ib >= 1 && ia != ib);
-	assert_int_equal(stacks__intern(s, 10, a, 3, false), ia);
+	assert_int_equal(stacks__intern(s, 10, 0, a, 3, false), ia);
 	/* same pcs, other process or other leaf kind: another stack */
-	assert_int_not_equal(stacks__intern(s, 11, a, 3, false), ia);
-	assert_int_not_equal(stacks__intern(s, 10, a, 3, true), ia);
-	assert_int_not_equal(stacks__intern(s, 10, a, 2, false), ia);
+	assert_int_not_equal(stacks__intern(s, 11, 0, a, 3, false), ia);
+	assert_int_not_equal(stacks__intern(s, 10, 0, a, 3, true), ia);
+	assert_int_not_equal(stacks__intern(s, 10, 0, a, 2, false), ia);
+	/* same pid and pcs, another image of it (an exec, a reused pid):
+	 * another stack, which says its image */
+	ib = stacks__intern(s, 10, 2, b, 3, false);
+	assert_true(ib >= 1 && ib != stacks__intern(s, 10, 0, b, 3, false));
+	assert_true(stacks__get(s, ib, &v));
+	assert_int_equal(v.image, 2);
 	assert_true(stacks__get(s, ia, &v));
 	assert_int_equal(v.n, 3);
 	assert_int_equal(v.pid, 10);
@@ -85,9 +91,9 @@ static void test_stacks_intern(void **state)
 	for (i = 0; i < 50000; i++) {
 		uint64_t pcs[2] = { (uint64_t)i, 7 };
 
-		assert_int_not_equal(stacks__intern(s, 1, pcs, 2, false), 0);
+		assert_int_not_equal(stacks__intern(s, 1, 0, pcs, 2, false), 0);
 	}
-	assert_int_equal(stacks__count(s), 5 + 50000);
+	assert_int_equal(stacks__count(s), 6 + 50000);
 	/* ids stay valid after growth */
 	assert_true(stacks__get(s, ib, &v));
 	assert_int_equal(v.pcs[2], 4);

@@ -91,11 +91,13 @@ static int setup(void **state)
 	/* return addresses inside the functions (looked up at pc - 1) */
 	user[0] = (uint64_t)(uintptr_t)&otlpt_leaf + 4;
 	user[1] = (uint64_t)(uintptr_t)&otlpt_caller + 4;
-	f->user = stacks__intern(f->st, (uint32_t)getpid(), user, 2, false);
+	f->user = stacks__intern(f->st, (uint32_t)getpid(),
+				   targets__image(f->tg, getpid()), user, 2, false);
 	kern[0] = KBASE + 0x10;
 	kern[1] = KBASE + 0x1010;
 	kern[2] = user[0];
-	f->kernel = stacks__intern(f->st, (uint32_t)getpid(), kern, 3, true);
+	f->kernel = stacks__intern(f->st, (uint32_t)getpid(),
+				     targets__image(f->tg, getpid()), kern, 3, true);
 	assert_true(f->user && f->kernel);
 	f->res_attrs[0] = (struct otlp_attr){ .key = "service.name",
 					      .str = "test\xff" "svc" };

@@ -5,7 +5,10 @@
  * path and build ID; a return address is looked up at pc - 1 (the call's
  * line, not the next one); two functions never share an entry; kernel and
  * unknown pcs give empty results rather than garbage; symbols stay after
- * the target is closed (the file's private copy is the symdb's); the
+ * the target is closed (the file's private copy is the symdb's); a pid
+ * opened again (it exec'd, or was reused) is a new image whose maps never
+ * answer for the old one's pcs, while what was primed for the old one
+ * stays; the
  * sorted symbol index names every code address as libdwfl does, and the
  * per-unit scope index gives libdw's own inline chains.
  */
@@ -22,6 +25,7 @@
 #include <gelf.h>
 #include <cmocka.h>
 
+#include "model/stacks.h"
 #include "process/elfinfo.h"
 #include "symbolize/symcache.h"
 #include "symbolize/symdb.h"
@@ -48,6 +52,7 @@ static void test_self(void **state)
 	struct targets *tg;
 	struct symdb *db;
 	struct target *t;
+	uint32_t img;
 	ssize_t n;
 
 	(void)state;
@@ -65,8 +70,10 @@ static void test_self(void **state)
 	assert_int_equal(targets__add(tg, t), 0);
 	sc = symcache__new(tg, NULL, db);
 	assert_non_null(sc);
+	img = targets__image(tg, getpid());
+	assert_int_not_equal(img, 0);
 
-	r = symcache__get(sc, (uint32_t)getpid(), pc1, false);
+	r = symcache__get(sc, (uint32_t)getpid(), img, pc1, false);
 	assert_int_equal(r->n_frames >= 1, 1);
 	assert_string_equal(r->frames[r->n_frames - 1].function,
 			    "sc_first_function");
@@ -78,12 +85,12 @@ static void test_self(void **state)
 
 	/* a return address just past the first function's entry is looked
 	 * up at pc - 1: still the first function */
-	r = symcache__get(sc, (uint32_t)getpid(), pc1 + 1, true);
+	r = symcache__get(sc, (uint32_t)getpid(), img, pc1 + 1, true);
 	assert_int_equal(r->n_frames >= 1, 1);
 	assert_string_equal(r->frames[r->n_frames - 1].function,
 			    "sc_first_function");
 
-	r = symcache__get(sc, (uint32_t)getpid(), pc2, false);
+	r = symcache__get(sc, (uint32_t)getpid(), img, pc2, false);
 	assert_int_equal(r->n_frames >= 1, 1);
 	assert_string_equal(r->frames[r->n_frames - 1].function,
 			    "sc_second_function");
@@ -91,16 +98,16 @@ static void test_self(void **state)
 	assert_int_equal(symdb__files(db), 1);
 
 	/* a pc in no module and a kernel pc without kallsyms: empty */
-	r = symcache__get(sc, (uint32_t)getpid(), 16, false);
+	r = symcache__get(sc, (uint32_t)getpid(), img, 16, false);
 	assert_int_equal(r->n_frames, 0);
-	r = symcache__get(sc, (uint32_t)getpid(), 0xffffffff81000000ULL, false);
+	r = symcache__get(sc, (uint32_t)getpid(), img, 0xffffffff81000000ULL, false);
 	assert_int_equal(r->n_frames, 0);
 
 	/* the target closes (process reaped): cached and new lookups of the
 	 * same file still come from symdb's own copy */
 	targets__free(tg);
 	tg = NULL;
-	r = symcache__get(sc, (uint32_t)getpid(), pc2, false);
+	r = symcache__get(sc, (uint32_t)getpid(), img, pc2, false);
 	assert_string_equal(r->frames[r->n_frames - 1].function,
 			    "sc_second_function");
 
@@ -112,6 +119,60 @@ static void test_self(void **state)
 /* Two files claiming one build ID are two entries: a build ID alone
  * never decides (issue: a forged build ID renamed another binary's
  * functions). The same identity is one entry. */
+/* An exec or a reused pid, as the collector sees it: the pid's target
+ * forgotten and opened again. Stacks of the first image keep the names
+ * primed for them; a pc of it never primed gets none, though the open
+ * (second) image's maps could name it: they are another program's. */
+static void test_image(void **state)
+{
+	uint64_t pc1 = (uint64_t)(uintptr_t)sc_first_function;
+	uint64_t pc2 = (uint64_t)(uintptr_t)sc_second_function;
+	struct symdb *db = symdb__new();
+	struct targets *tg = targets__new(4);
+	struct stacks *st = stacks__new();
+	const struct sym_result *r;
+	struct stack_view v;
+	struct symcache *sc;
+	uint32_t a, b, id;
+
+	(void)state;
+	assert_true(db && tg && st);
+	sc = symcache__new(tg, NULL, db);
+	assert_non_null(sc);
+	assert_non_null(targets__get(tg, getpid()));
+	a = targets__image(tg, getpid());
+	assert_int_not_equal(a, 0);
+	id = stacks__intern(st, (uint32_t)getpid(), a, &pc1, 1, true);
+	assert_true(id && stacks__get(st, id, &v));
+	assert_int_equal(v.image, a);
+	symcache__prime(sc, &v);
+
+	targets__forget(tg, getpid());
+	assert_int_equal(targets__image(tg, getpid()), 0);
+	assert_non_null(targets__get(tg, getpid()));
+	b = targets__image(tg, getpid());
+	assert_true(b != 0 && b != a);
+
+	r = symcache__get(sc, (uint32_t)getpid(), a, pc1, false);
+	assert_true(r->n_frames >= 1);
+	assert_string_equal(r->frames[r->n_frames - 1].function,
+			    "sc_first_function");
+	r = symcache__get(sc, (uint32_t)getpid(), a, pc2, false);
+	assert_int_equal(r->n_frames, 0);
+	r = symcache__get(sc, (uint32_t)getpid(), b, pc2, false);
+	assert_true(r->n_frames >= 1);
+	assert_string_equal(r->frames[r->n_frames - 1].function,
+			    "sc_second_function");
+	/* and the stacks of the two images are two */
+	assert_int_not_equal(stacks__intern(st, (uint32_t)getpid(), b, &pc1, 1,
+					    true), id);
+
+	symcache__free(sc);
+	stacks__free(st);
+	targets__free(tg);
+	symdb__free(db);
+}
+
 static void test_identity(void **state)
 {
 	struct symdb_ident a = { .build_id = "feedface", .dev = 1, .ino = 2,
@@ -328,6 +389,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_self),
+		cmocka_unit_test(test_image),
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_sym_index),
 		cmocka_unit_test(test_scope_index),

@@ -93,8 +93,8 @@ static void fixture__open(struct fixture *f)
 	f->mm = memmetrics__new("session", "test", 0, f->t_s);
 	f->stacks = stacks__new();
 	assert_true(f->h && f->mm && f->stacks);
-	f->steady = (uint32_t)stacks__intern(f->stacks, 7, pcs_a, 1, false);
-	f->leak = (uint32_t)stacks__intern(f->stacks, 7, pcs_b, 1, false);
+	f->steady = (uint32_t)stacks__intern(f->stacks, 7, 0, pcs_a, 1, false);
+	f->leak = (uint32_t)stacks__intern(f->stacks, 7, 0, pcs_b, 1, false);
 	assert_true(f->steady != f->leak);
 	o.outdir = f->dir;
 	o.heap = f->h;

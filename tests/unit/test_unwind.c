@@ -90,7 +90,8 @@ __attribute__((noinline)) static void unwind_outer(void)
 
 static const char *name_of(struct symcache *sc, uint64_t pc, bool ret)
 {
-	const struct sym_result *r = symcache__get(sc, (uint32_t)getpid(), pc,
+	/* the one target of the test's registry: image 1 */
+	const struct sym_result *r = symcache__get(sc, (uint32_t)getpid(), 1, pc,
 						   ret);
 
 	return r->n_frames ? r->frames[r->n_frames - 1].function : NULL;

@@ -175,8 +175,9 @@ void heap_report__print_top(const struct heap_report *r, FILE *out, int top)
 
 			if (k)
 				fprintf(out, "\n        <- ");
-			print_frame(out, symcache__get(r->syms, v.pid, v.pcs[k],
-						       ret), v.pcs[k]);
+			print_frame(out, symcache__get(r->syms, v.pid, v.image,
+						       v.pcs[k], ret),
+				    v.pcs[k]);
 		}
 		if (v.n > 4)
 			fprintf(out, "\n        <- ... (%u more)", v.n - 4);

@@ -65,8 +65,8 @@ static uint32_t mapping(struct profstack *ps, const struct sym_result *r)
 	return profdict__mapping(ps->d, &m);
 }
 
-static uint32_t location(struct profstack *ps, uint32_t pid, uint64_t pc,
-			 bool is_return)
+static uint32_t location(struct profstack *ps, uint32_t pid, uint32_t image,
+			 uint64_t pc, bool is_return)
 {
 	struct pd_line_in lines[SYM_MAX_FRAMES];
 	uint64_t key = pc << 1 | is_return, *hit;
@@ -79,12 +79,14 @@ static uint32_t location(struct profstack *ps, uint32_t pid, uint64_t pc,
 	if (kernel) {
 		m = &ps->kernel;
 	} else {
-		hit = u64map__get(&ps->by_pid, pid);
+		hit = u64map__get(&ps->by_pid, stacks__image_key(pid, image));
 		if (hit) {
 			m = (struct u64map *)(uintptr_t)*hit;
 		} else {
 			m = calloc(1, sizeof(*m));
-			if (!m || u64map__set(&ps->by_pid, pid, (uintptr_t)m)) {
+			if (!m || u64map__set(&ps->by_pid,
+					      stacks__image_key(pid, image),
+					      (uintptr_t)m)) {
 				free(m);
 				ps->d->err = ps->d->err ? ps->d->err : -ENOMEM;
 				return 0;
@@ -94,7 +96,7 @@ static uint32_t location(struct profstack *ps, uint32_t pid, uint64_t pc,
 	hit = u64map__get(m, key);
 	if (hit)
 		return (uint32_t)*hit;
-	r = symcache__get(ps->sc, pid, pc, is_return);
+	r = symcache__get(ps->sc, pid, image, pc, is_return);
 	for (i = 0; i < r->n_frames; i++)
 		lines[i] = (struct pd_line_in){
 			.function = r->frames[i].function,
@@ -116,7 +118,7 @@ size_t profstack__locations(struct profstack *ps, const struct stack_view *v,
 	uint32_t k;
 
 	for (k = 0; k < v->n && n < max; k++) {
-		uint32_t id = location(ps, v->pid, v->pcs[k],
+		uint32_t id = location(ps, v->pid, v->image, v->pcs[k],
 				       stack_view__is_return(v, k));
 
 		if (id)
@@ -139,7 +141,7 @@ size_t profstack__names(struct symcache *sc, const struct stack_view *v,
 		bool kernel = ksyms__is_kernel(v->pcs[k]);
 		int f;
 
-		r = symcache__get(sc, v->pid, v->pcs[k],
+		r = symcache__get(sc, v->pid, v->image, v->pcs[k],
 				  stack_view__is_return(v, k));
 		for (f = 0; f < r->n_frames && n < sizeof(tmp) / sizeof(tmp[0]);
 		     f++) {

@@ -727,7 +727,8 @@ static __always_inline void emit_proc(__u32 type, __u32 pid, __u32 ppid)
 /* A tracked process forked: the child joins the set here, in the kernel,
  * before it runs, so the CPU sampler misses none of its life; userspace
  * attaches its heap probes when it reads the notice. New threads
- * (CLONE_THREAD: child pid != child tgid) are already covered. */
+ * (CLONE_THREAD: child pid != child tgid) are already covered. Sampling
+ * node-wide, every other new process is told too (MT_EV_PROC_IMAGE). */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -735,9 +736,14 @@ int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
 	struct mt_target zero = {};
 
-	if (!follow_children || ctgid != (__u32)BPF_CORE_READ(child, pid) ||
-	    !bpf_map_lookup_elem(&targets, &ptgid))
+	if (ctgid != (__u32)BPF_CORE_READ(child, pid))
 		return 0;
+	if (!follow_children || !bpf_map_lookup_elem(&targets, &ptgid)) {
+		/* node-wide: the pid may be reused, its symbols are new */
+		if (cpu_all)
+			emit_proc(MT_EV_PROC_IMAGE, ctgid, ptgid);
+		return 0;
+	}
 	if (bpf_map_update_elem(&targets, &ctgid, &zero, BPF_NOEXIST)) {
 		/* already there (userspace was first) is not a drop */
 		if (!bpf_map_lookup_elem(&targets, &ctgid))
@@ -749,15 +755,19 @@ int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
 }
 
 /* A tracked process exec'd: its allocator and symbols must be found again
- * in the new image. */
+ * in the new image. Sampling node-wide, every other exec is told too
+ * (MT_EV_PROC_IMAGE): its symbols are the new image's. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid,
 	     struct linux_binprm *bprm)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 
-	if (!follow_children || !bpf_map_lookup_elem(&targets, &tgid))
+	if (!follow_children || !bpf_map_lookup_elem(&targets, &tgid)) {
+		if (cpu_all)
+			emit_proc(MT_EV_PROC_IMAGE, tgid, 0);
 		return 0;
+	}
 	/* the old image's unwind tables must not walk the new one (a non-PIE
 	 * executable sits at the same address); userspace loads new ones */
 	bpf_map_delete_elem(&unw_procs, &tgid);

@@ -157,8 +157,8 @@ struct mt_cpu_sample {
 	__u8 stack[MT_MAX_STACK_BYTES];
 };
 
-/* MT_EV_PROC_FORK / MT_EV_PROC_EXEC: hdr.pid is the new (or exec'ing)
- * process, ppid its parent's tgid (0 for an exec). */
+/* MT_EV_PROC_FORK / MT_EV_PROC_EXEC / MT_EV_PROC_IMAGE: hdr.pid is the new
+ * (or exec'ing) process, ppid its parent's tgid (0 for an exec). */
 struct mt_proc_event {
 	struct mt_event_hdr hdr;
 	__u32 ppid;
@@ -248,6 +248,13 @@ struct mt_go_cgo_stack {
  * stack window followed by a RET.
  */
 #define MT_EV_ALLOC_STACK_RET 9
+
+/* Node-wide CPU sampling (--all, the agent): a process outside the target
+ * set forked a new process (hdr.pid, which may be a reused pid) or exec'd
+ * (ppid 0). What userspace knows of that pid (maps, symbols) is of
+ * another image from this point of the stream on. A struct
+ * mt_proc_event. */
+#define MT_EV_PROC_IMAGE 10
 
 #ifndef MT_UNW_MAX_FRAMES
 #define MT_UNW_MAX_FRAMES 127	/* pcs per BPF-unwound stack */

@@ -158,8 +158,11 @@ static int open_load(struct probes *p, const struct probes_opts *o,
 	p->skel->rodata->cpu_kernel = o->kernel_stacks;
 	set_unwind(p);
 	bpf_program__set_autoload(p->skel->progs.cpu_sample, o->cpu);
-	bpf_program__set_autoload(p->skel->progs.proc_fork, o->follow);
-	bpf_program__set_autoload(p->skel->progs.proc_exec, o->follow);
+	/* node-wide, forks and execs of any process renew its symbols */
+	bpf_program__set_autoload(p->skel->progs.proc_fork,
+				  o->follow || o->cpu_all);
+	bpf_program__set_autoload(p->skel->progs.proc_exec,
+				  o->follow || o->cpu_all);
 	/* the Go runtime's programs (probes__attach_go) load with the rest:
 	 * whether a target is Go is only known per process */
 	p->skel->rodata->session_mode = session;
@@ -229,7 +232,7 @@ struct probes *probes__load(const struct probes_opts *o)
 		if (err)
 			goto fail;
 	}
-	if (o->follow) {
+	if (o->follow || o->cpu_all) {
 		err = probes__attach_tracepoints(p);
 		if (err)
 			goto fail;

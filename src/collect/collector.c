@@ -877,6 +877,13 @@ int collector__on_event(void *ctx, void *data, size_t size)
 		else if (c->on_proc)
 			c->on_proc(c->proc_ctx, data);
 		break;
+	case MT_EV_PROC_IMAGE:
+		/* an untracked pid's next samples are of a new image (an
+		 * exec, a fork into a reused pid): its maps are read afresh
+		 * and its stacks and symbols are the new image's */
+		if (c->targets)
+			targets__forget(c->targets, (pid_t)h->pid);
+		break;
 	default:
 		c->errors++;
 	}

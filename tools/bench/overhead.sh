@@ -39,9 +39,10 @@
 #   preload  the same with LD_PRELOAD=libmemtel-sampler.so and no
 #            profiler: the library's own share of the sampler's cost
 # The sampler's verdict is the median of sampler / fresh over
-# BENCH_SAMPLER_PAIRS (3) pairs per round, each pair run back to back: on this shared VM throughput drifts by up
-# to 2x over minutes (the server's CPU per request does not), and a ratio
-# of medians over rounds mixes that drift into the ratio. The ratio to
+# BENCH_SAMPLER_PAIRS (3) pairs per round, each pair run back to back: on
+# this shared VM throughput drifts by up to 2x over minutes (the server's
+# CPU per request does not), and a ratio of medians over rounds mixes
+# that drift into the ratio. The ratio to
 # the long-lived `none` server and the server's CPU per request are
 # reported beside it, with the profiler's own CPU.
 # and the compile at default settings (`default`): target <= 1.10x wall. Configurations alternate over
@@ -230,8 +231,9 @@ steady_one() {
 	# at default settings; the profiler's CPU and the run's wall time
 	printf 'steadycpu\t%s\t%s\t%s\t0\t%s\n' "$cfg" "$round" \
 		"$(((c1 - c0) * 1000 / (2 * STEADY_REQUESTS)))" "$est" >>"$TMP/overhead.tsv"
-	printf 'profcpu\t%s\t%s\t%s\t%s\t\n' "$cfg" "$round" "$((p1 - p0))" \
-		"$(((t1 - t0) / 1000))" >>"$TMP/overhead.tsv"
+	[ -z "$prof" ] ||
+		printf 'profcpu\t%s\t%s\t%s\t%s\t\n' "$cfg" "$round" "$((p1 - p0))" \
+			"$(((t1 - t0) / 1000))" >>"$TMP/overhead.tsv"
 	printf '  round %s/%d  steady  %-7s %10s req/s  %s\n' "$round" "$OROUNDS" "$cfg" "$rps" \
 		"${named:+probes on ${on}% of the time, sites named: $named}" >&2
 }
@@ -330,7 +332,7 @@ for line in open(tsv):
     if what == "steady":
         r = steady.setdefault(cfg, {"rps": [], "on_pct": [], "named": []})
         r["rps"].append(float(a))
-        steady_by_round.setdefault(cfg, {})[rnd] = {"rps": float(a)}
+        steady_by_round.setdefault(cfg, {})[rnd] = float(a)
         r["on_pct"].append(float(b))
         r["named"].append(est)
         continue
@@ -381,19 +383,19 @@ res["compile"]["wall_s"]["default"] = w2
 res["compile"]["wall_ratio_default"] = w2 / w0
 res["compile"]["default_target_met"] = w2 / w0 <= 1.10
 s0 = med(steady["none"]["rps"])
-def paired(cfg, base, key="rps"):
-    """median over rounds of cfg / base, each pair from the same round"""
+def paired(cfg, base):
+    """median of cfg / base over the pairs (the same round key)"""
     a = steady_by_round.get(cfg, {})
     b = steady_by_round.get(base, {})
-    rs = [a[r][key] / b[r][key] for r in a if r in b and b[r][key] > 0]
+    rs = [a[r] / b[r] for r in a if b.get(r, 0) > 0]
     return (med(rs), sorted(rs)) if rs else (None, [])
 
 sp, sp_all = paired("sampler", "fresh")
 pp, pp_all = paired("preload", "fresh")
-sc_ = rows.get("steadycpu", {})
+sc = rows.get("steadycpu", {})
 def cpu_ratio(cfg, base):
-    if cfg in sc_ and base in sc_ and med(sc_[base]["a"]) > 0:
-        return med(sc_[cfg]["a"]) / med(sc_[base]["a"])
+    if cfg in sc and base in sc and med(sc[base]["a"]) > 0:
+        return med(sc[cfg]["a"]) / med(sc[base]["a"])
     return None
 pc = rows.get("profcpu", {}).get("sampler")
 prof_share = (med([c / w for c, w in zip(pc["a"], pc["b"]) if w > 0])
@@ -416,7 +418,6 @@ res["steady"] = {
 }
 # the estimate at default settings against the server's CPU per request
 # and the compile's wall and CPU time
-sc = rows.get("steadycpu", {})
 if "none" in sc and "default" in sc and sc["default"]["est"]:
     m = (med(sc["default"]["a"]) / med(sc["none"]["a"]) - 1) * 100
     e = med(sc["default"]["est"])

@@ -19,7 +19,9 @@
  *
  * Ring-buffer records are submitted with BPF_RB_NO_WAKEUP: on our kernels
  * wakeups from uprobe context lose events (docs/PLATFORM.md); userspace
- * drains on a timer. Every record or map insert that fails is counted.
+ * drains on a timer. The one exception, the CPU sampler's first sample of
+ * a process image (cpu_seen), cuts that nap short. Every record or map
+ * insert that fails is counted.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -140,6 +142,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct mt_cpu_sample);
 } cpu_scratch SEC(".maps");
+
+/* Processes the CPU sampler has told userspace of since their last fork
+ * or exec: tgid -> time of the first sample, 0 once told twice. The first
+ * sample of an image is submitted with a wakeup, so the profiler reads the
+ * process's maps while it lives (a process of a few ms is gone by the end
+ * of a 20 ms nap, and its stacks with it); so is the first one
+ * CPU_SEEN_AGAIN_NS later, when the loader has mapped the libraries it had
+ * not at the first. Evicting an entry costs a wakeup more, nothing else. */
+#define CPU_SEEN_AGAIN_NS (2 * 1000 * 1000ULL)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} cpu_seen SEC(".maps");
 
 static __always_inline void count(__u32 idx)
 {
@@ -626,6 +644,7 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	 * interrupted in the uretprobe trampoline (or 0) */
 	__u64 xol_ip = 0, tramp_ip = 0, tramp_sp = 0;
 	struct pt_regs *uregs;
+	__u64 flags = BPF_RB_NO_WAKEUP, now, *seen;
 	long n;
 
 	count(MT_CNT_CPU_SAMPLES);
@@ -702,9 +721,21 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 	e->stack_len = len;
 	if (len > MT_MAX_STACK_BYTES)
 		len = MT_MAX_STACK_BYTES;
+	/* an image's first sample and one a little later wake the profiler
+	 * (cpu_seen); from this (perf) context the wakeup goes through
+	 * irq_work and loses nothing */
+	seen = bpf_map_lookup_elem(&cpu_seen, &tgid);
+	now = bpf_ktime_get_ns();
+	if (!seen) {
+		if (bpf_map_update_elem(&cpu_seen, &tgid, &now, BPF_ANY) == 0)
+			flags = BPF_RB_FORCE_WAKEUP;
+	} else if (*seen && now - *seen >= CPU_SEEN_AGAIN_NS) {
+		*seen = 0;
+		flags = BPF_RB_FORCE_WAKEUP;
+	}
 	if (bpf_ringbuf_output(&events, e,
 			       offsetof(struct mt_cpu_sample, stack) + len,
-			       BPF_RB_NO_WAKEUP))
+			       flags))
 		count(MT_CNT_RB_DROPS);
 	return 0;
 }
@@ -738,6 +769,7 @@ int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
 
 	if (ctgid != (__u32)BPF_CORE_READ(child, pid))
 		return 0;
+	bpf_map_delete_elem(&cpu_seen, &ctgid);	/* a reused pid is new */
 	if (!follow_children || !bpf_map_lookup_elem(&targets, &ptgid)) {
 		/* node-wide: the pid may be reused, its symbols are new */
 		if (cpu_all)
@@ -763,6 +795,7 @@ int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid,
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 
+	bpf_map_delete_elem(&cpu_seen, &tgid);	/* a new image to read */
 	if (!follow_children || !bpf_map_lookup_elem(&targets, &tgid)) {
 		if (cpu_all)
 			emit_proc(MT_EV_PROC_IMAGE, tgid, 0);

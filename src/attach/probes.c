@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/perf_event.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -44,6 +45,7 @@ struct probes {
 	bool bpf_unwind;	/* unwind tables may be loaded */
 	pid_t pid;		/* the first target (probes__attach) */
 	struct ring_buffer *rb;
+	int epfd;		/* the ring, edge-triggered: probes__nap */
 	struct plink *links;
 	size_t n_links;
 	int nr_cpus;
@@ -203,6 +205,7 @@ struct probes *probes__load(const struct probes_opts *o)
 	if (!p)
 		return NULL;
 	p->pid = o->pid;
+	p->epfd = -1;
 	p->nr_cpus = libbpf_num_possible_cpus();
 	if (p->nr_cpus <= 0) {
 		err = p->nr_cpus ? p->nr_cpus : -EINVAL;
@@ -224,6 +227,16 @@ struct probes *probes__load(const struct probes_opts *o)
 	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events),
 				 on_record, p, NULL);
 	if (!p->rb) {
+		err = -errno;
+		goto fail;
+	}
+	/* edge-triggered: only a wakeup the BPF side asks for ends a nap,
+	 * not the records submitted without one since the last drain */
+	p->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (p->epfd < 0 ||
+	    epoll_ctl(p->epfd, EPOLL_CTL_ADD,
+		      bpf_map__fd(p->skel->maps.events),
+		      &(struct epoll_event){ .events = EPOLLIN | EPOLLET })) {
 		err = -errno;
 		goto fail;
 	}
@@ -677,6 +690,14 @@ int probes__drain_all(struct probes *p)
 	return probes__drain_until(p, UINT64_MAX);
 }
 
+bool probes__nap(struct probes *p, long ns)
+{
+	struct epoll_event ev;
+	int ms = (int)((ns + 999999) / 1000000);
+
+	return epoll_wait(p->epfd, &ev, 1, ms) > 0;
+}
+
 /* The per-CPU counters, summed. */
 static void counter_sums(struct probes *p, uint64_t cnt[MT_CNT__COUNT])
 {
@@ -716,6 +737,8 @@ void probes__destroy(struct probes *p)
 	if (!p)
 		return;
 	ring_buffer__free(p->rb);
+	if (p->epfd >= 0)
+		close(p->epfd);
 	for (i = 0; i < p->n_links; i++) {
 		bpf_link__destroy(p->links[i].link);
 		if (p->links[i].fd >= 0)

@@ -752,7 +752,7 @@ static int agent__loop(struct agent *a)
 	/* 25 ms: 99 Hz on every CPU fills the ring by a few records per
 	 * CPU in it, and each wakeup costs the agent ~20 us on a VM; 10 ms
 	 * with heap targets, whose budget ticks every 20 ms */
-	struct timespec nap = { 0, (a->heap ? 10 : 25) * 1000 * 1000 };
+	long nap_ns = (a->heap ? 10 : 25) * 1000 * 1000L;
 	uint64_t interval = (uint64_t)s->otel.interval_ms * 1000000ULL;
 	uint64_t next_window = clock__mono_ns() + interval;
 	uint64_t next_reap = clock__mono_ns() + AGENT_REAP_NS;
@@ -780,8 +780,8 @@ static int agent__loop(struct agent *a)
 			agent__window(a, &from);
 			next_window = clock__mono_ns() + interval;
 		}
-		if (n < 64)
-			nanosleep(&nap, NULL);
+		if (n < 64)	/* a new process's first sample ends it */
+			(void)probes__nap(s->probes, nap_ns);
 	}
 	/* the final export: what is in the ring (for at most half a second:
 	 * a host busier than we can follow must not hold the stop), the last

@@ -914,14 +914,14 @@ static int session__loop(struct session *s)
 		}
 		/* idle or a trickle: wake less often, up to the budget's
 		 * 20 ms rounds (a burst after idling fills a few MiB of the
-		 * 32 MiB ring at most); ptrace stops cut the nap short
-		 * (on_child) */
+		 * 32 MiB ring at most); ptrace stops (on_child) and a new
+		 * process's first CPU sample cut the nap short */
 		if (n >= SESSION_NAP_FEW)
 			nap_ns = SESSION_NAP_MIN_NS;
 		else if (nap_ns < SESSION_NAP_MAX_NS)
 			nap_ns *= 2;
 		if (n < 64)
-			nanosleep(&(struct timespec){ 0, nap_ns }, NULL);
+			(void)probes__nap(s->probes, nap_ns);
 	}
 	probes__drain_all(s->probes);
 	return 0;

@@ -184,7 +184,9 @@ static uint32_t intern(const struct collector *c, struct stacks *st,
 }
 
 /* Unwind a user stack of pid; re-reads the maps once when the pc to check
- * lies outside every known module (a library dlopen'ed since). */
+ * or the outermost one lies outside every known module (a library
+ * dlopen'ed since, or mapped by the loader after the process was opened:
+ * the walk stopped there). */
 static int user_stack(struct collector *c, uint32_t pid, uint32_t tid,
 		      const uint64_t *regs, const uint8_t *stack,
 		      size_t stack_len, int ret_at_sp,
@@ -207,6 +209,8 @@ static int user_stack(struct collector *c, uint32_t pid, uint32_t tid,
 	n = unwind__user_fixed(t, tid, regs, stack, stack_len, ret_at_sp, fix,
 			       pcs, max);
 	check = ret_at_sp && n >= 2 ? pcs[1] : pcs[0];
+	if (n > 0 && target__covers(t, check))
+		check = pcs[n - 1];
 	if (n > 0 && !target__covers(t, check) &&
 	    target__refresh(t, false) == 0 && target__covers(t, check))
 		n = unwind__user_fixed(t, tid, regs, stack, stack_len,

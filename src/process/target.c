@@ -54,6 +54,7 @@ struct target {
 	uint64_t jit_next_ns;	/* no new look before */
 	char exe[PATH_MAX];
 	uint64_t last_refresh_ns;
+	unsigned refreshes;	/* maps read again since the open */
 	void *unwind_ctx;
 	bool unwind_attached;
 };
@@ -556,8 +557,13 @@ void target__close(struct target *t)
 
 int target__refresh(struct target *t, bool force)
 {
-	if (!force && clock__mono_ns() - t->last_refresh_ns < 100 * 1000000ULL)
+	/* the first two are free: a process opened at its first CPU sample,
+	 * while its loader still maps its libraries, lacks some or all */
+	if (!force && t->refreshes >= 2 &&
+	    clock__mono_ns() - t->last_refresh_ns < 100 * 1000000ULL)
 		return 0;
+	if (t->refreshes < 2)
+		t->refreshes++;
 	return report_modules(t, true);
 }
 

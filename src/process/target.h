@@ -21,7 +21,8 @@ struct target;
 struct target *target__open(pid_t pid);
 void target__close(struct target *t);
 /* Re-read the memory map (new dlopen'ed libraries); keeps known modules.
- * At most once per min_interval_ms unless force. 0 or -errno. */
+ * Unless force, at most once per 100 ms after the first two (a process
+ * opened during its start may have mapped no library yet). 0 or -errno. */
 int target__refresh(struct target *t, bool force);
 pid_t target__pid(const struct target *t);
 Dwfl *target__dwfl(struct target *t);

@@ -20,7 +20,8 @@
  * Ring-buffer records are submitted with BPF_RB_NO_WAKEUP: on our kernels
  * wakeups from uprobe context lose events (docs/PLATFORM.md); userspace
  * drains on a timer. The one exception, the CPU sampler's first sample of
- * a process image (cpu_seen), cuts that nap short. Every record or map
+ * a process image and its first one 2 ms later (cpu_seen), cut that nap
+ * short. Every record or map
  * insert that fails is counted.
  */
 #include "vmlinux.h"

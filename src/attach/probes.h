@@ -97,8 +97,9 @@ int probes__drain_all(struct probes *p);
 int probes__drain_until(struct probes *p, uint64_t deadline_ns);
 /* Sleep up to ns (rounded up to whole ms) between drains; cut short by a
  * signal or by a record the BPF side submitted with a wakeup (the CPU
- * sampler's first sample of a process image, so that a process living a
- * few ms is read before it goes). True if a wakeup came. */
+ * sampler's first sample of a process image and one 2 ms later, so that
+ * a process living a few ms is read before it goes). True if a wakeup
+ * came. */
 bool probes__nap(struct probes *p, long ns);
 /* Sum of the per-CPU counters (enum mt_counter) and sampler stats. */
 void probes__counters(struct probes *p, uint64_t cnt[MT_CNT__COUNT],

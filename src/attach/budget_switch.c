@@ -326,6 +326,11 @@ void budget_switch__tick(struct budget_switch *bs, pid_t pid,
 		return;
 	}
 	p->gen = bs->gen;
+	/* waiting for a child, its probes detached (attach/proctree.c): it
+	 * runs nothing to measure, and its links are not ours to switch */
+	if (bs->tree &&
+	    proctree__heap_mode(bs->tree, pid) == PROCTREE_HEAP_PARKED)
+		return;
 	if (probes__hits(bs->probes, pid, &hits) ||
 	    procstat__cpu_sys_ns(pid, &cpu, &sys))
 		return;

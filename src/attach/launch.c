@@ -40,6 +40,15 @@
 #define LT_PROCESS	0x2	/* a thread-group leader we report on */
 static struct u64map tracees;
 static size_t n_processes;
+static void (*signal_fn)(void *ctx, pid_t tid, int sig);
+static void *signal_ctx;
+
+void launch__on_signal(void (*fn)(void *ctx, pid_t tid, int sig),
+			void *ctx)
+{
+	signal_fn = fn;
+	signal_ctx = ctx;
+}
 
 int launch__start(char *const argv[], pid_t *pidp)
 {
@@ -294,6 +303,8 @@ enum launch_state launch__next(struct launch_event *ev)
 		}
 		/* signal-delivery-stop: pass the signal on; our own traps
 		 * (SIGTRAP, a stray SIGSTOP of a start) are swallowed */
+		if (signal_fn)
+			signal_fn(signal_ctx, r, WSTOPSIG(st));
 		ptrace(PTRACE_CONT, r, NULL,
 		       (void *)(long)(WSTOPSIG(st) == SIGTRAP ? 0 :
 				      WSTOPSIG(st)));

@@ -43,6 +43,13 @@ struct launch_event {
  * thread (signals are passed on, new threads let go) until one needs the
  * caller (or none is pending: LAUNCH_RUNNING). */
 enum launch_state launch__next(struct launch_event *ev);
+/* fn(ctx, tid, sig) is called at every signal-delivery-stop of a tracee
+ * (tid: the thread), before launch__next() resumes it with its signal;
+ * NULL: none. A process blocked in wait4() leaves it only through such a
+ * stop (a signal) or a child's exit, which launch__next() reports before
+ * the parent learns of it (LAUNCH_EXITING). */
+void launch__on_signal(void (*fn)(void *ctx, pid_t tid, int sig),
+			void *ctx);
 /* Traced processes still alive (0: the session's tree has exited). */
 size_t launch__processes(void);
 /* End every traced process: SIGTERM, then SIGKILL after grace_ms; reaps

@@ -13,6 +13,7 @@
  * uretprobe pairs.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +40,23 @@ struct plink {
 	int fd;
 };
 
+/* Links handed over to be closed on a thread of our own (probes__detach_
+ * pid_later): closing a uprobe link waits for RCU grace periods, 30-65 ms
+ * here (docs/PLATFORM.md), and a process tree's next ptrace stop (a
+ * fork, an exit) would wait behind it in the session loop. */
+struct closer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* work queued, or done, or stop */
+	struct plink *queue;
+	size_t n, cap;
+	size_t busy;		/* queued or being closed */
+	bool started, stop;
+};
+
 struct probes {
 	struct memtel_bpf *skel;
+	struct closer closer;
 	bool session;		/* alloc_session is loaded */
 	bool bpf_unwind;	/* unwind tables may be loaded */
 	pid_t pid;		/* the first target (probes__attach) */
@@ -403,7 +419,92 @@ int probes__attach_tracepoints(struct probes *p)
 	return add_link(p, l);
 }
 
-void probes__detach_pid(struct probes *p, pid_t pid)
+static void plink_close(struct plink *l)
+{
+	bpf_link__destroy(l->link);
+	if (l->fd >= 0)
+		close(l->fd);
+}
+
+static void *closer_main(void *arg)
+{
+	struct closer *c = arg;
+	struct plink l;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->n && !c->stop)
+			pthread_cond_wait(&c->cond, &c->lock);
+		if (!c->n)
+			break;
+		l = c->queue[--c->n];
+		pthread_mutex_unlock(&c->lock);
+		plink_close(&l);
+		pthread_mutex_lock(&c->lock);
+		c->busy--;
+		pthread_cond_broadcast(&c->cond);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* Hand l to the closer (started on first use); false: close it here. */
+static bool closer_put(struct closer *c, const struct plink *l)
+{
+	struct plink *q;
+	bool ok = false;
+
+	if (!c->started) {
+		if (pthread_mutex_init(&c->lock, NULL))
+			return false;
+		if (pthread_cond_init(&c->cond, NULL)) {
+			pthread_mutex_destroy(&c->lock);
+			return false;
+		}
+		if (pthread_create(&c->thread, NULL, closer_main, c)) {
+			pthread_cond_destroy(&c->cond);
+			pthread_mutex_destroy(&c->lock);
+			return false;
+		}
+		c->started = true;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 16;
+
+		q = realloc(c->queue, cap * sizeof(*q));
+		if (q) {
+			c->queue = q;
+			c->cap = cap;
+		}
+	}
+	if (c->n < c->cap) {
+		c->queue[c->n++] = *l;
+		c->busy++;
+		pthread_cond_broadcast(&c->cond);
+		ok = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ok;
+}
+
+static void closer_stop(struct closer *c)
+{
+	if (!c->started)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stop = true;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+	free(c->queue);
+	c->started = false;
+}
+
+/* pid's links go, closed here or (later) by the closer. */
+static void detach(struct probes *p, pid_t pid, bool later)
 {
 	uint32_t tgid = (uint32_t)pid;
 	size_t i, kept = 0;
@@ -417,15 +518,44 @@ void probes__detach_pid(struct probes *p, pid_t pid)
 	for (i = 0; i < p->n_links; i++) {
 		struct plink *l = &p->links[i];
 
-		if (l->pid != pid || !pid) {
+		if (l->pid != pid || !pid)
 			p->links[kept++] = *l;
-			continue;
-		}
-		bpf_link__destroy(l->link);
-		if (l->fd >= 0)
-			close(l->fd);
+		else if (!later || !closer_put(&p->closer, l))
+			plink_close(l);
 	}
 	p->n_links = kept;
+}
+
+void probes__detach_pid(struct probes *p, pid_t pid)
+{
+	detach(p, pid, false);
+}
+
+void probes__detach_pid_later(struct probes *p, pid_t pid)
+{
+	detach(p, pid, true);
+}
+
+void probes__settle(struct probes *p)
+{
+	struct closer *c = &p->closer;
+
+	if (!c->started)
+		return;
+	pthread_mutex_lock(&c->lock);
+	while (c->busy)
+		pthread_cond_wait(&c->cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+}
+
+bool probes__linked(const struct probes *p, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; pid && i < p->n_links; i++)
+		if (p->links[i].pid == pid)
+			return true;
+	return false;
 }
 
 static int attach_session(struct probes *p, pid_t pid, const char *path,
@@ -736,14 +866,13 @@ void probes__destroy(struct probes *p)
 
 	if (!p)
 		return;
+	/* what it still holds is closed before the programs go */
+	closer_stop(&p->closer);
 	ring_buffer__free(p->rb);
 	if (p->epfd >= 0)
 		close(p->epfd);
-	for (i = 0; i < p->n_links; i++) {
-		bpf_link__destroy(p->links[i].link);
-		if (p->links[i].fd >= 0)
-			close(p->links[i].fd);
-	}
+	for (i = 0; i < p->n_links; i++)
+		plink_close(&p->links[i]);
 	free(p->links);
 	memtel_bpf__destroy(p->skel);
 	free(p);

@@ -48,6 +48,15 @@ int probes__attach_pid(struct probes *p, pid_t pid, const struct allocator *a,
 		       const struct probe_point *pts, size_t n);
 /* Detach every heap probe of pid (it exited, or exec'd a new image). */
 void probes__detach_pid(struct probes *p, pid_t pid);
+/* The same, the links closed on a thread of ours: for a process that
+ * can hit them no more (exited, or blocked in a wait; closing a uprobe
+ * link takes tens of ms). */
+void probes__detach_pid_later(struct probes *p, pid_t pid);
+/* Wait until every link handed over so far is closed: before pid gets
+ * links again, or its hits would run both. */
+void probes__settle(struct probes *p);
+/* Whether pid has links of its own (heap probes; pid 0: none). */
+bool probes__linked(const struct probes *p, pid_t pid);
 /* Add pid to / remove it from the BPF target set (heap probes and CPU
  * sampler filter on it). 0 or -errno (-E2BIG: the set is full). */
 int probes__track(struct probes *p, pid_t pid);

@@ -14,11 +14,13 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "attach/allocsample.h"
 #include "attach/launch.h"
@@ -50,11 +52,18 @@ struct proctree {
 				 * PROCTREE_HEAP_CALLS */
 	struct u64map exited;	/* launch mode: pid -> when it exited, its
 				 * links not destroyed yet */
+	struct u64map waiting;	/* launch mode: pid -> since when it has
+				 * been seen blocked waiting for a child */
+	struct u64map parked;	/* launch mode: pid -> struct park * */
+	struct u64map parents;	/* launch mode: pid -> its parent at fork */
+	uint64_t next_park;
 	bool warned_unhookable;
 	pid_t main;
 	size_t seen;
 	uint64_t next_check;
 };
+
+static void on_signal(void *ctx, pid_t tid, int sig);
 
 struct proctree *proctree__new(const struct proctree_opts *o)
 {
@@ -63,13 +72,25 @@ struct proctree *proctree__new(const struct proctree_opts *o)
 	if (!pt)
 		return NULL;
 	pt->o = *o;
+	if (o->launched && o->heap)
+		launch__on_signal(on_signal, pt);
 	return pt;
 }
 
 void proctree__free(struct proctree *pt)
 {
+	uint64_t pid, v;
+	size_t it = 0;
+
 	if (!pt)
 		return;
+	if (pt->o.launched && pt->o.heap)
+		launch__on_signal(NULL, NULL);
+	while (u64map__next(&pt->parked, &it, &pid, &v))
+		free((void *)(uintptr_t)v);
+	u64map__free(&pt->parked);
+	u64map__free(&pt->waiting);
+	u64map__free(&pt->parents);
 	u64map__free(&pt->procs);
 	u64map__free(&pt->files);
 	u64map__free(&pt->modes);
@@ -88,10 +109,12 @@ size_t proctree__seen(const struct proctree *pt)
 }
 
 /* A launched process that exited has its links destroyed this long after
- * (and only while no ptrace stop waits): destroying them takes tens of ms
- * (uprobe_unregister walks every mapping of libc), while its parent's
- * SIGCHLD signal-delivery stop, which follows within microseconds, would
- * wait for it (g++ waited 45 ms for each of cc1plus and as). */
+ * (and only while no ptrace stop waits), on the closer's thread
+ * (probes__detach_pid_later): destroying them takes tens of ms
+ * (uprobe_unregister walks every mapping of libc and waits for RCU),
+ * while its parent's SIGCHLD signal-delivery stop, which follows within
+ * microseconds, or the parent's next fork, would wait for it in this
+ * loop (g++ waited 45 ms for each of cc1plus and as). */
 #define EXITED_DETACH_NS (2ULL * 1000 * 1000)
 
 /* Which file a is (0 if it cannot be told): an exec'd image bound to the
@@ -119,6 +142,9 @@ enum proctree_heap proctree__heap_mode(const struct proctree *pt, pid_t pid)
 {
 	const uint64_t *v = u64map__get((struct u64map *)&pt->modes,
 					(uint64_t)pid);
+
+	if (u64map__get(&pt->parked, (uint64_t)pid))
+		return PROCTREE_HEAP_PARKED;
 
 	return v ? (enum proctree_heap)*v : PROCTREE_HEAP_CALLS;
 }
@@ -235,11 +261,11 @@ static int attach_heap(struct proctree *pt, pid_t pid,
 	return 0;
 }
 
-/* Track pid and remember it. 0 or -errno. */
 static void detach_exited(struct proctree *pt, pid_t pid)
 {
+	/* on the closer's thread: nothing can hit them */
 	if (u64map__del(&pt->exited, (uint64_t)pid, NULL))
-		probes__detach_pid(pt->o.probes, pid);
+		probes__detach_pid_later(pt->o.probes, pid);
 }
 
 /* The links of processes that exited EXITED_DETACH_NS ago or more (all
@@ -255,6 +281,7 @@ static void flush_exited(struct proctree *pt, uint64_t now, bool force)
 			detach_exited(pt, (pid_t)pid);
 }
 
+/* Track pid and remember it. 0 or -errno. */
 static int track(struct proctree *pt, pid_t pid)
 {
 	int err;
@@ -463,15 +490,204 @@ void proctree__on_proc(void *ctx, const struct mt_proc_event *e)
 		    clock__mono_ns() + REEXEC_WINDOW_NS);
 }
 
+/*
+ * Parking (launch mode). A uprobe hit runs every consumer of that probe,
+ * those of other processes' links on the same file included, and a
+ * session consumer that filters the hit out still asks for its return:
+ * with a second process's link on libc, every malloc and free of the
+ * busy one pays a return trap too (cc1plus under g++ and /usr/bin/time:
+ * 740 ns per hit against 484 ns alone, docs/PLATFORM.md). A driver, a
+ * shell or make mostly waits for its children, so one seen blocked in
+ * wait4()/waitid() for PARK_AFTER_NS, single-threaded, while another
+ * process of the tree has probes on the same file, is parked: its links
+ * go, the plan to attach them again is kept. It cannot allocate before it
+ * leaves the wait, and it leaves it only when a child exits or a signal
+ * arrives. A child's exit stop (LAUNCH_EXITING) comes before the parent is
+ * told (a zombie tracee is its tracer's to reap first), and a traced
+ * process stops for every signal it gets, SIGCHLD included, before it
+ * runs a user instruction (launch__on_signal): its probes are attached
+ * again at the first of these. Nothing is lost, so nothing is partial.
+ */
+#define PARK_AFTER_NS	(100ULL * 1000 * 1000)
+#define PARK_CHECK_NS	(20ULL * 1000 * 1000)
+
+struct park {
+	struct allocator a;
+	struct probe_point pts[MT_OP__COUNT];
+	size_t n;
+};
+
+static bool waits_for_child(pid_t pid)
+{
+	long nr;
+
+	if (procstat__blocked_syscall(pid, &nr))
+		return false;
+#ifdef SYS_wait4
+	if (nr == SYS_wait4)
+		return true;
+#endif
+#ifdef SYS_waitid
+	if (nr == SYS_waitid)
+		return true;
+#endif
+	return false;
+}
+
+/* Another process, not parked, has heap probes on file id. */
+static bool file_shared(const struct proctree *pt, pid_t pid, uint64_t id)
+{
+	uint64_t other, v;
+	size_t it = 0;
+
+	while (u64map__next(&pt->files, &it, &other, &v))
+		if ((pid_t)other != pid && v == id &&
+		    !u64map__get(&pt->parked, other) &&
+		    !u64map__get(&pt->modes, other))
+			return true;
+	return false;
+}
+
+static void park(struct proctree *pt, pid_t pid, uint64_t id)
+{
+	struct park *k = malloc(sizeof(*k));
+
+	if (!k)
+		return;
+	if (allocator__find(pid, &k->a) ||
+	    allocator__plan(&k->a, k->pts, &k->n) || !k->n ||
+	    file_id(&k->a) != id ||
+	    u64map__set(&pt->parked, (uint64_t)pid, (uintptr_t)k)) {
+		free(k);
+		return;
+	}
+	probes__detach_pid_later(pt->o.probes, pid);
+	mt_debug("pid %d waits for a child: heap probes parked until it can run again",
+		 (int)pid);
+}
+
+/* pid may run again: its probes go back on (nothing if not parked). */
+static void unpark(struct proctree *pt, pid_t pid)
+{
+	struct park *k;
+	uint64_t v;
+	int err;
+
+	u64map__del(&pt->waiting, (uint64_t)pid, NULL);
+	if (!pid || !u64map__del(&pt->parked, (uint64_t)pid, &v))
+		return;
+	k = (struct park *)(uintptr_t)v;
+	/* never two links: its old ones closed (the closer may still hold
+	 * them), and none a budget resume may have attached */
+	probes__settle(pt->o.probes);
+	probes__detach_pid(pt->o.probes, pid);
+	err = probes__attach_pid(pt->o.probes, pid, &k->a, k->pts, k->n);
+	if (err < 0) {
+		if (err != -ESRCH)
+			mt_err("pid %d: cannot attach heap probes again after a wait: %s",
+			       (int)pid, strerror(-err));
+		detach_heap(pt, pid);
+	} else {
+		mt_debug("pid %d: heap probes on again (it may leave its wait)",
+			 (int)pid);
+	}
+	free(k);
+}
+
+/* A parked process gone: its plan goes. */
+static void drop_park(struct proctree *pt, pid_t pid)
+{
+	uint64_t v;
+
+	u64map__del(&pt->waiting, (uint64_t)pid, NULL);
+	if (u64map__del(&pt->parked, (uint64_t)pid, &v))
+		free((void *)(uintptr_t)v);
+}
+
+/* The parent of pid (0 if it cannot be read). */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], *text = NULL;
+	pid_t ppid = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (fileio__read_text(path, 0, STAT_MAX, &text, NULL))
+		return 0;
+	if (proctree__parse_ppid(text, &ppid))
+		ppid = 0;
+	free(text);
+	return ppid;
+}
+
+/* pid stopped for a signal that stops or continues it: it and its
+ * parent may run (a wait4() with WUNTRACED or WCONTINUED returns for a
+ * child's stop and continue too). */
+static void may_wake(struct proctree *pt, pid_t pid)
+{
+	if (!pt->parked.len && !pt->waiting.len)
+		return;
+	unpark(pt, pid);
+	unpark(pt, parent_of(pid));
+}
+
+/* A signal for tid: it may leave its wait. */
+static void on_signal(void *ctx, pid_t tid, int sig)
+{
+	struct proctree *pt = ctx;
+
+	switch (sig) {
+	case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU: case SIGCONT:
+		may_wake(pt, tid);
+		break;
+	default:
+		if (pt->parked.len || pt->waiting.len)
+			unpark(pt, tid);
+	}
+}
+
+static void park_waiting(struct proctree *pt, uint64_t now)
+{
+	uint64_t pid, v, *id, *since;
+	size_t it = 0;
+
+	if (!pt->o.heap || now < pt->next_park)
+		return;
+	pt->next_park = now + PARK_CHECK_NS;
+	while (u64map__next(&pt->procs, &it, &pid, &v)) {
+		if (u64map__get(&pt->parked, pid))
+			continue;
+		id = u64map__get(&pt->files, pid);
+		if (!id || u64map__get(&pt->modes, pid) ||
+		    !probes__linked(pt->o.probes, (pid_t)pid) ||
+		    !file_shared(pt, (pid_t)pid, *id) ||
+		    !waits_for_child((pid_t)pid)) {
+			u64map__del(&pt->waiting, pid, NULL);
+			continue;
+		}
+		since = u64map__get(&pt->waiting, pid);
+		if (!since)
+			u64map__set(&pt->waiting, pid, now);
+		else if (now - *since >= PARK_AFTER_NS)
+			park(pt, (pid_t)pid, *id);
+	}
+}
+
 /* Launch mode: one ptrace stop that needs us. */
 static void on_launch_event(struct proctree *pt, enum launch_state st,
 			    const struct launch_event *ev)
 {
 	struct allocator a;
+	pid_t parent;
+	uint64_t v;
 	int err;
 
 	switch (st) {
 	case LAUNCH_FORKED:
+		/* it ran to fork: not waiting all along */
+		u64map__del(&pt->waiting, (uint64_t)ev->parent, NULL);
+		if (pt->o.heap)
+			u64map__set(&pt->parents, (uint64_t)ev->pid,
+				    (uint64_t)ev->parent);
 		mt_info("following pid %d, child of %d", ev->pid, ev->parent);
 		proctree__add(pt, ev->pid, NULL);
 		launch__resume(ev->pid);
@@ -508,12 +724,23 @@ static void on_launch_event(struct proctree *pt, enum launch_state st,
 			targets__get(pt->o.targets, ev->pid);
 		return;
 	case LAUNCH_EXITING:
+		/* a parked parent's probes go back on after it is let go:
+		 * the parent learns of its exit only once we reap it (a
+		 * zombie tracee is its tracer's first), so our attach runs
+		 * beside its teardown, not before it */
+		parent = pt->parked.len || pt->waiting.len ?
+			 parent_of(ev->pid) : 0;
 		if (pt->o.on_exiting)
 			pt->o.on_exiting(pt->o.ctx, ev->pid);
 		launch__resume(ev->pid);
+		unpark(pt, parent);
 		return;
 	case LAUNCH_EXITED:
 		/* gone from the set now, its links later (EXITED_DETACH_NS) */
+		drop_park(pt, ev->pid);
+		/* reaped without an exit stop (its parent is told now) */
+		if (u64map__del(&pt->parents, (uint64_t)ev->pid, &v))
+			unpark(pt, (pid_t)v);
 		if (!u64map__del(&pt->procs, (uint64_t)ev->pid, NULL))
 			return;
 		u64map__del(&pt->files, (uint64_t)ev->pid, NULL);
@@ -548,8 +775,10 @@ size_t proctree__poll(struct proctree *pt)
 			}
 			on_launch_event(pt, st, &ev);
 		}
-		if (idle)
+		if (idle) {
 			flush_exited(pt, now, !launch__processes());
+			park_waiting(pt, now);
+		}
 		return launch__processes();
 	}
 	if (check)

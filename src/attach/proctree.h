@@ -4,6 +4,10 @@
  * their descendants with --children, and in launch mode every process of
  * the launched tree. Each is tracked in the BPF target set and has its
  * own heap probes, re-resolved after an exec and detached at its exit.
+ * In launch mode a process that waits for its children while another
+ * process of the tree has probes on the same allocator file is parked:
+ * its probes are detached until a child of it exits or it takes a
+ * signal, both seen at a ptrace stop before it can run again.
  */
 #ifndef MEMTEL_PROCTREE_H
 #define MEMTEL_PROCTREE_H
@@ -24,6 +28,9 @@ enum proctree_heap {
 	PROCTREE_HEAP_CALLS = 0,	/* every malloc/free (budget applies) */
 	PROCTREE_HEAP_USDT,		/* otel_memory: it samples in-process */
 	PROCTREE_HEAP_SAMPLED,		/* its allocator's own sampled path */
+	/* launch mode: every malloc/free, but detached while it waits in
+	 * wait4()/waitid() for a child (proctree.c: parked) */
+	PROCTREE_HEAP_PARKED,
 };
 
 struct proctree_opts {

@@ -255,6 +255,52 @@ int procstat__pid_state(pid_t pid)
 	return err;
 }
 
+int procstat__parse_syscall(const char *text, long *nr)
+{
+	char *end;
+	long v;
+
+	if (!text || !nr)
+		return -EINVAL;
+	if (!strncmp(text, "running", 7))
+		return -EAGAIN;
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno || end == text || (*end != ' ' && *end != '\n' && *end))
+		return -EINVAL;
+	if (v < 0)
+		return -EAGAIN;
+	*nr = v;
+	return 0;
+}
+
+int procstat__blocked_syscall(pid_t pid, long *nr)
+{
+	char path[64], *text = NULL;
+	uint64_t threads;
+	int err;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	err = fileio__read_text(path, 0, PROCSTAT_MAX_STATUS, &text, NULL);
+	if (err)
+		return err == -ENOENT ? -ESRCH : err;
+	err = procstat__stat_field(text, 20, &threads);
+	free(text);
+	if (err)
+		return err;
+	if (threads != 1)
+		return -EAGAIN;
+	/* "NR args... sp pc": a few hundred bytes */
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	text = NULL;
+	err = fileio__read_text(path, 0, 4096, &text, NULL);
+	if (err)
+		return err == -ENOENT ? -ESRCH : err;
+	err = procstat__parse_syscall(text, nr);
+	free(text);
+	return err;
+}
+
 int procstat__parse_capeff(const char *text, uint64_t *eff)
 {
 	const char *p;

@@ -48,6 +48,14 @@ int procstat__cpu_ns(pid_t pid, uint64_t *cpu_ns);
 int procstat__cpu_sys_ns(pid_t pid, uint64_t *cpu_ns, uint64_t *sys_ns);
 /* 0 alive, -ESRCH gone, -ECHILD a zombie (exited, not yet reaped). */
 int procstat__pid_state(pid_t pid);
+/* The system call number in /proc/PID/syscall text ("61 0x... ...").
+ * 0, -EAGAIN ("running", or "-1 ...": not blocked in a system call), or
+ * -EINVAL. */
+int procstat__parse_syscall(const char *text, long *nr);
+/* The system call single-threaded process pid is blocked in (its
+ * /proc/PID/syscall; stat's thread count). 0, -EAGAIN (running, not in a
+ * system call, or more than one thread), or -errno (-ESRCH gone). */
+int procstat__blocked_syscall(pid_t pid, long *nr);
 /* The CapEff mask in /proc/self/status text. 0 or -EINVAL. */
 int procstat__parse_capeff(const char *text, uint64_t *eff);
 /* This process's effective capabilities. 0 or -errno. */

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <cmocka.h>
 
 #include "process/procstat.h"
@@ -188,6 +190,75 @@ static void test_pid_state(void **state)
 	assert_int_equal(procstat__pid_state(child), -ESRCH);
 }
 
+/* /proc/PID/syscall: the number a task sleeps in, or nothing. A forked
+ * child blocked in wait4() for its own child reads as wait4; one spinning
+ * in user code is in no system call. */
+static void test_syscall(void **state)
+{
+	pid_t child, grandchild;
+	long nr = -1;
+	int i, err = -1;
+	int pfd[2];
+
+	(void)state;
+	assert_int_equal(procstat__parse_syscall("61 0x1 0x2 0x3 0x0 0x0 0x0 0x7ffd 0x7f\n", &nr), 0);
+	assert_int_equal(nr, 61);
+	assert_int_equal(procstat__parse_syscall("running\n", &nr), -EAGAIN);
+	assert_int_equal(procstat__parse_syscall("-1 0x7ffd 0x7f\n", &nr), -EAGAIN);
+	assert_int_equal(procstat__parse_syscall("", &nr), -EINVAL);
+	assert_int_equal(procstat__parse_syscall("61x 0x1", &nr), -EINVAL);
+	assert_int_equal(procstat__parse_syscall("99999999999999999999999 0x1", &nr), -EINVAL);
+	assert_int_equal(procstat__parse_syscall(NULL, &nr), -EINVAL);
+	assert_int_equal(procstat__blocked_syscall(0x7ffffff0, &nr), -ESRCH);
+	/* a child spinning in user code: on a CPU or preempted, in no
+	 * system call */
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		for (;;)
+			asm volatile("" ::: "memory");
+	for (i = 0; i < 20; i++) {
+		err = procstat__blocked_syscall(child, &nr);
+		if (err != -EAGAIN)
+			break;
+		usleep(1000);
+	}
+	kill(child, SIGKILL);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	assert_int_equal(err, -EAGAIN);
+
+	assert_int_equal(pipe(pfd), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		char c;
+
+		grandchild = fork();
+		if (grandchild == 0) {
+			/* until the test closes the pipe */
+			close(pfd[1]);
+			if (read(pfd[0], &c, 1) < 0)
+				_exit(1);
+			_exit(0);
+		}
+		close(pfd[0]);
+		close(pfd[1]);
+		waitpid(grandchild, NULL, 0);
+		_exit(0);
+	}
+	close(pfd[0]);
+	for (i = 0; i < 300; i++) {
+		err = procstat__blocked_syscall(child, &nr);
+		if (!err && nr == SYS_wait4)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(err, 0);
+	assert_int_equal(nr, SYS_wait4);
+	close(pfd[1]);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +267,7 @@ int main(void)
 		cmocka_unit_test(test_read_proc),
 		cmocka_unit_test(test_capeff),
 		cmocka_unit_test(test_pid_state),
+		cmocka_unit_test(test_syscall),
 		cmocka_unit_test(test_uuid),
 	};
 

@@ -59,13 +59,16 @@
 #define BUDGET_FAST_RATIO	10.0
 #define BUDGET_FAST_MIN_NS	5e6
 /* The credit a process starts with (budget_opts.grace_ns 0): probe time
- * for a first sample of its allocation sites. */
-#define BUDGET_GRACE_NS		20000000ULL
+ * for a first sample of its allocation sites. Every process of a tree
+ * gets it: at 20 ms, `as` (20 ms of its own CPU) ran fully probed, twice
+ * as long, in a 2.4 s compile. */
+#define BUDGET_GRACE_NS		5000000ULL
 /* A segment whose probes took less than this pauses nothing, whatever
  * its ratio (an idle process's few startup calls over a ms of CPU). */
 #define BUDGET_IDLE_PROBE_NS	1e6
-/* No on-segment shorter than this: the pause goes on instead. */
-#define BUDGET_SEG_MIN_NS	50000000ULL
+/* No on-segment shorter than this: the pause goes on instead (cc1plus
+ * makes 2.6M probe hits a second while on: 20 ms of them is 50k). */
+#define BUDGET_SEG_MIN_NS	20000000ULL
 
 struct budget_opts {
 	double max_slowdown;	/* B, e.g. 0.05; <= 0: unlimited */

@@ -371,18 +371,21 @@ static void test_due(void **state)
 	struct budget_opts o = opts;
 	struct budget *b;
 	uint64_t due;
+	double expect;
 
 	(void)state;
 	o.grace_ns = 0;
 	b = budget__new(&o);
 	assert_int_equal(budget__start(b, 2, 0), 0);
 	assert_true(budget__due(b, 3, 0) == UINT64_MAX);
-	/* 10 ms of probes in 20 ms of CPU over 20 ms: S = 1, the credit
-	 * (20 ms - 10 ms + 0.5 ms) drains at ~0.475 ns per ns */
-	budget__observe(b, 2, 10e6, 20e6);
+	/* 2 ms of probes in 20 ms of CPU over 20 ms: S = 2/18 > B, the
+	 * credit (the grace - 2 ms + 0.05 x 18 ms) drains at
+	 * (2 - 0.9) ms per 20 ms */
+	budget__observe(b, 2, 2e6, 20e6);
 	assert_int_equal(budget__tick(b, 2, 20 * 1000 * 1000), BUDGET_KEEP);
 	due = budget__due(b, 2, 20 * 1000 * 1000);
-	assert_true(due > 20 * 1000 * 1000 && due < 50 * 1000 * 1000);
+	expect = 20e6 + ((double)BUDGET_GRACE_NS - 1.1e6) / (1.1e6 / 20e6);
+	assert_true(fabs((double)due - expect) < 1e6);
 	budget__free(b);
 }
 

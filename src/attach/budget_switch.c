@@ -50,6 +50,11 @@ struct bs_proc {
 	struct heap_plan *plan;	/* NULL until its first pause */
 	uint64_t gen;		/* the round it was last ticked in */
 	uint64_t paused_at;	/* the pause running now began (0: on) */
+	/* its links are with the closer (probes__detach_pid_later): once
+	 * closed, its records are taken and its live blocks in hs marked
+	 * (finish_pause) */
+	bool pausing;
+	struct heapstate *hs;	/* its model at its last tick */
 	/* its totals in the model at its last observation (the model is
 	 * also updated by others between two ticks) */
 	double seen_probe, seen_cpu;
@@ -66,7 +71,6 @@ struct budget_switch {
 	uint64_t gen, next_ns, next_full_ns;
 	bool full;		/* this round ticks every process */
 	bool based;		/* a first round done */
-	double detach_ns;	/* the last detach's cost */
 };
 
 struct budget_switch *budget_switch__new(const struct budget_switch_opts *o)
@@ -180,6 +184,7 @@ static struct heap_plan *plan_get(const struct proctree *tree,
 void budget_switch__forget(struct budget_switch *bs, pid_t pid,
 			   uint64_t now_ns)
 {
+	struct bs_proc *p;
 	uint64_t v;
 
 	if (!bs)
@@ -187,18 +192,46 @@ void budget_switch__forget(struct budget_switch *bs, pid_t pid,
 	budget__forget(bs->budget, (uint32_t)pid, now_ns);
 	if (bs->own_ovh)	/* else its owner forgets it when it exits */
 		overhead__forget(bs->ovh, (uint32_t)pid);
-	if (u64map__del(&bs->procs, (uint64_t)pid, &v))
-		proc__free((struct bs_proc *)(uintptr_t)v);
+	if (!u64map__del(&bs->procs, (uint64_t)pid, &v))
+		return;
+	p = (struct bs_proc *)(uintptr_t)v;
+	/* gone, or no longer ours, before its pause was finished: its
+	 * records are in (an exit stop drained them, or they no longer
+	 * matter), its frees from now on unseen */
+	if (p->pausing && p->hs)
+		heapstate__pause_pid(p->hs, (uint32_t)pid);
+	proc__free(p);
 }
 
-/* Probes off: the events so far are taken first, then every block of
- * pid live now may be freed unseen. false: pid is left on. */
+/* pid's links are closed: every record it made before is in the ring
+ * ahead of anything later, so all of them are taken before its live
+ * blocks are marked (a block recorded after the marking would count as
+ * seen through the pause, and its unseen free make a false leak);
+ * bounded, for a ring others keep full. */
+static void finish_pause(struct budget_switch *bs, struct bs_proc *p,
+			 pid_t pid, struct heapstate *hs)
+{
+	size_t n;
+
+	probes__drain_until(bs->probes, clock__mono_ns() + PAUSE_DRAIN_NS);
+	/* the drain ran the caller's callbacks, which may have forgotten
+	 * pid (an exec): p is looked up again */
+	if (proc_of(bs, pid) != p)
+		return;
+	p->pausing = false;
+	n = heapstate__pause_pid(hs, (uint32_t)pid);
+	mt_debug("pid %d: heap probes off, %zu live blocks unverified",
+		 (int)pid, n);
+}
+
+/* Probes off: the events so far are taken first, the links go to the
+ * closer (closing one waits for RCU, tens of ms: the session loop, and a
+ * launched tree's ptrace stops, do not wait for it), and once they are
+ * closed finish_pause marks pid's live blocks. false: pid is left on. */
 static bool pause_pid(struct budget_switch *bs, struct bs_proc *p, pid_t pid,
 		      struct heapstate *hs, uint64_t now_ns)
 {
 	struct budget_state st;
-	uint64_t t0;
-	size_t n;
 
 	if (!plan_get(bs->tree, p, pid)) {
 		/* nothing we could attach again: stay on, measured anew */
@@ -206,25 +239,17 @@ static bool pause_pid(struct budget_switch *bs, struct bs_proc *p, pid_t pid,
 		return false;
 	}
 	probes__drain(bs->probes);
-	t0 = clock__mono_ns();
-	probes__detach_pid(bs->probes, pid);
-	bs->detach_ns = (double)(clock__mono_ns() - t0);
-	/* every record of pid made before the detach is in the ring ahead
-	 * of anything later: all of them are taken before its live blocks
-	 * are marked, or a block recorded after the marking would count as
-	 * seen through the pause (and its unseen free make a false leak);
-	 * bounded, for a ring others keep full */
-	probes__drain_until(bs->probes, clock__mono_ns() + PAUSE_DRAIN_NS);
-	n = heapstate__pause_pid(hs, (uint32_t)pid);
-	/* the drains ran the caller's callbacks, which may have forgotten
-	 * pid (an exec): p is looked up again */
-	p = proc_of(bs, pid);
-	if (p)
-		p->paused_at = now_ns;
+	/* the drain ran the caller's callbacks (an exec may forget pid) */
+	if (proc_of(bs, pid) != p)
+		return false;
+	probes__detach_pid_later(bs->probes, pid);
+	p->paused_at = now_ns;
+	p->pausing = true;
+	p->hs = hs;
 	if (budget__get(bs->budget, (uint32_t)pid, now_ns, &st))
-		mt_debug("pid %d: heap probes paused (budget %g%%; slowdown %.1f%% while on, on-fraction %.3f, for %.2f s), %zu live blocks unverified",
+		mt_debug("pid %d: heap probes paused (budget %g%%; slowdown %.1f%% while on, on-fraction %.3f, for %.2f s)",
 			 (int)pid, bs->pct, 100 * st.slowdown, st.f,
-			 (double)(st.next_ns - now_ns) / 1e9, n);
+			 (double)(st.next_ns - now_ns) / 1e9);
 	return true;
 }
 
@@ -252,6 +277,14 @@ static void resume_pid(struct budget_switch *bs, struct bs_proc *p,
 	uint64_t t0;
 	int err;
 
+	/* its old links closed and its pause finished first (never two
+	 * links: its calls would count twice) */
+	if (p->pausing) {
+		probes__settle(bs->probes, pid);
+		finish_pause(bs, p, pid, hs);
+		if (proc_of(bs, pid) != p)
+			return;
+	}
 	/* a drop then a rise of its live bytes is no growth */
 	if (mm)
 		heapstate__foreach_live(hs, restart_stack, &r);
@@ -269,7 +302,8 @@ static void resume_pid(struct budget_switch *bs, struct bs_proc *p,
 	}
 	p->paused_at = 0;
 	budget__switch_cost(bs->budget, (uint32_t)pid,
-			    bs->detach_ns + (double)(clock__mono_ns() - t0));
+			    probes__close_ns(bs->probes) +
+			    (double)(clock__mono_ns() - t0));
 	mt_debug("pid %d: heap probes on again (allocations x%.2f, for %.2f s)",
 		 (int)pid, budget__scale(bs->budget, (uint32_t)pid),
 		 budget__get(bs->budget, (uint32_t)pid, now_ns, &st) ?
@@ -320,8 +354,16 @@ void budget_switch__tick(struct budget_switch *bs, pid_t pid,
 			budget_switch__forget(bs, pid, now_ns);
 			return;
 		}
-	} else if (!bs->full &&
-		   now_ns < budget__due(bs->budget, (uint32_t)pid, now_ns)) {
+	} else if (p->pausing && !probes__closing(bs->probes, pid)) {
+		/* its links closed since: the pause is finished at once,
+		 * whenever its next decision is due */
+		finish_pause(bs, p, pid, hs);
+		if (proc_of(bs, pid) != p)
+			return;
+	}
+	p->hs = hs;
+	if (!bs->full && p->gen &&
+	    now_ns < budget__due(bs->budget, (uint32_t)pid, now_ns)) {
 		p->gen = bs->gen;
 		return;
 	}
@@ -368,6 +410,25 @@ void budget_switch__tick(struct budget_switch *bs, pid_t pid,
 	}
 	heapstate__set_scale(hs, (uint32_t)pid,
 			     budget__scale(bs->budget, (uint32_t)pid));
+}
+
+void budget_switch__settle(struct budget_switch *bs)
+{
+	uint64_t pid, v;
+	size_t it = 0;
+
+	if (!bs)
+		return;
+	while (u64map__next(&bs->procs, &it, &pid, &v)) {
+		struct bs_proc *p = (struct bs_proc *)(uintptr_t)v;
+
+		if (!p->pausing || !p->hs)
+			continue;
+		probes__settle(bs->probes, (pid_t)pid);
+		finish_pause(bs, p, (pid_t)pid, p->hs);
+		/* the drain may have forgotten some: start over */
+		it = 0;
+	}
 }
 
 void budget_switch__sweep(struct budget_switch *bs, uint64_t now_ns)

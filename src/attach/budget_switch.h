@@ -7,9 +7,10 @@
  * times a second) its probe hits (x the cost per hit) and CPU and system
  * time go into an overhead estimate, model/budget decides (its credit and
  * duty cycle), and here the probes are switched: a
- * pause detaches the process's uprobe link (it stays tracked, its BPF
- * `live` entries stay) and marks its live blocks unverified in its
- * heapstate; a resume restarts the memmetrics series of those blocks'
+ * pause hands the process's uprobe link to the closer thread
+ * (probes__detach_pid_later: it stays tracked, its BPF `live` entries
+ * stay) and, once the link is closed, takes its last records and marks
+ * its live blocks unverified in its heapstate; a resume restarts the memmetrics series of those blocks'
  * stacks, attaches the same plan again (found while the probes were on)
  * and scales its allocations by the pause they stand for.
  */
@@ -76,6 +77,9 @@ bool budget_switch__due(struct budget_switch *bs, uint64_t now_ns);
 void budget_switch__tick(struct budget_switch *bs, pid_t pid,
 			 struct heapstate *hs, struct memmetrics *mm,
 			 uint64_t now_ns);
+/* Every pause handed to the closer finished now (their links closed,
+ * their live blocks marked): before the heap is reported. */
+void budget_switch__settle(struct budget_switch *bs);
 /* End of a round: the processes not ticked in it are forgotten. */
 void budget_switch__sweep(struct budget_switch *bs, uint64_t now_ns);
 /* pid exited or is no longer profiled (an exec: it starts afresh): its

@@ -50,7 +50,8 @@ struct closer {
 	pthread_cond_t cond;	/* work queued, or done, or stop */
 	struct plink *queue;
 	size_t n, cap;
-	size_t busy;		/* queued or being closed */
+	pid_t closing;		/* whose link is being closed, or 0 */
+	double close_ns;	/* how long the last close took */
 	bool started, stop;
 };
 
@@ -430,6 +431,7 @@ static void *closer_main(void *arg)
 {
 	struct closer *c = arg;
 	struct plink l;
+	uint64_t t0;
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
@@ -438,10 +440,13 @@ static void *closer_main(void *arg)
 		if (!c->n)
 			break;
 		l = c->queue[--c->n];
+		c->closing = l.pid;
 		pthread_mutex_unlock(&c->lock);
+		t0 = clock__mono_ns();
 		plink_close(&l);
 		pthread_mutex_lock(&c->lock);
-		c->busy--;
+		c->close_ns = (double)(clock__mono_ns() - t0);
+		c->closing = 0;
 		pthread_cond_broadcast(&c->cond);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -480,7 +485,6 @@ static bool closer_put(struct closer *c, const struct plink *l)
 	}
 	if (c->n < c->cap) {
 		c->queue[c->n++] = *l;
-		c->busy++;
 		pthread_cond_broadcast(&c->cond);
 		ok = true;
 	}
@@ -536,14 +540,53 @@ void probes__detach_pid_later(struct probes *p, pid_t pid)
 	detach(p, pid, true);
 }
 
-void probes__settle(struct probes *p)
+/* pid has a link queued or being closed (lock held). */
+static bool closer_holds(const struct closer *c, pid_t pid)
+{
+	size_t i;
+
+	if (c->closing == pid)
+		return true;
+	for (i = 0; i < c->n; i++)
+		if (c->queue[i].pid == pid)
+			return true;
+	return false;
+}
+
+bool probes__closing(struct probes *p, pid_t pid)
+{
+	struct closer *c = &p->closer;
+	bool held;
+
+	if (!c->started || !pid)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	held = closer_holds(c, pid);
+	pthread_mutex_unlock(&c->lock);
+	return held;
+}
+
+double probes__close_ns(struct probes *p)
+{
+	struct closer *c = &p->closer;
+	double v;
+
+	if (!c->started)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	v = c->close_ns;
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
+
+void probes__settle(struct probes *p, pid_t pid)
 {
 	struct closer *c = &p->closer;
 
-	if (!c->started)
+	if (!c->started || !pid)
 		return;
 	pthread_mutex_lock(&c->lock);
-	while (c->busy)
+	while (closer_holds(c, pid))
 		pthread_cond_wait(&c->cond, &c->lock);
 	pthread_mutex_unlock(&c->lock);
 }

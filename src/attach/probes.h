@@ -52,9 +52,13 @@ void probes__detach_pid(struct probes *p, pid_t pid);
  * can hit them no more (exited, or blocked in a wait; closing a uprobe
  * link takes tens of ms). */
 void probes__detach_pid_later(struct probes *p, pid_t pid);
-/* Wait until every link handed over so far is closed: before pid gets
+/* Wait until every link of pid handed over is closed: before pid gets
  * links again, or its hits would run both. */
-void probes__settle(struct probes *p);
+void probes__settle(struct probes *p, pid_t pid);
+/* The closer still holds a link of pid (not blocking). */
+bool probes__closing(struct probes *p, pid_t pid);
+/* How long the closer's last close took, in ns (0: none yet). */
+double probes__close_ns(struct probes *p);
 /* Whether pid has links of its own (heap probes; pid 0: none). */
 bool probes__linked(const struct probes *p, pid_t pid);
 /* Add pid to / remove it from the BPF target set (heap probes and CPU

@@ -579,7 +579,7 @@ static void unpark(struct proctree *pt, pid_t pid)
 	k = (struct park *)(uintptr_t)v;
 	/* never two links: its old ones closed (the closer may still hold
 	 * them), and none a budget resume may have attached */
-	probes__settle(pt->o.probes);
+	probes__settle(pt->o.probes, pid);
 	probes__detach_pid(pt->o.probes, pid);
 	err = probes__attach_pid(pt->o.probes, pid, &k->a, k->pts, k->n);
 	if (err < 0) {

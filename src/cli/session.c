@@ -1081,8 +1081,10 @@ static int session__finish(struct session *s, int rc)
 	mt_status_clear();
 	if (s->probes)
 		probes__drain_all(s->probes);
-	session__counts(s, &c);
+	/* pauses still closing their links finished (their last records
+	 * taken) before anything is counted */
 	session__budget_finish(s);
+	session__counts(s, &c);
 	session__overhead_update(s);
 	/* detach now: the target runs unprobed while we symbolize */
 	bpfunwind_debug(s);

@@ -111,6 +111,7 @@ void session__budget_finish(struct session *s)
 {
 	if (!s->budget)
 		return;
+	budget_switch__settle(s->budget);
 	s->budget_end = clock__mono_ns();
 	if (session__budget_partial(s, NULL) && s->tel)
 		telemetry__set_partial(s->tel, session__budget_on_fraction(s),

@@ -216,19 +216,28 @@ int procstat__cpu_ns(pid_t pid, uint64_t *cpu_ns)
 	return err;
 }
 
-int procstat__cpu_sys_ns(pid_t pid, uint64_t *cpu_ns, uint64_t *sys_ns)
+/* Numeric field `field` of /proc/PID/stat. 0 or -errno (-ESRCH gone). */
+static int pid_stat_field(pid_t pid, int field, uint64_t *val)
 {
 	char path[64], *text = NULL;
-	long hz = sysconf(_SC_CLK_TCK);
-	uint64_t st;
 	int err;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	err = fileio__read_text(path, 0, PROCSTAT_MAX_STATUS, &text, NULL);
 	if (err)
 		return err == -ENOENT ? -ESRCH : err;
-	err = hz > 0 ? procstat__stat_field(text, 15, &st) : -EINVAL;
+	err = procstat__stat_field(text, field, val);
 	free(text);
+	return err;
+}
+
+int procstat__cpu_sys_ns(pid_t pid, uint64_t *cpu_ns, uint64_t *sys_ns)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	uint64_t st;
+	int err;
+
+	err = hz > 0 ? pid_stat_field(pid, 15, &st) : -EINVAL;
 	if (err)
 		return err;
 	*sys_ns = st / (uint64_t)hz * 1000000000ULL +
@@ -280,19 +289,13 @@ int procstat__blocked_syscall(pid_t pid, long *nr)
 	uint64_t threads;
 	int err;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	err = fileio__read_text(path, 0, PROCSTAT_MAX_STATUS, &text, NULL);
-	if (err)
-		return err == -ENOENT ? -ESRCH : err;
-	err = procstat__stat_field(text, 20, &threads);
-	free(text);
+	err = pid_stat_field(pid, 20, &threads);
 	if (err)
 		return err;
 	if (threads != 1)
 		return -EAGAIN;
 	/* "NR args... sp pc": a few hundred bytes */
 	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-	text = NULL;
 	err = fileio__read_text(path, 0, 4096, &text, NULL);
 	if (err)
 		return err == -ENOENT ? -ESRCH : err;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * fuzz_procstat.c - /proc/PID/status and smaps text as a process could
- * make it look (its comm and its mappings' names are its own choice). The
- * first byte picks the parser; none may crash, and what they accept must
+ * make it look (its comm and its mappings' names are its own choice), and
+ * /proc/PID/syscall text. The first byte picks the parser; none may crash, and what they accept must
  * be consistent (sizes from "N kB" fields are multiples of 1024).
  */
 #include <stdint.h>
@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(text, data + 1, size - 1);
 	text[size - 1] = '\0';
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		if (procstat__parse_status(text, &pm) == 0 &&
 		    (pm.rss_bytes % 1024 || pm.virtual_bytes % 1024))
@@ -34,9 +34,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (procstat__parse_smaps(text, &v) == 0 && v % 1024)
 			abort();
 		break;
-	default:
+	case 2:
 		(void)procstat__parse_capeff(text, &v);
 		break;
+	default: {
+		long nr = -1;
+
+		/* a number it accepts is a system call's: never negative */
+		if (procstat__parse_syscall(text, &nr) == 0 && nr < 0)
+			abort();
+		break;
+	}
 	}
 	free(text);
 	return 0;

@@ -104,7 +104,10 @@ spawn "$W/agent2.out" "$W/agent2.err" "$MEMTEL_BIN" agent \
 AGENT=$SPAWN_PID
 watch_log "$W/agent2.out" "$W/agent2.err"
 wait_code "$PORT" /readyz 200 60 || fail "the agent never became ready"
-sleep 2
+# something on the node to sample: on an idle machine 2 s can hold no CPU
+# sample at all, and an empty window sends no profiles request
+end=$((SECONDS + 2))
+while [ "$SECONDS" -lt "$end" ]; do :; done
 before=$(receiver_count "$RECV_DIR" /v1development/profiles)
 t0=$(date +%s.%N)
 kill -TERM "$AGENT"

@@ -362,3 +362,14 @@ int allocator__plan(const struct allocator *a, struct probe_point *pts,
 	*n = cnt;
 	return 0;
 }
+
+int allocator__plan_pid(pid_t pid, struct allocator_plan *out)
+{
+	int err = allocator__find(pid, &out->a);
+
+	if (!err)
+		err = allocator__plan(&out->a, out->pts, &out->n);
+	if (!err && !out->n)
+		err = -ENOENT;
+	return err;
+}

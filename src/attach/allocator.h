@@ -48,4 +48,16 @@ int allocator__find(pid_t pid, struct allocator *out);
 int allocator__plan(const struct allocator *a, struct probe_point *pts,
 		    size_t *n);
 
+/* What a process's heap probes are attached with, kept to attach them
+ * again (a budget pause, a parked wait). */
+struct allocator_plan {
+	struct allocator a;
+	struct probe_point pts[MT_OP__COUNT];
+	size_t n;
+};
+
+/* allocator__find and allocator__plan for pid into out. 0, -ENOENT (no
+ * point to probe), or -errno. */
+int allocator__plan_pid(pid_t pid, struct allocator_plan *out);
+
 #endif /* MEMTEL_ALLOCATOR_H */

@@ -39,15 +39,9 @@
 #define PAUSE_DRAIN_NS		(250 * 1000 * 1000ULL)
 
 /* What a process's heap probes were attached with, to attach them again. */
-struct heap_plan {
-	struct allocator a;
-	struct probe_point pts[MT_OP__COUNT];
-	size_t n;
-};
-
 /* One process's switching state. */
 struct bs_proc {
-	struct heap_plan *plan;	/* NULL until its first pause */
+	struct allocator_plan *plan;	/* NULL until its first pause */
 	uint64_t gen;		/* the round it was last ticked in */
 	uint64_t paused_at;	/* the pause running now began (0: on) */
 	/* its links are with the closer (probes__detach_pid_later): once
@@ -158,10 +152,10 @@ static struct bs_proc *proc_of(const struct budget_switch *bs, pid_t pid)
 
 /* pid's plan, found now (while its probes are on: the same allocator
  * they are on) when not known yet. NULL: none (no C allocator). */
-static struct heap_plan *plan_get(const struct proctree *tree,
+static struct allocator_plan *plan_get(const struct proctree *tree,
 				   struct bs_proc *p, pid_t pid)
 {
-	struct heap_plan *hp = p->plan;
+	struct allocator_plan *hp = p->plan;
 
 	if (hp)
 		return hp;
@@ -172,8 +166,7 @@ static struct heap_plan *plan_get(const struct proctree *tree,
 	hp = calloc(1, sizeof(*hp));
 	if (!hp)
 		return NULL;
-	if (allocator__find(pid, &hp->a) ||
-	    allocator__plan(&hp->a, hp->pts, &hp->n) || !hp->n) {
+	if (allocator__plan_pid(pid, hp)) {
 		free(hp);
 		return NULL;
 	}

@@ -54,7 +54,7 @@ struct proctree {
 				 * links not destroyed yet */
 	struct u64map waiting;	/* launch mode: pid -> since when it has
 				 * been seen blocked waiting for a child */
-	struct u64map parked;	/* launch mode: pid -> struct park * */
+	struct u64map parked;	/* launch mode: pid -> struct allocator_plan * */
 	struct u64map parents;	/* launch mode: pid -> its parent at fork */
 	uint64_t next_park;
 	bool warned_unhookable;
@@ -511,12 +511,6 @@ void proctree__on_proc(void *ctx, const struct mt_proc_event *e)
 #define PARK_AFTER_NS	(100ULL * 1000 * 1000)
 #define PARK_CHECK_NS	(20ULL * 1000 * 1000)
 
-struct park {
-	struct allocator a;
-	struct probe_point pts[MT_OP__COUNT];
-	size_t n;
-};
-
 static bool waits_for_child(pid_t pid)
 {
 	long nr;
@@ -550,13 +544,11 @@ static bool file_shared(const struct proctree *pt, pid_t pid, uint64_t id)
 
 static void park(struct proctree *pt, pid_t pid, uint64_t id)
 {
-	struct park *k = malloc(sizeof(*k));
+	struct allocator_plan *k = malloc(sizeof(*k));
 
 	if (!k)
 		return;
-	if (allocator__find(pid, &k->a) ||
-	    allocator__plan(&k->a, k->pts, &k->n) || !k->n ||
-	    file_id(&k->a) != id ||
+	if (allocator__plan_pid(pid, k) || file_id(&k->a) != id ||
 	    u64map__set(&pt->parked, (uint64_t)pid, (uintptr_t)k)) {
 		free(k);
 		return;
@@ -569,14 +561,14 @@ static void park(struct proctree *pt, pid_t pid, uint64_t id)
 /* pid may run again: its probes go back on (nothing if not parked). */
 static void unpark(struct proctree *pt, pid_t pid)
 {
-	struct park *k;
+	struct allocator_plan *k;
 	uint64_t v;
 	int err;
 
 	u64map__del(&pt->waiting, (uint64_t)pid, NULL);
 	if (!pid || !u64map__del(&pt->parked, (uint64_t)pid, &v))
 		return;
-	k = (struct park *)(uintptr_t)v;
+	k = (struct allocator_plan *)(uintptr_t)v;
 	/* never two links: its old ones closed (the closer may still hold
 	 * them), and none a budget resume may have attached */
 	probes__settle(pt->o.probes, pid);

@@ -221,7 +221,8 @@ static struct cu_index *cu_index__new(Dwarf_Die *cudie)
 		ci->n = ci->cap = 0;
 		return ci;
 	}
-	qsort(ci->v, ci->n, sizeof(*ci->v), cu_ent_cmp);
+	if (ci->n > 1)	/* v is NULL in a unit with no code children */
+		qsort(ci->v, ci->n, sizeof(*ci->v), cu_ent_cmp);
 	ci->max_hi = malloc((ci->n ? ci->n : 1) * sizeof(*ci->max_hi));
 	if (!ci->max_hi)
 		goto fail;

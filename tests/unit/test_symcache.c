@@ -10,7 +10,8 @@
  * answer for the old one's pcs, while what was primed for the old one
  * stays; the
  * sorted symbol index names every code address as libdwfl does, and the
- * per-unit scope index gives libdw's own inline chains.
+ * per-unit scope index gives libdw's own inline chains, also in a unit
+ * with no children (an assembler file).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -385,6 +386,40 @@ static void test_scope_index(void **state)
 	assert_true(inlined > 100);
 }
 
+/* A unit with no children with code (assembler's -g gives a bare
+ * DW_TAG_compile_unit, as glibc's .S files do): its scope index is
+ * empty, and every pc of it still comes back as libdw's walks name it. */
+static void test_scope_bare_unit(void **state)
+{
+	char dir[] = "/tmp/memtel-symcache.XXXXXX", cmd[1024], path[512];
+	long checked, inlined;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/bare.S", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	/* untyped: gas then describes no subprogram */
+	fputs(".text\n.globl bare_fn\nbare_fn:\n\tnop\n\tnop\n\tret\n"
+	      ".section .note.GNU-stack,\"\",@progbits\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/c.c", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("int bare_fn(void);\nint c_fn(void) { return bare_fn(); }\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+		 "cc -shared -nostdlib -fPIC -O2 -g -o %s/bare.so %s/bare.S "
+		 "%s/c.c", dir, dir, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/bare.so", dir);
+	assert_int_equal(scope_mismatches(path, 1, &checked, &inlined), 0);
+	assert_true(checked > 3);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -393,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_sym_index),
 		cmocka_unit_test(test_scope_index),
+		cmocka_unit_test(test_scope_bare_unit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -56,6 +56,8 @@ struct proctree {
 				 * been seen blocked waiting for a child */
 	struct u64map parked;	/* launch mode: pid -> struct allocator_plan * */
 	struct u64map parents;	/* launch mode: pid -> its parent at fork */
+	struct u64map hits;	/* launch mode: pid -> its probe hits at the
+				 * last park check */
 	uint64_t next_park;
 	bool warned_unhookable;
 	pid_t main;
@@ -91,6 +93,7 @@ void proctree__free(struct proctree *pt)
 	u64map__free(&pt->parked);
 	u64map__free(&pt->waiting);
 	u64map__free(&pt->parents);
+	u64map__free(&pt->hits);
 	u64map__free(&pt->procs);
 	u64map__free(&pt->files);
 	u64map__free(&pt->modes);
@@ -528,34 +531,60 @@ static bool waits_for_child(pid_t pid)
 	return false;
 }
 
-/* Another process, not parked, has heap probes on file id. */
-static bool file_shared(const struct proctree *pt, pid_t pid, uint64_t id)
+/* Into *n: file id -> how many processes, not parked, have heap probes
+ * on it (one pass over the tree, not one per process). */
+static int count_sharers(const struct proctree *pt, struct u64map *n)
 {
-	uint64_t other, v;
+	uint64_t pid, id, *c;
 	size_t it = 0;
 
-	while (u64map__next(&pt->files, &it, &other, &v))
-		if ((pid_t)other != pid && v == id &&
-		    !u64map__get(&pt->parked, other) &&
-		    !u64map__get(&pt->modes, other))
-			return true;
-	return false;
+	while (u64map__next(&pt->files, &it, &pid, &id)) {
+		if (u64map__get(&pt->parked, pid) ||
+		    u64map__get(&pt->modes, pid))
+			continue;
+		c = u64map__get(n, id);
+		if (c)
+			(*c)++;
+		else if (u64map__set(n, id, 1))
+			return -ENOMEM;
+	}
+	return 0;
 }
 
-static void park(struct proctree *pt, pid_t pid, uint64_t id)
+/* pid's probe hits moved since the last check (it is running, not
+ * waiting): a map lookup, which spares the /proc read of a busy one. */
+static bool hits_moved(struct proctree *pt, pid_t pid)
+{
+	uint64_t h, *last;
+	bool moved;
+
+	if (probes__hits(pt->o.probes, pid, &h))
+		return false;
+	last = u64map__get(&pt->hits, (uint64_t)pid);
+	moved = last && *last != h;
+	if (last)
+		*last = h;
+	else
+		u64map__set(&pt->hits, (uint64_t)pid, h);
+	return moved;
+}
+
+/* true if pid's probes are parked now */
+static bool park(struct proctree *pt, pid_t pid, uint64_t id)
 {
 	struct allocator_plan *k = malloc(sizeof(*k));
 
 	if (!k)
-		return;
+		return false;
 	if (allocator__plan_pid(pid, k) || file_id(&k->a) != id ||
 	    u64map__set(&pt->parked, (uint64_t)pid, (uintptr_t)k)) {
 		free(k);
-		return;
+		return false;
 	}
 	probes__detach_pid_later(pt->o.probes, pid);
 	mt_debug("pid %d waits for a child: heap probes parked until it can run again",
 		 (int)pid);
+	return true;
 }
 
 /* pid may run again: its probes go back on (nothing if not parked). */
@@ -592,6 +621,7 @@ static void drop_park(struct proctree *pt, pid_t pid)
 	uint64_t v;
 
 	u64map__del(&pt->waiting, (uint64_t)pid, NULL);
+	u64map__del(&pt->hits, (uint64_t)pid, NULL);
 	if (u64map__del(&pt->parked, (uint64_t)pid, &v))
 		free((void *)(uintptr_t)v);
 }
@@ -639,29 +669,40 @@ static void on_signal(void *ctx, pid_t tid, int sig)
 
 static void park_waiting(struct proctree *pt, uint64_t now)
 {
-	uint64_t pid, v, *id, *since;
+	uint64_t pid, v, *id, *since, *sharers;
+	struct u64map count = {};
 	size_t it = 0;
 
 	if (!pt->o.heap || now < pt->next_park)
 		return;
 	pt->next_park = now + PARK_CHECK_NS;
+	if (count_sharers(pt, &count))
+		goto out;
 	while (u64map__next(&pt->procs, &it, &pid, &v)) {
 		if (u64map__get(&pt->parked, pid))
 			continue;
 		id = u64map__get(&pt->files, pid);
-		if (!id || u64map__get(&pt->modes, pid) ||
+		/* it counts itself among the sharers of its file */
+		sharers = id ? u64map__get(&count, *id) : NULL;
+		if (!id || u64map__get(&pt->modes, pid) || !sharers ||
+		    *sharers < 2 ||
 		    !probes__linked(pt->o.probes, (pid_t)pid) ||
-		    !file_shared(pt, (pid_t)pid, *id) ||
+		    hits_moved(pt, (pid_t)pid) ||
 		    !waits_for_child((pid_t)pid)) {
 			u64map__del(&pt->waiting, pid, NULL);
 			continue;
 		}
 		since = u64map__get(&pt->waiting, pid);
-		if (!since)
+		if (!since) {
 			u64map__set(&pt->waiting, pid, now);
-		else if (now - *since >= PARK_AFTER_NS)
-			park(pt, (pid_t)pid, *id);
+		} else if (now - *since >= PARK_AFTER_NS) {
+			v = *id;
+			if (park(pt, (pid_t)pid, v))
+				(*u64map__get(&count, v))--;
+		}
 	}
+out:
+	u64map__free(&count);
 }
 
 /* Launch mode: one ptrace stop that needs us. */

@@ -7,7 +7,8 @@
  * defines its own, jemalloc's *allocx), alloc_ret at its return,
  * free_enter inside every freeing one (free, operator delete, sdallocx,
  * free_sized...) after the NULL test. Where the kernel has uprobe sessions (6.12+),
- * alloc_session does both halves through one uprobe_multi link, and its
+ * alloc_session does both halves through one uprobe_multi link (and
+ * free_multi the frees through another), and its
  * entry half returns 1 for calls that need no return (the unsampled ones),
  * so the kernel skips hijacking their return address: that hijack is most
  * of what a uretprobe costs. Allocations are sampled by bytes (Poisson, mean set
@@ -588,34 +589,27 @@ static __always_inline void on_free(__u64 addr)
 	emit_free(key.addr, MT_OP_FREE, pid_tgid);
 }
 
-static __always_inline bool is_free_op(__u32 op)
-{
-	switch (op) {
-	case MT_OP_FREE:
-	case MT_OP_DELETE ... MT_OP_DELETE_ARRAY_ALIGNED_NOTHROW:
-	case MT_OP_SDALLOCX:
-	case MT_OP_DALLOCX:
-	case MT_OP_FREE_SIZED:
-	case MT_OP_FREE_ALIGNED_SIZED:
-		return true;
-	}
-	return false;
-}
-
-/* The frees ride in the same link (their entry declines the return): one
- * uprobe_multi link per process, because creating and closing each
- * classic uprobe costs 50-200 ms here and a process tree pays it per
- * process (docs/PLATFORM.md). */
+/* The allocation functions of a process in one uprobe session link, its
+ * frees in one plain uprobe_multi link (free_multi): one link each per
+ * process, because creating and closing each classic uprobe costs
+ * 50-200 ms here and a process tree pays it per process
+ * (docs/PLATFORM.md). The frees have a link of their own because a
+ * session consumer that filters out another process's hit still asks for
+ * its return: with the frees in the session, every free of one process
+ * paid a return trap for each other process's link on the same file. */
 SEC("uprobe")
 int BPF_KPROBE(alloc_session)
 {
 	if (bpf_session_is_return())
 		return on_return(ctx);
-	if (is_free_op((__u32)bpf_get_attach_cookie(ctx))) {
-		on_free(PT_REGS_PARM1(ctx));
-		return 1;
-	}
 	return on_entry(ctx);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_multi, void *ptr)
+{
+	on_free((__u64)ptr);
+	return 0;
 }
 
 SEC("uprobe")

@@ -8,7 +8,9 @@
  *
  * Allocation functions are attached as one uprobe session (kernel 6.12+)
  * when the kernel takes it: the entry half tells the kernel to skip the
- * return of unsampled calls. What libbpf 1.1 cannot do for that lives in
+ * return of unsampled calls. The frees go in a plain uprobe_multi link
+ * beside it (another process's session link would make each of them
+ * pay a return). What libbpf 1.1 cannot do for that lives in
  * uprobe_multi_compat.c; kernels without sessions get classic uprobe +
  * uretprobe pairs.
  */
@@ -188,8 +190,12 @@ static int open_load(struct probes *p, const struct probes_opts *o,
 	bpf_program__set_autoload(p->skel->progs.alloc_session, session);
 	bpf_program__set_autoload(p->skel->progs.alloc_enter, !session);
 	bpf_program__set_autoload(p->skel->progs.alloc_ret, !session);
-	if (session)
+	bpf_program__set_autoload(p->skel->progs.free_enter, !session);
+	bpf_program__set_autoload(p->skel->progs.free_multi, session);
+	if (session) {
 		uprobe_multi_compat__set_session(p->skel->progs.alloc_session);
+		uprobe_multi_compat__set_multi(p->skel->progs.free_multi);
+	}
 	table = (uint64_t *)p->skel->rodata->sample_table;
 	sampling__fill_table(o->sample_bytes, table, MT_SAMPLE_TABLE_SIZE);
 	if (o->ring_bytes)
@@ -601,29 +607,41 @@ bool probes__linked(const struct probes *p, pid_t pid)
 	return false;
 }
 
+/* A process's allocation functions as one session link, its frees as one
+ * plain uprobe_multi link (bpf/memtel.bpf.c says why two). The probe
+ * points attached, or -errno. */
 static int attach_session(struct probes *p, pid_t pid, const char *path,
 			  const struct probe_point *pts, size_t n)
 {
-	uint64_t offs[MT_OP__COUNT], cookies[MT_OP__COUNT];
-	size_t i, cnt = 0;
-	int fd;
+	uint64_t offs[2][MT_OP__COUNT], cookies[2][MT_OP__COUNT];
+	size_t i, cnt[2] = { 0, 0 };
+	int fd, k, total = 0;
 
-	/* frees too: alloc_session tells them apart by their cookie */
-	for (i = 0; i < n && cnt < MT_OP__COUNT; i++) {
-		if (pts[i].alias)
+	for (i = 0; i < n; i++) {
+		k = pts[i].frees ? 1 : 0;
+		if (pts[i].alias || cnt[k] >= MT_OP__COUNT)
 			continue;
-		offs[cnt] = pts[i].func_offset + pts[i].plan.offset;
-		cookies[cnt] = pts[i].op;
-		cnt++;
+		offs[k][cnt[k]] = pts[i].func_offset + pts[i].plan.offset;
+		cookies[k][cnt[k]] = pts[i].op;
+		cnt[k]++;
 	}
-	if (!cnt)
-		return 0;
-	fd = uprobe_multi_compat__attach_session(p->skel->progs.alloc_session,
-						 pid, path, offs, cookies, cnt);
-	if (fd < 0)
-		return fd;
-	fd = add_pid_link(p, pid, NULL, fd);
-	return fd ? fd : (int)cnt;
+	for (k = 0; k < 2; k++) {
+		if (!cnt[k])
+			continue;
+		fd = k ? uprobe_multi_compat__attach(p->skel->progs.free_multi,
+						     pid, path, offs[k],
+						     cookies[k], cnt[k]) :
+			 uprobe_multi_compat__attach_session(
+				 p->skel->progs.alloc_session, pid, path,
+				 offs[k], cookies[k], cnt[k]);
+		if (fd < 0)
+			return fd;
+		fd = add_pid_link(p, pid, NULL, fd);
+		if (fd)
+			return fd;
+		total += (int)cnt[k];
+	}
+	return total;
 }
 
 bool probes__session(const struct probes *p)
@@ -661,7 +679,7 @@ int probes__attach_pid(struct probes *p, pid_t pid, const struct allocator *a,
 			 pt->plan.emulated ? ", emulated" : ", single-stepped",
 			 pt->plan.why);
 		if (p->session) {
-			continue;	/* in the session link */
+			continue;	/* in the session's links */
 		} else if (pt->frees) {
 			err = attach_one(p, p->skel->progs.free_enter, pid,
 					 a->open_path, off, pt->op, false);

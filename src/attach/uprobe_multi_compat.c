@@ -18,6 +18,7 @@
 #include "attach/uprobe_multi_compat.h"
 
 /* uapi values from kernels newer than our headers */
+#define MT_BPF_TRACE_UPROBE_MULTI 48
 #define MT_BPF_TRACE_UPROBE_SESSION 57
 #define MT_BPF_LINK_CREATE 28
 
@@ -43,16 +44,22 @@ void uprobe_multi_compat__set_session(struct bpf_program *prog)
 		prog, (enum bpf_attach_type)MT_BPF_TRACE_UPROBE_SESSION);
 }
 
-static int link_create(struct bpf_program *prog, pid_t pid, const char *path,
-		       const uint64_t *offs, const uint64_t *cookies,
-		       size_t cnt)
+void uprobe_multi_compat__set_multi(struct bpf_program *prog)
+{
+	bpf_program__set_expected_attach_type(
+		prog, (enum bpf_attach_type)MT_BPF_TRACE_UPROBE_MULTI);
+}
+
+static int link_create(struct bpf_program *prog, uint32_t type, pid_t pid,
+		       const char *path, const uint64_t *offs,
+		       const uint64_t *cookies, size_t cnt)
 {
 	struct mt_link_create_uprobe_multi attr;
 	int fd;
 
 	memset(&attr, 0, sizeof(attr));
 	attr.prog_fd = (uint32_t)bpf_program__fd(prog);
-	attr.attach_type = MT_BPF_TRACE_UPROBE_SESSION;
+	attr.attach_type = type;
 	attr.path = (uint64_t)(uintptr_t)path;
 	attr.offsets = (uint64_t)(uintptr_t)offs;
 	attr.cookies = (uint64_t)(uintptr_t)cookies;
@@ -71,7 +78,8 @@ int uprobe_multi_compat__probe(struct bpf_program *prog)
 	 * looks at the file, and refuses a path that is not a regular file
 	 * with EBADF: that answer means the link type itself is known. A
 	 * kernel without it fails earlier (EINVAL, or EOPNOTSUPP). */
-	fd = link_create(prog, 0, "/", &off, NULL, 1);
+	fd = link_create(prog, MT_BPF_TRACE_UPROBE_SESSION, 0, "/", &off,
+			 NULL, 1);
 	if (fd >= 0) {
 		close(fd);	/* cannot happen; treat as supported */
 		return 0;
@@ -88,5 +96,16 @@ int uprobe_multi_compat__attach_session(struct bpf_program *prog, pid_t pid,
 {
 	if (!prog || !path || !offs || !cnt)
 		return -EINVAL;
-	return link_create(prog, pid, path, offs, cookies, cnt);
+	return link_create(prog, MT_BPF_TRACE_UPROBE_SESSION, pid, path, offs,
+			   cookies, cnt);
+}
+
+int uprobe_multi_compat__attach(struct bpf_program *prog, pid_t pid,
+				const char *path, const uint64_t *offs,
+				const uint64_t *cookies, size_t cnt)
+{
+	if (!prog || !path || !offs || !cnt)
+		return -EINVAL;
+	return link_create(prog, MT_BPF_TRACE_UPROBE_MULTI, pid, path, offs,
+			   cookies, cnt);
 }

@@ -52,6 +52,7 @@ struct bs_proc {
 	/* its totals in the model at its last observation (the model is
 	 * also updated by others between two ticks) */
 	double seen_probe, seen_cpu;
+	uint64_t execs;		/* proctree__execs() when last ticked */
 };
 
 struct budget_switch {
@@ -303,6 +304,26 @@ static void resume_pid(struct budget_switch *bs, struct bs_proc *p,
 		 (double)(st.next_ns - now_ns) / 1e9 : 0.0);
 }
 
+/* pid exec'd since its last tick. While on, its probes are on the new
+ * image's allocator (attach/proctree.c attached them at the exec): the
+ * plan is found again when it is next paused, and the new program is
+ * measured afresh (a forked child seen idle before it exec'd an assembler
+ * was not looked at again until the next full round). A paused one keeps
+ * its plan: the tree attaches nothing over a pause on the same file. */
+static void new_image(struct budget_switch *bs, struct bs_proc *p, pid_t pid,
+		      uint64_t now_ns)
+{
+	struct budget_state st;
+
+	p->execs = proctree__execs(bs->tree, pid);
+	if (p->paused_at || p->pausing ||
+	    !budget__get(bs->budget, (uint32_t)pid, now_ns, &st) || !st.on)
+		return;
+	free(p->plan);
+	p->plan = NULL;
+	budget__restart(bs->budget, (uint32_t)pid, now_ns);
+}
+
 bool budget_switch__due(struct budget_switch *bs, uint64_t now_ns)
 {
 	if (!bs || now_ns < bs->next_ns)
@@ -347,6 +368,7 @@ void budget_switch__tick(struct budget_switch *bs, pid_t pid,
 			budget_switch__forget(bs, pid, now_ns);
 			return;
 		}
+		p->execs = proctree__execs(bs->tree, pid);
 	} else if (p->pausing && !probes__closing(bs->probes, pid)) {
 		/* its links closed since: the pause is finished at once,
 		 * whenever its next decision is due */
@@ -354,6 +376,8 @@ void budget_switch__tick(struct budget_switch *bs, pid_t pid,
 		if (proc_of(bs, pid) != p)
 			return;
 	}
+	if (bs->tree && proctree__execs(bs->tree, pid) != p->execs)
+		new_image(bs, p, pid, now_ns);
 	p->hs = hs;
 	if (!bs->full && p->gen &&
 	    now_ns < budget__due(bs->budget, (uint32_t)pid, now_ns)) {

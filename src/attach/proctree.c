@@ -58,6 +58,7 @@ struct proctree {
 	struct u64map parents;	/* launch mode: pid -> its parent at fork */
 	struct u64map hits;	/* launch mode: pid -> its probe hits at the
 				 * last park check */
+	struct u64map execs;	/* pid -> execs seen (absent: none) */
 	uint64_t next_park;
 	bool warned_unhookable;
 	pid_t main;
@@ -94,6 +95,7 @@ void proctree__free(struct proctree *pt)
 	u64map__free(&pt->waiting);
 	u64map__free(&pt->parents);
 	u64map__free(&pt->hits);
+	u64map__free(&pt->execs);
 	u64map__free(&pt->procs);
 	u64map__free(&pt->files);
 	u64map__free(&pt->modes);
@@ -139,6 +141,14 @@ static void detach_heap(struct proctree *pt, pid_t pid)
 	u64map__del(&pt->files, (uint64_t)pid, NULL);
 	u64map__del(&pt->modes, (uint64_t)pid, NULL);
 	probes__detach_pid(pt->o.probes, pid);
+}
+
+uint64_t proctree__execs(const struct proctree *pt, pid_t pid)
+{
+	const uint64_t *n = pt ? u64map__get((struct u64map *)&pt->execs,
+					      (uint64_t)pid) : NULL;
+
+	return n ? *n : 0;
 }
 
 enum proctree_heap proctree__heap_mode(const struct proctree *pt, pid_t pid)
@@ -349,6 +359,7 @@ int proctree__add(struct proctree *pt, pid_t pid, const struct allocator *a)
 
 static void remove_pid(struct proctree *pt, pid_t pid)
 {
+	u64map__del(&pt->execs, (uint64_t)pid, NULL);
 	if (!u64map__del(&pt->procs, (uint64_t)pid, NULL))
 		return;
 	detach_heap(pt, pid);
@@ -463,6 +474,12 @@ int proctree__resolve_at_exec(pid_t pid, struct allocator *a)
  * until the new image's allocator is known: the same file keeps them). */
 static void forget_image(struct proctree *pt, pid_t pid)
 {
+	uint64_t *n = u64map__get(&pt->execs, (uint64_t)pid);
+
+	if (n)
+		(*n)++;
+	else
+		u64map__set(&pt->execs, (uint64_t)pid, 1);
 	if (pt->o.targets)
 		targets__forget(pt->o.targets, pid);
 }
@@ -622,6 +639,7 @@ static void drop_park(struct proctree *pt, pid_t pid)
 
 	u64map__del(&pt->waiting, (uint64_t)pid, NULL);
 	u64map__del(&pt->hits, (uint64_t)pid, NULL);
+	u64map__del(&pt->execs, (uint64_t)pid, NULL);
 	if (u64map__del(&pt->parked, (uint64_t)pid, &v))
 		free((void *)(uintptr_t)v);
 }

@@ -59,6 +59,9 @@ int proctree__add_attached(struct proctree *pt, pid_t pid,
 /* Which heap probes pid has (PROCTREE_HEAP_CALLS also when none): only
  * those can be paused and resumed with the same plan. */
 enum proctree_heap proctree__heap_mode(const struct proctree *pt, pid_t pid);
+/* How many execs of pid were seen while it was followed: a change says
+ * it runs a new image. */
+uint64_t proctree__execs(const struct proctree *pt, pid_t pid);
 /* Stop profiling pid (it no longer is what the caller profiles): detach
  * its heap probes and untrack it. Nothing if pid is not in the set. */
 void proctree__remove(struct proctree *pt, pid_t pid);

@@ -95,6 +95,31 @@ int budget__start(struct budget *b, uint32_t pid, uint64_t now_ns)
 	return 0;
 }
 
+void budget__restart(struct budget *b, uint32_t pid, uint64_t now_ns)
+{
+	struct proc_budget *p = proc_of(b, pid);
+
+	if (!p || !p->on)
+		return;
+	if (now_ns > p->seg_start)
+		p->on_ns += now_ns - p->seg_start;
+	p->seg_start = now_ns;
+	p->seg_probe_ns = p->seg_cpu_ns = 0;
+	p->measured = false;
+	if (!p->cycling)
+		p->seg_len = b->o.first_on_ns;
+	if (p->credit < (double)b->o.grace_ns)
+		p->credit = (double)b->o.grace_ns;
+}
+
+/* A first segment in its first first_short_ns. */
+static bool young(const struct budget *b, const struct proc_budget *p,
+		  uint64_t now_ns)
+{
+	return p->on && !p->cycling && !p->pauses &&
+	       now_ns < p->seg_start + b->o.first_short_ns;
+}
+
 /* On-time up to now. */
 static uint64_t on_time(const struct proc_budget *p, uint64_t now_ns)
 {
@@ -341,7 +366,7 @@ uint64_t budget__due(const struct budget *b, uint32_t pid, uint64_t now_ns)
 	if (!p->on)
 		return p->off_start + p->off_len;
 	/* nothing measured yet: as soon as there is */
-	if (!p->measured)
+	if (!p->measured || young(b, p, now_ns))
 		return now_ns;
 	end = p->seg_start + p->seg_len;
 	/* the running segment's drain when it has one, else the last's */

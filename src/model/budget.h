@@ -114,6 +114,11 @@ void budget__free(struct budget *b);
 /* pid's probes went on at now_ns (a reused pid starts afresh). 0 or
  * -ENOMEM. */
 int budget__start(struct budget *b, uint32_t pid, uint64_t now_ns);
+/* pid runs a new image (an exec) with its probes on: what it does now is
+ * measured afresh, from a new grace if its credit is below that, and its
+ * decisions are due at every tick of the young window (see budget__due).
+ * Nothing while it is paused: the pause runs its course. */
+void budget__restart(struct budget *b, uint32_t pid, uint64_t now_ns);
 /* pid is gone: its times go into the totals. */
 void budget__forget(struct budget *b, uint32_t pid, uint64_t now_ns);
 /* Since the last call, pid used cpu_ns of CPU, probe_ns of it in the
@@ -135,8 +140,11 @@ void budget__totals(const struct budget *b, uint64_t now_ns,
 		    struct budget_totals *out);
 /* When pid's next decision is due (budget__tick then): the end of its
  * segment or pause, or when its credit runs out at the rate it spends
- * it; now_ns while nothing is measured; UINT64_MAX if unknown or
- * unlimited. A caller ticking every few ms only where this is past keeps
+ * it; now_ns while nothing is measured, and in the first first_short_ns
+ * of a first segment (a process, or a new image, that has only started
+ * may start allocating hard at any moment: a forked child measured idle
+ * before its exec was first looked at again at the next full round, when
+ * an assembler run was over); UINT64_MAX if unknown or unlimited. A caller ticking every few ms only where this is past keeps
  * a short process within its credit. */
 uint64_t budget__due(const struct budget *b, uint32_t pid, uint64_t now_ns);
 /* pid's credit: probe ns it may still spend (< 0: overspent). */

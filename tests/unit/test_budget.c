@@ -389,6 +389,42 @@ static void test_due(void **state)
 	budget__free(b);
 }
 
+/* A forked child measured idle before its exec, then allocating hard in
+ * its new image: its decisions are due at every tick of a young segment,
+ * again after budget__restart (the exec), and the first tick past its
+ * grace pauses it. A paused process is not restarted. */
+static void test_new_image(void **state)
+{
+	const uint64_t ms = 1000 * 1000;
+	struct budget_opts o = opts;
+	struct budget_state st;
+	struct budget *b;
+
+	(void)state;
+	o.grace_ns = 0;
+	o.first_short_ns = 500 * ms;
+	b = budget__new(&o);
+	assert_int_equal(budget__start(b, 2, 0), 0);
+	budget__observe(b, 2, 0, 1e6);
+	assert_int_equal(budget__tick(b, 2, 30 * ms), BUDGET_KEEP);
+	assert_true(budget__due(b, 2, 30 * ms) == 30 * ms);
+	/* past the young window, idle: nothing due before the segment end */
+	budget__observe(b, 2, 0, 1e6);
+	assert_int_equal(budget__tick(b, 2, 600 * ms), BUDGET_KEEP);
+	assert_true(budget__due(b, 2, 600 * ms) > 1000 * ms);
+	budget__restart(b, 2, 600 * ms);
+	assert_true(budget__due(b, 2, 610 * ms) == 610 * ms);
+	/* 8 ms of probes in 20 ms of CPU: past the 5 ms grace */
+	budget__observe(b, 2, 8e6, 20e6);
+	assert_true(budget__due(b, 2, 620 * ms) == 620 * ms);
+	assert_int_equal(budget__tick(b, 2, 620 * ms), BUDGET_PAUSE);
+	budget__restart(b, 2, 630 * ms);
+	assert_true(budget__get(b, 2, 630 * ms, &st));
+	assert_false(st.on);
+	assert_int_equal(st.pauses, 1);
+	budget__free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -403,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_credit_short_process),
 		cmocka_unit_test(test_idle_never_pauses),
 		cmocka_unit_test(test_due),
+		cmocka_unit_test(test_new_image),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -42,19 +42,30 @@ struct plink {
 	int fd;
 };
 
-/* Links handed over to be closed on a thread of our own (probes__detach_
- * pid_later): closing a uprobe link waits for RCU grace periods, 30-65 ms
+/* Links handed over to be closed on threads of our own (probes__detach_
+ * pid_later): closing a uprobe link waits for RCU grace periods, 20-90 ms
  * here (docs/PLATFORM.md), and a process tree's next ptrace stop (a
- * fork, an exit) would wait behind it in the session loop. */
+ * fork, an exit) would wait behind it in the session loop. A process's
+ * two links close side by side: a link's breakpoints go when its close
+ * begins, and one closed after the other kept its process trapping a
+ * grace period longer. */
+#define CLOSER_THREADS 2
+
 struct closer {
-	pthread_t thread;
+	pthread_t thread[CLOSER_THREADS];
 	pthread_mutex_t lock;
 	pthread_cond_t cond;	/* work queued, or done, or stop */
 	struct plink *queue;
 	size_t n, cap;
-	pid_t closing;		/* whose link is being closed, or 0 */
+	pid_t closing[CLOSER_THREADS];	/* whose links are being closed */
 	double close_ns;	/* how long the last close took */
-	bool started, stop;
+	int started;		/* threads running */
+	bool stop;
+};
+
+struct closer_arg {
+	struct closer *c;
+	int slot;
 };
 
 struct probes {
@@ -435,50 +446,75 @@ static void plink_close(struct plink *l)
 
 static void *closer_main(void *arg)
 {
-	struct closer *c = arg;
+	struct closer_arg *a = arg;
+	struct closer *c = a->c;
+	int slot = a->slot;
 	struct plink l;
 	uint64_t t0;
 
+	free(a);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		while (!c->n && !c->stop)
 			pthread_cond_wait(&c->cond, &c->lock);
 		if (!c->n)
 			break;
-		l = c->queue[--c->n];
-		c->closing = l.pid;
+		/* oldest first: a pause's links before a later one's */
+		l = c->queue[0];
+		memmove(c->queue, c->queue + 1, --c->n * sizeof(*c->queue));
+		c->closing[slot] = l.pid;
 		pthread_mutex_unlock(&c->lock);
 		t0 = clock__mono_ns();
 		plink_close(&l);
 		pthread_mutex_lock(&c->lock);
 		c->close_ns = (double)(clock__mono_ns() - t0);
-		c->closing = 0;
+		c->closing[slot] = 0;
 		pthread_cond_broadcast(&c->cond);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
 }
 
-/* Hand l to the closer (started on first use); false: close it here. */
+/* The closer's threads, started on first use; false if none runs. */
+static bool closer_start(struct closer *c)
+{
+	struct closer_arg *a;
+
+	if (c->started)
+		return true;
+	if (pthread_mutex_init(&c->lock, NULL))
+		return false;
+	if (pthread_cond_init(&c->cond, NULL)) {
+		pthread_mutex_destroy(&c->lock);
+		return false;
+	}
+	while (c->started < CLOSER_THREADS) {
+		a = malloc(sizeof(*a));
+		if (!a)
+			break;
+		*a = (struct closer_arg){ .c = c, .slot = c->started };
+		if (pthread_create(&c->thread[c->started], NULL, closer_main,
+				   a)) {
+			free(a);
+			break;
+		}
+		c->started++;
+	}
+	if (c->started)
+		return true;
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+	return false;
+}
+
+/* Hand l to the closer; false: close it here. */
 static bool closer_put(struct closer *c, const struct plink *l)
 {
 	struct plink *q;
 	bool ok = false;
 
-	if (!c->started) {
-		if (pthread_mutex_init(&c->lock, NULL))
-			return false;
-		if (pthread_cond_init(&c->cond, NULL)) {
-			pthread_mutex_destroy(&c->lock);
-			return false;
-		}
-		if (pthread_create(&c->thread, NULL, closer_main, c)) {
-			pthread_cond_destroy(&c->cond);
-			pthread_mutex_destroy(&c->lock);
-			return false;
-		}
-		c->started = true;
-	}
+	if (!closer_start(c))
+		return false;
 	pthread_mutex_lock(&c->lock);
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? 2 * c->cap : 16;
@@ -500,17 +536,20 @@ static bool closer_put(struct closer *c, const struct plink *l)
 
 static void closer_stop(struct closer *c)
 {
+	int i;
+
 	if (!c->started)
 		return;
 	pthread_mutex_lock(&c->lock);
 	c->stop = true;
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
-	pthread_join(c->thread, NULL);
+	for (i = 0; i < c->started; i++)
+		pthread_join(c->thread[i], NULL);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
 	free(c->queue);
-	c->started = false;
+	c->started = 0;
 }
 
 /* pid's links go, closed here or (later) by the closer. */
@@ -551,8 +590,9 @@ static bool closer_holds(const struct closer *c, pid_t pid)
 {
 	size_t i;
 
-	if (c->closing == pid)
-		return true;
+	for (i = 0; i < CLOSER_THREADS; i++)
+		if (c->closing[i] == pid)
+			return true;
 	for (i = 0; i < c->n; i++)
 		if (c->queue[i].pid == pid)
 			return true;

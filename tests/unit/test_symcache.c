@@ -386,6 +386,18 @@ static void test_scope_index(void **state)
 	assert_true(inlined > 100);
 }
 
+static void write_text(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
 /* A unit with no children with code (assembler's -g gives a bare
  * DW_TAG_compile_unit, as glibc's .S files do): its scope index is
  * empty, and every pc of it still comes back as libdw's walks name it. */
@@ -393,22 +405,15 @@ static void test_scope_bare_unit(void **state)
 {
 	char dir[] = "/tmp/memtel-symcache.XXXXXX", cmd[1024], path[512];
 	long checked, inlined;
-	FILE *f;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/bare.S", dir);
-	f = fopen(path, "w");
-	assert_non_null(f);
 	/* untyped: gas then describes no subprogram */
-	fputs(".text\n.globl bare_fn\nbare_fn:\n\tnop\n\tnop\n\tret\n"
-	      ".section .note.GNU-stack,\"\",@progbits\n", f);
-	fclose(f);
-	snprintf(path, sizeof(path), "%s/c.c", dir);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs("int bare_fn(void);\nint c_fn(void) { return bare_fn(); }\n", f);
-	fclose(f);
+	write_text(dir, "bare.S",
+		   ".text\n.globl bare_fn\nbare_fn:\n\tnop\n\tnop\n\tret\n"
+		   ".section .note.GNU-stack,\"\",@progbits\n");
+	write_text(dir, "c.c",
+		   "int bare_fn(void);\nint c_fn(void) { return bare_fn(); }\n");
 	snprintf(cmd, sizeof(cmd),
 		 "cc -shared -nostdlib -fPIC -O2 -g -o %s/bare.so %s/bare.S "
 		 "%s/c.c", dir, dir, dir);

@@ -92,6 +92,16 @@ MEMTEL_SAMPLER_MEAN=65536 LD_PRELOAD="$LIB" "$W/aligned" >"$W/prog.out" 2>&1
 assert_eq "test program exit status" 0 $?
 sleep 1
 kill -INT "$BT"
+# bpftrace ran its END (a uprobe it attaches at exit) and printed its maps
+# within 4 s in every run but one of CI, which waited past 30 s: 90 s,
+# and where it waits if it does again
+if ! wait_for_line "$W/bt.out" '^@f:|^@a:' 90 "$BT"; then
+	{
+		echo "bpftrace (pid $BT) after 90 s:"
+		cat "/proc/$BT/stack" 2>&1
+		ps -eo pid,stat,wchan:32,etimes,comm | awk 'NR == 1 || $2 ~ /^[DTt]/'
+	} >>"$W/bt.out" 2>&1
+fi
 wait_exit "$BT" 30 || fail "bpftrace did not exit"
 cat "$W/prog.out" "$W/bt.out"
 

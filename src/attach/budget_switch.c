@@ -267,6 +267,7 @@ static void resume_pid(struct budget_switch *bs, struct bs_proc *p,
 		       struct memmetrics *mm, uint64_t now_ns)
 {
 	struct restart_ctx r = { .mm = mm, .pid = (uint32_t)pid };
+	struct allocator_plan *hp;
 	struct budget_state st;
 	uint64_t t0;
 	int err;
@@ -285,10 +286,13 @@ static void resume_pid(struct budget_switch *bs, struct bs_proc *p,
 	t0 = clock__mono_ns();
 	/* never two links: an exec meanwhile may have attached some */
 	probes__detach_pid(bs->probes, pid);
-	err = p->plan ? probes__attach_pid(bs->probes, pid, &p->plan->a,
-					   p->plan->pts, p->plan->n) : -ENOENT;
+	/* an exec in the pause took the old plan: the new image's now (none
+	 * when its probes are not on every call: the tree attached those) */
+	hp = plan_get(bs->tree, p, pid);
+	err = hp ? probes__attach_pid(bs->probes, pid, &hp->a, hp->pts, hp->n) :
+		   -ENOENT;
 	if (err < 0) {
-		if (err != -ESRCH)
+		if (err != -ESRCH && err != -ENOENT)
 			mt_err("pid %d: cannot attach heap probes again: %s",
 			       (int)pid, strerror(-err));
 		budget_switch__forget(bs, pid, now_ns);
@@ -298,30 +302,48 @@ static void resume_pid(struct budget_switch *bs, struct bs_proc *p,
 	budget__switch_cost(bs->budget, (uint32_t)pid,
 			    probes__close_ns(bs->probes) +
 			    (double)(clock__mono_ns() - t0));
-	mt_debug("pid %d: heap probes on again (allocations x%.2f, for %.2f s)",
-		 (int)pid, budget__scale(bs->budget, (uint32_t)pid),
+	mt_debug("pid %d: heap probes on again on %s (allocations x%.2f, for %.2f s)",
+		 (int)pid, hp->a.path, budget__scale(bs->budget, (uint32_t)pid),
 		 budget__get(bs->budget, (uint32_t)pid, now_ns, &st) ?
 		 (double)(st.next_ns - now_ns) / 1e9 : 0.0);
 }
 
-/* pid exec'd since its last tick. While on, its probes are on the new
- * image's allocator (attach/proctree.c attached them at the exec): the
- * plan is found again when it is next paused, and the new program is
- * measured afresh (a forked child seen idle before it exec'd an assembler
- * was not looked at again until the next full round). A paused one keeps
- * its plan: the tree attaches nothing over a pause on the same file. */
-static void new_image(struct budget_switch *bs, struct bs_proc *p, pid_t pid,
-		      uint64_t now_ns)
+/* pid exec'd since its last tick: the plan of its old image goes (it is
+ * found again, from the new image's maps, at its next pause or resume:
+ * an image on another allocator, say jemalloc preloaded, must not be
+ * resumed on the old one's libc). While on, its probes are on the new
+ * image's allocator already (attach/proctree.c attached them at the exec)
+ * and the new program is measured afresh (a forked child seen idle
+ * before it exec'd an assembler was not looked at again until the next
+ * full round). A paused one stays paused until its pause ends: probes the
+ * tree attached at the exec (on another file than the pause's) go again,
+ * and what they recorded meanwhile is unverified like the rest. false:
+ * pid was forgotten meanwhile (p is gone). */
+static bool new_image(struct budget_switch *bs, struct bs_proc *p, pid_t pid,
+		      struct heapstate *hs, uint64_t now_ns)
 {
 	struct budget_state st;
 
 	p->execs = proctree__execs(bs->tree, pid);
-	if (p->paused_at || p->pausing ||
-	    !budget__get(bs->budget, (uint32_t)pid, now_ns, &st) || !st.on)
-		return;
 	free(p->plan);
 	p->plan = NULL;
-	budget__restart(bs->budget, (uint32_t)pid, now_ns);
+	if (p->paused_at || p->pausing) {
+		if (!probes__linked(bs->probes, pid))
+			return true;
+		probes__drain(bs->probes);
+		/* the drain ran the caller's callbacks */
+		if (proc_of(bs, pid) != p)
+			return false;
+		probes__detach_pid_later(bs->probes, pid);
+		p->pausing = true;
+		p->hs = hs;
+		mt_debug("pid %d: exec'd while its heap probes were paused: the new image's go too",
+			 (int)pid);
+		return true;
+	}
+	if (budget__get(bs->budget, (uint32_t)pid, now_ns, &st) && st.on)
+		budget__restart(bs->budget, (uint32_t)pid, now_ns);
+	return true;
 }
 
 bool budget_switch__due(struct budget_switch *bs, uint64_t now_ns)
@@ -376,8 +398,9 @@ void budget_switch__tick(struct budget_switch *bs, pid_t pid,
 		if (proc_of(bs, pid) != p)
 			return;
 	}
-	if (bs->tree && proctree__execs(bs->tree, pid) != p->execs)
-		new_image(bs, p, pid, now_ns);
+	if (bs->tree && proctree__execs(bs->tree, pid) != p->execs &&
+	    !new_image(bs, p, pid, hs, now_ns))
+		return;
 	p->hs = hs;
 	if (!bs->full && p->gen &&
 	    now_ns < budget__due(bs->budget, (uint32_t)pid, now_ns)) {

@@ -7,10 +7,13 @@
  * user + system: what /proc/PID/stat counts, the probes' traps included)
  * as JSON, so a test can compare a bare run with a profiled one.
  *
- *   allocwork [PAIRS [SPIN]]	(defaults 150000 and 2000)
+ *   allocwork [PAIRS [SPIN [--exec PROG ARGS...]]]	(defaults 150000, 2000)
+ *
+ * --exec: then execvp PROG (a test of what a profiler does at an exec).
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,8 +53,10 @@ int main(int argc, char **argv)
 	uint64_t x = 1, t0;
 	long i;
 
-	if (pairs <= 0 || steps < 0) {
-		fprintf(stderr, "usage: %s [PAIRS [SPIN]]\n", argv[0]);
+	if (pairs <= 0 || steps < 0 ||
+	    (argc > 3 && (strcmp(argv[3], "--exec") || argc < 5))) {
+		fprintf(stderr, "usage: %s [PAIRS [SPIN [--exec PROG ARGS...]]]\n",
+			argv[0]);
 		return 2;
 	}
 	t0 = cpu_ns();
@@ -62,5 +67,11 @@ int main(int argc, char **argv)
 	printf("{\"pid\": %d, \"pairs\": %ld, \"cpu_ns\": %llu, \"x\": %llu}\n",
 	       (int)getpid(), pairs, (unsigned long long)(cpu_ns() - t0),
 	       (unsigned long long)(x & 0xff));
+	if (argc > 4) {
+		fflush(stdout);
+		execvp(argv[4], argv + 4);
+		perror(argv[4]);
+		return 1;
+	}
 	return 0;
 }

@@ -218,6 +218,21 @@ static void finish_pause(struct budget_switch *bs, struct bs_proc *p,
 		 (int)pid, n);
 }
 
+/* The events so far taken, pid's links handed to the closer, its pause
+ * finished (finish_pause) once they are closed. false: the drain's
+ * callbacks forgot pid (an exec), p is gone. */
+static bool hand_over(struct budget_switch *bs, struct bs_proc *p, pid_t pid,
+		      struct heapstate *hs)
+{
+	probes__drain(bs->probes);
+	if (proc_of(bs, pid) != p)
+		return false;
+	probes__detach_pid_later(bs->probes, pid);
+	p->pausing = true;
+	p->hs = hs;
+	return true;
+}
+
 /* Probes off: the events so far are taken first, the links go to the
  * closer (closing one waits for RCU, tens of ms: the session loop, and a
  * launched tree's ptrace stops, do not wait for it), and once they are
@@ -232,14 +247,9 @@ static bool pause_pid(struct budget_switch *bs, struct bs_proc *p, pid_t pid,
 		budget__start(bs->budget, (uint32_t)pid, now_ns);
 		return false;
 	}
-	probes__drain(bs->probes);
-	/* the drain ran the caller's callbacks (an exec may forget pid) */
-	if (proc_of(bs, pid) != p)
+	if (!hand_over(bs, p, pid, hs))
 		return false;
-	probes__detach_pid_later(bs->probes, pid);
 	p->paused_at = now_ns;
-	p->pausing = true;
-	p->hs = hs;
 	if (budget__get(bs->budget, (uint32_t)pid, now_ns, &st))
 		mt_debug("pid %d: heap probes paused (budget %g%%; slowdown %.1f%% while on, on-fraction %.3f, for %.2f s)",
 			 (int)pid, bs->pct, 100 * st.slowdown, st.f,
@@ -330,13 +340,8 @@ static bool new_image(struct budget_switch *bs, struct bs_proc *p, pid_t pid,
 	if (p->paused_at || p->pausing) {
 		if (!probes__linked(bs->probes, pid))
 			return true;
-		probes__drain(bs->probes);
-		/* the drain ran the caller's callbacks */
-		if (proc_of(bs, pid) != p)
+		if (!hand_over(bs, p, pid, hs))
 			return false;
-		probes__detach_pid_later(bs->probes, pid);
-		p->pausing = true;
-		p->hs = hs;
 		mt_debug("pid %d: exec'd while its heap probes were paused: the new image's go too",
 			 (int)pid);
 		return true;

@@ -14,8 +14,7 @@ set -u
 require_bpf
 require_memtel
 require_workloads
-JE=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
-[ -e "$JE" ] || fail "$JE missing (tools/deps.sh installs libjemalloc-dev)"
+require_jemalloc
 ALLOCWORK=$MEMTEL_WL_DIR/allocwork
 LEAKER=$MEMTEL_WL_DIR/leaker
 

@@ -14,8 +14,7 @@ require_memtel
 require_workloads
 require_go
 
-JE=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
-[ -e "$JE" ] || fail "$JE missing (tools/deps.sh installs libjemalloc-dev)"
+require_jemalloc
 JEALLOCX=$MEMTEL_WL_DIR/jeallocx
 "$JEALLOCX" --expect >"$W/expect.json" || fail "jeallocx --expect"
 

@@ -90,6 +90,12 @@ require_go() {
 		"$MEMTEL_ROOT/tests/lib" || skip "go not installed (go tool pprof)"
 }
 
+# Sets JE to Debian's libjemalloc, which tools/deps.sh installs.
+require_jemalloc() {
+	JE=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+	[ -e "$JE" ] || fail "$JE missing (tools/deps.sh installs libjemalloc-dev)"
+}
+
 # build_go WORKLOAD CGO: `go build` tools/workloads/go/WORKLOAD into
 # $W/WORKLOAD with CGO_ENABLED=CGO, offline (standard library only), its
 # caches under the test's scratch directory.
